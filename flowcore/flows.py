@@ -1,0 +1,193 @@
+r"""RealNVP with affine coupling layers (thesis §2.1, Eq. 3–6).
+
+Convention (as in nflows): a transform maps data to latent, :math:`z = f_\theta(x)`, and returns
+``(z, log_det)`` with ``log_det`` :math:`= \log|\det \partial z/\partial x|` per sample, so that
+
+.. math:: \log p_\theta(x) = \log p_Z(f_\theta(x)) + \log\left|\det\frac{\partial f_\theta}{\partial x}\right|,
+    \qquad p_Z = \mathcal{N}(0, I).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from flowcore.validation import check_int, check_int_list, check_positive
+
+__all__ = ["AffineCoupling", "Permutation", "RealNVP", "resolve_device"]
+
+LOG_2PI = math.log(2 * math.pi)
+
+
+def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
+    """Turn ``"auto"`` (CUDA when present, else CPU), ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` into a device.
+
+    Raises:
+        ValueError: For any other name, or a CUDA device that this machine does not have.
+    """
+    if isinstance(device, torch.device):
+        device = str(device)
+    if device is None or device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if not isinstance(device, str) or not (device in ("cpu", "cuda") or (device.startswith("cuda:") and device[5:].isdigit())):
+        raise ValueError(f"device must be one of 'auto', 'cpu', 'cuda', 'cuda:N'; got {device!r}")
+    if device.startswith("cuda"):
+        index = int(device[5:]) if ":" in device else 0
+        if not torch.cuda.is_available() or index >= torch.cuda.device_count():
+            raise ValueError(f"device {device!r} was requested but this machine has no such CUDA device; use 'auto' or 'cpu'")
+    return torch.device(device)
+
+
+class AffineCoupling(nn.Module):
+    r"""One affine coupling layer, Eq. 3 and 4 of the thesis.
+
+    With :math:`d = \lfloor D/2 \rfloor`, the layer copies one part of the input and scales and
+    shifts the other, conditioned on the copied part:
+
+    .. math:: y_A = x_A, \qquad y_B = x_B \odot \exp(s_\theta(x_A)) + t_\theta(x_A),
+
+    where ``parity = 0`` copies :math:`A = 1{:}d` and transforms :math:`B = d{+}1{:}D`, and
+    ``parity = 1`` swaps the roles. The Jacobian is triangular, so
+    :math:`\log|\det \partial y/\partial x| = \sum_j s_\theta(x_A)_j` (Eq. 6).
+
+    One MLP (the *st-network*) outputs :math:`s` and :math:`t` together. Its last layer starts at
+    zero, so the layer starts as the identity. The log-scale is soft-bounded,
+    :math:`s = b\tanh(\hat s / b)`: a single layer scales by at most :math:`e^{\pm b}`, which keeps
+    ``exp`` finite on far out-of-distribution inputs, and is the identity for :math:`|\hat s| \ll b`.
+
+    Args:
+        dim: The data dimension ``D ≥ 2``.
+        parity: ``0`` or ``1``, which part is copied.
+        hidden: Widths of the st-network's hidden layers (ReLU).
+        log_scale_bound: The bound ``b > 0`` on :math:`|s|`.
+    """
+
+    def __init__(self, dim: int, parity: int, hidden: tuple[int, ...] = (128, 128), log_scale_bound: float = 3.0):
+        super().__init__()
+        self.dim = check_int("dim", dim, minimum=2)
+        self.parity = check_int("parity", parity, minimum=0, maximum=1)
+        self.log_scale_bound = check_positive("log_scale_bound", log_scale_bound)
+        split = dim // 2
+        self.n_copied = split if parity == 0 else dim - split
+        self.n_transformed = dim - self.n_copied
+        widths = [self.n_copied, *check_int_list("hidden", hidden, minimum=1)]
+        layers: list[nn.Module] = []
+        for a, b in zip(widths[:-1], widths[1:]):
+            layers += [nn.Linear(a, b), nn.ReLU()]
+        last = nn.Linear(widths[-1], 2 * self.n_transformed)
+        nn.init.zeros_(last.weight)
+        nn.init.zeros_(last.bias)
+        self.st_net = nn.Sequential(*layers, last)
+
+    def _split(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        if self.parity == 0:
+            return x[..., : self.n_copied], x[..., self.n_copied :]
+        return x[..., self.n_transformed :], x[..., : self.n_transformed]
+
+    def _join(self, copied: Tensor, transformed: Tensor) -> Tensor:
+        parts = (copied, transformed) if self.parity == 0 else (transformed, copied)
+        return torch.cat(parts, dim=-1)
+
+    def _scale_shift(self, copied: Tensor) -> tuple[Tensor, Tensor]:
+        raw_s, t = self.st_net(copied).chunk(2, dim=-1)
+        b = self.log_scale_bound
+        return b * torch.tanh(raw_s / b), t
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Data → latent: ``(y, log|det ∂y/∂x|)``."""
+        copied, transformed = self._split(x)
+        s, t = self._scale_shift(copied)
+        return self._join(copied, transformed * torch.exp(s) + t), s.sum(-1)
+
+    def inverse(self, y: Tensor) -> tuple[Tensor, Tensor]:
+        """Latent → data: ``(x, log|det ∂x/∂y|)``, Eq. 4."""
+        copied, transformed = self._split(y)
+        s, t = self._scale_shift(copied)
+        return self._join(copied, (transformed - t) * torch.exp(-s)), -s.sum(-1)
+
+
+class Permutation(nn.Module):
+    """A fixed permutation of the coordinates; volume-preserving, ``log_det = 0``."""
+
+    def __init__(self, perm: Tensor):
+        super().__init__()
+        perm = torch.as_tensor(perm, dtype=torch.long)
+        self.register_buffer("perm", perm)
+        self.register_buffer("inv_perm", torch.argsort(perm))
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        return x[..., self.perm], x.new_zeros(x.shape[:-1])
+
+    def inverse(self, z: Tensor) -> tuple[Tensor, Tensor]:
+        return z[..., self.inv_perm], z.new_zeros(z.shape[:-1])
+
+
+class RealNVP(nn.Module):
+    r"""A plain RealNVP: ``n_couplings`` affine couplings with fixed permutations in between.
+
+    Couplings alternate which half they transform, and a fixed random permutation (drawn from
+    ``permutation_seed``, stored as a buffer) mixes the coordinates between consecutive
+    couplings, so every coordinate is eventually conditioned on every other. The base is
+    :math:`\mathcal{N}(0, I)`. At initialisation every coupling is the identity, so the flow is a
+    fixed permutation and :math:`p_\theta = \mathcal{N}(0, I)` exactly.
+
+    Args:
+        dim: Data dimension ``D ≥ 2`` (odd ``D`` works: the halves are ``⌊D/2⌋`` and ``⌈D/2⌉``).
+        n_couplings: Number of coupling layers ``≥ 1``.
+        hidden: Hidden widths of each st-network.
+        log_scale_bound: Bound ``b`` on each coupling's log-scale, see :class:`AffineCoupling`.
+        permutation_seed: Seed of the fixed permutations.
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        n_couplings: int = 8,
+        hidden: tuple[int, ...] = (128, 128),
+        log_scale_bound: float = 3.0,
+        permutation_seed: int = 0,
+    ):
+        super().__init__()
+        self.dim = check_int("dim", dim, minimum=2)
+        n_couplings = check_int("n_couplings", n_couplings, minimum=1)
+        hidden = check_int_list("hidden", hidden, minimum=1)
+        g = torch.Generator().manual_seed(check_int("permutation_seed", permutation_seed, minimum=0))
+        layers: list[nn.Module] = []
+        for i in range(n_couplings):
+            if i > 0:
+                layers.append(Permutation(torch.randperm(dim, generator=g)))
+            layers.append(AffineCoupling(dim, parity=i % 2, hidden=hidden, log_scale_bound=log_scale_bound))
+        self.layers = nn.ModuleList(layers)
+        self.register_buffer("_log_2pi", torch.tensor(LOG_2PI))
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        r"""Data → latent: ``(z, log|det ∂z/∂x|)``."""
+        log_det = x.new_zeros(x.shape[:-1])
+        for layer in self.layers:
+            x, ld = layer(x)
+            log_det = log_det + ld
+        return x, log_det
+
+    def inverse(self, z: Tensor) -> Tensor:
+        """Latent → data, :math:`x = f_\\theta^{-1}(z)`."""
+        for layer in reversed(self.layers):
+            z, _ = layer.inverse(z)
+        return z
+
+    def base_log_prob(self, z: Tensor) -> Tensor:
+        r""":math:`\log \mathcal{N}(z; 0, I) = -\tfrac12(D\log 2\pi + \|z\|^2)`."""
+        return -0.5 * (self.dim * self._log_2pi + z.square().sum(-1))
+
+    def log_prob(self, x: Tensor) -> Tensor:
+        r""":math:`\log p_\theta(x) = \log p_Z(f_\theta(x)) + \log|\det \partial f_\theta/\partial x|` (Eq. 2), in nats."""
+        z, log_det = self(x)
+        return self.base_log_prob(z) + log_det
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """Draw ``n`` samples: :math:`z \\sim \\mathcal{N}(0, I)`, :math:`x = f_\\theta^{-1}(z)` (§2.1.4)."""
+        n = check_int("n", n, minimum=1)
+        param = next(self.parameters())
+        z = torch.randn(n, self.dim, generator=generator, dtype=param.dtype, device="cpu" if generator is not None else param.device)
+        return self.inverse(z.to(param.device))

@@ -1,0 +1,246 @@
+#!/usr/bin/env python3
+"""The book's pipeline: one command builds the book, one runs the tests.
+
+    python3 pipeline.py build [--profile default|ci|paper]   # execute every chapter, build the HTML
+    python3 pipeline.py test                                  # unit tests, notebook tests, smoke build
+    python3 pipeline.py chapter baseline [--profile P] [-p NAME VALUE ...]   # rerun one chapter
+
+Each command first makes sure ``.venv`` exists with ``requirements.txt`` installed (reinstalling
+when the requirements change), then re-runs itself inside it. Only the standard library is
+needed to start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BUILD = ROOT / "_build"
+PROFILES = ("ci", "default", "paper")
+#: Chapter notebooks in book order (sources in notebooks/NAME.py).
+CHAPTERS = ("baseline",)
+#: What the book's sources are: copied into a staging tree per profile, where the executed chapters land.
+BOOK_SOURCES = ("_config.yml", "_toc.yml", "book")
+
+
+def log(message: str) -> None:
+    print(f"[pipeline] {message}", flush=True)
+
+
+# --- the virtual environment ---------------------------------------------------------------
+
+
+def _venv_python() -> Path:
+    return VENV / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+
+
+def _inside_venv() -> bool:
+    return Path(sys.prefix).resolve() == VENV.resolve()
+
+
+def ensure_venv() -> None:
+    """Create ``.venv`` and install the pinned requirements and flowcore, once per requirements change."""
+    python = _venv_python()
+    if not python.exists():
+        log(f"creating {VENV}")
+        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
+    digest = hashlib.sha256((ROOT / "requirements.txt").read_bytes() + (ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    stamp = VENV / ".installed"
+    if not stamp.exists() or stamp.read_text().strip() != digest:
+        log("installing requirements.txt into .venv (first run only; a few minutes)")
+        pip = [str(python), "-m", "pip", "--disable-pip-version-check"]
+        subprocess.run([*pip, "install", "-q", "--upgrade", "pip"], check=True)
+        subprocess.run([*pip, "install", "-q", "-r", str(ROOT / "requirements.txt")], check=True)
+        subprocess.run([*pip, "install", "-q", "--no-deps", "-e", str(ROOT)], check=True)
+        stamp.write_text(digest)
+
+
+def reexec_in_venv() -> None:
+    """Run this script again with the virtual environment's Python, unless already inside it."""
+    if _inside_venv():
+        return
+    ensure_venv()
+    python = str(_venv_python())
+    os.execv(python, [python, str(Path(__file__).resolve()), *sys.argv[1:]])
+
+
+def kernel_environment(cache: Path) -> None:
+    """Environment the notebook kernels inherit: the venv first on PATH, a cache folder, quiet bars."""
+    os.environ["PATH"] = f"{_venv_python().parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    os.environ["FLOWCORE_CACHE"] = str(cache)
+    os.environ.setdefault("FLOWCORE_PROGRESS", "0")
+    os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    os.environ["PYDEVD_DISABLE_FILE_VALIDATION"] = "1"
+
+
+# --- notebooks ---------------------------------------------------------------------------
+
+
+def load_profile(profile: str) -> dict:
+    import yaml
+
+    if profile not in PROFILES:
+        raise SystemExit(f"profile must be one of {', '.join(PROFILES)}; got {profile!r}")
+    with open(ROOT / "notebooks" / "params" / f"{profile}.yaml") as f:
+        return yaml.safe_load(f)
+
+
+def chapter_notebook(name: str):
+    """The chapter's py:percent source as a notebook with a kernelspec (what papermill needs)."""
+    import jupytext
+
+    if name not in CHAPTERS:
+        raise SystemExit(f"chapter must be one of {', '.join(CHAPTERS)}; got {name!r}")
+    nb = jupytext.read(ROOT / "notebooks" / f"{name}.py")
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    return nb
+
+
+def notebook_parameters(nb, values: dict) -> dict:
+    """The subset of ``values`` that the notebook declares in its parameters cell."""
+    import papermill
+
+    declared = papermill.inspect_notebook(nb)
+    return {k: v for k, v in values.items() if k in declared}
+
+
+def _hide_parameter_cells(path: Path) -> None:
+    """Tag papermill's injected-parameters cell ``remove-cell`` so the book does not show it."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        tags = cell.metadata.setdefault("tags", [])
+        if "injected-parameters" in tags and "remove-cell" not in tags:
+            tags.append("remove-cell")
+    nbformat.write(nb, path)
+
+
+def execute_chapter(name: str, parameters: dict, output: Path) -> float:
+    """Execute one chapter with papermill into ``output``; return seconds. A failing cell exits with its error."""
+    import papermill
+
+    nb = chapter_notebook(name)
+    params = notebook_parameters(nb, parameters)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    try:
+        papermill.execute_notebook(nb, str(output), parameters=params, kernel_name="python3", cwd=str(ROOT), progress_bar=sys.stderr.isatty(), log_output=False)
+    except papermill.PapermillExecutionError as err:
+        log(f"chapter {name!r} failed in cell {err.exec_count}:")
+        print(err.source, file=sys.stderr)
+        print(f"{err.ename}: {err.evalue}", file=sys.stderr)
+        print("".join(err.traceback[-3:]), file=sys.stderr)
+        log(f"the executed notebook, with the error, is at {output}")
+        raise SystemExit(1) from None
+    _hide_parameter_cells(output)
+    return time.perf_counter() - start
+
+
+# --- commands ----------------------------------------------------------------------------
+
+
+def stage_sources(target: Path) -> Path:
+    """Copy the book's sources into ``target`` (a fresh staging tree) and return it."""
+    if target.exists():
+        shutil.rmtree(target)
+    target.mkdir(parents=True)
+    for item in BOOK_SOURCES:
+        src = ROOT / item
+        if src.is_dir():
+            shutil.copytree(src, target / item, ignore=shutil.ignore_patterns("chapters", "_build", ".ipynb_checkpoints"))
+        else:
+            shutil.copy2(src, target / item)
+    return target
+
+
+def build(profile: str, out: Path | None = None, cache: Path | None = None) -> Path:
+    """Execute every chapter under ``profile`` and build the HTML; return the path of index.html."""
+    values = load_profile(profile)
+    out = out or BUILD / profile
+    kernel_environment(cache or ROOT / ".cache" / "flowcore")
+    src = stage_sources(out / "src")
+    total = time.perf_counter()
+    for name in CHAPTERS:
+        log(f"executing chapter {name!r} with profile {profile!r}")
+        seconds = execute_chapter(name, values, src / "book" / "chapters" / f"{name}.ipynb")
+        log(f"chapter {name!r} done in {seconds:.1f} s")
+    log("building the HTML with Jupyter Book")
+    shutil.rmtree(out / "_build", ignore_errors=True)
+    command = [str(_venv_python().parent / "jupyter-book"), "build", str(src), "--path-output", str(out), "--builder", "html", "-W", "-n", "--keep-going"]
+    result = subprocess.run(command)
+    if result.returncode != 0:
+        raise SystemExit(f"jupyter-book build failed (exit {result.returncode}); see the warnings above")
+    index = out / "_build" / "html" / "index.html"
+    log(f"built with profile {profile!r} in {time.perf_counter() - total:.0f} s: {index}")
+    return index
+
+
+def chapter(name: str, profile: str, overrides: list[tuple[str, str]]) -> Path:
+    """Execute one chapter under ``profile`` with ``overrides`` (YAML values) into ``_build/runs``."""
+    import yaml
+
+    values = load_profile(profile)
+    for key, raw in overrides:
+        values[key] = yaml.safe_load(raw)
+    kernel_environment(ROOT / ".cache" / "flowcore")
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    output = BUILD / "runs" / f"{name}-{profile}-{stamp}.ipynb"
+    seconds = execute_chapter(name, values, output)
+    log(f"chapter {name!r} done in {seconds:.1f} s: {output}")
+    return output
+
+
+def test(pytest_args: list[str]) -> int:
+    """Prepare the ci-profile notebooks for nbval, then run the unit tests, nbval and the smoke build."""
+    import nbformat
+    import papermill
+
+    kernel_environment(BUILD / "test" / "cache")
+    values = load_profile("ci")
+    prepared = BUILD / "test" / "nbval"
+    if prepared.exists():
+        shutil.rmtree(prepared)
+    prepared.mkdir(parents=True)
+    for name in CHAPTERS:
+        nb = chapter_notebook(name)
+        path = prepared / f"{name}.ipynb"
+        papermill.execute_notebook(nb, str(path), parameters=notebook_parameters(nb, values), prepare_only=True, kernel_name="python3")
+        nbformat.validate(nbformat.read(path, as_version=4))
+    command = [sys.executable, "-m", "pytest", "tests", "--nbval-lax", "--nbval-current-env", *map(str, sorted(prepared.glob("*.ipynb"))), *pytest_args]
+    log(" ".join(command))
+    return subprocess.run(command, cwd=ROOT).returncode
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_build = sub.add_parser("build", help="execute every chapter and build the HTML book")
+    p_build.add_argument("--profile", default=os.environ.get("FLOWCORE_PROFILE", "default"), choices=PROFILES)
+    p_test = sub.add_parser("test", help="run the unit tests, the notebook tests and the smoke build")
+    p_test.add_argument("pytest_args", nargs=argparse.REMAINDER, help="extra arguments for pytest")
+    p_chapter = sub.add_parser("chapter", help="rerun one chapter with other parameters")
+    p_chapter.add_argument("name", choices=CHAPTERS)
+    p_chapter.add_argument("--profile", default=os.environ.get("FLOWCORE_PROFILE", "default"), choices=PROFILES)
+    p_chapter.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"), help="override a parameter (VALUE is YAML)")
+    args = parser.parse_args(argv)
+    reexec_in_venv()
+    if args.command == "build":
+        build(args.profile)
+    elif args.command == "chapter":
+        chapter(args.name, args.profile, args.parameter)
+    else:
+        return test(args.pytest_args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
