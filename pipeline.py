@@ -225,20 +225,21 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     p_build = sub.add_parser("build", help="execute every chapter and build the HTML book")
     p_build.add_argument("--profile", default=os.environ.get("FLOWCORE_PROFILE", "default"), choices=PROFILES)
-    p_test = sub.add_parser("test", help="run the unit tests, the notebook tests and the smoke build")
-    p_test.add_argument("pytest_args", nargs=argparse.REMAINDER, help="extra arguments for pytest")
+    sub.add_parser("test", help="run the unit tests, the notebook tests and the smoke build (extra arguments go to pytest)")
     p_chapter = sub.add_parser("chapter", help="rerun one chapter with other parameters")
     p_chapter.add_argument("name", choices=CHAPTERS)
     p_chapter.add_argument("--profile", default=os.environ.get("FLOWCORE_PROFILE", "default"), choices=PROFILES)
     p_chapter.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"), help="override a parameter (VALUE is YAML)")
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "test":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     reexec_in_venv()
     if args.command == "build":
         build(args.profile)
     elif args.command == "chapter":
         chapter(args.name, args.profile, args.parameter)
     else:
-        return test(args.pytest_args)
+        return test(extra)
     return 0
 
 

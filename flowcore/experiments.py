@@ -98,7 +98,7 @@ class ExperimentConfig:
     families: tuple[str, ...] = FAMILIES
     tpr: float = 0.975
     device: str = "auto"
-    chunk_size: int = 16_384
+    chunk_size: int = 4_096
 
     def __post_init__(self):
         object.__setattr__(self, "dims", check_int_list("dims", self.dims, minimum=2))
@@ -334,7 +334,17 @@ def baseline_summary(runs: dict[int, BaselineRun]) -> pd.DataFrame:
                 row[name], row[f"SE {name}"] = value.value, value.stderr
             else:
                 row[name] = value
-        history = run.trained.history
-        row.update({"epochs": len(history.val_nll), "train s": history.seconds, "from cache": run.trained.from_cache, "eval s": run.eval_seconds})
+        history, h_p = run.trained.history, run.p.entropy()
+        row.update(
+            {
+                "epochs": len(history.val_nll),
+                "kept epoch": history.best_epoch + 1,
+                "training NLL − H(p)": history.train_nll[history.best_epoch] - h_p,
+                "validation NLL − H(p)": history.val_nll[history.best_epoch] - h_p,
+                "train s": history.seconds,
+                "from cache": run.trained.from_cache,
+                "eval s": run.eval_seconds,
+            }
+        )
         rows.append(row)
     return pd.DataFrame(rows).set_index("D")

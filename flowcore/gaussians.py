@@ -70,8 +70,10 @@ class Gaussian:
     def mahalanobis_sq(self, x: Tensor) -> Tensor:
         r""":math:`(x-\mu)^\top\Sigma^{-1}(x-\mu)` for each row of ``x`` (float64)."""
         diff = torch.as_tensor(x).to(torch.float64) - self.mean
-        white = torch.linalg.solve_triangular(self.scale_tril, diff.unsqueeze(-1), upper=False).squeeze(-1)
-        return white.square().sum(-1)
+        # One triangular solve with all rows as right-hand sides: L W = diffᵀ.
+        rows = diff.reshape(-1, self.dim)
+        white = torch.linalg.solve_triangular(self.scale_tril, rows.T, upper=False)
+        return white.square().sum(0).reshape(diff.shape[:-1])
 
     def log_prob(self, x: Tensor) -> Tensor:
         r""":math:`\log q(x) = -\tfrac12\left[D\log 2\pi + \log\det\Sigma + (x-\mu)^\top\Sigma^{-1}(x-\mu)\right]`.

@@ -36,7 +36,8 @@ def test_baseline_chapter_has_its_figures_tables_and_verdicts(built):
     for src in images:
         assert (built / "book/chapters" / src).resolve().is_file(), src
     text = _text(built / "book/chapters/baseline.html")
-    assert "Traceback" not in text and "Error" not in text
+    assert "Traceback (most recent call last)" not in text
+    assert "output traceback" not in html and "output stderr" not in html, "no error or warning output in the chapter"
     for claim in ("C1", "C2", "C3"):
         assert re.search(rf"{claim}\s+.*?(not reproduced|partly reproduced|reproduced)", text, flags=re.S)
     assert "all checks passed" in text
@@ -48,3 +49,14 @@ def test_bibliography_resolves_citations(built):
     text = _text(built / "book/bibliography.html")
     assert "Dinh" in text and "Kirichenko" in text
     assert "??" not in _text(built / "book/preliminaries.html")
+
+
+def test_a_bad_parameter_fails_the_chapter_at_its_first_cell(tmp_path, capsys):
+    values = {**pipeline.load_profile("ci"), "n_test": 0}
+    pipeline.kernel_environment(tmp_path / "cache")
+    with pytest.raises(SystemExit):
+        pipeline.execute_chapter("baseline", values, tmp_path / "baseline.ipynb")
+    err = capsys.readouterr().err
+    assert "ExperimentConfig.from_params(" in err, "the failing cell's source is shown"
+    assert "ValueError: n_test must be an integer ≥ 2, got 0" in err
+    assert not (tmp_path / "cache").exists(), "nothing was trained or cached"

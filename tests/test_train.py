@@ -75,3 +75,15 @@ def test_non_finite_data_raises():
     x[3, 1] = float("inf")
     with pytest.raises(ValueError, match="x_train contains NaN or inf"):
         fit(_NaNFlow(), x, torch.randn(8, 2), TrainConfig(), progress=False)
+
+
+def test_training_is_deterministic(tmp_path, monkeypatch):
+    cfg = ExperimentConfig.from_params(**SMALL)
+    states = []
+    for run in ("a", "b"):
+        monkeypatch.setenv("FLOWCORE_CACHE", str(tmp_path / run))
+        trained = trained_flow(3, cfg)
+        assert not trained.from_cache
+        states.append(trained.flow.state_dict())
+    for key in states[0]:
+        assert torch.equal(states[0][key], states[1][key]), key
