@@ -166,7 +166,7 @@ def build(profile: str, out: Path | None = None, cache: Path | None = None) -> P
     """Execute every chapter under ``profile`` and build the HTML; return the path of index.html."""
     values = load_profile(profile)
     out = out or BUILD / profile
-    kernel_environment(cache or ROOT / ".cache" / "flowcore")
+    kernel_environment(cache or ROOT / ".cache" / "flowcore")  # flowcore's own default, made explicit
     src = stage_sources(out / "src")
     total = time.perf_counter()
     for name in CHAPTERS:

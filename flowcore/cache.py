@@ -27,8 +27,15 @@ CACHE_VERSION = 1
 
 
 def cache_dir() -> Path:
-    """``$FLOWCORE_CACHE`` if set, else ``~/.cache/flowcore``."""
-    return Path(os.environ.get("FLOWCORE_CACHE") or Path.home() / ".cache" / "flowcore")
+    """``$FLOWCORE_CACHE`` if set; else ``.cache/flowcore`` in the project checkout that flowcore is
+    imported from (so the pipeline, papermill reruns and Jupyter share one cache); else
+    ``~/.cache/flowcore`` for an installed copy."""
+    if os.environ.get("FLOWCORE_CACHE"):
+        return Path(os.environ["FLOWCORE_CACHE"])
+    checkout = Path(__file__).resolve().parents[1]
+    if (checkout / "pyproject.toml").exists() and (checkout / "pipeline.py").exists():
+        return checkout / ".cache" / "flowcore"
+    return Path.home() / ".cache" / "flowcore"
 
 
 def config_key(kind: str, config: dict[str, Any]) -> str:
