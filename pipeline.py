@@ -61,6 +61,11 @@ def ensure_venv() -> None:
         subprocess.run([*pip, "install", "-q", "-r", str(ROOT / "requirements.txt")], check=True)
         subprocess.run([*pip, "install", "-q", "--no-deps", "-e", str(ROOT)], check=True)
         stamp.write_text(digest)
+    # A kernelspec that names this interpreter by absolute path, so `jupytext --set-kernel -` and
+    # papermill find the venv's kernel even when the venv is not activated.
+    kernel = VENV / "share" / "jupyter" / "kernels" / "python3" / "kernel.json"
+    if not kernel.exists() or str(python) not in kernel.read_text():
+        subprocess.run([str(python), "-m", "ipykernel", "install", "--sys-prefix", "--name", "python3", "--display-name", "Python 3 (flowcore)"], check=True, stdout=subprocess.DEVNULL)
 
 
 def reexec_in_venv() -> None:

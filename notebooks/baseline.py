@@ -88,7 +88,7 @@ print(f"device: {config.torch_device} | torch {torch.__version__} | {platform.pr
 #
 # | setting | choice | why |
 # |---|---|---|
-# | flow | RealNVP, `n_couplings` affine couplings, st-network MLP with `hidden` ReLU layers, fixed random permutations between couplings | the "core" model of the thesis (§2.1), nothing added |
+# | flow | RealNVP, `n_couplings` affine couplings, st-network MLP with `hidden` ReLU layers, fixed random permutations between couplings | the "core" model of the thesis (§2.1), nothing added; 2×64 keeps the default build within minutes on a 2-core CPU; capacity is a parameter, and a sensitivity chapter is to measure how the claims depend on it |
 # | log-scale | soft bound $s = b\tanh(\hat s/b)$ with $b$ = `log_scale_bound` | keeps $\exp(s)$ finite on far outliers (§7), identity near 0 |
 # | initialisation | last layer of each st-network zero | the flow starts as $p_\theta = \mathcal N(0, I)$ |
 # | optimiser | Adam, learning rate `lr`, minibatches of `batch_size`; the rate halves after `lr_patience` epochs without validation gain | standard for RealNVP; the halving reaches the last hundredths of a nat |

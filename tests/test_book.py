@@ -60,3 +60,17 @@ def test_a_bad_parameter_fails_the_chapter_at_its_first_cell(tmp_path, capsys):
     assert "ExperimentConfig.from_params(" in err, "the failing cell's source is shown"
     assert "ValueError: n_test must be an integer ≥ 2, got 0" in err
     assert not (tmp_path / "cache").exists(), "nothing was trained or cached"
+
+
+def test_rerun_one_chapter_with_other_parameters(tmp_path, monkeypatch):
+    import nbformat
+
+    monkeypatch.setattr(pipeline, "BUILD", tmp_path)
+    monkeypatch.setattr(pipeline, "kernel_environment", lambda cache: None)  # keep the test's own cache
+    output = pipeline.chapter("baseline", "ci", [("dims", "[3]"), ("n_test", "4000")])
+    nb = nbformat.read(output, as_version=4)
+    (injected,) = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert "dims = [3]" in injected.source and "n_test = 4000" in injected.source
+    assert "remove-cell" in injected.metadata.tags
+    outputs = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    assert "all checks passed for D = [3]" in outputs
