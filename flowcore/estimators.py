@@ -22,8 +22,8 @@ __all__ = [
     "cross_entropy_mc",
     "kl_mc",
     "log_likelihoods",
-    "repeated_means",
     "kde",
+    "kde_grid",
     "overlap_coefficient",
     "Bounds",
     "fit_bounds",
@@ -110,14 +110,6 @@ def log_likelihoods(
                 values = fn(chunk)
             out[name].append(values.detach().to("cpu", torch.float64).numpy())
     return {name: np.concatenate(parts) for name, parts in out.items()}
-
-
-def repeated_means(values_per_repeat: list[np.ndarray]) -> tuple[float, float]:
-    """Mean and standard deviation (ddof=1) of the per-repeat means: the spread over repeated test sets."""
-    means = np.array([np.mean(v) for v in values_per_repeat])
-    if means.size < 2:
-        raise ValueError(f"need at least 2 repeats to measure a spread, got {means.size}")
-    return float(means.mean()), float(means.std(ddof=1))
 
 
 def kde(values, grid, max_points: int = 20_000, seed: int = 0) -> np.ndarray:

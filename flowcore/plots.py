@@ -1,8 +1,8 @@
-"""The book's figure types. Log-likelihoods are in nats; every axis is labelled.
+r"""The book's figure types. Log-likelihoods are in nats; every axis is labelled.
 
 Colours are fixed by role so figures read the same across chapters: the model
-:math:`\\log p_\\theta` is blue, the truth :math:`\\log p` orange; a test set is drawn solid and
-the training-distribution reference dashed.
+:math:`\log p_\theta` is blue, the truth :math:`\log p` orange, the maximum-likelihood
+Gaussian control grey.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def kde_panels(panels: Mapping[str, Mapping[str, np.ndarray]], ncols: int = 4, w
 
 
 def training_curves(histories: Mapping[str, History], entropies: Mapping[str, float]) -> Figure:
-    """Excess NLL over :math:`H(p)` per epoch, training and validation, one panel per run.
+    r"""Excess NLL over :math:`H(p)` per epoch, training and validation, one panel per run.
 
     The validation curve is the KL estimate :math:`D^*_{KL}(p\|p_\theta)` on held-out data, since
     :math:`H(p, p_\theta) - H(p) = D_{KL}(p\|p_\theta)` (Eq. 10); the axis is symmetric-log so both the

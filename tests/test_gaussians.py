@@ -7,6 +7,8 @@ from scipy.stats import multivariate_normal
 
 from flowcore import Gaussian, GaussianRecipe, training_gaussian
 from flowcore.estimators import cross_entropy_mc, kl_mc
+from flowcore.experiments import SCALES, SHIFTS
+from flowcore.gaussians import affine_family
 
 
 @pytest.fixture
@@ -63,6 +65,11 @@ def test_affine_family_is_eq_12_and_13(pq, gen):
     x = p.sample(10, generator=gen)
     g = (x - p.mean) * s + p.mean + t
     assert torch.allclose(q.log_prob(g), p.log_prob(x) - p.dim * math.log(s))
+    # Λ of Eq. 19: every (s, t) of the thesis's S × T, and q(1, 0) = p.
+    family = affine_family(p, SCALES, SHIFTS)
+    assert len(family) == 24 and family[(1.0, 0.0)].kl(p) == pytest.approx(0.0, abs=1e-12)
+    with pytest.raises(ValueError, match="s must be a finite number > 0"):
+        p.affine(0.0, 0.0)
 
 
 def test_training_gaussian_recipe(pq):
