@@ -45,7 +45,7 @@ def plot_kdes(ax: Axes, curves: Mapping[str, np.ndarray], title: str = "", style
     return ax
 
 
-def kde_panels(panels: Mapping[str, Mapping[str, np.ndarray]], ncols: int = 4, width: float = 3.6, height: float = 3.0) -> Figure:
+def kde_panels(panels: Mapping[str, Mapping[str, np.ndarray]], ncols: int = 2, width: float = 4.2, height: float = 3.2) -> Figure:
     """One :func:`plot_kdes` panel per entry of ``panels`` (title -> curves), with one shared legend."""
     n = len(panels)
     ncols = min(ncols, n)
@@ -60,7 +60,7 @@ def kde_panels(panels: Mapping[str, Mapping[str, np.ndarray]], ncols: int = 4, w
     return fig
 
 
-def training_curves(histories: Mapping[str, History], entropies: Mapping[str, float]) -> Figure:
+def training_curves(histories: Mapping[str, History], entropies: Mapping[str, float], ncols: int = 2) -> Figure:
     r"""Excess NLL over :math:`H(p)` per epoch, training and validation, one panel per run.
 
     The validation curve is the KL estimate :math:`D^*_{KL}(p\|p_\theta)` on held-out data, since
@@ -68,7 +68,11 @@ def training_curves(histories: Mapping[str, History], entropies: Mapping[str, fl
     first epochs and the last hundredths of a nat are visible.
     """
     n = len(histories)
-    fig, axes = plt.subplots(1, n, figsize=(3.6 * n, 3.0), squeeze=False, layout="constrained")
+    ncols = min(ncols, n)
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.2 * nrows), squeeze=False, layout="constrained")
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
     for ax, (title, history) in zip(axes.flat, histories.items()):
         epochs = np.arange(1, len(history.val_nll) + 1)
         h = entropies[title]
