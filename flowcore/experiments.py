@@ -121,9 +121,10 @@ class ExperimentConfig:
     def torch_device(self) -> torch.device:
         return resolve_device(self.device)
 
-    #: Flat parameter name -> (section, field). Sections: None (this class), recipe, flow, train.
     @classmethod
     def parameter_names(cls) -> dict[str, str | None]:
+        """Each flat parameter name and the section it belongs to: ``None`` (this class), or
+        ``"recipe"``, ``"flow"``, ``"train"``."""
         names: dict[str, str | None] = {f.name: None for f in fields(cls) if f.name not in ("recipe", "flow", "train")}
         for section, klass in (("recipe", GaussianRecipe), ("flow", FlowConfig), ("train", TrainConfig)):
             names.update({f.name: section for f in fields(klass)})
@@ -258,8 +259,9 @@ def baseline(config: ExperimentConfig, progress: bool | None = None) -> dict[int
     for dim in config.dims:
         trained = trained_flow(dim, config, progress=progress)
         p = trained.p
-        x_train = p.sample(config.train.n_train, stream(config.seed, "train", dim))
-        p_hat = Gaussian.fit(x_train)
+        # The training set again, from its own stream (the flow may come from the cache): the
+        # maximum-likelihood Gaussian of the very samples the flow saw is the linear control.
+        p_hat = Gaussian.fit(p.sample(config.train.n_train, stream(config.seed, "train", dim)))
         densities = {"truth": p.log_prob, "model": trained.flow, "gaussian": p_hat.log_prob}
         start = time.perf_counter()
         repeats = []

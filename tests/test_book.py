@@ -41,8 +41,9 @@ def test_baseline_chapter_has_its_figures_tables_and_verdicts(built):
     for claim in ("C1", "C2", "C3"):
         assert re.search(rf"{claim}\s+.*?(not reproduced|partly reproduced|reproduced)", text, flags=re.S)
     assert "all checks passed" in text
-    # The injected parameters cell is hidden; the validated configuration is shown instead.
-    assert "injected" not in html.lower() or "injected-parameters" not in text
+    # The parameters and injected-parameters cells are removed; the validated configuration is shown instead.
+    assert "# Parameters" not in text and not re.search(r"n_train\s*=\s*\d", text)
+    assert "from_params" in text and "n_train" in text
 
 
 def test_bibliography_resolves_citations(built):
