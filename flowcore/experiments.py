@@ -336,6 +336,9 @@ def baseline_summary(runs: dict[int, BaselineRun]) -> pd.DataFrame:
                 row[name], row[f"SE {name}"] = value.value, value.stderr
             else:
                 row[name] = value
+        # How many standard errors each estimate is from its closed form (C2, C3 and the notebook read these).
+        row["z H*(p,p)"] = (row["H*(p,p)"] - row["H(p)"]) / row["SE H*(p,p)"]
+        row["z KL*(p‖p̂)"] = (row["KL*(p‖p̂)"] - row["KL(p‖p̂)"]) / row["SE KL*(p‖p̂)"]
         history, h_p = run.trained.history, run.p.entropy()
         row.update(
             {

@@ -45,18 +45,28 @@ def plot_kdes(ax: Axes, curves: Mapping[str, np.ndarray], title: str = "", style
     return ax
 
 
-def kde_panels(panels: Mapping[str, Mapping[str, np.ndarray]], ncols: int = 2, width: float = 4.2, height: float = 3.2) -> Figure:
-    """One :func:`plot_kdes` panel per entry of ``panels`` (title -> curves), with one shared legend."""
-    n = len(panels)
+def _panel_grid(n: int, ncols: int, width: float = 4.2, height: float = 3.2) -> tuple[Figure, np.ndarray]:
+    """A figure with ``n`` visible axes in rows of ``ncols``; the spare cells of the last row are hidden."""
     ncols = min(ncols, n)
     nrows = -(-n // ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=False, layout="constrained")
-    for ax, (title, curves) in zip(axes.flat, panels.items()):
-        plot_kdes(ax, curves, title)
     for ax in axes.flat[n:]:
         ax.set_visible(False)
-    handles, labels = axes.flat[0].get_legend_handles_labels()
+    return fig, axes.flat[:n]
+
+
+def _shared_legend(fig: Figure, ax: Axes) -> None:
+    """One legend below all panels, from the handles of ``ax``."""
+    handles, labels = ax.get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncols=len(labels), frameon=False)
+
+
+def kde_panels(panels: Mapping[str, Mapping[str, np.ndarray]], ncols: int = 2) -> Figure:
+    """One :func:`plot_kdes` panel per entry of ``panels`` (title -> curves), with one shared legend."""
+    fig, axes = _panel_grid(len(panels), ncols)
+    for ax, (title, curves) in zip(axes, panels.items()):
+        plot_kdes(ax, curves, title)
+    _shared_legend(fig, axes[0])
     return fig
 
 
@@ -67,13 +77,8 @@ def training_curves(histories: Mapping[str, History], entropies: Mapping[str, fl
     :math:`H(p, p_\theta) - H(p) = D_{KL}(p\|p_\theta)` (Eq. 10); the axis is symmetric-log so both the
     first epochs and the last hundredths of a nat are visible.
     """
-    n = len(histories)
-    ncols = min(ncols, n)
-    nrows = -(-n // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.2 * nrows), squeeze=False, layout="constrained")
-    for ax in axes.flat[n:]:
-        ax.set_visible(False)
-    for ax, (title, history) in zip(axes.flat, histories.items()):
+    fig, axes = _panel_grid(len(histories), ncols)
+    for ax, (title, history) in zip(axes, histories.items()):
         epochs = np.arange(1, len(history.val_nll) + 1)
         h = entropies[title]
         ax.plot(epochs, np.asarray(history.train_nll) - h, color="tab:blue", alpha=0.5, label="training NLL − H(p)")
@@ -85,6 +90,5 @@ def training_curves(histories: Mapping[str, History], entropies: Mapping[str, fl
         ax.set_ylabel("NLL − H(p) (nats)")
         ax.set_title(title)
         ax.grid(alpha=0.3)
-    handles, labels = axes.flat[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncols=len(labels), frameon=False)
+    _shared_legend(fig, axes[0])
     return fig
