@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from scipy.signal import fftconvolve
 from scipy.stats import gaussian_kde
-from sklearn.metrics import roc_auc_score
 
 from flowcore.validation import check_int, check_probability
 
@@ -23,6 +23,7 @@ __all__ = [
     "kl_mc",
     "log_likelihoods",
     "kde",
+    "kde_binned",
     "kde_grid",
     "overlap_coefficient",
     "Bounds",
@@ -127,6 +128,33 @@ def kde(values, grid, max_points: int = 20_000, seed: int = 0) -> np.ndarray:
     return gaussian_kde(values)(np.asarray(grid, dtype=np.float64))
 
 
+def kde_binned(values, grid=None, n_grid: int = 256, n_bins: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+    """Gaussian KDE with Scott's bandwidth (as :func:`kde`) of *all* ``values``, by linear binning and an FFT.
+
+    The values are spread over ``n_bins`` bins covering their range ±4 bandwidths; convolving the
+    bin weights with the Gaussian kernel gives the KDE on the bin centres, which is interpolated
+    onto ``grid`` (default: ``n_grid`` points over the same range). Agrees with ``gaussian_kde`` to
+    well below a line width, at a cost linear in the number of values. Returns ``(grid, density)``.
+    """
+    values = _finite_1d("values", values)
+    if np.ptp(values) == 0:
+        raise ValueError("values are all equal; a KDE needs some spread")
+    h = values.std(ddof=1) * values.size ** (-1 / 5)
+    lo, hi = values.min() - 4 * h, values.max() + 4 * h
+    centres = np.linspace(lo, hi, n_bins)
+    step = centres[1] - centres[0]
+    pos = (values - lo) / step
+    left = np.clip(np.floor(pos).astype(np.int64), 0, n_bins - 2)
+    frac = pos - left
+    weights = np.bincount(left, 1 - frac, n_bins) + np.bincount(left + 1, frac, n_bins)
+    half = min(n_bins - 1, int(np.ceil(5 * h / step)))
+    offsets = np.arange(-half, half + 1) * step
+    kernel = np.exp(-0.5 * (offsets / h) ** 2) / (h * np.sqrt(2 * np.pi))
+    density = fftconvolve(weights, kernel, mode="same") / values.size
+    grid = np.linspace(lo, hi, n_grid) if grid is None else np.asarray(grid, dtype=np.float64)
+    return grid, np.clip(np.interp(grid, centres, density, left=0.0, right=0.0), 0.0, None)
+
+
 def kde_grid(*samples, n: int = 512, pad: float = 0.1) -> np.ndarray:
     """A common evaluation grid covering the central range of several samples (0.1%–99.9% quantiles, padded)."""
     lo = min(np.quantile(s, 0.001) for s in samples)
@@ -135,7 +163,7 @@ def kde_grid(*samples, n: int = 512, pad: float = 0.1) -> np.ndarray:
     return np.linspace(lo - pad * width, hi + pad * width, n)
 
 
-def overlap_coefficient(a, b, n_grid: int = 1024) -> float:
+def overlap_coefficient(a, b, n_grid: int = 4096) -> float:
     r"""Overlap coefficient :math:`\mathrm{OVL} = \int \min(f_a, f_b)` of two samples' KDEs (Inman & Bradley).
 
     1 means identical distributions, 0 disjoint ones. The integral runs on a grid that covers
@@ -146,7 +174,7 @@ def overlap_coefficient(a, b, n_grid: int = 1024) -> float:
     lo, hi = min(a.min(), b.min()), max(a.max(), b.max())
     span = hi - lo if hi > lo else 1.0
     grid = np.linspace(lo - 0.25 * span, hi + 0.25 * span, n_grid)
-    overlap = np.minimum(kde(a, grid), kde(b, grid))
+    overlap = np.minimum(kde_binned(a, grid)[1], kde_binned(b, grid)[1])
     return float(np.clip(np.trapezoid(overlap, grid), 0.0, 1.0))
 
 
@@ -179,12 +207,14 @@ def true_negative_rate(bounds: Bounds, test_scores) -> float:
 
 
 def auroc(in_scores, out_scores) -> float:
-    """AUROC of a score that should be *higher* in-distribution (``roc_auc_score`` from scikit-learn).
+    """AUROC of a score that should be *higher* in-distribution (the Mann–Whitney statistic).
 
     0.5 means the score does not separate the sets; 1 perfect separation; below 0.5 the
     out-of-distribution set scores higher than the in-distribution one.
     """
-    a = _finite_1d("in_scores", in_scores)
+    a = np.sort(_finite_1d("in_scores", in_scores))
     b = _finite_1d("out_scores", out_scores)
-    labels = np.concatenate([np.ones(a.size), np.zeros(b.size)])
-    return float(roc_auc_score(labels, np.concatenate([a, b])))
+    # Mann–Whitney: P(in > out) + ½ P(in = out), counted with two binary searches per out-score.
+    below = np.searchsorted(a, b, side="left")
+    at_most = np.searchsorted(a, b, side="right")
+    return float(np.mean((a.size - at_most) + 0.5 * (at_most - below)) / a.size)

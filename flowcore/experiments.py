@@ -18,10 +18,11 @@ import torch
 
 from flowcore.cache import cached
 from flowcore.estimators import Estimate, cross_entropy_mc, kl_mc, log_likelihoods, mean_estimate, overlap_coefficient
+from flowcore.families import FAMILIES
 from flowcore.flows import RealNVP, resolve_device
 from flowcore.gaussians import Gaussian, GaussianRecipe, training_gaussian
 from flowcore.train import History, TrainConfig, fit
-from flowcore.validation import check_choice, check_int, check_int_list, check_positive, check_probability, check_real_list
+from flowcore.validation import check_choice, check_int, check_int_list, check_positive, check_probability, check_real, check_real_list
 
 __all__ = [
     "SCALES",
@@ -31,6 +32,7 @@ __all__ = [
     "ExperimentConfig",
     "TrainedFlow",
     "BaselineRun",
+    "config_from",
     "stream",
     "trained_flow",
     "baseline",
@@ -42,8 +44,6 @@ __all__ = [
 #: The thesis's scales S and shifts T (§5.1).
 SCALES = (0.25, 0.5, 0.75, 1.0, 1.25, 1.75)
 SHIFTS = (0.0, 0.25, 0.5, 0.75)
-#: Test-distribution families: affine Λ (Eq. 19), perturbed Λ^δ (§6), outlier Λ^out (§7).
-FAMILIES = ("affine", "perturbed", "outlier")
 
 
 @dataclass(frozen=True)
@@ -83,6 +83,12 @@ class ExperimentConfig:
         scales, shifts: The sets S and T of s and t values (s > 0).
         families: Test-distribution families to evaluate.
         tpr: Target true-positive rate of the bound detector, in (0, 1).
+        alpha, beta: Perturbation strengths of Λ^δ (Eq. 21); ``None``: calibrated (see
+            :mod:`flowcore.calibration`).
+        outlier_offset, outlier_cov_scale: The outlier recipe of Λ^out (:class:`flowcore.families.OutlierRecipe`);
+            ``None``: calibrated.
+        calibration_dim: The dimension the calibration targets refer to (the thesis's D = 50).
+        calibration_draws: Draws of each rate in the calibration's search (its check uses 10×).
         device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
         chunk_size: Samples per evaluation chunk.
     """
@@ -97,6 +103,12 @@ class ExperimentConfig:
     shifts: tuple[float, ...] = SHIFTS
     families: tuple[str, ...] = FAMILIES
     tpr: float = 0.975
+    alpha: float | None = None
+    beta: float | None = None
+    outlier_offset: float | None = None
+    outlier_cov_scale: float | None = None
+    calibration_dim: int = 50
+    calibration_draws: int = 20_000
     device: str = "auto"
     chunk_size: int = 4_096
 
@@ -110,6 +122,13 @@ class ExperimentConfig:
             raise ValueError(f"families must be a non-empty list drawn from {FAMILIES}, got {self.families!r}")
         object.__setattr__(self, "families", tuple(check_choice("families", f, FAMILIES) for f in self.families))
         check_probability("tpr", self.tpr)
+        for name in ("alpha", "beta", "outlier_offset", "outlier_cov_scale"):
+            value = getattr(self, name)
+            if value is not None and (check_real(name, value) < 0 or (name == "outlier_cov_scale" and value == 0)):
+                bound = "> 0" if name == "outlier_cov_scale" else "≥ 0"
+                raise ValueError(f"{name} must be a number {bound}, or null to calibrate it; got {value!r}")
+        check_int("calibration_dim", self.calibration_dim, minimum=2)
+        check_int("calibration_draws", self.calibration_draws, minimum=100)
         resolve_device(self.device)
         check_int("chunk_size", self.chunk_size, minimum=1)
 
@@ -162,6 +181,12 @@ class ExperimentConfig:
     def table(self) -> pd.DataFrame:
         """The effective parameters as a two-column table, for the book."""
         return pd.DataFrame({"parameter": list(self.as_params()), "value": [str(v) for v in self.as_params().values()]}).set_index("parameter")
+
+
+def config_from(namespace: dict) -> ExperimentConfig:
+    """Validate a notebook's parameters: every name of :meth:`ExperimentConfig.parameter_names` found in
+    ``namespace`` (a notebook passes ``globals()`` right after its parameters cell)."""
+    return ExperimentConfig.from_params(**{k: namespace[k] for k in ExperimentConfig.parameter_names() if k in namespace})
 
 
 def stream(seed: int, *names) -> torch.Generator:

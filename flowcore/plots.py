@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 from flowcore.estimators import kde, kde_grid
 from flowcore.train import History
 
-__all__ = ["STYLE", "plot_kdes", "kde_panels", "training_curves"]
+__all__ = ["STYLE", "MEMBER_STYLE", "plot_kdes", "kde_panels", "training_curves", "member_kdes", "member_grid", "versus_s", "heatmaps"]
 
 #: Line style per curve label: the model in blue, the truth in orange, the Gaussian control grey.
 STYLE = {
@@ -91,4 +91,96 @@ def training_curves(histories: Mapping[str, History], entropies: Mapping[str, fl
         ax.set_title(title)
         ax.grid(alpha=0.3)
     _shared_legend(fig, axes[0])
+    return fig
+
+
+# --- §5–§8: figures over the families of flowcore.evaluation -------------------------------------
+
+#: Line styles of the four KDE curves of a member panel: test set solid, reference Q(p) dashed.
+MEMBER_STYLE = {
+    "model q": {"color": "tab:blue", "ls": "-", "label": r"$\log p_\theta$ over $\mathcal{Q}(q)$"},
+    "truth q": {"color": "tab:orange", "ls": "-", "label": r"$\log p$ over $\mathcal{Q}(q)$"},
+    "model p": {"color": "tab:blue", "ls": "--", "label": r"$\log p_\theta$ over $\mathcal{Q}(p)$"},
+    "truth p": {"color": "tab:orange", "ls": "--", "label": r"$\log p$ over $\mathcal{Q}(p)$"},
+}
+
+
+def member_kdes(ax: Axes, curves: Mapping[str, tuple[np.ndarray, np.ndarray]], title: str = "") -> Axes:
+    """The four KDEs of one test distribution (from ``Results.curves``), each on its own grid."""
+    for name, style in MEMBER_STYLE.items():
+        grid, density = curves[name]
+        ax.plot(grid, density, lw=1.4, **style)
+    ax.set_xlabel("log-likelihood (nats)")
+    ax.set_ylabel("density")
+    if title:
+        ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    return ax
+
+
+def member_grid(curves: Mapping, keys, titles=None, ncols: int = 3, width: float = 3.6, height: float = 2.8) -> Figure:
+    """One :func:`member_kdes` panel per key ``(D, family, s, t)`` of ``curves``, one shared legend."""
+    keys = list(keys)
+    fig, axes = _panel_grid(len(keys), ncols, width, height)
+    for i, (ax, key) in enumerate(zip(axes, keys)):
+        dim, _, s, t = key
+        member_kdes(ax, curves[key], titles[i] if titles else f"D = {dim}, s = {s:g}, t = {t:g}")
+    _shared_legend(fig, axes[0])
+    return fig
+
+
+def versus_s(
+    table,
+    lines: Mapping[str, tuple[str, str, dict]],
+    dims,
+    shifts,
+    ylabel: str,
+    width: float = 3.3,
+    height: float = 2.7,
+) -> Figure:
+    """A grid of panels, one row per D and one column per t, each plotting quantities against s.
+
+    ``lines`` maps a legend label to ``(family, column, matplotlib style)``; a column with a
+    matching ``SE …`` column gets ±2 SE error bars.
+    """
+    dims, shifts = list(dims), list(shifts)
+    fig, axes = plt.subplots(len(dims), len(shifts), figsize=(width * len(shifts), height * len(dims)), squeeze=False, sharex=True, layout="constrained")
+    for i, dim in enumerate(dims):
+        for j, t in enumerate(shifts):
+            ax = axes[i, j]
+            for label, (fam, column, style) in lines.items():
+                rows = table[(table["D"] == dim) & (table["family"] == fam) & np.isclose(table["t"], t)].sort_values("s")
+                se = f"SE {column}"
+                if se in rows:
+                    ax.errorbar(rows["s"], rows[column], yerr=2 * rows[se], label=label, capsize=2, **style)
+                else:
+                    ax.plot(rows["s"], rows[column], label=label, **style)
+            ax.set_title(f"D = {dim}, t = {t:g}", fontsize=10)
+            ax.grid(alpha=0.3)
+            if i == len(dims) - 1:
+                ax.set_xlabel("scale s")
+            if j == 0:
+                ax.set_ylabel(ylabel)
+    _shared_legend(fig, axes[0, 0])
+    return fig
+
+
+def heatmaps(table, panels: Mapping[str, tuple[str, str]], dim: int, scales, shifts, vmin: float = 0.0, vmax: float = 1.0, cmap: str = "viridis", ncols: int = 2) -> Figure:
+    """One annotated heat map over (s, t) per panel: ``title -> (family, column)``, at dimension ``dim``."""
+    scales, shifts = list(scales), list(shifts)
+    fig, axes = _panel_grid(len(panels), ncols, 4.2, 3.6)
+    for ax, (title, (fam, column)) in zip(axes, panels.items()):
+        rows = table[(table["D"] == dim) & (table["family"] == fam)]
+        grid = np.full((len(scales), len(shifts)), np.nan)
+        for _, r in rows.iterrows():
+            grid[scales.index(min(scales, key=lambda s: abs(s - r["s"]))), shifts.index(min(shifts, key=lambda t: abs(t - r["t"])))] = r[column]
+        image = ax.imshow(grid, vmin=vmin, vmax=vmax, cmap=cmap, origin="lower", aspect="auto")
+        for (a, b), value in np.ndenumerate(grid):
+            ax.text(b, a, f"{value:.2f}", ha="center", va="center", fontsize=8, color="white" if value < (vmin + vmax) / 2 else "black")
+        ax.set_xticks(range(len(shifts)), [f"{t:g}" for t in shifts])
+        ax.set_yticks(range(len(scales)), [f"{s:g}" for s in scales])
+        ax.set_xlabel("shift t")
+        ax.set_ylabel("scale s")
+        ax.set_title(title, fontsize=10)
+        fig.colorbar(image, ax=ax, shrink=0.85)
     return fig

@@ -50,3 +50,19 @@ def test_bad_tpr(tpr):
 def test_nan_scores_raise():
     with pytest.raises(ValueError, match="NaN"):
         mean_estimate([1.0, np.nan, 2.0])
+
+
+def test_binned_kde_matches_scipy_and_auroc_matches_sklearn():
+    from scipy.stats import gaussian_kde
+    from sklearn.metrics import roc_auc_score
+
+    from flowcore.estimators import kde_binned
+
+    rng = np.random.default_rng(3)
+    values = np.concatenate([rng.normal(size=3_000), rng.normal(4, 0.5, size=1_000)])
+    grid, density = kde_binned(values)
+    assert np.max(np.abs(density - gaussian_kde(values)(grid))) < 1e-3 * density.max()
+    assert np.trapezoid(density, grid) == pytest.approx(1.0, abs=1e-3)
+    a, b = rng.normal(size=2_000), np.round(rng.normal(0.5, size=1_500), 1)  # rounded: ties count ½
+    labels = np.r_[np.ones(a.size), np.zeros(b.size)]
+    assert auroc(a, b) == pytest.approx(roc_auc_score(labels, np.r_[a, b]), abs=1e-12)
