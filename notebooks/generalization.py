@@ -190,6 +190,37 @@ display(Markdown("**s = 1, varying t (C5)**"))
 display(view[np.isclose(view["s"], 1)].set_index(["D", "t"])[c5_cols].unstack("D").style.format(precision=3))
 
 # %% [markdown]
+# ## Explore any test distribution
+#
+# In Jupyter, the explorer below lets you pick $D$, the family (this chapter's $\Lambda$, and the
+# perturbed and outlier families of the next chapters), $s$ and $t$, and shows that member's KDEs
+# with its cross-entropies, KL divergence, TNR and AUROC. It reads the cached results only, so it
+# answers at once and never retrains.
+
+# %% tags=["remove-cell"]
+# The live explorer (needs a running kernel, so it is removed from the static HTML).
+from flowcore.explorer import explorer
+
+everything = evaluation.results(config)
+explorer(everything)
+
+# %% [markdown]
+# ```{note}
+# This page is static, so the explorer is replaced by the grid below: the member $s = 0.75$,
+# $t = 0.25$ at every $D$, for each family. To use the live version, open the chapter's source in
+# Jupyter, `jupyter lab notebooks/generalization.py` (jupytext opens it as a notebook), and run all
+# cells; with the book built once, every number comes from the cache in seconds.
+# ```
+
+# %% tags=["hide-input"]
+everything = evaluation.results(config)
+keys = [(d, fam, 0.75, 0.25) for fam in dict.fromkeys(everything.table["family"]) for d in config.dims if (d, fam, 0.75, 0.25) in everything.curves]
+if keys:
+    fig = plots.member_grid(everything.curves, keys, ncols=len(config.dims), width=3.2, height=2.6)
+    fig.suptitle("Static explorer: s = 0.75, t = 0.25; rows: affine, perturbed, outlier; columns: D")
+    plt.show()
+
+# %% [markdown]
 # ## Checks that must hold whatever the verdicts
 #
 # The table has one row per $(D, s, t)$; the Monte-Carlo $H^*(q, p)$ agrees with the analytic

@@ -118,3 +118,20 @@ def test_batched_evaluation_table_and_control(tmp_path):
 def test_bad_sweeps_are_named(kwargs, message):
     with pytest.raises(ValueError, match=message):
         Sweep(**kwargs)
+
+
+def test_explorer_widget_updates_from_cached_results():
+    ipywidgets = pytest.importorskip("ipywidgets")
+    from flowcore.explorer import explorer, member_numbers
+
+    config = ExperimentConfig.from_params(
+        dims=[3], n_train=600, n_val=200, max_epochs=1, n_couplings=2, hidden=[8], n_test=2_000, batch_size=128,
+        alpha=0.05, beta=0.3, outlier_offset=0.5, outlier_cov_scale=1.0,
+    )
+    res = results(config)
+    widget = explorer(res)
+    assert isinstance(widget, ipywidgets.VBox)
+    dropdowns = widget.children[0].children
+    dropdowns[1].value = "outlier"  # redraws through interactive_output without raising
+    numbers = member_numbers(res, 3, "outlier", 1.0, 0.0)
+    assert numbers.loc["TNR truth", "value"] == res.member(3, "outlier", 1.0, 0.0)["TNR truth"]
