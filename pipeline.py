@@ -2,7 +2,7 @@
 """The book's pipeline: one command builds the book, one runs the tests.
 
     python3 pipeline.py build [--profile default|ci|paper]   # execute every chapter, build the HTML
-    python3 pipeline.py test                                  # unit tests, notebook tests, smoke build
+    python3 pipeline.py test                                  # unit tests, notebook tests, smoke build, browser test
     python3 pipeline.py chapter baseline [--profile P] [-p NAME VALUE ...]   # rerun one chapter
 
 Each command first makes sure ``.venv`` exists with ``requirements.txt`` installed (reinstalling
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -26,9 +27,13 @@ VENV = ROOT / ".venv"
 BUILD = ROOT / "_build"
 PROFILES = ("ci", "default", "paper")
 #: Chapter notebooks in book order (sources in notebooks/NAME.py).
-CHAPTERS = ("baseline",)
+CHAPTERS = ("baseline", "generalization", "perturbation", "robustness", "ood", "sensitivity", "discussion", "appendices")
 #: What the book's sources are: copied into a staging tree per profile, where the executed chapters land.
 BOOK_SOURCES = ("_config.yml", "_toc.yml", "book")
+#: Debian's Chromium and its WebDriver (packages ``chromium`` and ``chromium-driver``), which the
+#: browser test (tests/test_browser.py) drives; ``test`` installs them when they are missing.
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
 
 
 def log(message: str) -> None:
@@ -129,6 +134,28 @@ def _hide_parameter_cells(path: Path) -> None:
     nbformat.write(nb, path)
 
 
+def _drop_hidden_widget_state(path: Path) -> None:
+    """Drop the notebook's saved ipywidgets state when no widget is shown in the book.
+
+    A widget in a ``remove-cell``/``remove-output`` cell (a live explorer, say) still leaves its
+    state in the notebook's metadata, and for that state alone myst-nb adds RequireJS and the
+    widget manager from CDNs to the page: scripts that render nothing and need the internet.
+    """
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    if "widgets" not in nb.metadata:
+        return
+    for cell in nb.cells:
+        tags = set(cell.metadata.get("tags", []))
+        if cell.cell_type != "code" or tags & {"remove-cell", "remove-output"}:
+            continue
+        if any("application/vnd.jupyter.widget-view+json" in output.get("data", {}) for output in cell.get("outputs", [])):
+            return  # a widget is shown: keep its state
+    del nb.metadata["widgets"]
+    nbformat.write(nb, path)
+
+
 def execute_chapter(name: str, parameters: dict, output: Path) -> float:
     """Execute one chapter with papermill into ``output``; return seconds. A failing cell exits with its error."""
     import papermill
@@ -174,18 +201,24 @@ def build(profile: str, out: Path | None = None, cache: Path | None = None) -> P
     kernel_environment(cache or ROOT / ".cache" / "flowcore")  # flowcore's own default, made explicit
     src = stage_sources(out / "src")
     total = time.perf_counter()
+    timings: dict = {"profile": profile, "chapters": {}}
     for name in CHAPTERS:
         log(f"executing chapter {name!r} with profile {profile!r}")
         seconds = execute_chapter(name, values, src / "book" / "chapters" / f"{name}.ipynb")
+        _drop_hidden_widget_state(src / "book" / "chapters" / f"{name}.ipynb")
+        timings["chapters"][name] = seconds
         log(f"chapter {name!r} done in {seconds:.1f} s")
     log("building the HTML with Jupyter Book")
     shutil.rmtree(out / "_build", ignore_errors=True)
     command = [str(_venv_python().parent / "jupyter-book"), "build", str(src), "--path-output", str(out), "--builder", "html", "-W", "-n", "--keep-going"]
+    html_start = time.perf_counter()
     result = subprocess.run(command)
     if result.returncode != 0:
         raise SystemExit(f"jupyter-book build failed (exit {result.returncode}); see the warnings above")
     index = out / "_build" / "html" / "index.html"
-    log(f"built with profile {profile!r} in {time.perf_counter() - total:.0f} s: {index}")
+    timings.update(html=time.perf_counter() - html_start, total=time.perf_counter() - total)
+    (out / "timings.json").write_text(json.dumps(timings, indent=2))  # read by bench/bench_book.py
+    log(f"built with profile {profile!r} in {timings['total']:.0f} s: {index}")
     return index
 
 
@@ -204,11 +237,42 @@ def chapter(name: str, profile: str, overrides: list[tuple[str, str]]) -> Path:
     return output
 
 
+def ensure_browser() -> None:
+    """Install Debian's ``chromium`` and ``chromium-driver`` with apt-get when either is missing.
+
+    Runs ``apt-get update`` then ``apt-get install -y chromium chromium-driver`` (through
+    ``sudo -n`` when not root); exits with a message saying what to do if that is not possible.
+    """
+    missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
+    if not missing:
+        return
+    by_hand = "install them by hand: apt-get install -y chromium chromium-driver (Debian/Ubuntu)"
+    log(f"the browser test needs {' and '.join(missing)}; installing chromium and chromium-driver with apt-get")
+    if not shutil.which("apt-get"):
+        raise SystemExit(f"[pipeline] {' and '.join(missing)} missing and apt-get is not available; {by_hand}")
+    prefix: list[str] = []
+    if hasattr(os, "geteuid") and os.geteuid() != 0:
+        if not shutil.which("sudo"):
+            raise SystemExit(f"[pipeline] {' and '.join(missing)} missing; not root and no sudo to run apt-get; {by_hand}")
+        prefix = ["sudo", "-n"]
+    env = [*prefix, "env", "DEBIAN_FRONTEND=noninteractive"]
+    for command in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", "chromium", "chromium-driver"]):
+        log(" ".join([*prefix, *command]))
+        if subprocess.run([*env, *command], stdin=subprocess.DEVNULL).returncode != 0:
+            hint = " (sudo -n needs passwordless sudo)" if prefix else ""
+            raise SystemExit(f"[pipeline] `{' '.join([*prefix, *command])}` failed{hint}; {by_hand}")
+    still = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
+    if still:
+        raise SystemExit(f"[pipeline] apt-get ran but {' and '.join(still)} is still missing; {by_hand}")
+
+
 def test(pytest_args: list[str]) -> int:
-    """Prepare the ci-profile notebooks for nbval, then run the unit tests, nbval and the smoke build."""
+    """Prepare the ci-profile notebooks for nbval, then run the unit tests, nbval, the smoke build and
+    the browser test (installing Chromium and its driver first when missing)."""
     import nbformat
     import papermill
 
+    ensure_browser()
     kernel_environment(BUILD / "test" / "cache")
     values = load_profile("ci")
     prepared = BUILD / "test" / "nbval"

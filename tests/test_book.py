@@ -1,4 +1,5 @@
-"""Smoke build of the whole book with the ci profile, and checks on the HTML it produces."""
+"""Smoke build of the whole book with the ci profile, and checks on the HTML it produces (static; the
+browser test, tests/test_browser.py, opens the same build in Chromium)."""
 
 import re
 import sys
@@ -11,11 +12,7 @@ sys.path.insert(0, str(ROOT))
 import pipeline  # noqa: E402
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    out = tmp_path_factory.mktemp("book")
-    index = pipeline.build("ci", out=out, cache=out / "cache")
-    return index.parent
+# The smoke build itself is the session fixture ``built`` in conftest.py (shared with test_browser.py).
 
 
 def _text(path: Path) -> str:
@@ -44,6 +41,26 @@ def test_baseline_chapter_has_its_figures_tables_and_verdicts(built):
     # The parameters and injected-parameters cells are removed; the validated configuration is shown instead.
     assert "# Parameters" not in text and not re.search(r"n_train\s*=\s*\d", text)
     assert "from_params" in text and "n_train" in text
+
+
+def test_math_is_served_from_the_build_not_a_cdn(built):
+    """MathJax 3 comes from _static/ (sphinx-mathjax-offline), at the mathjax_path of _config.yml."""
+    import yaml
+
+    mathjax_path = yaml.safe_load((ROOT / "_config.yml").read_text())["sphinx"]["config"]["mathjax_path"]
+    assert "://" not in mathjax_path
+    assert (built / "_static" / mathjax_path).is_file()
+    assert (built / "_static" / "mathjax" / "output" / "chtml" / "fonts" / "woff-v2").is_dir(), "the CHTML fonts MathJax loads at run time"
+    pages_with_math = 0
+    for page in built.rglob("*.html"):
+        html = page.read_text()
+        scripts = [src for src in re.findall(r'<script[^>]+src="([^"]+)"', html) if "mathjax" in src.lower()]
+        assert not [src for src in scripts if "://" in src or src.startswith("//")], (page, scripts)
+        if 'class="math' in html:
+            pages_with_math += 1
+            assert len(scripts) == 1, (page, scripts)
+            assert (page.parent / scripts[0]).resolve() == (built / "_static" / mathjax_path).resolve(), (page, scripts)
+    assert pages_with_math >= 3, "the front matter and the chapters have equations"
 
 
 def test_bibliography_resolves_citations(built):
@@ -75,3 +92,18 @@ def test_rerun_one_chapter_with_other_parameters(tmp_path, monkeypatch):
     assert "remove-cell" in injected.metadata.tags
     outputs = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
     assert "all checks passed for D = [3]" in outputs
+
+
+def test_widget_state_is_dropped_only_when_no_widget_is_shown(tmp_path):
+    """A removed live widget must not make the page load the widget manager from a CDN."""
+    import nbformat
+
+    view = nbformat.v4.new_output("display_data", data={"application/vnd.jupyter.widget-view+json": {"model_id": "m", "version_major": 2, "version_minor": 0}, "text/plain": "VBox()"})
+    state = {"application/vnd.jupyter.widget-state+json": {"state": {"m": {}}, "version_major": 2, "version_minor": 0}}
+    for tags, kept in ((["remove-cell"], False), (["remove-output"], False), ([], True), (["remove-input"], True)):
+        cell = nbformat.v4.new_code_cell("explorer()", outputs=[view], metadata={"tags": tags})
+        nb = nbformat.v4.new_notebook(cells=[cell], metadata={"widgets": state})
+        path = tmp_path / "chapter.ipynb"
+        nbformat.write(nb, path)
+        pipeline._drop_hidden_widget_state(path)
+        assert ("widgets" in nbformat.read(path, as_version=4).metadata) is kept, tags

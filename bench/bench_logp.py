@@ -1,0 +1,355 @@
+"""Log-likelihood throughput of a reference RealNVP: flowcore against other flow libraries, one run.
+
+    .venv/bin/python bench/bench_logp.py [--device auto] [--n 131072] [--repeats 5] [--quick]
+
+Reference model: RealNVP, D = 100, 8 affine couplings with a fixed permutation between
+consecutive couplings, each st-network an MLP D/2 -> 256 -> 256 -> (s, t) with ReLU, float32.
+Rows (each timed under ``torch.inference_mode``):
+
+* ``flowcore``: ``RealNVP(100, n_couplings=8, hidden=(256, 256)).log_prob``, the library's
+  no-grad path; ``flowcore, reference path``: the same flow through ``forward`` +
+  ``base_log_prob`` (the autograd path ``log_prob`` takes while training), as a before/after.
+* ``flowcore + torch.compile``: that reference path compiled by ``torch.compile`` (failure is
+  reported, not fatal).
+* ``normflows``, ``nflows``, ``zuko``, ``FrEIA``: the closest architecture each library's API
+  builds (see ``build_*`` below for where each differs); skipped with a note when not importable.
+  Install them with ``.venv/bin/pip install --no-deps -r bench/requirements-extras.txt``.
+
+Each model is timed on ``--n`` samples split into chunks of 4,096 and of 65,536 rows, and on one
+whole 65,536-row batch: warm-up passes, then the median of ``--repeats`` passes. GFLOP/s counts
+2 x the multiply-accumulates of every linear layer in the model per sample (each library's real
+layer shapes); "% peak" divides by the best fp32 GEMM rate measured in this same run
+(``torch.mm`` of 4096 x 4096 float32, best of several; the GEMMs at the model's own shapes are
+printed too). Run it on a quiet machine: the load average is printed before and after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import statistics
+import time
+import warnings
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from flowcore import RealNVP, resolve_device
+
+DIM = 100
+COUPLINGS = 8
+HIDDEN = (256, 256)
+LOG_2PI = math.log(2 * math.pi)
+BAR_SAMPLES_PER_S = 140_000
+BAR_RATIO = 1.2
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def median_time(fn: Callable[[], object], device: torch.device, repeats: int, warmup: int) -> float:
+    """Median wall time of ``repeats`` calls of ``fn`` after ``warmup`` untimed calls."""
+    for _ in range(warmup):
+        fn()
+    sync(device)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        sync(device)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def gemm_rate(m: int, k: int, n: int, device: torch.device, tries: int) -> float:
+    """Best GFLOP/s of ``torch.mm`` of an (m x k) by (k x n) float32 product, into a reused output."""
+    gen = torch.Generator().manual_seed(0)
+    a = torch.randn(m, k, generator=gen).to(device)
+    b = torch.randn(k, n, generator=gen).to(device)
+    out = torch.empty(m, n, device=device)
+    reps = max(1, int(2e9 // (2 * m * k * n)))  # about 2 GFLOP per timed call
+    best = float("inf")
+    for i in range(tries + 1):
+        sync(device)
+        start = time.perf_counter()
+        for _ in range(reps):
+            torch.mm(a, b, out=out)
+        sync(device)
+        if i:  # the first call is a warm-up
+            best = min(best, (time.perf_counter() - start) / reps)
+    return 2 * m * k * n / best / 1e9
+
+
+def linear_macs(model: nn.Module) -> int:
+    """Multiply-accumulates per sample of every linear layer in ``model``.
+
+    A linear layer is any module with ``in_features``, ``out_features`` and a ``weight`` tensor:
+    ``nn.Linear`` and look-alikes such as ``zuko.nn.Linear``.
+    """
+    return sum(
+        m.in_features * m.out_features
+        for m in model.modules()
+        if hasattr(m, "in_features") and hasattr(m, "out_features") and isinstance(getattr(m, "weight", None), torch.Tensor)
+    )
+
+
+def randomize_(model: nn.Module, seed: int) -> nn.Module:
+    """Small random weights everywhere (also in zero-initialised last layers), so no coupling is the identity."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.is_floating_point():
+                p.copy_(torch.randn(p.shape, generator=gen) * (0.5 / math.sqrt(p.shape[-1])))
+    return model
+
+
+def base_log_prob(z: torch.Tensor) -> torch.Tensor:
+    return -0.5 * (z.shape[-1] * LOG_2PI + z.square().sum(-1))
+
+
+# --- models --------------------------------------------------------------------------------------
+# Each builder returns (module, log_prob) for the reference architecture, or raises ImportError.
+
+
+def build_flowcore():
+    flow = RealNVP(DIM, n_couplings=COUPLINGS, hidden=HIDDEN)
+    return flow, flow.log_prob
+
+
+def build_flowcore_reference():
+    flow = RealNVP(DIM, n_couplings=COUPLINGS, hidden=HIDDEN)
+
+    def log_prob(x):  # what ``log_prob`` computes with gradients on: forward + base density
+        z, log_det = flow(x)
+        return flow.base_log_prob(z) + log_det
+
+    return flow, log_prob
+
+
+def build_normflows():
+    # Same layer shapes (st-net 50 -> 256 -> 256 -> 100, fused (shift, scale) head, ReLU as
+    # LeakyReLU(0)), random permutations between couplings. Differs: the log-scale is unbounded
+    # (``scale_map="exp"``), shift/scale are interleaved output columns, and log p runs the
+    # inverse of each coupling (normflows stores flows in the sampling direction).
+    import normflows as nf
+
+    torch.manual_seed(0)
+    flows = []
+    for i in range(COUPLINGS):
+        if i > 0:
+            flows.append(nf.flows.Permute(DIM, mode="shuffle"))
+        flows.append(nf.flows.AffineCouplingBlock(nf.nets.MLP([DIM // 2, *HIDDEN, DIM]), scale_map="exp"))
+    model = nf.NormalizingFlow(q0=nf.distributions.DiagGaussian(DIM, trainable=False), flows=flows)
+    return model, model.log_prob
+
+
+def build_nflows():
+    # Same layer shapes (nflows.nn.nets.MLP 50 -> 256 -> 256 -> 100, ReLU), halves alternate via
+    # the mask, RandomPermutation between couplings. Differs: the scale is
+    # sigmoid(u + 2) + 1e-3 (nflows' AffineCouplingTransform) instead of exp(b tanh(u / b)).
+    from nflows.distributions.normal import StandardNormal
+    from nflows.flows.base import Flow
+    from nflows.nn.nets import MLP
+    from nflows.transforms import AffineCouplingTransform, CompositeTransform, RandomPermutation
+
+    class Net(MLP):  # nflows calls transform_net(inputs, context); its MLP takes no context
+        def forward(self, inputs, context=None):
+            return super().forward(inputs)
+
+    torch.manual_seed(0)
+    transforms = []
+    for i in range(COUPLINGS):
+        if i > 0:
+            transforms.append(RandomPermutation(DIM))
+        mask = (torch.arange(DIM) >= DIM // 2) if i % 2 == 0 else (torch.arange(DIM) < DIM // 2)
+        transforms.append(
+            AffineCouplingTransform(mask.int(), lambda n_in, n_out: Net([n_in], [n_out], list(HIDDEN)))
+        )
+    model = Flow(CompositeTransform(transforms), StandardNormal([DIM]))
+    return model, model.log_prob
+
+
+def build_zuko():
+    # zuko.flows.RealNVP with 8 affine couplings, hyper-network 50 -> 256 -> 256 -> 100 (ReLU).
+    # Differs: no permutation layers; each coupling gets its own random 50/50 mask instead
+    # (``randmask=True``), which mixes coordinates the same way; the log-scale soft clamp is
+    # a / (1 + |a / log 1e-3|) instead of b tanh(a / b).
+    import zuko
+
+    torch.manual_seed(0)
+    model = zuko.flows.RealNVP(DIM, transforms=COUPLINGS, randmask=True, hidden_features=list(HIDDEN))
+
+    def log_prob(x):
+        return model().log_prob(x)
+
+    return model, log_prob
+
+
+def build_freia():
+    # FrEIA SequenceINN: PermuteRandom between AffineCouplingOneSided blocks (one st-net
+    # 50 -> 256 -> 256 -> 100 with ReLU, transforms the second half), soft clamp 3 tanh(s)
+    # (``clamp=3, clamp_activation="TANH"``) instead of 3 tanh(s / 3). FrEIA returns
+    # (z, log|det|); the standard-normal base density is added here.
+    import FrEIA.framework as Ff
+    import FrEIA.modules as Fm
+
+    def subnet(n_in, n_out):
+        return nn.Sequential(nn.Linear(n_in, HIDDEN[0]), nn.ReLU(), nn.Linear(*HIDDEN), nn.ReLU(), nn.Linear(HIDDEN[1], n_out))
+
+    inn = Ff.SequenceINN(DIM)
+    for i in range(COUPLINGS):
+        if i > 0:
+            inn.append(Fm.PermuteRandom, seed=i)
+        inn.append(Fm.AffineCouplingOneSided, subnet_constructor=subnet, clamp=3.0, clamp_activation="TANH")
+
+    def log_prob(x):
+        z, log_det = inn(x)
+        return base_log_prob(z) + log_det
+
+    return inn, log_prob
+
+
+LIBRARIES = {"normflows": build_normflows, "nflows": build_nflows, "zuko": build_zuko, "FrEIA": build_freia}
+
+
+def compiled_flowcore(device, x_probe):
+    """``torch.compile`` of flowcore's reference path; returns (module, log_prob, seconds to compile)."""
+    flow, reference = build_flowcore_reference()
+    randomize_(flow, 0).to(device).eval()
+    compiled = torch.compile(reference, dynamic=False)
+    start = time.perf_counter()
+    with torch.inference_mode():
+        for rows in (4_096, 65_536):  # compile both static shapes the table uses
+            compiled(x_probe[:rows])
+    return flow, compiled, time.perf_counter() - start
+
+
+# --- main ----------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--n", type=int, default=131_072, help="samples per timed pass of the chunked rows")
+    parser.add_argument("--repeats", type=int, default=5, help="timed passes per row (the median is reported)")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed passes before each row")
+    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
+    parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile row")
+    parser.add_argument("--libs", nargs="*", default=list(LIBRARIES), help="comparison libraries to try")
+    parser.add_argument("--block-rows", type=int, nargs="*", default=[], help="also time flowcore's no-grad path at these eval_block_rows")
+    parser.add_argument("--quick", action="store_true", help="smoke run: few samples, 1 repeat, no compile")
+    args = parser.parse_args()
+    if args.quick:
+        args.n, args.repeats, args.warmup, args.no_compile = 8_192, 1, 1, True
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
+    whole = min(65_536, args.n)
+    modes = [(f"chunks of {c:,}", c, args.n) for c in (4_096, 65_536) if c <= args.n] + [(f"one {whole:,} batch", whole, whole)]
+
+    load0 = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, load average {load0:.2f}")
+    print(f"model: RealNVP D={DIM}, {COUPLINGS} affine couplings, st-net MLP {HIDDEN} ReLU, float32; {args.n:,} samples per pass, median of {args.repeats}\n")
+
+    tries = 2 if args.quick else 5
+    peak = gemm_rate(4_096, 4_096, 4_096, device, tries)
+    shapes = [(4_096, DIM // 2, HIDDEN[0]), (4_096, HIDDEN[0], HIDDEN[1]), (4_096, HIDDEN[1], DIM), (1_024, HIDDEN[0], HIDDEN[1])]
+    shape_rates = {s: gemm_rate(*s, device, tries) for s in shapes}
+    print(f"fp32 GEMM peak (torch.mm 4096x4096x4096, best of {tries}): {peak:,.1f} GFLOP/s")
+    print("GEMM at the model's shapes: " + ", ".join(f"{m}x{k} @ {k}x{n}: {r:,.1f}" for (m, k, n), r in shape_rates.items()) + " GFLOP/s\n")
+
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(args.n, DIM, generator=gen).to(device)
+
+    rows: list[tuple[str, str, float | None, int, str]] = []  # (model, mode, samples/s, MACs, note)
+
+    def time_model(name: str, model: nn.Module, log_prob, note: str = "") -> None:
+        macs = linear_macs(model)
+        for mode, chunk, total in modes:
+            data = x[:total]
+
+            def run(data=data, chunk=chunk):
+                with torch.inference_mode():
+                    for part in data.split(chunk):
+                        log_prob(part)
+
+            seconds = median_time(run, device, args.repeats, args.warmup)
+            rows.append((name, mode, total / seconds, macs, note))
+            print(f"  {name:<28} {mode:<18} {total / seconds:>10,.0f} samples/s", flush=True)
+
+    def add(name: str, build) -> None:
+        try:
+            model, log_prob = build()
+        except ImportError as err:
+            rows.append((name, "-", None, 0, f"skipped: not importable ({err.name or err})"))
+            print(f"  {name}: skipped ({err})", flush=True)
+            return
+        randomize_(model, 0).to(device).eval()
+        with torch.inference_mode():
+            check = log_prob(x[:256])
+        note = "" if torch.isfinite(check).all() else "non-finite log p!"
+        time_model(name, model, log_prob, note)
+
+    print("timing:")
+    add("flowcore", build_flowcore)
+    flow_block = None
+    for block in args.block_rows:
+        flow, lp = build_flowcore()
+        randomize_(flow, 0).to(device).eval()
+        flow.eval_block_rows = block
+        flow_block = flow
+        time_model(f"flowcore, eval_block_rows={block}", flow, lp)
+    del flow_block
+    add("flowcore, reference path", build_flowcore_reference)
+    if not args.no_compile:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                model, compiled, compile_s = compiled_flowcore(device, x if len(x) >= 65_536 else x.repeat(-(-65_536 // len(x)), 1))
+            time_model("flowcore + torch.compile", model, compiled, f"compiled in {compile_s:.0f} s")
+        except Exception as err:  # compile needs a working C++ toolchain; report and go on
+            msg = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"[:120]
+            rows.append(("flowcore + torch.compile", "-", None, 0, f"failed: {msg}"))
+            print(f"  torch.compile failed: {msg}", flush=True)
+    for lib in args.libs:
+        if lib not in LIBRARIES:
+            parser.error(f"unknown library {lib!r}; choose from {list(LIBRARIES)}")
+        add(lib, LIBRARIES[lib])
+
+    peak_end = gemm_rate(4_096, 4_096, 4_096, device, tries)
+    load1 = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    peak = max(peak, peak_end)
+
+    print(f"\nfp32 GEMM peak used for %: {peak:,.1f} GFLOP/s (start and end of the run, best); load average at the end {load1:.2f}\n")
+    print("| model | evaluation | samples/s | GFLOP/s | % of fp32 GEMM peak | note |")
+    print("|---|---|---:|---:|---:|---|")
+    for name, mode, rate, macs, note in rows:
+        if rate is None:
+            print(f"| {name} | {mode} | – | – | – | {note} |")
+            continue
+        gflops = rate * 2 * macs / 1e9
+        print(f"| {name} | {mode} | {rate:,.0f} | {gflops:,.1f} | {100 * gflops / peak:.0f}% | {note}{'; ' if note else ''}{2 * macs / 1e6:.2f} MFLOP/sample |")
+
+    best = {}
+    for name, _, rate, _, _ in rows:
+        if rate is not None:
+            best[name] = max(best.get(name, 0.0), rate)
+    others = {k: v for k, v in best.items() if k in LIBRARIES}
+    if "flowcore" in best:
+        ours = best["flowcore"]
+        line = f"\nflowcore best: {ours:,.0f} samples/s (bar {BAR_SAMPLES_PER_S:,}: {'met' if ours >= BAR_SAMPLES_PER_S else 'NOT met'})"
+        if others:
+            lib, theirs = max(others.items(), key=lambda kv: kv[1])
+            ratio = ours / theirs
+            line += f"; best other library: {lib} {theirs:,.0f} samples/s, ratio {ratio:.2f}x (bar {BAR_RATIO}x: {'met' if ratio >= BAR_RATIO else 'NOT met'})"
+        fp32_ceiling = peak * 1e9 / (2 * linear_macs(build_flowcore()[0]))
+        line += f"\nfp32 ceiling on this machine at 100% of the GEMM peak: {fp32_ceiling:,.0f} samples/s"
+        print(line)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,24 @@
+"""Same seed, same numbers: the ci-profile baseline experiment run twice, each time training from
+scratch in its own empty cache, gives identical result tables (timing and cache columns aside)."""
+
+import pandas as pd
+
+import pipeline
+from flowcore import experiments
+from flowcore.experiments import ExperimentConfig
+
+#: Columns that may differ between two runs: wall-clock times and where the flow came from.
+VOLATILE = ["train s", "eval s", "from cache"]
+
+
+def test_baseline_tables_are_identical_across_runs(tmp_path, monkeypatch):
+    profile = pipeline.load_profile("ci")
+    config = ExperimentConfig.from_params(**{k: v for k, v in profile.items() if k in ExperimentConfig.parameter_names()})
+    tables = []
+    for run in ("a", "b"):
+        monkeypatch.setenv("FLOWCORE_CACHE", str(tmp_path / run))
+        summary = experiments.baseline_summary(experiments.baseline(config, progress=False))
+        assert not summary["from cache"].any(), "each run trains from scratch"
+        tables.append(summary.drop(columns=VOLATILE))
+    assert len(tables[0]) == len(config.dims) and tables[0].shape[1] > 10
+    pd.testing.assert_frame_equal(tables[0], tables[1], check_exact=True)
