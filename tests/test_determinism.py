@@ -2,6 +2,8 @@
 scratch in its own empty cache, gives identical result tables (timing and cache columns aside)."""
 
 import pandas as pd
+import pytest
+import torch
 
 import pipeline
 from flowcore import experiments
@@ -11,7 +13,18 @@ from flowcore.experiments import ExperimentConfig
 VOLATILE = ["train s", "eval s", "from cache"]
 
 
-def test_baseline_tables_are_identical_across_runs(tmp_path, monkeypatch):
+@pytest.fixture
+def one_thread():
+    """One intra-op thread for this test. The models are tiny, so one thread is as fast as two on an
+    idle 2-core machine, and it stays fast when another process holds a core: two spinning OpenMP
+    threads then made one ci baseline take from 2 s to 80 s here. Both runs use the same setting."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_baseline_tables_are_identical_across_runs(tmp_path, monkeypatch, one_thread):
     profile = pipeline.load_profile("ci")
     config = ExperimentConfig.from_params(**{k: v for k, v in profile.items() if k in ExperimentConfig.parameter_names()})
     tables = []
