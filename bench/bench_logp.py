@@ -16,11 +16,13 @@ Rows (each timed under ``torch.inference_mode``):
   Install them with ``.venv/bin/pip install --no-deps -r bench/requirements-extras.txt``.
 
 Each model is timed on ``--n`` samples split into chunks of 4,096 and of 65,536 rows, and on one
-whole 65,536-row batch: warm-up passes, then the median of ``--repeats`` passes. GFLOP/s counts
-2 x the multiply-accumulates of every linear layer in the model per sample (each library's real
-layer shapes); "% peak" divides by the best fp32 GEMM rate measured in this same run
-(``torch.mm`` of 4096 x 4096 float32, best of several; the GEMMs at the model's own shapes are
-printed too). Run it on a quiet machine: the load average is printed before and after.
+whole 65,536-row batch. All models are built first and then timed in interleaved rounds (every
+row once per round; ``--warmup`` untimed rounds, then the median of ``--repeats`` rounds), so load
+from other processes hits all rows alike. GFLOP/s counts 2 x the multiply-accumulates of every
+linear layer in the model per sample (each library's real layer shapes); "% of fp32 GEMM peak"
+divides by the best ``torch.mm`` rate of 4096 x 4096 float32 matrices measured in this same run
+(before the first and after every round; the GEMMs at the model's own shapes are printed too).
+Run it on a quiet machine: the load average is printed before and after.
 """
 
 from __future__ import annotations
@@ -51,18 +53,13 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def median_time(fn: Callable[[], object], device: torch.device, repeats: int, warmup: int) -> float:
-    """Median wall time of ``repeats`` calls of ``fn`` after ``warmup`` untimed calls."""
-    for _ in range(warmup):
-        fn()
+def wall_time(fn: Callable[[], object], device: torch.device) -> float:
+    """Wall time of one call of ``fn``, synchronising CUDA."""
     sync(device)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        sync(device)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    start = time.perf_counter()
+    fn()
+    sync(device)
+    return time.perf_counter() - start
 
 
 def gemm_rate(m: int, k: int, n: int, device: torch.device, tries: int) -> float:
@@ -235,16 +232,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--n", type=int, default=131_072, help="samples per timed pass of the chunked rows")
-    parser.add_argument("--repeats", type=int, default=5, help="timed passes per row (the median is reported)")
-    parser.add_argument("--warmup", type=int, default=1, help="untimed passes before each row")
+    parser.add_argument("--repeats", type=int, default=5, help="timed rounds (the median per row is reported)")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed rounds first")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
     parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile row")
     parser.add_argument("--libs", nargs="*", default=list(LIBRARIES), help="comparison libraries to try")
     parser.add_argument("--block-rows", type=int, nargs="*", default=[], help="also time flowcore's no-grad path at these eval_block_rows")
-    parser.add_argument("--quick", action="store_true", help="smoke run: few samples, 1 repeat, no compile")
+    parser.add_argument("--quick", action="store_true", help="smoke run: few samples, 1 round, no compile")
     args = parser.parse_args()
     if args.quick:
         args.n, args.repeats, args.warmup, args.no_compile = 8_192, 1, 1, True
+    for lib in args.libs:
+        if lib not in LIBRARIES:
+            parser.error(f"unknown library {lib!r}; choose from {list(LIBRARIES)}")
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
@@ -253,102 +253,103 @@ def main() -> None:
 
     load0 = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, load average {load0:.2f}")
-    print(f"model: RealNVP D={DIM}, {COUPLINGS} affine couplings, st-net MLP {HIDDEN} ReLU, float32; {args.n:,} samples per pass, median of {args.repeats}\n")
-
-    tries = 2 if args.quick else 5
-    peak = gemm_rate(4_096, 4_096, 4_096, device, tries)
-    shapes = [(4_096, DIM // 2, HIDDEN[0]), (4_096, HIDDEN[0], HIDDEN[1]), (4_096, HIDDEN[1], DIM), (1_024, HIDDEN[0], HIDDEN[1])]
-    shape_rates = {s: gemm_rate(*s, device, tries) for s in shapes}
-    print(f"fp32 GEMM peak (torch.mm 4096x4096x4096, best of {tries}): {peak:,.1f} GFLOP/s")
-    print("GEMM at the model's shapes: " + ", ".join(f"{m}x{k} @ {k}x{n}: {r:,.1f}" for (m, k, n), r in shape_rates.items()) + " GFLOP/s\n")
-
+    print(
+        f"model: RealNVP D={DIM}, {COUPLINGS} affine couplings, st-net MLP {HIDDEN} ReLU, float32; "
+        f"{args.n:,} samples per chunked pass; median of {args.repeats} interleaved rounds after {args.warmup} warm-up round(s)\n"
+    )
     gen = torch.Generator().manual_seed(1)
-    x = torch.randn(args.n, DIM, generator=gen).to(device)
+    x = torch.randn(max(args.n, 65_536 if not args.no_compile else 0), DIM, generator=gen).to(device)
 
-    rows: list[tuple[str, str, float | None, int, str]] = []  # (model, mode, samples/s, MACs, note)
+    # Build every model first, then time them in interleaved rounds, so that load from other
+    # processes during the run hits all rows alike.
+    models: list[tuple[str, nn.Module, Callable, str]] = []
+    skipped: list[tuple[str, str]] = []
 
-    def time_model(name: str, model: nn.Module, log_prob, note: str = "") -> None:
-        macs = linear_macs(model)
-        for mode, chunk, total in modes:
-            data = x[:total]
-
-            def run(data=data, chunk=chunk):
-                with torch.inference_mode():
-                    for part in data.split(chunk):
-                        log_prob(part)
-
-            seconds = median_time(run, device, args.repeats, args.warmup)
-            rows.append((name, mode, total / seconds, macs, note))
-            print(f"  {name:<28} {mode:<18} {total / seconds:>10,.0f} samples/s", flush=True)
-
-    def add(name: str, build) -> None:
+    def add(name: str, build, block_rows: int | None = None) -> None:
         try:
             model, log_prob = build()
         except ImportError as err:
-            rows.append((name, "-", None, 0, f"skipped: not importable ({err.name or err})"))
+            skipped.append((name, f"skipped: not importable ({err.name or err})"))
             print(f"  {name}: skipped ({err})", flush=True)
             return
         randomize_(model, 0).to(device).eval()
+        if block_rows is not None:
+            model.eval_block_rows = block_rows
         with torch.inference_mode():
             check = log_prob(x[:256])
-        note = "" if torch.isfinite(check).all() else "non-finite log p!"
-        time_model(name, model, log_prob, note)
+        models.append((name, model, log_prob, "" if torch.isfinite(check).all() else "non-finite log p!"))
 
-    print("timing:")
     add("flowcore", build_flowcore)
-    flow_block = None
     for block in args.block_rows:
-        flow, lp = build_flowcore()
-        randomize_(flow, 0).to(device).eval()
-        flow.eval_block_rows = block
-        flow_block = flow
-        time_model(f"flowcore, eval_block_rows={block}", flow, lp)
-    del flow_block
+        add(f"flowcore, eval_block_rows={block}", build_flowcore, block)
     add("flowcore, reference path", build_flowcore_reference)
     if not args.no_compile:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                model, compiled, compile_s = compiled_flowcore(device, x if len(x) >= 65_536 else x.repeat(-(-65_536 // len(x)), 1))
-            time_model("flowcore + torch.compile", model, compiled, f"compiled in {compile_s:.0f} s")
+                model, compiled, compile_s = compiled_flowcore(device, x)
+            models.append(("flowcore + torch.compile", model, compiled, f"compiled in {compile_s:.0f} s"))
         except Exception as err:  # compile needs a working C++ toolchain; report and go on
             msg = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"[:120]
-            rows.append(("flowcore + torch.compile", "-", None, 0, f"failed: {msg}"))
+            skipped.append(("flowcore + torch.compile", f"failed: {msg}"))
             print(f"  torch.compile failed: {msg}", flush=True)
     for lib in args.libs:
-        if lib not in LIBRARIES:
-            parser.error(f"unknown library {lib!r}; choose from {list(LIBRARIES)}")
         add(lib, LIBRARIES[lib])
 
-    peak_end = gemm_rate(4_096, 4_096, 4_096, device, tries)
-    load1 = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    peak = max(peak, peak_end)
+    tries = 2 if args.quick else 3
+    peaks = [gemm_rate(4_096, 4_096, 4_096, device, tries)]
+    shapes = [(4_096, DIM // 2, HIDDEN[0]), (4_096, HIDDEN[0], HIDDEN[1]), (4_096, HIDDEN[1], DIM), (1_024, HIDDEN[0], HIDDEN[1])]
+    shape_rates = {sh: gemm_rate(*sh, device, tries) for sh in shapes}
 
-    print(f"\nfp32 GEMM peak used for %: {peak:,.1f} GFLOP/s (start and end of the run, best); load average at the end {load1:.2f}\n")
+    times: dict[tuple[str, str], list[float]] = {}
+    for rnd in range(args.warmup + args.repeats):
+        timed = rnd >= args.warmup
+        for name, _, log_prob, _ in models:
+            for mode, chunk, total in modes:
+
+                def run(data=x[:total], chunk=chunk, log_prob=log_prob):
+                    with torch.inference_mode():
+                        for part in data.split(chunk):
+                            log_prob(part)
+
+                seconds = wall_time(run, device)
+                if timed:
+                    times.setdefault((name, mode), []).append(seconds)
+        if timed:
+            peaks.append(gemm_rate(4_096, 4_096, 4_096, device, tries))
+            print(f"  round {rnd - args.warmup + 1}/{args.repeats} done, GEMM peak now {peaks[-1]:,.1f} GFLOP/s", flush=True)
+        else:
+            print(f"  warm-up round {rnd + 1}/{args.warmup} done", flush=True)
+
+    peak = max(peaks)
+    load1 = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"\nfp32 GEMM peak (torch.mm 4096x4096x4096 float32, best over the run): {peak:,.1f} GFLOP/s; per round: " + ", ".join(f"{p:,.0f}" for p in peaks))
+    print("GEMM at the model's shapes: " + ", ".join(f"{m}x{k} @ {k}x{n}: {r:,.1f}" for (m, k, n), r in shape_rates.items()) + " GFLOP/s")
+    print(f"load average at the end {load1:.2f}\n")
+
     print("| model | evaluation | samples/s | GFLOP/s | % of fp32 GEMM peak | note |")
     print("|---|---|---:|---:|---:|---|")
-    for name, mode, rate, macs, note in rows:
-        if rate is None:
-            print(f"| {name} | {mode} | – | – | – | {note} |")
-            continue
-        gflops = rate * 2 * macs / 1e9
-        print(f"| {name} | {mode} | {rate:,.0f} | {gflops:,.1f} | {100 * gflops / peak:.0f}% | {note}{'; ' if note else ''}{2 * macs / 1e6:.2f} MFLOP/sample |")
+    rates: dict[str, float] = {}
+    for name, model, _, note in models:
+        macs = linear_macs(model)
+        for mode, _, total in modes:
+            rate = total / statistics.median(times[(name, mode)])
+            rates[name] = max(rates.get(name, 0.0), rate)
+            gflops = rate * 2 * macs / 1e9
+            print(f"| {name} | {mode} | {rate:,.0f} | {gflops:,.1f} | {100 * gflops / peak:.0f}% | {note}{'; ' if note else ''}{2 * macs / 1e6:.2f} MFLOP/sample |")
+    for name, note in skipped:
+        print(f"| {name} | – | – | – | – | {note} |")
 
-    best = {}
-    for name, _, rate, _, _ in rows:
-        if rate is not None:
-            best[name] = max(best.get(name, 0.0), rate)
-    others = {k: v for k, v in best.items() if k in LIBRARIES}
-    if "flowcore" in best:
-        ours = best["flowcore"]
-        line = f"\nflowcore best: {ours:,.0f} samples/s (bar {BAR_SAMPLES_PER_S:,}: {'met' if ours >= BAR_SAMPLES_PER_S else 'NOT met'})"
+    if "flowcore" in rates:
+        ours = rates["flowcore"]
+        print(f"\nflowcore best: {ours:,.0f} samples/s (bar {BAR_SAMPLES_PER_S:,}: {'met' if ours >= BAR_SAMPLES_PER_S else 'NOT met'})")
+        others = {k: v for k, v in rates.items() if k in LIBRARIES}
         if others:
             lib, theirs = max(others.items(), key=lambda kv: kv[1])
             ratio = ours / theirs
-            line += f"; best other library: {lib} {theirs:,.0f} samples/s, ratio {ratio:.2f}x (bar {BAR_RATIO}x: {'met' if ratio >= BAR_RATIO else 'NOT met'})"
-        fp32_ceiling = peak * 1e9 / (2 * linear_macs(build_flowcore()[0]))
-        line += f"\nfp32 ceiling on this machine at 100% of the GEMM peak: {fp32_ceiling:,.0f} samples/s"
-        print(line)
+            print(f"best other library: {lib} {theirs:,.0f} samples/s; flowcore / best = {ratio:.2f}x (bar {BAR_RATIO}x: {'met' if ratio >= BAR_RATIO else 'NOT met'})")
+        fp32_ceiling = peak * 1e9 / (2 * linear_macs(models[0][1]))
+        print(f"fp32 ceiling for this model at 100% of the measured GEMM peak: {fp32_ceiling:,.0f} samples/s")
 
 
 if __name__ == "__main__":

@@ -66,6 +66,40 @@ def test_log_scale_is_bounded(gen):
     assert torch.all(log_det <= 2.0 * 2 + 1e-5)
 
 
+@pytest.mark.parametrize("dim, hidden, dtype", [(7, (16, 16), torch.float64), (100, (32, 32), torch.float32), (2, (8,), torch.float32)])
+def test_no_grad_log_prob_matches_autograd_path(dim, hidden, dtype, gen):
+    # Under no_grad / inference_mode, log_prob takes a blocked in-place path; it must agree with
+    # forward + base_log_prob (the path training takes) to rounding: a GEMM's rounding may depend
+    # on how many rows it gets, so exact equality is not asserted.
+    flow = _randomize(RealNVP(dim, n_couplings=5, hidden=hidden).to(dtype), gen)
+    x = torch.randn(3, 41, dim, generator=gen, dtype=dtype)
+    x_before = x.clone()
+    z, log_det = flow(x)
+    expected = (flow.base_log_prob(z) + log_det).detach()
+    tol = {"rtol": 1e-12, "atol": 1e-9} if dtype == torch.float64 else {"rtol": 1e-5, "atol": 1e-3}
+    for block_rows in (16, None):  # several blocks with a ragged last one; the default block size
+        flow.eval_block_rows = block_rows
+        with torch.no_grad():
+            fast = flow.log_prob(x)
+        with torch.inference_mode():
+            fast_inf = flow.log_prob(x)
+        assert fast.shape == (3, 41) and not fast.requires_grad
+        assert torch.allclose(fast, expected, **tol) and torch.equal(fast_inf, fast)
+    assert torch.equal(x, x_before)
+    with torch.no_grad():
+        assert flow.log_prob(x[0, :0]).shape == (0,)
+
+
+def test_log_prob_keeps_autograd_when_grad_is_on(gen):
+    flow = _randomize(RealNVP(6, n_couplings=3, hidden=(8,)).double(), gen)
+    x = torch.randn(10, 6, generator=gen, dtype=torch.float64)
+    loss = -flow.log_prob(x).mean()
+    loss.backward()
+    assert all(p.grad is not None for p in flow.parameters())
+    with torch.no_grad(), pytest.raises(RuntimeError):
+        flow.log_prob(x.float())  # a dtype mismatch still raises, as on the autograd path
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_flow_runs_on_cuda(gen):
     flow = RealNVP(7, n_couplings=2).to("cuda")
