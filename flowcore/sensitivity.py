@@ -37,8 +37,7 @@ CHECKS = {
 
 
 def _at(table: pd.DataFrame, family: str, s: float, t: float) -> pd.Series:
-    rows = table[(table["family"] == family) & np.isclose(table["s"], s) & np.isclose(table["t"], t)]
-    return rows.iloc[0]
+    return claims._rows(table, family, s=s, t=t).iloc[0]
 
 
 #: One number per claim and run, to average over seeds (name, function of the table).
