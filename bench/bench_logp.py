@@ -7,8 +7,10 @@ consecutive couplings, each st-network an MLP D/2 -> 256 -> 256 -> (s, t) with R
 Rows (each timed under ``torch.inference_mode``):
 
 * ``flowcore``: ``RealNVP(100, n_couplings=8, hidden=(256, 256)).log_prob``, the library's
-  no-grad path; ``flowcore, reference path``: the same flow through ``forward`` +
-  ``base_log_prob`` (the autograd path ``log_prob`` takes while training), as a before/after.
+  no-grad path (blocks of 4,096 rows, oneDNN's fused linear + ReLU on the CPU);
+  ``flowcore, no-grad path with addmm``: the same path with ``eval_onednn = False`` (MKL's
+  SGEMM, as ``torch.mm`` uses); ``flowcore, reference path``: the same flow through
+  ``forward`` + ``base_log_prob`` (the autograd path ``log_prob`` takes while training).
 * ``flowcore + torch.compile``: that reference path compiled by ``torch.compile`` (failure is
   reported, not fatal).
 * ``normflows``, ``nflows``, ``zuko``, ``FrEIA``: the closest architecture each library's API
@@ -20,8 +22,10 @@ whole 65,536-row batch. All models are built first and then timed in interleaved
 row once per round; ``--warmup`` untimed rounds, then the median of ``--repeats`` rounds), so load
 from other processes hits all rows alike. GFLOP/s counts 2 x the multiply-accumulates of every
 linear layer in the model per sample (each library's real layer shapes); "% of fp32 GEMM peak"
-divides by the best ``torch.mm`` rate of 4096 x 4096 float32 matrices measured in this same run
-(before the first and after every round; the GEMMs at the model's own shapes are printed too).
+divides by the best rate of a 4096 x 4096 x 4096 float32 product measured in this same run (before
+the first round and after every round) with ``torch.mm`` and, on the CPU, with oneDNN's linear,
+which on AMD processors reaches AVX-512 kernels that MKL's SGEMM (behind ``torch.mm``) does not;
+the GEMMs at the model's own shapes are printed too.
 Run it on a quiet machine: the load average is printed before and after.
 """
 
@@ -39,6 +43,7 @@ import torch
 from torch import nn
 
 from flowcore import RealNVP, resolve_device
+from flowcore.flows import onednn_linear_available
 
 DIM = 100
 COUPLINGS = 8
@@ -62,23 +67,43 @@ def wall_time(fn: Callable[[], object], device: torch.device) -> float:
     return time.perf_counter() - start
 
 
-def gemm_rate(m: int, k: int, n: int, device: torch.device, tries: int) -> float:
-    """Best GFLOP/s of ``torch.mm`` of an (m x k) by (k x n) float32 product, into a reused output."""
+def gemm_rate(m: int, k: int, n: int, device: torch.device, tries: int, backend: str = "mm") -> float:
+    """Best GFLOP/s of an (m x k) by (k x n) float32 product.
+
+    ``backend="mm"``: ``torch.mm`` into a reused output (on the CPU, MKL's SGEMM);
+    ``backend="onednn"``: oneDNN's ``torch.ops.mkldnn._linear_pointwise`` (CPU only), which on AMD
+    processors reaches AVX-512 kernels that MKL does not use.
+    """
     gen = torch.Generator().manual_seed(0)
     a = torch.randn(m, k, generator=gen).to(device)
     b = torch.randn(k, n, generator=gen).to(device)
     out = torch.empty(m, n, device=device)
+    if backend == "onednn":
+        weight = b.t().contiguous()
+
+        def product():
+            torch.ops.mkldnn._linear_pointwise(a, weight, None, "none", [], "")
+    else:
+
+        def product():
+            torch.mm(a, b, out=out)
+
     reps = max(1, int(2e9 // (2 * m * k * n)))  # about 2 GFLOP per timed call
     best = float("inf")
     for i in range(tries + 1):
         sync(device)
         start = time.perf_counter()
         for _ in range(reps):
-            torch.mm(a, b, out=out)
+            product()
         sync(device)
         if i:  # the first call is a warm-up
             best = min(best, (time.perf_counter() - start) / reps)
     return 2 * m * k * n / best / 1e9
+
+
+def gemm_backends(device: torch.device) -> list[str]:
+    """The float32 GEMMs to measure the peak with: ``torch.mm``, plus oneDNN on a CPU that has it."""
+    return ["mm", "onednn"] if device.type == "cpu" and onednn_linear_available() else ["mm"]
 
 
 def linear_macs(model: nn.Module) -> int:
@@ -114,6 +139,12 @@ def base_log_prob(z: torch.Tensor) -> torch.Tensor:
 
 def build_flowcore():
     flow = RealNVP(DIM, n_couplings=COUPLINGS, hidden=HIDDEN)
+    return flow, flow.log_prob
+
+
+def build_flowcore_mkl():
+    flow = RealNVP(DIM, n_couplings=COUPLINGS, hidden=HIDDEN)
+    flow.eval_onednn = False  # the no-grad path with addmm (MKL SGEMM) instead of oneDNN's linear
     return flow, flow.log_prob
 
 
@@ -282,6 +313,7 @@ def main() -> None:
     add("flowcore", build_flowcore)
     for block in args.block_rows:
         add(f"flowcore, eval_block_rows={block}", build_flowcore, block)
+    add("flowcore, no-grad path with addmm", build_flowcore_mkl)
     add("flowcore, reference path", build_flowcore_reference)
     if not args.no_compile:
         try:
@@ -297,9 +329,14 @@ def main() -> None:
         add(lib, LIBRARIES[lib])
 
     tries = 2 if args.quick else 3
-    peaks = [gemm_rate(4_096, 4_096, 4_096, device, tries)]
+    backends = gemm_backends(device)
+
+    def peak_now() -> dict[str, float]:
+        return {backend: gemm_rate(4_096, 4_096, 4_096, device, tries, backend) for backend in backends}
+
+    peaks = [peak_now()]
     shapes = [(4_096, DIM // 2, HIDDEN[0]), (4_096, HIDDEN[0], HIDDEN[1]), (4_096, HIDDEN[1], DIM), (1_024, HIDDEN[0], HIDDEN[1])]
-    shape_rates = {sh: gemm_rate(*sh, device, tries) for sh in shapes}
+    shape_rates = {(backend, sh): gemm_rate(*sh, device, tries, backend) for backend in backends for sh in shapes}
 
     times: dict[tuple[str, str], list[float]] = {}
     for rnd in range(args.warmup + args.repeats):
@@ -316,15 +353,18 @@ def main() -> None:
                 if timed:
                     times.setdefault((name, mode), []).append(seconds)
         if timed:
-            peaks.append(gemm_rate(4_096, 4_096, 4_096, device, tries))
-            print(f"  round {rnd - args.warmup + 1}/{args.repeats} done, GEMM peak now {peaks[-1]:,.1f} GFLOP/s", flush=True)
+            peaks.append(peak_now())
+            now = ", ".join(f"{backend} {rate:,.1f}" for backend, rate in peaks[-1].items())
+            print(f"  round {rnd - args.warmup + 1}/{args.repeats} done, GEMM peak now {now} GFLOP/s", flush=True)
         else:
             print(f"  warm-up round {rnd + 1}/{args.warmup} done", flush=True)
 
-    peak = max(peaks)
+    peak = max(max(p.values()) for p in peaks)
     load1 = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"\nfp32 GEMM peak (torch.mm 4096x4096x4096 float32, best over the run): {peak:,.1f} GFLOP/s; per round: " + ", ".join(f"{p:,.0f}" for p in peaks))
-    print("GEMM at the model's shapes: " + ", ".join(f"{m}x{k} @ {k}x{n}: {r:,.1f}" for (m, k, n), r in shape_rates.items()) + " GFLOP/s")
+    print(f"\nfp32 GEMM peak (4096x4096x4096 float32, best of {' and '.join(backends)} over the run): {peak:,.1f} GFLOP/s")
+    for backend in backends:
+        print(f"  {backend}: best {max(p[backend] for p in peaks):,.1f}; per round " + ", ".join(f"{p[backend]:,.0f}" for p in peaks))
+        print(f"  {backend} at the model's shapes: " + ", ".join(f"{m}x{k} @ {k}x{n}: {r:,.1f}" for (b, (m, k, n)), r in shape_rates.items() if b == backend) + " GFLOP/s")
     print(f"load average at the end {load1:.2f}\n")
 
     print("| model | evaluation | samples/s | GFLOP/s | % of fp32 GEMM peak | note |")

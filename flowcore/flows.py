@@ -16,7 +16,7 @@ from torch import Tensor, nn
 
 from flowcore.validation import check_int, check_int_list, check_positive
 
-__all__ = ["AffineCoupling", "Permutation", "RealNVP", "resolve_device"]
+__all__ = ["AffineCoupling", "Permutation", "RealNVP", "onednn_linear_available", "resolve_device"]
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -38,6 +38,31 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
         if not torch.cuda.is_available() or index >= torch.cuda.device_count():
             raise ValueError(f"device {device!r} was requested but this machine has no such CUDA device; use 'auto' or 'cpu'")
     return torch.device(device)
+
+
+_ONEDNN_LINEAR: bool | None = None
+
+
+def onednn_linear_available() -> bool:
+    """Whether oneDNN's fused linear (``torch.ops.mkldnn._linear_pointwise``) runs in this build.
+
+    Probed once with a tiny product checked against ``addmm``. Why it matters: PyTorch's CPU
+    ``addmm`` calls MKL's SGEMM, which on AMD processors takes its AVX2 kernels even where the CPU
+    has AVX-512, while oneDNN picks its kernels from the CPU's features. On the 2-core AMD EPYC
+    (Zen 5) this book is developed on, oneDNN ran float32 products at about 2x MKL's rate
+    (``bench/bench_logp.py`` measures both).
+    """
+    global _ONEDNN_LINEAR
+    if _ONEDNN_LINEAR is None:
+        try:
+            g = torch.Generator().manual_seed(0)
+            x, w, b = (torch.randn(*shape, generator=g) for shape in ((3, 5), (4, 5), (4,)))
+            with torch.inference_mode():
+                got = torch.ops.mkldnn._linear_pointwise(x, w, b, "relu", [], "")
+            _ONEDNN_LINEAR = bool(torch.backends.mkldnn.is_available()) and torch.allclose(got, torch.addmm(b, x, w.t()).clamp_min(0), atol=1e-5)
+        except (AttributeError, RuntimeError, NotImplementedError):
+            _ONEDNN_LINEAR = False
+    return _ONEDNN_LINEAR
 
 
 def _is_functorch_wrapped(x: Tensor) -> bool:
@@ -189,9 +214,10 @@ class RealNVP(nn.Module):
         r""":math:`\log p_\theta(x) = \log p_Z(f_\theta(x)) + \log|\det \partial f_\theta/\partial x|` (Eq. 2), in nats.
 
         With gradients off (``torch.no_grad`` / ``torch.inference_mode``) this runs a fast path
-        that evaluates the same formula in row blocks of :attr:`eval_block_rows`, in place in
-        preallocated buffers; with gradients on (training) it is ``forward`` followed by the base
-        density, as always.
+        that evaluates the same formula in row blocks of :attr:`eval_block_rows`, mostly in place
+        in preallocated buffers, with oneDNN's fused linear + ReLU for float32 on the CPU (see
+        :func:`onednn_linear_available`); with gradients on (training) it is ``forward``
+        followed by the base density, as always.
         """
         if not torch.is_grad_enabled():
             plan = self._eval_plan(x)
@@ -201,10 +227,13 @@ class RealNVP(nn.Module):
         return self.base_log_prob(z) + log_det
 
     #: Rows per block of the no-grad :meth:`log_prob` path; ``None`` picks
-    #: ``2**18 // widest hidden layer`` rows (1,024 for width 256, 4,096 for width 64), clipped to
-    #: [256, 4096]: a block's activations (about 1 MB each) stay in the L2 cache while the matrix
+    #: ``2**20 // widest hidden layer`` rows (4,096 for widths up to 256), clipped to [256, 4096]:
+    #: a block's activations (up to 4 MB each) stay in the last-level cache while the matrix
     #: products stay large enough to run near the GEMM peak (``bench/bench_logp.py --block-rows``).
     eval_block_rows: int | None = None
+    #: Whether the no-grad :meth:`log_prob` path may use oneDNN's fused linear for float32 on the
+    #: CPU (:func:`onednn_linear_available`); ``False`` takes ``addmm`` (MKL) as the reference path does.
+    eval_onednn: bool = True
 
     def _eval_plan(self, x: Tensor) -> list | None:
         """The flow as ``[(perm or None, coupling, [(weight, bias), ...]), ...]`` for the fast path.
@@ -244,12 +273,13 @@ class RealNVP(nn.Module):
         """``log_prob`` without autograd: same operations as ``forward`` + ``base_log_prob``.
 
         Per block of rows: the state lives in one ``(n, D)`` buffer, each permutation is one
-        ``index_select`` into a second buffer, the st-network writes into preallocated buffers
-        (``addmm`` + in-place ReLU), :math:`s` goes to a contiguous buffer, and the transformed
-        half is updated in place. Every operation of a coupling's ``forward`` happens here in the
-        same order, so results agree with the autograd path to rounding (matrix products may round
-        differently for a different number of rows); at the default block size they came out
-        bit-for-bit equal in every case we checked (``tests/test_flows.py`` checks agreement).
+        ``index_select`` into a second buffer, each st-network layer is one fused linear (+ ReLU)
+        call (:func:`onednn_linear_available`; otherwise ``addmm`` and an in-place ReLU into
+        preallocated buffers), :math:`s` goes to a contiguous buffer, and the transformed half is
+        updated in place. Every operation of a coupling's ``forward`` happens here in the same
+        order, so results agree with the autograd path to rounding: oneDNN and MKL sum the matrix
+        products in different orders, and either may round differently for a different number of
+        rows (``tests/test_flows.py`` checks agreement).
         """
         batch_shape = x.shape[:-1]
         x = x.reshape(-1, self.dim)
@@ -258,15 +288,17 @@ class RealNVP(nn.Module):
         if n_rows == 0:
             return out.reshape(batch_shape)
         widths = sorted({w.shape[0] for _, _, linears in plan for w, _ in linears})
-        rows = self.eval_block_rows or min(4096, max(256, 2**18 // max(widths + [self.dim])))
+        rows = self.eval_block_rows or min(4096, max(256, 2**20 // max(widths + [self.dim])))
         rows = max(1, min(int(rows), n_rows))
         state = x.new_empty(rows, self.dim)
         spare = x.new_empty(rows, self.dim)
-        # One activation buffer per st-network layer index; widths are shared across couplings.
-        n_lin = max(len(linears) for _, _, linears in plan)
-        acts = [{w: x.new_empty(rows, w) for w in widths} for _ in range(n_lin)]
         scale = x.new_empty(rows, self.dim - self.dim // 2)
         log_det = x.new_empty(rows)
+        fused = self.eval_onednn and x.device.type == "cpu" and x.dtype == torch.float32 and onednn_linear_available()
+        # Without the fused linear: one activation buffer per st-network layer index (widths are
+        # shared across couplings).
+        n_lin = 0 if fused else max(len(linears) for _, _, linears in plan)
+        acts = [{w: x.new_empty(rows, w) for w in widths} for _ in range(n_lin)]
         const = self.dim * self._log_2pi
         for start in range(0, n_rows, rows):
             n = min(rows, n_rows - start)
@@ -283,11 +315,13 @@ class RealNVP(nn.Module):
                     copied, transformed = cur[:, layer.n_transformed :], cur[:, : layer.n_transformed]
                 h = copied
                 for j, (w, b) in enumerate(linears):
+                    relu = j < len(linears) - 1
+                    if fused:
+                        h = torch.ops.mkldnn._linear_pointwise(h, w, b, "relu" if relu else "none", [], "")
+                        continue
                     o = acts[j][w.shape[0]][:n]
                     torch.addmm(b, h, w.t(), out=o)
-                    if j < len(linears) - 1:
-                        o.clamp_min_(0)  # ReLU
-                    h = o
+                    h = o.clamp_min_(0) if relu else o
                 bound = layer.log_scale_bound
                 # s = b tanh(ŝ / b) into a contiguous buffer: in-place ops on the strided ŝ view run
                 # slowly when D/2 is small.
