@@ -202,7 +202,7 @@ def c2_families(table: pd.DataFrame) -> ClaimCheck:
         f"max |z| = {z.max():.2f} over {len(table)} test distributions (threshold {limit:.2f}); "
         + ", ".join(f"{f}: {v:.2f}" for f, v in per_family.items())
     )
-    return ClaimCheck("C2", verdict_of([z.max() <= limit]), evidence, f"all families, D ∈ {sorted(table['D'].unique())}")
+    return ClaimCheck("C2", verdict_of([z.max() <= limit]), evidence, f"all families, D ∈ {sorted(int(d) for d in table['D'].unique())}")
 
 
 def c3_families(table: pd.DataFrame) -> ClaimCheck:
@@ -212,7 +212,7 @@ def c3_families(table: pd.DataFrame) -> ClaimCheck:
     limit = family_z_threshold(len(table))
     closed = np.allclose(table["KL(q‖p)"], table["H(q,p)"] - table["H(q)"], rtol=1e-8, atol=1e-8)
     evidence = f"max |z| of KL*(q‖p) against Proposition 1 = {z.max():.2f} over {len(table)} distributions (threshold {limit:.2f}); KL(q‖p) ranges {table['KL(q‖p)'].min():.3f} to {table['KL(q‖p)'].max():.1f} nats; Prop. 1 = H(q,p) − H(q): {closed}"
-    return ClaimCheck("C3", verdict_of([z.max() <= limit, closed]), evidence, f"all families, D ∈ {sorted(table['D'].unique())}")
+    return ClaimCheck("C3", verdict_of([z.max() <= limit, closed]), evidence, f"all families, D ∈ {sorted(int(d) for d in table['D'].unique())}")
 
 
 def c4_scale_only(table: pd.DataFrame) -> ClaimCheck:

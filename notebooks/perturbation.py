@@ -232,7 +232,7 @@ claims.claims_table(checks).assign(**{"ML Gaussian control": lambda df: [control
 # %% tags=["hide-input"]
 c7, c8 = checks
 display(Markdown(
-    f"With α = {consts.perturbation.alpha:.4f} and β = {consts.perturbation.beta:.4f} the true density detects $q^\\delta(1, 0)$ at D = {config.calibration_dim} with TNR "
-    f"{pert_cal.check['fresh draws'].iloc[0]:.3f} (thesis 0.38) and $q^\\delta(0.25, 0.5)$ with {pert_cal.check['fresh draws'].iloc[1]:.3f} (thesis 0.91). "
+    f"With α = {consts.perturbation.alpha:.4f} and β = {consts.perturbation.beta:.4f} the true density detects q^δ(1, 0) at D = {config.calibration_dim} with TNR "
+    f"{pert_cal.check['fresh draws'].iloc[0]:.3f} (thesis 0.38) and q^δ(0.25, 0.5) with {pert_cal.check['fresh draws'].iloc[1]:.3f} (thesis 0.91). "
     f"**C7 is {c7.verdict}**: {c7.evidence}. **C8 is {c8.verdict}**: {c8.evidence}."
 ))

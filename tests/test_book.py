@@ -63,6 +63,22 @@ def test_math_is_served_from_the_build_not_a_cdn(built):
     assert pages_with_math >= 3, "the front matter and the chapters have equations"
 
 
+def test_no_numpy_scalar_reprs_in_the_prose(built):
+    """NumPy 2 writes a scalar as ``np.int64(10)``; computed text must format numbers for readers."""
+    for page in built.rglob("*.html"):
+        leaks = re.findall(r"np\.(?:u?int(?:8|16|32|64)|float(?:16|32|64)|bool_?|str_)\(", _text(page))
+        assert not leaks, (page.relative_to(built).as_posix(), leaks[:3])
+
+
+def test_no_untypeset_tex_in_paragraphs(built):
+    """Computed Markdown outputs are parsed as CommonMark, without dollar math: TeX written there
+    would reach the reader as raw ``$q^\\delta$``. Prose math becomes ``\\(…\\)`` spans."""
+    for page in built.rglob("*.html"):
+        for paragraph in re.findall(r"<p>(.*?)</p>", page.read_text(), flags=re.S):
+            text = re.sub(r"<[^>]+>", "", paragraph)
+            assert not re.search(r"\$[^$\n]+\$", text), (page.relative_to(built).as_posix(), text[:200])
+
+
 def test_bibliography_resolves_citations(built):
     text = _text(built / "book/bibliography.html")
     assert "Dinh" in text and "Kirichenko" in text
