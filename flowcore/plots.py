@@ -13,11 +13,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import FixedLocator
 
 from flowcore.estimators import kde, kde_grid
 from flowcore.train import History
 
-__all__ = ["STYLE", "MEMBER_STYLE", "plot_kdes", "kde_panels", "training_curves", "member_kdes", "member_grid", "versus_s", "heatmaps"]
+__all__ = ["STYLE", "MEMBER_STYLE", "plot_kdes", "kde_panels", "training_curves", "member_kdes", "member_grid", "versus_s", "heatmaps", "sweep_panels"]
 
 #: Line style per curve label: the model in blue, the truth in orange, the Gaussian control grey.
 STYLE = {
@@ -183,4 +184,67 @@ def heatmaps(table, panels: Mapping[str, tuple[str, str]], dim: int, scales, shi
         ax.set_ylabel("scale s")
         ax.set_title(title, fontsize=10)
         fig.colorbar(image, ax=ax, shrink=0.85)
+    return fig
+
+
+def _needs_symlog(values: np.ndarray, spread: float = 100.0) -> float | None:
+    """The linear range for a symmetric-log axis when a few ``values`` dwarf the rest, else ``None``.
+
+    When the largest magnitude exceeds ``spread`` times the 75th percentile of the magnitudes, a
+    linear axis would flatten every other point onto zero; the symlog axis is linear within
+    ± that percentile and logarithmic beyond it.
+    """
+    magnitudes = np.abs(values[np.isfinite(values)])
+    if magnitudes.size == 0:
+        return None
+    typical = float(np.quantile(magnitudes, 0.75))
+    if typical <= 0:
+        typical = float(magnitudes[magnitudes > 0].min()) if (magnitudes > 0).any() else 1.0
+    return typical if magnitudes.max() > spread * typical else None
+
+
+def sweep_panels(summary, metrics: Mapping[str, tuple], title: str = "", ncols: int = 2) -> Figure:
+    """One panel per claim of a sensitivity sweep: the metric's mean per setting with its interval.
+
+    Args:
+        summary: :func:`flowcore.sensitivity.summarise` output: one row per (claim, factor, value,
+            model) with ``metric``, ``CI low`` and ``CI high``.
+        metrics: ``claim -> (description, unit, ...)`` (:data:`flowcore.sensitivity.METRICS`); the
+            description titles the panel, the unit labels its y-axis.
+
+    RealNVP is blue and the ML-Gaussian control grey, side by side per setting. A panel whose
+    values span orders of magnitude (one setting far off the rest) gets a symmetric-log y-axis,
+    said in its label.
+    """
+    claims_here = [c for c in metrics if c in set(summary["claim"])]
+    fig, axes = _panel_grid(len(claims_here), ncols, 6.0, 3.4)
+    settings = summary[["factor", "value"]].drop_duplicates()
+    labels = [f"{f}: {v}" for f, v in settings.itertuples(index=False)]
+    for ax, claim in zip(axes, claims_here):
+        rows_of = summary[summary["claim"] == claim]
+        for model, style_key, offset in (("RealNVP", "model", -0.15), ("ML Gaussian", "gaussian", 0.15)):
+            rows = settings.merge(rows_of[rows_of["model"] == model], on=["factor", "value"], how="left")
+            x = np.arange(len(rows)) + offset
+            err = [rows["metric"] - rows["CI low"], rows["CI high"] - rows["metric"]]
+            ax.errorbar(x, rows["metric"], yerr=err, fmt="o", color=STYLE[style_key]["color"], capsize=2, ms=4, label=model)
+        description, unit = metrics[claim][0], metrics[claim][1]
+        linthresh = _needs_symlog(rows_of[["metric", "CI low", "CI high"]].to_numpy(dtype=float).ravel())
+        if linthresh is not None:
+            ax.set_yscale("symlog", linthresh=linthresh)
+            # Ticks at 0 and at about three powers of ten per side, none within a decade of the
+            # linear range, so that the labels do not collide.
+            top = int(np.ceil(np.log10(np.nanmax(np.abs(rows_of[["metric", "CI low", "CI high"]].to_numpy(dtype=float))))))
+            low = int(np.floor(np.log10(linthresh))) + 1
+            step = max(1, -(-(top - low) // 3))
+            powers = [10.0**k for k in range(top, low, -step)]
+            ax.yaxis.set_major_locator(FixedLocator(sorted([0.0, *powers, *(-p for p in powers)])))
+            unit += " (symmetric log scale)"
+        ax.axhline(0, color="black", lw=0.6, alpha=0.5)
+        ax.set_xticks(np.arange(len(labels)), labels, rotation=60, ha="right", fontsize=7)
+        ax.set_title(f"{claim}: {description}", fontsize=9)
+        ax.set_ylabel(unit, fontsize=8)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
     return fig

@@ -40,16 +40,17 @@ def _at(table: pd.DataFrame, family: str, s: float, t: float) -> pd.Series:
     return claims._rows(table, family, s=s, t=t).iloc[0]
 
 
-#: One number per claim and run, to average over seeds (name, function of the table).
+#: One number per claim and run, to average over seeds: ``claim -> (what it is, unit, function of
+#: the run's table)``.
 METRICS = {
-    "C4": ("gap range over s at t = 0 (nats)", lambda tb: np.ptp(tb[(tb["family"] == "affine") & (tb["t"] == 0)]["H*(q,pθ) − H*(q,p)"])),
-    "C5": ("gap at s = 1, largest t (nats; < 0: overestimated)", lambda tb: tb[(tb["family"] == "affine") & np.isclose(tb["s"], 1)].sort_values("t")["H*(q,pθ) − H*(q,p)"].iloc[-1]),
-    "C6": ("OVL of log pθ, Q(q) vs Q(p), at (0.75, 0.25)", lambda tb: _at(tb, "affine", 0.75, 0.25)["OVL model"]),
-    "C7": ("OVL model − OVL truth on Λ^δ at (1, 0)", lambda tb: _at(tb, "perturbed", 1, 0)["OVL model"] - _at(tb, "perturbed", 1, 0)["OVL truth"]),
-    "C8": ("KL*(q^δ‖pθ) − KL*(q‖pθ) at s = 1.75, largest t", lambda tb: _at(tb, "perturbed", 1.75, tb["t"].max())["KL*(q‖pθ)"] - _at(tb, "affine", 1.75, tb["t"].max())["KL*(q‖pθ)"]),
-    "C9": ("OVL of log pθ, Q(q^out) vs Q(p), at (1, 0)", lambda tb: _at(tb, "outlier", 1, 0)["OVL model"]),
-    "C10": ("fraction of Λ^out overestimated", lambda tb: float((tb[tb["family"] == "outlier"]["H*(q,pθ) − H*(q,p)"] < 0).mean())),
-    "C11": ("TNR truth − TNR model on Λ^δ at (0.25, 0.5)", lambda tb: _at(tb, "perturbed", 0.25, 0.5)["TNR truth"] - _at(tb, "perturbed", 0.25, 0.5)["TNR model"]),
+    "C4": ("gap range over s at t = 0", "nats", lambda tb: np.ptp(tb[(tb["family"] == "affine") & (tb["t"] == 0)]["H*(q,pθ) − H*(q,p)"])),
+    "C5": ("gap at s = 1, largest t (< 0: overestimated)", "nats", lambda tb: tb[(tb["family"] == "affine") & np.isclose(tb["s"], 1)].sort_values("t")["H*(q,pθ) − H*(q,p)"].iloc[-1]),
+    "C6": ("OVL of log pθ, Q(q) vs Q(p), at (0.75, 0.25)", "OVL", lambda tb: _at(tb, "affine", 0.75, 0.25)["OVL model"]),
+    "C7": ("OVL model − OVL truth on Λ^δ at (1, 0)", "OVL difference", lambda tb: _at(tb, "perturbed", 1, 0)["OVL model"] - _at(tb, "perturbed", 1, 0)["OVL truth"]),
+    "C8": ("KL*(q^δ‖pθ) − KL*(q‖pθ) at s = 1.75, largest t", "nats", lambda tb: _at(tb, "perturbed", 1.75, tb["t"].max())["KL*(q‖pθ)"] - _at(tb, "affine", 1.75, tb["t"].max())["KL*(q‖pθ)"]),
+    "C9": ("OVL of log pθ, Q(q^out) vs Q(p), at (1, 0)", "OVL", lambda tb: _at(tb, "outlier", 1, 0)["OVL model"]),
+    "C10": ("fraction of Λ^out overestimated", "fraction of members", lambda tb: float((tb[tb["family"] == "outlier"]["H*(q,pθ) − H*(q,p)"] < 0).mean())),
+    "C11": ("TNR truth − TNR model on Λ^δ at (0.25, 0.5)", "TNR difference", lambda tb: _at(tb, "perturbed", 0.25, 0.5)["TNR truth"] - _at(tb, "perturbed", 0.25, 0.5)["TNR model"]),
 }
 
 
@@ -116,7 +117,7 @@ def run_sweep(base: ExperimentConfig, sweep: Sweep, progress=None, on_run=None) 
             for model, table in (("RealNVP", res.table), ("ML Gaussian", control_view(res.table))):
                 for claim, check in CHECKS.items():
                     verdict = check(table).verdict
-                    rows.append({"factor": factor, "value": label, "seed": seed, "model": model, "claim": claim, "holds": verdict == claims.Verdict.REPRODUCED, "metric": float(METRICS[claim][1](table))})
+                    rows.append({"factor": factor, "value": label, "seed": seed, "model": model, "claim": claim, "holds": verdict == claims.Verdict.REPRODUCED, "metric": float(METRICS[claim][2](table))})
             if on_run is not None:
                 on_run(factor, label, seed)
     return pd.DataFrame(rows)

@@ -85,7 +85,7 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
-from flowcore import sensitivity
+from flowcore import plots, sensitivity
 
 settings = sensitivity.settings(config, sweep)
 pd.DataFrame([(f, v, o) for f, v, o in settings], columns=["factor", "value", "overrides of the base"]).style.hide(axis="index")
@@ -114,27 +114,13 @@ grid.style.set_caption("seeds for which the claim holds: RealNVP / ML Gaussian")
 # %% [markdown]
 # ## The numbers behind it, with 95% confidence intervals over seeds
 #
-# One panel per claim, with the number its check rests on (see the panel titles); one group of
-# points per factor. Blue: RealNVP; grey: ML Gaussian. Error bars: Student-$t$ 95% intervals
-# over the seeds.
+# One panel per claim, with the number its check rests on (the panel's title; its unit on the
+# y-axis); one group of points per factor. Blue: RealNVP; grey: ML Gaussian. Error bars: Student-$t$
+# 95% intervals over the seeds. A panel where one setting lies orders of magnitude off the rest
+# has a symmetric-log axis (linear near zero), said in its label.
 
 # %% tags=["hide-input"]
-claim_ids = list(sensitivity.CHECKS)
-fig, axes = plt.subplots((len(claim_ids) + 1) // 2, 2, figsize=(12, 3.2 * ((len(claim_ids) + 1) // 2)), layout="constrained")
-labels = [f"{f}: {v}" for f, v in summary[["factor", "value"]].drop_duplicates().itertuples(index=False)]
-for ax, claim in zip(axes.flat, claim_ids):
-    for model, colour, offset in (("RealNVP", "tab:blue", -0.15), ("ML Gaussian", "tab:gray", 0.15)):
-        rows = summary[(summary["claim"] == claim) & (summary["model"] == model)]
-        x = np.arange(len(rows)) + offset
-        ax.errorbar(x, rows["metric"], yerr=[rows["metric"] - rows["CI low"], rows["CI high"] - rows["metric"]], fmt="o", color=colour, capsize=2, ms=4, label=model)
-    ax.set_xticks(np.arange(len(labels)), labels, rotation=60, ha="right", fontsize=7)
-    ax.set_title(f"{claim}: {sensitivity.METRICS[claim][0]}", fontsize=9)
-    ax.set_ylabel("value (see title)")
-    ax.grid(alpha=0.3)
-for ax in axes.flat[len(claim_ids):]:
-    ax.set_visible(False)
-axes.flat[0].legend(fontsize=8)
-fig.suptitle(f"Sensitivity at D = {sweep.dim}: mean over {len(sweep.seeds)} seeds, 95% CI")
+fig = plots.sweep_panels(summary, sensitivity.METRICS, f"Sensitivity at D = {sweep.dim}: mean over {len(sweep.seeds)} seeds, 95% CI")
 plt.show()
 
 # %% tags=["hide-input"]
