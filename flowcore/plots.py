@@ -228,12 +228,13 @@ def sweep_panels(summary, metrics: Mapping[str, tuple], title: str = "", ncols: 
             err = [rows["metric"] - rows["CI low"], rows["CI high"] - rows["metric"]]
             ax.errorbar(x, rows["metric"], yerr=err, fmt="o", color=STYLE[style_key]["color"], capsize=2, ms=4, label=model)
         description, unit = metrics[claim][0], metrics[claim][1]
-        linthresh = _needs_symlog(rows_of[["metric", "CI low", "CI high"]].to_numpy(dtype=float).ravel())
+        values = rows_of[["metric", "CI low", "CI high"]].to_numpy(dtype=float).ravel()
+        linthresh = _needs_symlog(values)
         if linthresh is not None:
             ax.set_yscale("symlog", linthresh=linthresh)
             # Ticks at 0 and at about three powers of ten per side, none within a decade of the
             # linear range, so that the labels do not collide.
-            top = int(np.ceil(np.log10(np.nanmax(np.abs(rows_of[["metric", "CI low", "CI high"]].to_numpy(dtype=float))))))
+            top = int(np.ceil(np.log10(np.nanmax(np.abs(values)))))
             low = int(np.floor(np.log10(linthresh))) + 1
             step = max(1, -(-(top - low) // 3))
             powers = [10.0**k for k in range(top, low, -step)]
