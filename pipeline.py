@@ -5,6 +5,9 @@
     python3 pipeline.py test                                  # unit tests, notebook tests, smoke build, browser test
     python3 pipeline.py chapter baseline [--profile P] [-p NAME VALUE ...]   # rerun one chapter
 
+The chapters and their order are those of ``_toc.yml`` (``book/chapters/<study>/<name>`` is executed
+from ``notebooks/<study>/<name>.py``); the profiles are the files of ``notebooks/params/``.
+
 Each command first makes sure ``.venv`` exists with ``requirements.txt`` installed (reinstalling
 when the requirements change), then re-runs itself inside it. Only the standard library is
 needed to start.
@@ -16,6 +19,7 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -25,9 +29,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 BUILD = ROOT / "_build"
-PROFILES = ("ci", "default", "paper")
-#: Chapter notebooks in book order (sources in notebooks/NAME.py).
-CHAPTERS = ("baseline", "generalization", "perturbation", "robustness", "ood", "sensitivity", "discussion", "appendices")
+PROFILES = tuple(sorted(p.stem for p in (ROOT / "notebooks" / "params").glob("*.yaml")))
+
+
+def toc_chapters() -> tuple[str, ...]:
+    """The executed chapters, ``"<study>/<name>"``, in the order of ``_toc.yml`` (the one list of them).
+
+    Read with a regular expression, so that it works before the virtual environment (and PyYAML) exists.
+    """
+    text = (ROOT / "_toc.yml").read_text()
+    return tuple(re.findall(r"^\s*-?\s*file:\s*book/chapters/([\w-]+/[\w-]+)\s*$", text, flags=re.M))
+
+
+#: Chapters in book order, ``"<study>/<name>"`` (sources in notebooks/<study>/<name>.py).
+CHAPTERS = toc_chapters()
 #: What the book's sources are: copied into a staging tree per profile, where the executed chapters land.
 BOOK_SOURCES = ("_config.yml", "_toc.yml", "book")
 #: Debian's Chromium and its WebDriver (packages ``chromium`` and ``chromium-driver``), which the
@@ -94,32 +109,34 @@ def kernel_environment(cache: Path) -> None:
 # --- notebooks ---------------------------------------------------------------------------
 
 
-def load_profile(profile: str) -> dict:
-    import yaml
-
-    if profile not in PROFILES:
-        raise SystemExit(f"profile must be one of {', '.join(PROFILES)}; got {profile!r}")
-    with open(ROOT / "notebooks" / "params" / f"{profile}.yaml") as f:
-        return yaml.safe_load(f)
+def chapter_id(name: str) -> str:
+    """``"<study>/<name>"`` for a chapter given as that or by its name alone (when unambiguous)."""
+    matches = [c for c in CHAPTERS if name in (c, c.split("/", 1)[1])]
+    if len(matches) != 1:
+        raise SystemExit(f"[pipeline] chapter must be one of {', '.join(CHAPTERS)} (or the part after the /); got {name!r}")
+    return matches[0]
 
 
 def chapter_notebook(name: str):
     """The chapter's py:percent source as a notebook with a kernelspec (what papermill needs)."""
     import jupytext
 
-    if name not in CHAPTERS:
-        raise SystemExit(f"chapter must be one of {', '.join(CHAPTERS)}; got {name!r}")
-    nb = jupytext.read(ROOT / "notebooks" / f"{name}.py")
+    nb = jupytext.read(ROOT / "notebooks" / f"{chapter_id(name)}.py")
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     return nb
 
 
-def notebook_parameters(nb, values: dict) -> dict:
-    """The subset of ``values`` that the notebook declares in its parameters cell."""
-    import papermill
+def check_parameters(name: str, profile: str, overrides: dict) -> None:
+    """Validate ``profile`` and ``overrides`` for the chapter's study before any kernel starts: an
+    unknown name (with the nearest known one) or a bad value exits with one line saying so."""
+    from flowcore.config import resolve
+    from flowcore.studies import config_class
 
-    declared = papermill.inspect_notebook(nb)
-    return {k: v for k, v in values.items() if k in declared}
+    study = chapter_id(name).split("/", 1)[0]
+    try:
+        resolve(config_class(study), profile, overrides)
+    except ValueError as err:
+        raise SystemExit(f"[pipeline] {err}") from None
 
 
 def _hide_parameter_cells(path: Path) -> None:
@@ -157,11 +174,12 @@ def _drop_hidden_widget_state(path: Path) -> None:
 
 
 def execute_chapter(name: str, parameters: dict, output: Path) -> float:
-    """Execute one chapter with papermill into ``output``; return seconds. A failing cell exits with its error."""
+    """Execute one chapter with papermill into ``output``, injecting ``parameters`` (``profile`` and any
+    overrides); return seconds. A failing cell exits with its error."""
     import papermill
 
     nb = chapter_notebook(name)
-    params = notebook_parameters(nb, parameters)
+    params = dict(parameters)
     output.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     try:
@@ -196,7 +214,7 @@ def stage_sources(target: Path) -> Path:
 
 def build(profile: str, out: Path | None = None, cache: Path | None = None) -> Path:
     """Execute every chapter under ``profile`` and build the HTML; return the path of index.html."""
-    values = load_profile(profile)
+    check_parameters(CHAPTERS[0], profile, {})
     out = out or BUILD / profile
     kernel_environment(cache or ROOT / ".cache" / "flowcore")  # flowcore's own default, made explicit
     src = stage_sources(out / "src")
@@ -204,7 +222,7 @@ def build(profile: str, out: Path | None = None, cache: Path | None = None) -> P
     timings: dict = {"profile": profile, "chapters": {}}
     for name in CHAPTERS:
         log(f"executing chapter {name!r} with profile {profile!r}")
-        seconds = execute_chapter(name, values, src / "book" / "chapters" / f"{name}.ipynb")
+        seconds = execute_chapter(name, {"profile": profile}, src / "book" / "chapters" / f"{name}.ipynb")
         _drop_hidden_widget_state(src / "book" / "chapters" / f"{name}.ipynb")
         timings["chapters"][name] = seconds
         log(f"chapter {name!r} done in {seconds:.1f} s")
@@ -226,13 +244,12 @@ def chapter(name: str, profile: str, overrides: list[tuple[str, str]]) -> Path:
     """Execute one chapter under ``profile`` with ``overrides`` (YAML values) into ``_build/runs``."""
     import yaml
 
-    values = load_profile(profile)
-    for key, raw in overrides:
-        values[key] = yaml.safe_load(raw)
+    values = {key: yaml.safe_load(raw) for key, raw in overrides}
+    check_parameters(name, profile, values)
     kernel_environment(ROOT / ".cache" / "flowcore")
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    output = BUILD / "runs" / f"{name}-{profile}-{stamp}.ipynb"
-    seconds = execute_chapter(name, values, output)
+    output = BUILD / "runs" / f"{chapter_id(name).replace('/', '-')}-{profile}-{stamp}.ipynb"
+    seconds = execute_chapter(name, {"profile": profile, **values}, output)
     log(f"chapter {name!r} done in {seconds:.1f} s: {output}")
     return output
 
@@ -274,17 +291,18 @@ def test(pytest_args: list[str]) -> int:
 
     ensure_browser()
     kernel_environment(BUILD / "test" / "cache")
-    values = load_profile("ci")
     prepared = BUILD / "test" / "nbval"
     if prepared.exists():
         shutil.rmtree(prepared)
-    prepared.mkdir(parents=True)
+    notebooks = []
     for name in CHAPTERS:
-        nb = chapter_notebook(name)
         path = prepared / f"{name}.ipynb"
-        papermill.execute_notebook(nb, str(path), parameters=notebook_parameters(nb, values), prepare_only=True, kernel_name="python3")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        papermill.execute_notebook(chapter_notebook(name), str(path), parameters={"profile": "ci"}, prepare_only=True, kernel_name="python3")
         nbformat.validate(nbformat.read(path, as_version=4))
-    command = [sys.executable, "-m", "pytest", "tests", "--nbval-lax", "--nbval-current-env", *map(str, sorted(prepared.glob("*.ipynb"))), *pytest_args]
+        notebooks.append(str(path))
+    # Unit tests, the doctests of the library, the notebooks under nbval (ci profile), the book tests.
+    command = [sys.executable, "-m", "pytest", "tests", "flowcore", "--doctest-modules", "--nbval-lax", "--nbval-current-env", *notebooks, *pytest_args]
     log(" ".join(command))
     return subprocess.run(command, cwd=ROOT).returncode
 
@@ -296,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
     p_build.add_argument("--profile", default=os.environ.get("FLOWCORE_PROFILE", "default"), choices=PROFILES)
     sub.add_parser("test", help="run the unit tests, the notebook tests and the smoke build (extra arguments go to pytest)")
     p_chapter = sub.add_parser("chapter", help="rerun one chapter with other parameters")
-    p_chapter.add_argument("name", choices=CHAPTERS)
+    p_chapter.add_argument("name", help=f"one of {', '.join(CHAPTERS)} (or the part after the /)")
     p_chapter.add_argument("--profile", default=os.environ.get("FLOWCORE_PROFILE", "default"), choices=PROFILES)
     p_chapter.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"), help="override a parameter (VALUE is YAML)")
     args, extra = parser.parse_known_args(argv)

@@ -10,7 +10,7 @@ Rows (each timed under ``torch.inference_mode``):
   no-grad path (blocks of 4,096 rows, oneDNN's fused linear + ReLU on the CPU);
   ``flowcore, no-grad path with addmm``: the same path with ``eval_onednn = False`` (MKL's
   SGEMM, as ``torch.mm`` uses); ``flowcore, reference path``: the same flow through
-  ``forward`` + ``base_log_prob`` (the autograd path ``log_prob`` takes while training).
+  ``flow.transform`` + ``flow.base.log_prob`` (the autograd path ``log_prob`` takes while training).
 * ``flowcore + torch.compile``: that reference path compiled by ``torch.compile`` (failure is
   reported, not fatal).
 * ``normflows``, ``nflows``, ``zuko``, ``FrEIA``: the closest architecture each library's API
@@ -152,8 +152,8 @@ def build_flowcore_reference():
     flow = RealNVP(DIM, n_couplings=COUPLINGS, hidden=HIDDEN)
 
     def log_prob(x):  # what ``log_prob`` computes with gradients on: forward + base density
-        z, log_det = flow(x)
-        return flow.base_log_prob(z) + log_det
+        z, log_det = flow.transform(x)
+        return flow.base.log_prob(z) + log_det
 
     return flow, log_prob
 

@@ -1,16 +1,18 @@
-"""flowcore: a plain RealNVP on Gaussians whose densities are known, and the estimators to judge it.
+"""flowcore: normalizing flows on data whose densities are known, and the estimators to judge them.
 
-The stable public API::
+The core (closed forms, estimators, flows, training, configs and cached runs, verdicts, sweeps,
+report) serves every study; :mod:`flowcore.studies` holds what is specific to one paper.
 
     from flowcore import Gaussian, RealNVP
     p = Gaussian(mean, cov); p.log_prob(x); p.sample(n, generator=g)
     p.entropy(); p.cross_entropy(q); p.kl(q)
-    flow = RealNVP(dim, n_couplings=8, hidden=(128, 128))
-    z, log_det = flow(x); x = flow.inverse(z); flow.log_prob(x); flow.sample(n)
+    flow = RealNVP(dim, n_couplings=8, hidden=(64, 64))
+    z, log_det = flow.transform(x); x, _ = flow.transform.inverse(z); flow.log_prob(x); flow.sample(n)
 """
 
-from flowcore.flows import RealNVP, resolve_device
+from flowcore.devices import resolve_device
+from flowcore.flows import RealNVP
 from flowcore.gaussians import Gaussian, GaussianRecipe, training_gaussian
 
 __all__ = ["Gaussian", "GaussianRecipe", "RealNVP", "resolve_device", "training_gaussian"]
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -14,22 +14,31 @@ import json
 import os
 import tempfile
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
-__all__ = ["cache_dir", "config_key", "save_atomic", "load_entry", "cached"]
+__all__ = ["CACHE_VERSION", "cache_dir", "canonical", "job_key", "save_atomic", "load_entry", "cached"]
 
 #: Bump when the meaning of a cached entry changes, so old entries are not reused.
-CACHE_VERSION = 1
+#: 2: configs are stored canonically (validated values), trained flows carry p̂, the flow API changed.
+CACHE_VERSION = 2
 
 
 def cache_dir() -> Path:
     """``$FLOWCORE_CACHE`` if set; else ``.cache/flowcore`` in the project checkout that flowcore is
     imported from (so the pipeline, papermill reruns and Jupyter share one cache); else
-    ``~/.cache/flowcore`` for an installed copy."""
+    ``~/.cache/flowcore`` for an installed copy.
+
+    Example:
+        >>> from unittest import mock
+        >>> with mock.patch.dict(os.environ, {"FLOWCORE_CACHE": "/tmp/flowcore-cache"}):
+        ...     cache_dir() == Path("/tmp/flowcore-cache")
+        True
+    """
     if os.environ.get("FLOWCORE_CACHE"):
         return Path(os.environ["FLOWCORE_CACHE"])
     checkout = Path(__file__).resolve().parents[1]
@@ -38,14 +47,58 @@ def cache_dir() -> Path:
     return Path.home() / ".cache" / "flowcore"
 
 
-def config_key(kind: str, config: dict[str, Any]) -> str:
-    """A short hash of ``kind`` and the canonical JSON of ``config`` (sorted keys)."""
-    blob = json.dumps({"kind": kind, "version": CACHE_VERSION, "config": config}, sort_keys=True, default=str)
+def canonical(value: Any) -> Any:
+    """The canonical, JSON-ready form of a config: dataclasses become dicts of their fields, tuples
+    become lists, NumPy scalars become Python numbers, dict keys become strings.
+
+    Configs store validated values (``100000.0`` is kept as ``100000``), so two configs that mean the
+    same have one canonical form.
+
+    Example:
+        >>> from flowcore.train import TrainConfig
+        >>> canonical({"dims": (10, 20), "train": TrainConfig(n_train=100000.0)})["train"]["n_train"]
+        100000
+    """
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: canonical(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, Mapping):
+        return {str(k): canonical(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [canonical(v) for v in value]
+    if isinstance(value, (bool, str, int, float)) or value is None:
+        return value
+    if hasattr(value, "item"):  # NumPy and torch scalars
+        return value.item()
+    raise TypeError(f"cannot put a {type(value).__name__} into a cache key; give its parameters instead")
+
+
+def job_key(kind: str, config: Any) -> str:
+    """The one name of a computation: ``kind`` and a short hash of the canonical JSON of ``config``.
+
+    It names the cache entry of a trained flow or a result table, and it is the job id of a sweep.
+
+    Example:
+        >>> from flowcore.train import TrainConfig
+        >>> a = job_key("flow", {"dim": 10, "train": TrainConfig(n_train=100000)})
+        >>> a == job_key("flow", {"train": TrainConfig(n_train=100000.0), "dim": 10})  # validated, any key order
+        True
+        >>> job_key("flow", {"dim": 10})[:5]
+        'flow-'
+    """
+    blob = json.dumps({"kind": kind, "version": CACHE_VERSION, "config": canonical(config)}, sort_keys=True)
     return f"{kind}-{hashlib.sha256(blob.encode()).hexdigest()[:20]}"
 
 
 def save_atomic(obj: Any, path: Path) -> None:
-    """``torch.save`` ``obj`` to ``path`` through a temporary file and an atomic rename."""
+    """``torch.save`` ``obj`` to ``path`` through a temporary file and an atomic rename.
+
+    Example:
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     path = Path(tmp) / "sub" / "entry.pt"
+        ...     save_atomic({"nll": torch.tensor([1.5])}, path)
+        ...     [p.name for p in path.parent.iterdir()], load_entry(path)["nll"].tolist()
+        (['entry.pt'], [1.5])
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -62,7 +115,19 @@ def save_atomic(obj: Any, path: Path) -> None:
 
 
 def load_entry(path: Path) -> Any | None:
-    """Load a cache entry, or return ``None`` if it is missing or unreadable (with a warning)."""
+    """Load a cache entry, or return ``None`` if it is missing or unreadable (with a warning).
+
+    Example:
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     path = Path(tmp) / "entry.pt"
+        ...     print(load_entry(path))
+        ...     _ = path.write_bytes(b"not a torch file")
+        ...     with warnings.catch_warnings(record=True) as caught:
+        ...         warnings.simplefilter("always")
+        ...         print(load_entry(path), path.exists(), caught[0].category.__name__)
+        None
+        None False RuntimeWarning
+    """
     path = Path(path)
     if not path.exists():
         return None
@@ -74,13 +139,20 @@ def load_entry(path: Path) -> Any | None:
         return None
 
 
-def cached(kind: str, config: dict[str, Any], compute: Callable[[], Any], directory: Path | None = None, validate: Callable[[Any], bool] | None = None) -> tuple[Any, bool]:
-    """Return ``(value, from_cache)``: the entry for ``(kind, config)``, computing and saving it if absent.
+def cached(kind: str, config: Any, compute: Callable[[], Any], directory: Path | None = None, validate: Callable[[Any], bool] | None = None) -> tuple[Any, bool]:
+    """Return ``(value, from_cache)``: the entry :func:`job_key` names, computing and saving it if absent.
 
     ``validate`` may reject a loaded entry (for example one with missing fields); it is then
     reported and recomputed like an unreadable file.
+
+    Example:
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     first = cached("table", {"dim": 2}, lambda: {"x": 1}, directory=tmp)
+        ...     again = cached("table", {"dim": 2}, lambda: {"x": 2}, directory=tmp)
+        >>> first, again
+        (({'x': 1}, False), ({'x': 1}, True))
     """
-    path = Path(directory or cache_dir()) / f"{config_key(kind, config)}.pt"
+    path = Path(directory or cache_dir()) / f"{job_key(kind, config)}.pt"
     value = load_entry(path)
     if value is not None:
         if validate is None or validate(value):

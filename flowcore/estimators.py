@@ -14,6 +14,7 @@ import torch
 from scipy.signal import fftconvolve
 from scipy.stats import gaussian_kde
 
+from flowcore.rng import numpy_stream
 from flowcore.validation import check_int, check_probability
 
 __all__ = [
@@ -35,7 +36,15 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Estimate:
-    """A Monte-Carlo estimate and its standard error."""
+    """A Monte-Carlo estimate and its standard error.
+
+    Example:
+        >>> e = Estimate(2.5, 0.5)
+        >>> f"{e}", f"{e:.1f}", e.z_score(2.0)
+        ('2.5000 ± 0.5000', '2.5 ± 0.5', 1.0)
+        >>> e - 1.0
+        Estimate(value=1.5, stderr=0.5)
+    """
 
     value: float
     stderr: float
@@ -64,7 +73,12 @@ def _finite_1d(name: str, values) -> np.ndarray:
 
 
 def mean_estimate(values) -> Estimate:
-    r"""Sample mean and its standard error :math:`\hat\sigma/\sqrt N`."""
+    r"""Sample mean and its standard error :math:`\hat\sigma/\sqrt N`.
+
+    Example:
+        >>> f"{mean_estimate([1.0, 2.0, 3.0, 4.0]):.3f}"
+        '2.500 ± 0.645'
+    """
     values = _finite_1d("values", values)
     return Estimate(float(values.mean()), float(values.std(ddof=1) / math.sqrt(values.size)))
 
@@ -74,6 +88,10 @@ def cross_entropy_mc(log_likelihood) -> Estimate:
 
     Args:
         log_likelihood: The values :math:`\log p(x_i)` over a test set drawn from q.
+
+    Example:
+        >>> f"{cross_entropy_mc([-1.0, -2.0, -3.0]):.3f}"
+        '2.000 ± 0.577'
     """
     m = mean_estimate(log_likelihood)
     return Estimate(-m.value, m.stderr)
@@ -83,6 +101,15 @@ def kl_mc(log_likelihood, entropy_q: float) -> Estimate:
     r"""KL estimate of §3.2.2: :math:`D^*_{KL}(q\|p) = H^*(q, p) - H(q)` with :math:`H(q)` exact.
 
     The standard error is that of :math:`H^*(q, p)`, since :math:`H(q)` is not estimated.
+
+    Example:
+        >>> from flowcore import rng
+        >>> from flowcore.gaussians import Gaussian
+        >>> p = Gaussian(torch.zeros(2), torch.eye(2))
+        >>> q = p.affine(1.0, 1.0)  # D_KL(q‖p) = 1 nat
+        >>> estimate = kl_mc(p.log_prob(q.sample(10_000, rng.generator(0))), q.entropy())
+        >>> round(estimate.value, 1), abs(estimate.z_score(q.kl(p))) < 4
+        (1.0, True)
     """
     return cross_entropy_mc(log_likelihood) - entropy_q
 
@@ -99,6 +126,17 @@ def log_likelihoods(
     Each chunk is moved to ``device`` in ``dtype`` for callables that are ``nn.Module``
     (the flow); other callables (closed forms) get the float64 chunk on the CPU.
     Returns one float64 array per name, in sample order.
+
+    Example:
+        >>> from flowcore import rng
+        >>> from flowcore.gaussians import Gaussian
+        >>> p = Gaussian(torch.zeros(2), torch.eye(2))
+        >>> chunks = p.iter_samples(6, rng.generator(0), chunk_size=4)
+        >>> ll = log_likelihoods(chunks, {"truth": p.log_prob, "shifted": p.affine(1.0, 1.0).log_prob})
+        >>> {name: values.shape for name, values in ll.items()}
+        {'truth': (6,), 'shifted': (6,)}
+        >>> bool(np.allclose(ll["truth"], p.log_prob(p.sample(6, rng.generator(0))).numpy()))
+        True
     """
     out: dict[str, list[np.ndarray]] = {name: [] for name in densities}
     for chunk in samples:
@@ -118,11 +156,18 @@ def kde(values, grid, max_points: int = 20_000, seed: int = 0) -> np.ndarray:
 
     Above ``max_points`` values a fixed random subsample is used; the KDE's own smoothing
     error dominates the subsampling error there, and evaluation stays fast.
+
+    Example:
+        >>> x = numpy_stream(0).standard_normal(1000)
+        >>> grid = np.linspace(-5, 5, 201)
+        >>> density = kde(x, grid)
+        >>> round(float(np.trapezoid(density, grid)), 2), bool(abs(grid[density.argmax()]) < 0.5)
+        (1.0, True)
     """
     values = _finite_1d("values", values)
     max_points = check_int("max_points", max_points, minimum=2)
     if values.size > max_points:
-        values = np.random.default_rng(seed).choice(values, max_points, replace=False)
+        values = numpy_stream(seed).choice(values, max_points, replace=False)
     if np.ptp(values) == 0:
         raise ValueError("values are all equal; a KDE needs some spread")
     return gaussian_kde(values)(np.asarray(grid, dtype=np.float64))
@@ -135,6 +180,14 @@ def kde_binned(values, grid=None, n_grid: int = 256, n_bins: int = 4096) -> tupl
     bin weights with the Gaussian kernel gives the KDE on the bin centres, which is interpolated
     onto ``grid`` (default: ``n_grid`` points over the same range). Agrees with ``gaussian_kde`` to
     well below a line width, at a cost linear in the number of values. Returns ``(grid, density)``.
+
+    Example:
+        >>> x = numpy_stream(0).standard_normal(1000)
+        >>> grid, density = kde_binned(x, n_grid=512)
+        >>> grid.shape, round(float(np.trapezoid(density, grid)), 2)
+        ((512,), 1.0)
+        >>> bool(np.allclose(density, kde(x, grid), atol=1e-3))
+        True
     """
     values = _finite_1d("values", values)
     if np.ptp(values) == 0:
@@ -156,7 +209,14 @@ def kde_binned(values, grid=None, n_grid: int = 256, n_bins: int = 4096) -> tupl
 
 
 def kde_grid(*samples, n: int = 512, pad: float = 0.1) -> np.ndarray:
-    """A common evaluation grid covering the central range of several samples (0.1%–99.9% quantiles, padded)."""
+    """A common evaluation grid covering the central range of several samples (0.1%–99.9% quantiles, padded).
+
+    Example:
+        >>> x = numpy_stream(0).standard_normal(1000)
+        >>> grid = kde_grid(x, x + 1, n=5)
+        >>> grid.shape, bool(grid[0] < np.quantile(x, 0.001) and grid[-1] > np.quantile(x + 1, 0.999))
+        ((5,), True)
+    """
     lo = min(np.quantile(s, 0.001) for s in samples)
     hi = max(np.quantile(s, 0.999) for s in samples)
     width = hi - lo if hi > lo else 1.0
@@ -168,6 +228,12 @@ def overlap_coefficient(a, b, n_grid: int = 4096) -> float:
 
     1 means identical distributions, 0 disjoint ones. The integral runs on a grid that covers
     both samples entirely (so tails are included) with the trapezoidal rule.
+
+    Example:
+        >>> a = numpy_stream(0).standard_normal(1000)
+        >>> b = numpy_stream(1).standard_normal(1000)
+        >>> round(overlap_coefficient(a, b), 1), round(overlap_coefficient(a, b + 10), 1)
+        (1.0, 0.0)
     """
     a = _finite_1d("a", a)
     b = _finite_1d("b", b)
@@ -180,7 +246,12 @@ def overlap_coefficient(a, b, n_grid: int = 4096) -> float:
 
 @dataclass(frozen=True)
 class Bounds:
-    """The likelihood bounds ``[lower, upper]`` of the two-sided detector of thesis §8.1."""
+    """The likelihood bounds ``[lower, upper]`` of the two-sided detector of thesis §8.1.
+
+    Example:
+        >>> Bounds(lower=-2.0, upper=2.0, tpr=0.95).is_outlier([-3.0, 0.0, 3.0]).tolist()
+        [True, False, True]
+    """
 
     lower: float
     upper: float
@@ -194,7 +265,13 @@ class Bounds:
 
 def fit_bounds(train_scores, tpr: float = 0.975) -> Bounds:
     r"""Equal-tailed bounds on training scores: :math:`L, U` = the :math:`\tfrac{1-\mathrm{TPR}}2` and
-    :math:`\tfrac{1+\mathrm{TPR}}2` quantiles, so a fraction TPR of training scores lies inside."""
+    :math:`\tfrac{1+\mathrm{TPR}}2` quantiles, so a fraction TPR of training scores lies inside.
+
+    Example:
+        >>> bounds = fit_bounds(np.arange(101), tpr=0.9)
+        >>> round(bounds.lower, 6), round(bounds.upper, 6), bounds.tpr
+        (5.0, 95.0, 0.9)
+    """
     tpr = check_probability("tpr", tpr)
     scores = _finite_1d("train_scores", train_scores)
     lower, upper = np.quantile(scores, [(1 - tpr) / 2, (1 + tpr) / 2])
@@ -202,7 +279,12 @@ def fit_bounds(train_scores, tpr: float = 0.975) -> Bounds:
 
 
 def true_negative_rate(bounds: Bounds, test_scores) -> float:
-    """Fraction of (out-of-distribution) test scores that fall outside the bounds."""
+    """Fraction of (out-of-distribution) test scores that fall outside the bounds.
+
+    Example:
+        >>> true_negative_rate(Bounds(lower=-2.0, upper=2.0, tpr=0.95), [-3.0, 0.0, 1.0, 5.0])
+        0.5
+    """
     return float(bounds.is_outlier(_finite_1d("test_scores", test_scores)).mean())
 
 
@@ -211,6 +293,10 @@ def auroc(in_scores, out_scores) -> float:
 
     0.5 means the score does not separate the sets; 1 perfect separation; below 0.5 the
     out-of-distribution set scores higher than the in-distribution one.
+
+    Example:
+        >>> auroc([3, 4, 5], [1, 2]), auroc([1, 2], [1, 2]), auroc([1, 2], [3, 4])
+        (1.0, 0.5, 0.0)
     """
     a = np.sort(_finite_1d("in_scores", in_scores))
     b = _finite_1d("out_scores", out_scores)

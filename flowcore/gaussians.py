@@ -12,14 +12,17 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import Tensor
 
-from flowcore.validation import check_choice, check_int, check_positive, check_real
+from flowcore import rng
+from flowcore.validation import assign_checked, check_choice, check_int, check_positive, check_real
 
-__all__ = ["Gaussian", "GaussianRecipe", "training_gaussian", "affine_family"]
+__all__ = ["LOG_2PI", "Gaussian", "GaussianRecipe", "training_gaussian", "affine_family"]
 
+#: :math:`\log 2\pi`, the constant of every Gaussian log-density.
 LOG_2PI = math.log(2 * math.pi)
 
 
@@ -33,6 +36,15 @@ class Gaussian:
     Raises:
         ValueError: If the shapes disagree, ``D < 1``, an entry is not finite, or ``cov``
             is not symmetric positive definite.
+
+    Example:
+        >>> p = Gaussian(torch.zeros(2), torch.eye(2))
+        >>> p, p.dim, p.mean.dtype
+        (Gaussian(dim=2), 2, torch.float64)
+        >>> Gaussian(torch.zeros(2), torch.tensor([[1.0, 2.0], [2.0, 1.0]]))
+        Traceback (most recent call last):
+        ...
+        ValueError: cov must be symmetric positive definite; its Cholesky factorisation failed
     """
 
     def __init__(self, mean: Tensor, cov: Tensor):
@@ -64,11 +76,23 @@ class Gaussian:
         return f"Gaussian(dim={self.dim})"
 
     def logdet_cov(self) -> Tensor:
-        r""":math:`\log\det\Sigma = 2\sum_i \log L_{ii}`."""
+        r""":math:`\log\det\Sigma = 2\sum_i \log L_{ii}`.
+
+        Example:
+            >>> p = Gaussian(torch.zeros(2), torch.diag(torch.tensor([2.0, 3.0])))
+            >>> round(p.logdet_cov().item(), 4), round(math.log(6), 4)
+            (1.7918, 1.7918)
+        """
         return 2 * self.scale_tril.diagonal().log().sum()
 
     def mahalanobis_sq(self, x: Tensor) -> Tensor:
-        r""":math:`(x-\mu)^\top\Sigma^{-1}(x-\mu)` for each row of ``x`` (float64)."""
+        r""":math:`(x-\mu)^\top\Sigma^{-1}(x-\mu)` for each row of ``x`` (float64).
+
+        Example:
+            >>> p = Gaussian(torch.zeros(2), 4 * torch.eye(2))
+            >>> p.mahalanobis_sq(torch.tensor([[2.0, 0.0], [2.0, 2.0]])).tolist()
+            [1.0, 2.0]
+        """
         diff = torch.as_tensor(x).to(torch.float64) - self.mean
         # One triangular solve with all rows as right-hand sides: L W = diffᵀ.
         rows = diff.reshape(-1, self.dim)
@@ -79,6 +103,13 @@ class Gaussian:
         r""":math:`\log q(x) = -\tfrac12\left[D\log 2\pi + \log\det\Sigma + (x-\mu)^\top\Sigma^{-1}(x-\mu)\right]`.
 
         ``x`` has shape ``(..., D)``; the result has shape ``(...)`` and dtype float64.
+
+        Example:
+            >>> p = Gaussian(torch.zeros(2), torch.eye(2))
+            >>> p.log_prob(torch.zeros(4, 3, 2)).shape
+            torch.Size([4, 3])
+            >>> round(p.log_prob(torch.zeros(2)).item(), 4), round(-LOG_2PI, 4)
+            (-1.8379, -1.8379)
         """
         x = torch.as_tensor(x)
         if x.shape[-1] != self.dim:
@@ -97,6 +128,14 @@ class Gaussian:
         Only one chunk of ``chunk_size × D`` values is alive at a time, so a million samples in
         D = 100 stream through a few megabytes. The stream is the same for any ``chunk_size``
         given the same ``generator`` state.
+
+        Example:
+            >>> p = Gaussian(torch.zeros(3), torch.eye(3))
+            >>> chunks = list(p.iter_samples(5, rng.generator(0), chunk_size=2))
+            >>> [tuple(c.shape) for c in chunks]
+            [(2, 3), (2, 3), (1, 3)]
+            >>> torch.equal(torch.cat(chunks), p.sample(5, rng.generator(0)))
+            True
         """
         n = check_int("n", n, minimum=1)
         chunk_size = check_int("chunk_size", chunk_size, minimum=1)
@@ -114,7 +153,16 @@ class Gaussian:
         chunk_size: int = 65_536,
         dtype: torch.dtype = torch.float64,
     ) -> Tensor:
-        """Draw ``n`` samples into one preallocated ``(n, D)`` tensor, filled chunk by chunk."""
+        """Draw ``n`` samples into one preallocated ``(n, D)`` tensor, filled chunk by chunk.
+
+        Example:
+            >>> p = Gaussian(torch.ones(2), torch.eye(2))
+            >>> x = p.sample(10_000, rng.generator(0), dtype=torch.float32)
+            >>> x.shape, x.dtype
+            (torch.Size([10000, 2]), torch.float32)
+            >>> torch.allclose(x.mean(0), torch.ones(2), atol=0.05)
+            True
+        """
         n = check_int("n", n, minimum=1)
         out = torch.empty(n, self.dim, dtype=dtype)
         start = 0
@@ -124,7 +172,12 @@ class Gaussian:
         return out
 
     def entropy(self) -> float:
-        r"""Differential entropy :math:`H(q) = \tfrac12\log\det(2\pi e\,\Sigma)` in nats."""
+        r"""Differential entropy :math:`H(q) = \tfrac12\log\det(2\pi e\,\Sigma)` in nats.
+
+        Example:
+            >>> round(Gaussian(torch.zeros(2), torch.eye(2)).entropy(), 4)  # log 2π + 1
+            2.8379
+        """
         return float(0.5 * (self.dim * (LOG_2PI + 1) + self.logdet_cov()))
 
     def _check_same_dim(self, other: Gaussian) -> None:
@@ -138,6 +191,12 @@ class Gaussian:
 
         .. math:: H(q,p) = \tfrac12\left[D\log 2\pi + \log\det\Sigma_p
             + \operatorname{tr}(\Sigma_p^{-1}\Sigma_q) + (\mu_q-\mu_p)^\top\Sigma_p^{-1}(\mu_q-\mu_p)\right]
+
+        Example:
+            >>> p = Gaussian(torch.zeros(2), torch.eye(2))
+            >>> q = p.affine(1.0, 1.0)
+            >>> round(q.cross_entropy(p), 4), round(q.entropy() + q.kl(p), 4)
+            (3.8379, 3.8379)
         """
         self._check_same_dim(other)
         # tr(Σp⁻¹ Σq) = ‖Lp⁻¹ Lq‖²_F
@@ -149,6 +208,11 @@ class Gaussian:
 
         .. math:: D_{KL}(q\|p) = \tfrac12\left[\log\frac{|\Sigma_p|}{|\Sigma_q|} - D
             + (\mu_q-\mu_p)^\top\Sigma_p^{-1}(\mu_q-\mu_p) + \operatorname{tr}(\Sigma_p^{-1}\Sigma_q)\right]
+
+        Example:
+            >>> p = Gaussian(torch.zeros(2), torch.eye(2))
+            >>> round(p.kl(p), 4), round(p.affine(1.0, 1.0).kl(p), 4)
+            (0.0, 1.0)
         """
         self._check_same_dim(other)
         trace = torch.linalg.solve_triangular(other.scale_tril, self.scale_tril, upper=False).square().sum()
@@ -161,6 +225,11 @@ class Gaussian:
         Args:
             s: Scale, ``s > 0``: ``s < 1`` contracts towards the mean, ``s > 1`` expands.
             t: Shift added to every coordinate of the mean.
+
+        Example:
+            >>> q = Gaussian(torch.zeros(2), torch.eye(2)).affine(2.0, 0.5)
+            >>> q.mean.tolist(), q.cov.diagonal().tolist()
+            ([0.5, 0.5], [4.0, 4.0])
         """
         s = check_positive("s", s)
         t = check_real("t", t)
@@ -171,6 +240,12 @@ class Gaussian:
         r"""Maximum-likelihood Gaussian of the rows of ``x``: sample mean and (biased) covariance.
 
         It is the best *linear* flow for ``x``, the control that a non-linear flow must beat.
+
+        Example:
+            >>> p = training_gaussian(3, seed=0)
+            >>> p_hat = Gaussian.fit(p.sample(20_000, rng.generator(0)))
+            >>> p_hat.dim, round(p_hat.kl(p), 2)
+            (3, 0.0)
         """
         x = torch.as_tensor(x, dtype=torch.float64)
         if x.dim() != 2 or x.shape[0] <= x.shape[1]:
@@ -195,6 +270,14 @@ class GaussianRecipe:
         mean_scale: Standard deviation m of the entries of μ_p (≥ 0).
         spectrum: ``"loguniform"`` (default: log λ uniform between the bounds) or ``"uniform"``
             (λ uniform between the bounds).
+
+    Example:
+        >>> GaussianRecipe(eig_min=1, eig_max=10)
+        GaussianRecipe(eig_min=1.0, eig_max=10.0, mean_scale=1.0, spectrum='loguniform')
+        >>> GaussianRecipe(eig_min=2.0, eig_max=1.0)
+        Traceback (most recent call last):
+        ...
+        ValueError: eig_max must be ≥ eig_min = 2.0, got 1.0
     """
 
     eig_min: float = 0.1
@@ -202,26 +285,36 @@ class GaussianRecipe:
     mean_scale: float = 1.0
     spectrum: str = "loguniform"
 
-    SPECTRA = ("loguniform", "uniform")
+    SPECTRA: ClassVar[tuple[str, ...]] = ("loguniform", "uniform")
 
     def __post_init__(self):
-        check_positive("eig_min", self.eig_min)
-        check_positive("eig_max", self.eig_max)
-        if self.eig_max < self.eig_min:
-            raise ValueError(f"eig_max must be ≥ eig_min = {self.eig_min}, got {self.eig_max}")
-        if check_real("mean_scale", self.mean_scale) < 0:
+        eig_min = check_positive("eig_min", self.eig_min)
+        eig_max = check_positive("eig_max", self.eig_max)
+        if eig_max < eig_min:
+            raise ValueError(f"eig_max must be ≥ eig_min = {eig_min}, got {eig_max}")
+        mean_scale = check_real("mean_scale", self.mean_scale)
+        if mean_scale < 0:
             raise ValueError(f"mean_scale must be ≥ 0, got {self.mean_scale}")
-        check_choice("spectrum", self.spectrum, self.SPECTRA)
+        spectrum = check_choice("spectrum", self.spectrum, self.SPECTRA)
+        assign_checked(self, eig_min=eig_min, eig_max=eig_max, mean_scale=mean_scale, spectrum=spectrum)
 
 
 def training_gaussian(dim: int, recipe: GaussianRecipe = GaussianRecipe(), seed: int = 0) -> Gaussian:
     r"""Draw the training distribution :math:`p` of dimension ``dim`` from ``recipe`` and ``seed``.
 
     The same ``(dim, recipe, seed)`` always gives the same :math:`p`, on any device.
+
+    Example:
+        >>> p = training_gaussian(5, GaussianRecipe(eig_min=0.1, eig_max=1.0), seed=0)
+        >>> eigs = torch.linalg.eigvalsh(p.cov)
+        >>> bool(eigs.min() >= 0.1 - 1e-9 and eigs.max() <= 1.0 + 1e-9)
+        True
+        >>> torch.equal(training_gaussian(5, seed=0).cov, p.cov)
+        True
     """
     dim = check_int("dim", dim, minimum=2)
     seed = check_int("seed", seed, minimum=0)
-    g = torch.Generator().manual_seed(seed * 1_000_003 + dim)
+    g = rng.generator(seed * 1_000_003 + dim)
     u = torch.rand(dim, generator=g, dtype=torch.float64)
     if recipe.spectrum == "loguniform":
         eigs = torch.exp(math.log(recipe.eig_min) + u * (math.log(recipe.eig_max) - math.log(recipe.eig_min)))
@@ -236,5 +329,13 @@ def training_gaussian(dim: int, recipe: GaussianRecipe = GaussianRecipe(), seed:
 
 
 def affine_family(p: Gaussian, scales: list[float], shifts: list[float]) -> dict[tuple[float, float], Gaussian]:
-    r"""The set :math:`\Lambda = \{q_\lambda(s, t) \mid s \in S, t \in T\}` of Eq. 19, keyed by ``(s, t)``."""
+    r"""The set :math:`\Lambda = \{q_\lambda(s, t) \mid s \in S, t \in T\}` of Eq. 19, keyed by ``(s, t)``.
+
+    Example:
+        >>> family = affine_family(training_gaussian(3), scales=[0.5, 2], shifts=[0, 1])
+        >>> sorted(family)
+        [(0.5, 0.0), (0.5, 1.0), (2.0, 0.0), (2.0, 1.0)]
+        >>> family[2.0, 1.0]
+        Gaussian(dim=3)
+    """
     return {(float(s), float(t)): p.affine(s, t) for s in scales for t in shifts}

@@ -1,0 +1,438 @@
+r"""Profiles → validated configs: the one way a chapter, a rerun or a sweep gets its settings.
+
+A *profile* (``notebooks/params/<name>.yaml``) holds every default, one section per study::
+
+    # ci.yaml: states only what differs from the profile it inherits
+    inherits: default
+    debruin2024:
+      dims: [4, 7]
+
+Values are merged ``profile < overrides`` (overrides from ``pipeline.py -p``, papermill ``-p`` or a
+notebook's parameters cell), every name is checked against the study's parameters (an unknown
+one is an error that names the nearest known one), and every value is validated into the study's
+config object, before any expensive work. Config classes keep the canonical form of each value,
+so :func:`flowcore.cache.job_key` of a config is its cache key and its sweep job id.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import html
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+import pandas as pd
+import torch
+
+from flowcore.cache import canonical
+from flowcore.devices import resolve_device
+from flowcore.validation import assign_checked, check_choice, check_int, check_int_list, check_positive
+
+__all__ = [
+    "FlowConfig",
+    "StudyConfig",
+    "profile_dir",
+    "profile_names",
+    "load_profile",
+    "check_names",
+    "resolve",
+    "configure",
+]
+
+Config = TypeVar("Config", bound="StudyConfig")
+
+
+# --- profiles ------------------------------------------------------------------------------------
+
+
+def profile_dir() -> Path:
+    """``$FLOWCORE_PROFILES`` if set, else ``notebooks/params`` of the checkout flowcore is imported from.
+
+    Example:
+        >>> from unittest import mock
+        >>> with mock.patch.dict(os.environ, {"FLOWCORE_PROFILES": "/tmp/profiles"}):
+        ...     profile_dir() == Path("/tmp/profiles")
+        True
+    """
+    if os.environ.get("FLOWCORE_PROFILES"):
+        return Path(os.environ["FLOWCORE_PROFILES"])
+    return Path(__file__).resolve().parents[1] / "notebooks" / "params"
+
+
+def profile_names() -> tuple[str, ...]:
+    """The profiles there are, e.g. ``('ci', 'default', 'paper')``.
+
+    Example:
+        >>> "default" in profile_names()
+        True
+    """
+    return tuple(sorted(p.stem for p in profile_dir().glob("*.yaml")))
+
+
+def _merge(base: Mapping, update: Mapping) -> dict:
+    """``base`` updated by ``update``, recursively for nested mappings (a study's section)."""
+    out = dict(base)
+    for key, value in update.items():
+        out[key] = _merge(out[key], value) if isinstance(value, Mapping) and isinstance(out.get(key), Mapping) else value
+    return out
+
+
+def load_profile(name: str) -> dict[str, dict]:
+    """The profile ``name`` with its ``inherits`` chain resolved: ``{study: {parameter: value}}``.
+
+    Raises:
+        ValueError: For an unknown profile, a cycle of ``inherits``, or a file that is not a mapping.
+
+    Example:
+        >>> load_profile("ci")["debruin2024"]["max_epochs"] < load_profile("default")["debruin2024"]["max_epochs"]
+        True
+    """
+    import yaml
+
+    chain: list[str] = []
+    values: dict = {}
+    while name is not None:
+        names = profile_names()
+        if not isinstance(name, str) or name not in names:
+            raise ValueError(f"profile must be one of {', '.join(map(repr, names))}; got {name!r}")
+        if name in chain:
+            raise ValueError(f"profile {chain[0]!r} inherits in a cycle: {' → '.join([*chain, name])}")
+        chain.append(name)
+        with open(profile_dir() / f"{name}.yaml") as f:
+            data = yaml.safe_load(f) or {}
+        if not isinstance(data, Mapping) or not all(isinstance(v, Mapping) for k, v in data.items() if k != "inherits"):
+            raise ValueError(f"profile {name!r} must map each study to its parameters (see {profile_dir() / 'default.yaml'})")
+        values = _merge({k: v for k, v in data.items() if k != "inherits"}, values)
+        name = data.get("inherits")
+    return values
+
+
+# --- names ----------------------------------------------------------------------------------------
+
+
+def check_names(given, known, what: str = "parameter") -> None:
+    """Raise a ``ValueError`` for every name in ``given`` that is not in ``known``, suggesting the nearest.
+
+    Example:
+        >>> check_names(["n_trian"], ["n_train", "n_val"])
+        Traceback (most recent call last):
+        ...
+        ValueError: unknown parameter 'n_trian' (did you mean 'n_train'?); known: n_train, n_val
+    """
+    known = sorted(known)
+    unknown = sorted(set(given) - set(known))
+    if not unknown:
+        return
+    parts = []
+    for name in unknown:
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+        parts.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    plural = "s" if len(unknown) > 1 else ""
+    raise ValueError(f"unknown {what}{plural} {', '.join(parts)}; known: {', '.join(known)}")
+
+
+# --- config classes ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FlowConfig:
+    """The RealNVP's architecture (the thesis states none of it; these are ours). Defaults: the
+    ``default`` profile. See :class:`flowcore.flows.RealNVP` for what each option means.
+
+    Attributes:
+        n_couplings: Number of affine coupling layers.
+        hidden: Hidden widths of each coupling's st-network.
+        log_scale: The log-scale map: ``"tanh"`` (soft bound), ``"exp"`` (unbounded, thesis Eq. 3)
+            or ``"sigmoid"`` (nflows).
+        log_scale_bound: Soft bound ``b`` on each coupling's log-scale (``log_scale="tanh"``).
+        mask: Which coordinates a coupling copies: ``"halves"`` or ``"alternating"``.
+        permutation: Between couplings: ``"random"`` (fixed), ``"reverse"`` or ``"none"``.
+        zero_init: Start each st-network's last layer at zero (the flow starts as the identity).
+
+    Example:
+        >>> FlowConfig(n_couplings=2, hidden=[16]).build(4).dim
+        4
+    """
+
+    n_couplings: int = 8
+    hidden: tuple[int, ...] = (64, 64)
+    log_scale: str = "tanh"
+    log_scale_bound: float = 3.0
+    mask: str = "halves"
+    permutation: str = "random"
+    zero_init: bool = True
+
+    LOG_SCALES: ClassVar[tuple[str, ...]] = ("tanh", "exp", "sigmoid")
+    MASKS: ClassVar[tuple[str, ...]] = ("halves", "alternating")
+    PERMUTATIONS: ClassVar[tuple[str, ...]] = ("random", "reverse", "none")
+
+    def __post_init__(self):
+        if not isinstance(self.zero_init, bool):
+            raise ValueError(f"zero_init must be true or false, got {self.zero_init!r}")
+        assign_checked(
+            self,
+            n_couplings=check_int("n_couplings", self.n_couplings, minimum=1),
+            hidden=check_int_list("hidden", self.hidden, minimum=1),
+            log_scale=check_choice("log_scale", self.log_scale, self.LOG_SCALES),
+            log_scale_bound=check_positive("log_scale_bound", self.log_scale_bound),
+            mask=check_choice("mask", self.mask, self.MASKS),
+            permutation=check_choice("permutation", self.permutation, self.PERMUTATIONS),
+        )
+
+    def build(self, dim: int):
+        """A fresh :class:`flowcore.flows.RealNVP` of dimension ``dim`` (weights from the global RNG)."""
+        from flowcore.flows import RealNVP
+
+        return RealNVP(
+            dim,
+            n_couplings=self.n_couplings,
+            hidden=self.hidden,
+            mask=self.mask,
+            permutation=self.permutation,
+            log_scale=self.log_scale,
+            log_scale_bound=self.log_scale_bound,
+            zero_init=self.zero_init,
+        )
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """Base of a study's config: a frozen dataclass of validated fields, some of them *sections*.
+
+    A section is a config object of its own (:class:`FlowConfig`, :class:`flowcore.train.TrainConfig`,
+    …) listed in :attr:`SECTIONS` with the prefix its parameters carry in the flat namespace of a
+    profile and a notebook (``""`` for none). A study's config subclasses this, adds its fields and
+    sections, and names its :attr:`STUDY` (the profile section it reads).
+
+    Example:
+        >>> from dataclasses import field
+        >>> @dataclass(frozen=True)
+        ... class Study(StudyConfig):
+        ...     STUDY = "mystudy"
+        ...     SECTIONS = {"flow": (FlowConfig, "flow_")}
+        ...     n_test: int = 1000
+        ...     flow: FlowConfig = field(default_factory=FlowConfig)
+        >>> config = Study.from_params(n_test=500, flow_n_couplings=2)
+        >>> config.n_test, config.flow.n_couplings, config.as_params()["flow_hidden"]
+        (500, 2, [64, 64])
+    """
+
+    STUDY: ClassVar[str] = ""
+    SECTIONS: ClassVar[dict[str, tuple[type, str]]] = {}
+
+    @classmethod
+    def parameter_names(cls) -> dict[str, tuple[str | None, str]]:
+        """Each flat parameter name → ``(section or None, field name)``.
+
+        Example:
+            >>> from flowcore.studies.debruin2024 import ThesisConfig
+            >>> names = ThesisConfig.parameter_names()
+            >>> names["dims"], names["n_train"], names["sweep_dim"]
+            ((None, 'dims'), ('train', 'n_train'), ('sweep', 'dim'))
+        """
+        names: dict[str, tuple[str | None, str]] = {f.name: (None, f.name) for f in fields(cls) if f.name not in cls.SECTIONS}
+        for section, (klass, prefix) in cls.SECTIONS.items():
+            names.update({prefix + f.name: (section, f.name) for f in fields(klass)})
+        return names
+
+    @classmethod
+    def from_params(cls: type[Config], **params) -> Config:
+        """Build the config from flat parameters; unknown names and bad values raise ``ValueError``.
+
+        Example:
+            >>> from flowcore.studies.debruin2024 import ThesisConfig
+            >>> config = ThesisConfig.from_params(dims=[4], n_train=1000.0, n_couplings=2)
+            >>> config.dims, config.train.n_train, config.flow.n_couplings
+            ((4,), 1000, 2)
+            >>> ThesisConfig.from_params(n_train=1)
+            Traceback (most recent call last):
+            ...
+            ValueError: n_train must be an integer ≥ 2, got 1
+        """
+        names = cls.parameter_names()
+        check_names(params, names)
+        parts: dict[str | None, dict] = {None: {}, **{s: {} for s in cls.SECTIONS}}
+        for name, value in params.items():
+            section, field_name = names[name]
+            parts[section][field_name] = value
+        sections = {s: klass(**parts[s]) for s, (klass, _) in cls.SECTIONS.items()}
+        return cls(**sections, **parts[None])
+
+    def as_params(self) -> dict[str, Any]:
+        """The flat parameters of this config (validated, canonical values).
+
+        Example:
+            >>> from flowcore.studies.debruin2024 import ThesisConfig
+            >>> params = ThesisConfig.from_params(dims=(4, 7), n_train=1000.0).as_params()
+            >>> params["dims"], params["n_train"]
+            ([4, 7], 1000)
+            >>> ThesisConfig.from_params(**params) == ThesisConfig.from_params(dims=[4, 7], n_train=1000)
+            True
+        """
+        return {name: canonical(getattr(getattr(self, s), f) if s else getattr(self, f)) for name, (s, f) in self.parameter_names().items()}
+
+    @property
+    def torch_device(self) -> torch.device:
+        return resolve_device(getattr(self, "device", "auto"))
+
+    def table(self) -> pd.DataFrame:
+        """Every parameter in effect, its value and where it came from (after :func:`configure`).
+
+        Example:
+            >>> from flowcore.studies.debruin2024 import ThesisConfig
+            >>> ThesisConfig.from_params(n_train=1000).table().loc["n_train"].tolist()
+            ['1000', 'profile (none)']
+        """
+        return getattr(self, "_resolved", Resolved(self, "(none)", {})).table()
+
+
+# --- resolving --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A validated config, the profile it came from and the parameters that overrode the profile.
+
+    Example:
+        >>> from flowcore.studies.debruin2024 import ThesisConfig
+        >>> resolved = resolve(ThesisConfig, "ci", {"n_train": 1000})
+        >>> resolved.profile, resolved.overrides, resolved.config.train.n_train
+        ('ci', {'n_train': 1000}, 1000)
+    """
+
+    config: StudyConfig
+    profile: str
+    overrides: dict[str, Any]
+
+    def table(self) -> pd.DataFrame:
+        """Every parameter in effect, its value and where it came from.
+
+        Example:
+            >>> from flowcore.studies.debruin2024 import ThesisConfig
+            >>> table = resolve(ThesisConfig, "ci", {"n_train": 1000}).table()
+            >>> table.loc["n_train"].tolist(), table.loc["dims", "source"]
+            (['1000', 'override'], 'profile ci')
+        """
+        params = self.config.as_params()
+        return pd.DataFrame(
+            {"value": [str(v) for v in params.values()], "source": ["override" if k in self.overrides else f"profile {self.profile}" for k in params]},
+            index=pd.Index(list(params), name="parameter"),
+        )
+
+    def summary(self) -> str:
+        """One line: the profile and the overrides.
+
+        Example:
+            >>> from flowcore.studies.debruin2024 import ThesisConfig
+            >>> resolve(ThesisConfig, "ci").summary()
+            'Parameters: profile ci, no overrides.'
+            >>> resolve(ThesisConfig, "ci", {"n_train": 1000}).summary()
+            'Parameters: profile ci; overridden: n_train = 1000.'
+        """
+        if not self.overrides:
+            return f"Parameters: profile {self.profile}, no overrides."
+        return f"Parameters: profile {self.profile}; overridden: " + ", ".join(f"{k} = {v!r}" for k, v in self.overrides.items()) + "."
+
+    def __repr__(self) -> str:
+        return self.summary()
+
+    def _repr_html_(self) -> str:
+        """The summary line, and the full table of values in effect folded under it."""
+        return f"<details><summary>{html.escape(self.summary())}</summary>{self.table().to_html()}</details>"
+
+
+def resolve(config_class: type[Config], profile: str = "default", overrides: Mapping[str, Any] | None = None) -> Resolved:
+    """Merge the study's section of ``profile`` with ``overrides`` and validate them into ``config_class``.
+
+    Raises:
+        ValueError: For an unknown profile, an unknown parameter (naming the nearest known one), or a
+            bad value (naming the parameter and what is allowed).
+
+    Example:
+        >>> from flowcore.studies.debruin2024 import ThesisConfig
+        >>> resolve(ThesisConfig, "ci", {"n_train": 5000.0}).config.train.n_train
+        5000
+        >>> resolve(ThesisConfig, "ci", {"n_trian": 5000})
+        Traceback (most recent call last):
+        ...
+        ValueError: unknown parameter 'n_trian' (did you mean 'n_train'?); known: ...
+    """
+    overrides = dict(overrides or {})
+    check_names(overrides, config_class.parameter_names())
+    values = load_profile(profile).get(config_class.STUDY)
+    if values is None:
+        raise ValueError(f"profile {profile!r} has no section {config_class.STUDY!r}")
+    check_names(values, config_class.parameter_names(), what=f"parameter in profile {profile!r}")
+    config = config_class.from_params(**{**values, **overrides})
+    return Resolved(config, profile, overrides)
+
+
+# --- notebooks --------------------------------------------------------------------------------------
+
+#: The comment that opens papermill's injected-parameters cell.
+_PAPERMILL_MARK = "# Parameters"
+
+
+def _injected_names() -> set[str] | None:
+    """Names assigned in papermill's injected-parameters cell, if the cell run just before this one is it.
+
+    ``None`` outside IPython; an empty set when no parameters were injected.
+    """
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return None
+    shell = get_ipython()
+    if shell is None:
+        return None
+    history = shell.user_ns.get("In", [])
+    previous = history[-2] if len(history) >= 2 else ""
+    if not previous.lstrip().startswith(_PAPERMILL_MARK):
+        return set()
+    tree = ast.parse(previous)
+    return {t.id for node in tree.body if isinstance(node, ast.Assign) for t in node.targets if isinstance(t, ast.Name)}
+
+
+def configure(config_class: type[Config], namespace: Mapping[str, Any], show: bool = True) -> Config:
+    """A notebook's one call after its parameters cell: ``config = configure(ThesisConfig, globals())``.
+
+    The notebook's ``profile`` picks the profile. A parameter overrides it when papermill injected it
+    (pipeline ``-p`` or plain ``papermill -p``), or when the notebook's own value differs from the
+    ``default`` profile's (a reader who edits a knob of the parameters cell). An injected name that
+    is not a parameter is an error naming the nearest known one. With ``show``, the profile and the
+    overrides are displayed, with the table of every value in effect folded under them.
+
+    Example:
+        >>> from flowcore.studies.debruin2024 import ThesisConfig
+        >>> default_epochs = load_profile("default")["debruin2024"]["max_epochs"]
+        >>> namespace = {"profile": "ci", "n_train": 1000, "max_epochs": default_epochs}
+        >>> config = configure(ThesisConfig, namespace, show=False)
+        >>> config.train.n_train, config.table().loc["n_train", "source"]
+        (1000, 'override')
+        >>> config.table().loc["max_epochs", "source"]  # the default profile's value: not an override
+        'profile ci'
+    """
+    profile = namespace.get("profile", "default")
+    names = config_class.parameter_names()
+    injected = _injected_names() or set()
+    check_names(injected - {"profile"}, names)
+    defaults = load_profile("default").get(config_class.STUDY, {})
+    overrides = {
+        name: namespace[name]
+        for name in names
+        if name in namespace and (name in injected or canonical(namespace[name]) != canonical(defaults.get(name)))
+    }
+    resolved = resolve(config_class, profile, overrides)
+    if show:
+        try:
+            from IPython.display import display
+
+            display(resolved)
+        except ImportError:
+            print(resolved.summary())
+    object.__setattr__(resolved.config, "_resolved", resolved)
+    return resolved.config

@@ -1,0 +1,181 @@
+r"""The thesis's parameters: one validated config per run, built from the ``debruin2024`` section of a profile.
+
+Every field's default is the ``default`` profile's value (``tests/unit/test_config.py`` checks it);
+the profiles are the one source of settings, these defaults only serve direct use of the library.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from flowcore.config import FlowConfig, StudyConfig
+from flowcore.devices import resolve_device
+from flowcore.gaussians import GaussianRecipe
+from flowcore.studies.debruin2024.families import FAMILIES
+from flowcore.train import TrainConfig
+from flowcore.validation import (
+    assign_checked,
+    check_choice,
+    check_int,
+    check_int_list,
+    check_non_negative,
+    check_positive,
+    check_probability,
+    check_real_list,
+)
+
+__all__ = ["SCALES", "SHIFTS", "Sweep", "ThesisConfig"]
+
+#: The thesis's scales S and shifts T (§5.1).
+SCALES = (0.25, 0.5, 0.75, 1.0, 1.25, 1.75)
+SHIFTS = (0.0, 0.25, 0.5, 0.75)
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """The sensitivity sweep's settings, one factor at a time around the base configuration
+    (flat names carry the prefix ``sweep_``).
+
+    Attributes:
+        dim: The single dimension D of the sweep.
+        seeds: Seeds per setting (at least 3); each seed draws its own p, data and initialisation.
+        n_train: Training-set sizes.
+        max_epochs: Training lengths (maximum epochs; early stopping still applies).
+        capacity: Flow capacities as (couplings, width); the st-network has two hidden layers of width.
+        eig_min: Smallest eigenvalues of Σ_p (largest stays at the base's), i.e. condition numbers.
+        n_test: Test-set size per distribution in the sweep.
+
+    Example:
+        >>> Sweep(seeds=[0, 1])
+        Traceback (most recent call last):
+        ...
+        ValueError: sweep_seeds must hold at least 3 distinct seeds, got [0, 1]
+    """
+
+    dim: int = 20
+    seeds: tuple[int, ...] = (0, 1, 2)
+    n_train: tuple[int, ...] = (1_000, 10_000, 100_000)
+    max_epochs: tuple[int, ...] = (3, 10, 40)
+    capacity: tuple[tuple[int, int], ...] = ((4, 32), (8, 64), (8, 128))
+    eig_min: tuple[float, ...] = (0.1, 0.01, 0.001)
+    n_test: int = 20_000
+
+    def __post_init__(self):
+        seeds = check_int_list("sweep_seeds", self.seeds, minimum=0)
+        if len(set(seeds)) < 3:
+            raise ValueError(f"sweep_seeds must hold at least 3 distinct seeds, got {list(self.seeds)}")
+        if isinstance(self.capacity, str) or not self.capacity or any(isinstance(c, str) or len(c) != 2 for c in self.capacity):
+            raise ValueError(f"sweep_capacity must be a list of [couplings, width] pairs, got {self.capacity!r}")
+        assign_checked(
+            self,
+            dim=check_int("sweep_dim", self.dim, minimum=2),
+            seeds=seeds,
+            n_train=check_int_list("sweep_n_train", self.n_train, minimum=100),
+            max_epochs=check_int_list("sweep_max_epochs", self.max_epochs, minimum=1),
+            capacity=tuple(tuple(check_int_list("sweep_capacity", c, minimum=1)) for c in self.capacity),
+            eig_min=check_real_list("sweep_eig_min", self.eig_min, positive=True),
+            n_test=check_int("sweep_n_test", self.n_test, minimum=100),
+        )
+
+
+@dataclass(frozen=True)
+class ThesisConfig(StudyConfig):
+    """Everything a chapter of the thesis study needs, validated.
+
+    Attributes:
+        dims: Dimensions D to study (each ≥ 2).
+        recipe: How p is drawn.
+        flow: The flow's architecture.
+        train: Training settings; ``train.seed`` is the experiment's seed.
+        sweep: The sensitivity sweep (flat names ``sweep_…``).
+        n_test: Test-set size N per test distribution.
+        n_repeats: Number K of independent test sets for the repeated-test-set spread (≥ 2).
+        scales, shifts: The sets S and T of s and t values (s > 0).
+        families: Test-distribution families to evaluate.
+        tpr: Target true-positive rate of the bound detector, in (0, 1).
+        alpha, beta: Perturbation strengths of Λ^δ (Eq. 21); ``None``: calibrated (see
+            :mod:`flowcore.studies.debruin2024.calibration`).
+        outlier_offset, outlier_cov_scale: The outlier recipe of Λ^out
+            (:class:`~flowcore.studies.debruin2024.families.OutlierRecipe`); ``None``: calibrated.
+        calibration_dim: The dimension the calibration targets refer to (the thesis's D = 50).
+        calibration_draws: Draws of each rate in the calibration's search (its check uses 10×).
+        device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+        chunk_size: Samples per evaluation chunk.
+
+    Example:
+        >>> config = ThesisConfig.from_params(dims=[10], n_train=100000.0)
+        >>> config.train.n_train, config.dims, config.seed
+        (100000, (10,), 0)
+    """
+
+    STUDY: ClassVar[str] = "debruin2024"
+    SECTIONS: ClassVar[dict[str, tuple[type, str]]] = {
+        "recipe": (GaussianRecipe, ""),
+        "flow": (FlowConfig, ""),
+        "train": (TrainConfig, ""),
+        "sweep": (Sweep, "sweep_"),
+    }
+
+    dims: tuple[int, ...] = (10, 20, 50, 100)
+    recipe: GaussianRecipe = field(default_factory=GaussianRecipe)
+    flow: FlowConfig = field(default_factory=FlowConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    sweep: Sweep = field(default_factory=Sweep)
+    n_test: int = 100_000
+    n_repeats: int = 10
+    scales: tuple[float, ...] = SCALES
+    shifts: tuple[float, ...] = SHIFTS
+    families: tuple[str, ...] = FAMILIES
+    tpr: float = 0.975
+    alpha: float | None = None
+    beta: float | None = None
+    outlier_offset: float | None = None
+    outlier_cov_scale: float | None = None
+    calibration_dim: int = 50
+    calibration_draws: int = 20_000
+    device: str = "auto"
+    chunk_size: int = 4_096
+
+    def __post_init__(self):
+        if isinstance(self.families, str) or not self.families:
+            raise ValueError(f"families must be a non-empty list drawn from {FAMILIES}, got {self.families!r}")
+        constants = {}
+        for name in ("alpha", "beta", "outlier_offset", "outlier_cov_scale"):
+            value = getattr(self, name)
+            if value is not None:
+                try:
+                    value = check_positive(name, value) if name == "outlier_cov_scale" else check_non_negative(name, value)
+                except ValueError:
+                    bound = "> 0" if name == "outlier_cov_scale" else "≥ 0"
+                    raise ValueError(f"{name} must be a number {bound}, or null to calibrate it; got {value!r}") from None
+            constants[name] = value
+        resolve_device(self.device)
+        assign_checked(
+            self,
+            dims=check_int_list("dims", self.dims, minimum=2),
+            n_test=check_int("n_test", self.n_test, minimum=2),
+            n_repeats=check_int("n_repeats", self.n_repeats, minimum=2),
+            scales=check_real_list("scales", self.scales, positive=True),
+            shifts=check_real_list("shifts", self.shifts),
+            families=tuple(check_choice("families", f, FAMILIES) for f in self.families),
+            tpr=check_probability("tpr", self.tpr),
+            calibration_dim=check_int("calibration_dim", self.calibration_dim, minimum=2),
+            calibration_draws=check_int("calibration_draws", self.calibration_draws, minimum=100),
+            chunk_size=check_int("chunk_size", self.chunk_size, minimum=1),
+            **constants,
+        )
+
+    @property
+    def seed(self) -> int:
+        """The experiment's seed (``train.seed``): it draws p, the data, the weights and the test sets."""
+        return self.train.seed
+
+    def replace(self, **params) -> ThesisConfig:
+        """A copy with some flat parameters changed (validated again).
+
+        Example:
+            >>> ThesisConfig().replace(seed=3).seed
+            3
+        """
+        return type(self).from_params(**{**self.as_params(), **params})

@@ -1,0 +1,245 @@
+r"""Evaluating a trained flow on whole families of test distributions (thesis §5–§8).
+
+For one dimension :math:`D` and one family, every member :math:`q_\lambda(s, t)` gets a test set
+:math:`\mathcal Q^N(q_\lambda)` from its own seeded stream. All test sets of the family are streamed
+through the three log-densities in one pass of fixed-size chunks (the chunks run across member
+boundaries, so every call of the flow sees ``chunk_size`` rows): the truth :math:`\log p`, the flow
+:math:`\log p_\theta` and the maximum-likelihood Gaussian :math:`\log\hat p` of the training set (the
+best *linear* flow, a control). The reference set :math:`\mathcal Q^N(p)` is the baseline's first
+test set. Each member then becomes one row of a tidy table, and four KDE curves for the figures.
+Both are cached per (D, family), so chapters share them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from flowcore.cache import cached
+from flowcore.estimators import (
+    auroc,
+    cross_entropy_mc,
+    fit_bounds,
+    kde_binned,
+    log_likelihoods,
+    mean_estimate,
+    overlap_coefficient,
+    true_negative_rate,
+)
+from flowcore.gaussians import Gaussian
+from flowcore.rng import stream
+from flowcore.studies.debruin2024 import columns as col
+from flowcore.studies.debruin2024.calibration import Constants, constants
+from flowcore.studies.debruin2024.config import ThesisConfig
+from flowcore.studies.debruin2024.families import FAMILIES, family
+from flowcore.studies.debruin2024.training import TrainedFlow, trained_flow
+from flowcore.train import show_progress
+from flowcore.validation import check_choice
+
+__all__ = [
+    "SCORES",
+    "CURVES",
+    "rechunk",
+    "FamilyResults",
+    "evaluate_family",
+    "control_view",
+    "Results",
+    "results",
+]
+
+#: The three log-densities every test set is scored with.
+SCORES = ("truth", "model", "gaussian")
+#: The four KDE curves kept per member: each score over Q(q) and over the reference Q(p).
+CURVES = ("truth q", "model q", "truth p", "model p")
+
+
+def rechunk(chunks: Iterable[torch.Tensor], size: int) -> Iterator[torch.Tensor]:
+    """Re-cut a stream of row blocks into blocks of exactly ``size`` rows (the last may be shorter)."""
+    pending: list[torch.Tensor] = []
+    count = 0
+    for chunk in chunks:
+        pending.append(chunk)
+        count += len(chunk)
+        while count >= size:
+            block = torch.cat(pending) if len(pending) > 1 else pending[0]
+            yield block[:size]
+            rest = block[size:]
+            pending, count = ([rest] if len(rest) else []), len(rest)
+    if count:
+        yield torch.cat(pending) if len(pending) > 1 else pending[0]
+
+
+def _member_row(q: Gaussian, p: Gaussian, ll: dict[str, np.ndarray], ref: dict[str, np.ndarray], bounds: dict, ref_sorted: dict) -> dict:
+    """The numbers of §5–§8 for one member q, in nats (names in :mod:`~flowcore.studies.debruin2024.columns`)."""
+    h_q, h_qp, kl_qp = q.entropy(), q.cross_entropy(p), q.kl(p)
+    row: dict = {col.H_Q: h_q, col.H_QP: h_qp, col.KL_QP: kl_qp}
+    for score in SCORES:
+        est = cross_entropy_mc(ll[score])
+        row[col.CROSS_ENTROPY[score]], row[col.se(col.CROSS_ENTROPY[score])] = est.value, est.stderr
+        row[col.KL_STAR[score]] = est.value - h_q
+    row[col.Z_H_STAR_QP] = (row[col.H_STAR_QP] - h_qp) / row[col.se(col.H_STAR_QP)]
+    row[col.VAR_TRUTH] = float(ll["truth"].var(ddof=1))
+    row[col.OVL_TRUTH] = overlap_coefficient(ll["truth"], ref["truth"])
+    for score in SCORES:
+        row[col.TNR[score]] = true_negative_rate(bounds[score], ll[score])
+        row[col.AUROC[score]] = auroc(ref_sorted[score], ll[score])
+    # The model's numbers, and the same for the ML Gaussian under the control names (see control_view).
+    for score, name in (("model", str), ("gaussian", col.control)):
+        gap = mean_estimate(ll["truth"] - ll[score])  # = H*(q,·) − H*(q,p), paired
+        row[name(col.GAP)], row[name(col.SE_GAP)] = gap.value, gap.stderr
+        row[name(col.DELTA_HC)] = abs(row[col.H_STAR_QP] - row[col.CROSS_ENTROPY[score]])
+        row[name(col.VAR_MODEL)] = float(ll[score].var(ddof=1))
+        row[name(col.MEAN_SHIFT_MODEL)] = float(ll[score].mean() - ref[score].mean())
+        row[name(col.OVL_MODEL)] = overlap_coefficient(ll[score], ref[score])
+        row[name(col.OVL_MODEL_VS_TRUTH)] = overlap_coefficient(ll[score], ll["truth"])
+    return row
+
+
+def control_view(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with the maximum-likelihood Gaussian p̂ in the model's place, so every claim check of
+    :mod:`~flowcore.studies.debruin2024.claims` can be run on the best *linear* flow as a control."""
+    view = table.copy()
+    for quantity in (col.CROSS_ENTROPY, col.KL_STAR, col.TNR, col.AUROC):
+        view[quantity["model"]] = table[quantity["gaussian"]]
+    view[col.se(col.H_STAR_Q_MODEL)] = table[col.se(col.H_STAR_Q_HAT)]
+    controls = [c for c in table.columns if c.endswith(col.CONTROL_SUFFIX)]
+    for column in controls:
+        view[column.removesuffix(col.CONTROL_SUFFIX)] = table[column]
+    return view.drop(columns=controls)
+
+
+def _curves(ll: dict[str, np.ndarray], ref: dict[str, np.ndarray], n_grid: int) -> torch.Tensor:
+    """Shape ``(4, 2, n_grid)``: for each of :data:`CURVES`, its own grid and the KDE on it."""
+    sources = {"truth q": ll["truth"], "model q": ll["model"], "truth p": ref["truth"], "model p": ref["model"]}
+    return torch.tensor(np.stack([np.stack(kde_binned(sources[c], n_grid=n_grid)) for c in CURVES]), dtype=torch.float32)
+
+
+@dataclass
+class FamilyResults:
+    """One family at one D: the tidy table (one row per (s, t)) and the KDE curves (member order)."""
+
+    table: pd.DataFrame
+    curves: torch.Tensor
+    seconds: float
+    from_cache: bool
+
+
+def evaluate_family(
+    trained: TrainedFlow,
+    config: ThesisConfig,
+    name: str,
+    consts: Constants,
+    n_grid: int = 256,
+    progress: bool | None = None,
+) -> FamilyResults:
+    """Score every member of family ``name`` at ``trained.dim`` (cached; see the module docstring)."""
+    name = check_choice("family", name, FAMILIES)
+    dim, p, n = trained.dim, trained.p, config.n_test
+    spec = {
+        "dim": dim,
+        "family": name,
+        "recipe": config.recipe,
+        "flow": config.flow,
+        "train": config.train,
+        "n_test": n,
+        "scales": config.scales,
+        "shifts": config.shifts,
+        "tpr": config.tpr,
+        "perturbation": consts.perturbation if name == "perturbed" else None,
+        "outlier": consts.outlier if name == "outlier" else None,
+        "n_grid": n_grid,
+    }
+
+    def compute() -> dict:
+        start = time.perf_counter()
+        densities = {"truth": p.log_prob, "model": trained.flow, "gaussian": trained.p_hat.log_prob}
+        device = config.torch_device
+        ref_samples = p.iter_samples(n, stream(config.seed, "test", dim, "p", 0), config.chunk_size)
+        ref = log_likelihoods(ref_samples, densities, device=device)
+        members = family(
+            name, p, config.scales, config.shifts, seed=config.seed, recipe=config.recipe, perturbation=consts.perturbation, outlier=consts.outlier
+        )
+        show = show_progress() if progress is None else progress
+
+        def samples() -> Iterator[torch.Tensor]:
+            for (s, t), q in tqdm(members.items(), desc=f"D={dim} {name}", disable=not show, leave=False):
+                yield from q.iter_samples(n, stream(config.seed, "test", dim, name, s, t), config.chunk_size)
+
+        scores = log_likelihoods(rechunk(samples(), config.chunk_size), densities, device=device)
+        bounds = {k: fit_bounds(ref[k], config.tpr) for k in SCORES}
+        ref_sorted = {k: np.sort(ref[k]) for k in SCORES}
+        rows, curves = [], []
+        for i, ((s, t), q) in enumerate(members.items()):
+            ll = {k: v[i * n : (i + 1) * n] for k, v in scores.items()}
+            rows.append({"D": dim, "family": name, "s": s, "t": t, **_member_row(q, p, ll, ref, bounds, ref_sorted)})
+            curves.append(_curves(ll, ref, n_grid))
+        frame = pd.DataFrame(rows)
+        return {
+            "columns": list(frame.columns),
+            "values": {c: (frame[c].tolist()) for c in frame.columns},
+            "curves": torch.stack(curves),
+            "seconds": time.perf_counter() - start,
+        }
+
+    def valid(entry) -> bool:
+        return (
+            isinstance(entry, dict)
+            and {"columns", "values", "curves", "seconds"} <= set(entry)
+            and len(entry["curves"]) == len(config.scales) * len(config.shifts)
+        )
+
+    entry, from_cache = cached("family", spec, compute, validate=valid)
+    table = pd.DataFrame({c: entry["values"][c] for c in entry["columns"]})
+    return FamilyResults(table, entry["curves"], float(entry["seconds"]), from_cache)
+
+
+@dataclass
+class Results:
+    """Every evaluated (D, family): one tidy table over all of them, and the KDE curves by key.
+
+    Attributes:
+        table: One row per (D, family, s, t).
+        curves: ``{(D, family, s, t): {curve name: (grid, density)}}`` for :data:`CURVES`.
+        trained: The trained flow per D.
+        constants: The α, β and outlier recipe used.
+        timings: One row per (D, family): seconds and whether it came from the cache.
+    """
+
+    table: pd.DataFrame
+    curves: dict
+    trained: dict[int, TrainedFlow]
+    constants: Constants
+    timings: pd.DataFrame
+
+    def member(self, dim: int, family_name: str, s: float, t: float) -> pd.Series:
+        """The row of one member."""
+        t_ = self.table
+        match = t_[(t_["D"] == dim) & (t_["family"] == family_name) & np.isclose(t_["s"], s) & np.isclose(t_["t"], t)]
+        if len(match) != 1:
+            raise KeyError(f"no member D={dim}, family={family_name!r}, s={s}, t={t} in these results")
+        return match.iloc[0]
+
+
+def results(config: ThesisConfig, families: Iterable[str] | None = None, progress: bool | None = None) -> Results:
+    """Train (or load) the flow for every D of ``config`` and evaluate ``families`` (default: ``config.families``)."""
+    names = tuple(config.families if families is None else families)
+    for name in names:
+        check_choice("families", name, FAMILIES)
+    consts = constants(config)
+    tables, curves, trained_flows, timing_rows = [], {}, {}, []
+    for dim in config.dims:
+        trained = trained_flow(dim, config, progress=progress)
+        trained_flows[dim] = trained
+        for name in names:
+            fam = evaluate_family(trained, config, name, consts, progress=progress)
+            tables.append(fam.table)
+            for i, row in enumerate(fam.table.itertuples(index=False)):
+                curves[(dim, name, row.s, row.t)] = {c: (fam.curves[i, j, 0].numpy(), fam.curves[i, j, 1].numpy()) for j, c in enumerate(CURVES)}
+            timing_rows.append({"D": dim, "family": name, "members": len(fam.table), "seconds": fam.seconds, "from cache": fam.from_cache})
+    return Results(pd.concat(tables, ignore_index=True), curves, trained_flows, consts, pd.DataFrame(timing_rows))

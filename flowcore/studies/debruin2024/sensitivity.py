@@ -1,0 +1,111 @@
+r"""Which of the thesis's unstated settings make its claims hold (a chapter beyond the thesis).
+
+One factor at a time is moved away from a base configuration — the training-set size, the training
+length, the flow's capacity (couplings × width) and the condition number of :math:`\Sigma_p` — and
+every setting is trained with several seeds (a :mod:`flowcore.sweep` of jobs). For each run the claim
+checks of :mod:`flowcore.studies.debruin2024.claims`
+are applied to its family tables, for the RealNVP and, as a control, for the maximum-likelihood
+Gaussian :math:`\hat p` (the best linear flow, closed form): where a claim holds for the RealNVP
+but not for :math:`\hat p`, the non-linear couplings are its cause.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from flowcore.studies.debruin2024 import columns as col
+from flowcore.studies.debruin2024 import claims
+from flowcore.studies.debruin2024.calibration import constants
+from flowcore.studies.debruin2024.config import ThesisConfig
+from flowcore.studies.debruin2024.evaluation import control_view, results
+from flowcore.sweep import Job, summarise_over_seeds
+from flowcore.sweep import run as run_jobs
+from flowcore.verdicts import Verdict
+
+__all__ = ["CHECKS", "METRICS", "settings", "jobs", "check_claims", "run_sweep", "summarise"]
+
+#: The per-run claim checks (C1–C3 are about the estimators and the fit, covered by the main chapters).
+CHECKS = {
+    "C4": claims.c4_scale_only,
+    "C5": claims.c5_shift_only,
+    "C6": claims.c6_combined,
+    "C7": claims.c7_perturbed_base,
+    "C8": claims.c8_perturbed_grid,
+    "C9": claims.c9_outlier,
+    "C10": claims.c10_outlier_grid,
+    "C11": claims.c11_detection,
+}
+
+
+def _at(table: pd.DataFrame, family: str, s: float, t: float) -> pd.Series:
+    return claims.members(table, family, s=s, t=t).iloc[0]
+
+
+#: One number per claim and run, to average over seeds: ``claim -> (what it is, unit, function of
+#: the run's table)``.
+METRICS = {
+    "C4": ("gap range over s at t = 0", "nats", lambda tb: np.ptp(tb[(tb["family"] == "affine") & (tb["t"] == 0)][col.GAP])),
+    "C5": ("gap at s = 1, largest t (< 0: overestimated)", "nats", lambda tb: tb[(tb["family"] == "affine") & np.isclose(tb["s"], 1)].sort_values("t")[col.GAP].iloc[-1]),
+    "C6": ("OVL of log pθ, Q(q) vs Q(p), at (0.75, 0.25)", col.OVL, lambda tb: _at(tb, "affine", 0.75, 0.25)[col.OVL_MODEL]),
+    "C7": ("OVL model − OVL truth on Λ^δ at (1, 0)", "OVL difference", lambda tb: _at(tb, "perturbed", 1, 0)[col.OVL_MODEL] - _at(tb, "perturbed", 1, 0)[col.OVL_TRUTH]),
+    "C8": ("KL*(q^δ‖pθ) − KL*(q‖pθ) at s = 1.75, largest t", "nats", lambda tb: _at(tb, "perturbed", 1.75, tb["t"].max())[col.KL_STAR_Q_MODEL] - _at(tb, "affine", 1.75, tb["t"].max())[col.KL_STAR_Q_MODEL]),
+    "C9": ("OVL of log pθ, Q(q^out) vs Q(p), at (1, 0)", col.OVL, lambda tb: _at(tb, "outlier", 1, 0)[col.OVL_MODEL]),
+    "C10": ("fraction of Λ^out overestimated", "fraction of members", lambda tb: float((tb[tb["family"] == "outlier"][col.GAP] < 0).mean())),
+    "C11": ("TNR truth − TNR model on Λ^δ at (0.25, 0.5)", "TNR difference", lambda tb: _at(tb, "perturbed", 0.25, 0.5)[col.TNR_TRUTH] - _at(tb, "perturbed", 0.25, 0.5)[col.TNR_MODEL]),
+}
+
+
+def settings(base: ThesisConfig) -> list[tuple[str, str, dict]]:
+    """``(factor, value label, parameter overrides)`` for every setting of ``base.sweep``."""
+    sweep = base.sweep
+    out = [("training-set size", f"{n:,}", {"n_train": n}) for n in sweep.n_train]
+    out += [("training length", f"≤ {e} epochs", {"max_epochs": e}) for e in sweep.max_epochs]
+    out += [("capacity", f"{k} × 2×{w}", {"n_couplings": k, "hidden": [w, w]}) for k, w in sweep.capacity]
+    out += [("condition number", f"κ = {base.recipe.eig_max / e:g}", {"eig_min": e}) for e in sweep.eig_min]
+    return out
+
+
+def jobs(base: ThesisConfig) -> list[Job]:
+    """One job per setting × seed of ``base.sweep``, at the sweep's dimension and test-set size.
+
+    The perturbation and outlier constants are the base's (calibrated once), so each setting is
+    compared on the same families.
+    """
+    consts = constants(base)
+    fixed = {"alpha": consts.perturbation.alpha, "beta": consts.perturbation.beta, "outlier_offset": consts.outlier.offset, "outlier_cov_scale": consts.outlier.cov_scale}
+    common = {**fixed, "dims": [base.sweep.dim], "n_test": base.sweep.n_test}
+    return [
+        Job({"factor": factor, "value": label, "seed": seed}, base.replace(**common, seed=seed, **overrides))
+        for factor, label, overrides in settings(base)
+        for seed in base.sweep.seeds
+    ]
+
+
+def check_claims(job: Job, progress: bool | None = None) -> list[dict]:
+    """Train and evaluate one job (cached) and check every claim for the RealNVP and the ML Gaussian."""
+    table = results(job.config, progress=progress).table
+    rows = []
+    for model, view in (("RealNVP", table), ("ML Gaussian", control_view(table))):
+        for claim, check in CHECKS.items():
+            holds = check(view).verdict == Verdict.REPRODUCED
+            rows.append({"model": model, "claim": claim, "holds": holds, "metric": float(METRICS[claim][2](view))})
+    return rows
+
+
+def run_sweep(base: ThesisConfig, progress: bool | None = None) -> pd.DataFrame:
+    """Every job of :func:`jobs`, run in order: one row per (factor, value, seed, model, claim)."""
+    return run_jobs(jobs(base), lambda job: check_claims(job, progress), progress=progress, description="sensitivity")
+
+
+def summarise(runs: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
+    """Per (claim, factor, value, model): for how many seeds the claim holds, and the metric's mean
+    with a Student-t confidence interval over seeds."""
+    by = ["claim", "factor", "value", "model"]
+    holds = runs.groupby(by, sort=False)["holds"].apply(lambda h: f"{int(h.sum())}/{len(h)}").reset_index()
+    summary = holds.merge(summarise_over_seeds(runs, by, "metric", confidence), on=by)
+    order = {f: i for i, f in enumerate(runs["factor"].unique())}
+    values = {v: i for i, v in enumerate(runs["value"].unique())}
+    summary["_f"], summary["_v"] = summary["factor"].map(order), summary["value"].map(values)
+    summary["_c"] = summary["claim"].str[1:].astype(int)
+    return summary.sort_values(["_c", "_f", "_v", "model"], ascending=[True, True, True, False]).drop(columns=["_f", "_v", "_c"]).reset_index(drop=True)

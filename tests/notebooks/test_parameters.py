@@ -1,0 +1,85 @@
+"""Every chapter takes its settings from a profile through one call right after its parameters cell:
+its declared knobs equal the default profile's values, a bad value or an unknown name stops it in
+that cell (from the pipeline before any kernel starts), and nothing is trained or cached first."""
+
+import ast
+import sys
+from pathlib import Path
+
+import papermill
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+import pipeline  # noqa: E402
+from flowcore.config import load_profile  # noqa: E402
+
+#: One bad value per chapter (they all share the configure call), as (parameter, value, message).
+BAD = [
+    ("dims", [1], "dims[0] must be an integer ≥ 2, got 1"),
+    ("tpr", 1.5, "tpr must be a number strictly between 0 and 1, got 1.5"),
+    ("device", "tpu", "device must be one of 'auto', 'cpu', 'cuda', 'cuda:N'; got 'tpu'"),
+    ("families", ["gaussian"], "families must be one of 'affine', 'perturbed', 'outlier'; got 'gaussian'"),
+    ("n_train", "many", "n_train must be an integer ≥ 2, got 'many' (str)"),
+    ("sweep_seeds", [0, 1], "sweep_seeds must hold at least 3 distinct seeds"),
+    ("scales", [0.0, 1.0], "scales[0] must be a finite number > 0, got 0.0"),
+    ("n_test", 0, "n_test must be an integer ≥ 2, got 0"),
+]
+
+
+@pytest.mark.parametrize("name", pipeline.CHAPTERS)
+def test_declared_defaults_are_the_default_profile(name):
+    declared = papermill.inspect_notebook(pipeline.chapter_notebook(name))
+    assert declared["profile"]["default"] == "'default'" or declared["profile"]["default"] == '"default"'
+    assert len(declared) <= 5, f"{name}: a parameters cell holds the profile and a few knobs, not every setting"
+    values = load_profile("default")[name.split("/")[0]]
+    for knob, spec in declared.items():
+        if knob != "profile":
+            assert ast.literal_eval(spec["default"]) == values[knob], f"{name}: {knob} = {spec['default']} but default.yaml says {values[knob]!r}"
+
+
+@pytest.mark.parametrize("name, bad", list(zip(pipeline.CHAPTERS, BAD)), ids=pipeline.CHAPTERS)
+def test_a_bad_value_fails_in_the_configure_cell(name, bad, tmp_path, capsys):
+    parameter, value, message = bad
+    cache = tmp_path / "cache"
+    pipeline.kernel_environment(cache)
+    with pytest.raises(SystemExit):
+        pipeline.execute_chapter(name, {"profile": "ci", parameter: value}, tmp_path / "out.ipynb")
+    err = capsys.readouterr().err
+    assert f"ValueError: {message}" in err, err[-600:]
+    assert "configure(globals())" in err, "it failed in the configure cell"
+    assert not cache.exists(), "nothing was trained or cached"
+
+
+def test_unknown_parameter_from_plain_papermill(tmp_path):
+    """`papermill -p n_trian 5000` injects a name no chapter knows: the configure cell names it."""
+    pipeline.kernel_environment(tmp_path / "cache")
+    with pytest.raises(papermill.PapermillExecutionError) as err:
+        papermill.execute_notebook(pipeline.chapter_notebook("baseline"), str(tmp_path / "out.ipynb"), parameters={"profile": "ci", "n_trian": 5000}, kernel_name="python3", progress_bar=False)
+    assert "unknown parameter 'n_trian' (did you mean 'n_train'?)" in str(err.value)
+    assert not (tmp_path / "cache").exists()
+
+
+def test_unknown_parameter_from_the_pipeline_stops_before_any_kernel(monkeypatch):
+    monkeypatch.setattr(pipeline, "execute_chapter", lambda *a, **k: pytest.fail("a kernel was started"))
+    with pytest.raises(SystemExit, match=r"unknown parameter 'n_trian' \(did you mean 'n_train'\?\)"):
+        pipeline.chapter("baseline", "ci", [("n_trian", "5000")])
+    with pytest.raises(SystemExit, match="n_test must be an integer ≥ 2"):
+        pipeline.chapter("baseline", "ci", [("n_test", "0")])
+    with pytest.raises(SystemExit, match="chapter must be one of"):
+        pipeline.chapter("baselin", "ci", [])
+
+
+def test_rerun_one_chapter_with_other_parameters(tmp_path, monkeypatch):
+    import nbformat
+
+    monkeypatch.setattr(pipeline, "BUILD", tmp_path)
+    monkeypatch.setattr(pipeline, "kernel_environment", lambda cache: None)  # keep the test's own cache
+    output = pipeline.chapter("baseline", "ci", [("dims", "[3]"), ("n_test", "4000")])
+    nb = nbformat.read(output, as_version=4)
+    (injected,) = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert "dims = [3]" in injected.source and "n_test = 4000" in injected.source and 'profile = "ci"' in injected.source
+    assert "remove-cell" in injected.metadata.tags
+    outputs = "".join(o.get("text", "") + str(o.get("data", {}).get("text/plain", "")) for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    assert "all checks passed for D = [3]" in outputs
+    assert "Parameters: profile ci; overridden: dims = [3], n_test = 4000." in outputs
