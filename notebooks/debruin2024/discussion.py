@@ -36,7 +36,7 @@ from IPython.display import Markdown, display
 
 from flowcore.studies.debruin2024 import claims, evaluation
 from flowcore.studies.debruin2024.baseline import baseline_table
-from flowcore.verdicts import claims_table, combine
+from flowcore.verdicts import Verdict, claims_table, combine
 
 summary = baseline_table(config)
 res = evaluation.results(config)
@@ -105,7 +105,7 @@ for text, ids in conclusions:
     if not present_ids:
         continue
     verdict_set = {by[i].verdict for i in present_ids}
-    support = "supported" if verdict_set == {verdicts.Verdict.REPRODUCED} else ("not supported" if verdict_set == {verdicts.Verdict.NOT} else "partly supported")
+    support = "supported" if verdict_set == {Verdict.REPRODUCED} else ("not supported" if verdict_set == {Verdict.NOT} else "partly supported")
     rows.append({"thesis's conclusion": text, "here": support, "claims": status(*present_ids)})
 pd.DataFrame(rows).style.set_properties(**{"text-align": "left", "white-space": "normal"}).hide(axis="index")
 

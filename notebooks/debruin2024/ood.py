@@ -96,11 +96,11 @@ for dim in [d for d in config.dims if d != d50]:
 # $\mathcal Q(p)$: 1 means indistinguishable.
 
 # %% tags=["hide-input"]
-auroc_panels = {f"AUROC of {'log pθ' if col.endswith('model') else 'log p'} on {fam}": (fam, col) for fam in ("affine", "perturbed", "outlier") if fam in available for col in (col.AUROC_MODEL, col.AUROC_TRUTH)}
+auroc_panels = {f"AUROC of {'log pθ' if column == col.AUROC_MODEL else 'log p'} on {fam}": (fam, column) for fam in ("affine", "perturbed", "outlier") if fam in available for column in (col.AUROC_MODEL, col.AUROC_TRUTH)}
 fig = plots.heatmaps(table, auroc_panels, d50, config.scales, config.shifts, cmap="coolwarm")
 fig.suptitle(f"AUROC, D = {d50}")
 plt.show()
-ovl_panels = {f"OVL of {'log pθ' if col.endswith('model') else 'log p'} on {fam}": (fam, col) for fam in ("affine", "perturbed", "outlier") if fam in available for col in (col.OVL_MODEL, col.OVL_TRUTH)}
+ovl_panels = {f"OVL of {'log pθ' if column == col.OVL_MODEL else 'log p'} on {fam}": (fam, column) for fam in ("affine", "perturbed", "outlier") if fam in available for column in (col.OVL_MODEL, col.OVL_TRUTH)}
 fig = plots.heatmaps(table, ovl_panels, d50, config.scales, config.shifts, cmap="magma")
 fig.suptitle(f"Overlap coefficient of the KDEs over Q(q) and Q(p), D = {d50}")
 plt.show()
