@@ -28,6 +28,11 @@ __all__ = ["CACHE_VERSION", "cache_dir", "canonical", "job_key", "save_atomic", 
 CACHE_VERSION = 2
 
 
+#: The project checkout flowcore is imported from, and whether it is one (not an installed copy).
+CHECKOUT = Path(__file__).resolve().parents[1]
+IN_CHECKOUT = (CHECKOUT / "pyproject.toml").exists() and (CHECKOUT / "pipeline.py").exists()
+
+
 def cache_dir() -> Path:
     """``$FLOWCORE_CACHE`` if set; else ``.cache/flowcore`` in the project checkout that flowcore is
     imported from (so the pipeline, papermill reruns and Jupyter share one cache); else
@@ -41,10 +46,7 @@ def cache_dir() -> Path:
     """
     if os.environ.get("FLOWCORE_CACHE"):
         return Path(os.environ["FLOWCORE_CACHE"])
-    checkout = Path(__file__).resolve().parents[1]
-    if (checkout / "pyproject.toml").exists() and (checkout / "pipeline.py").exists():
-        return checkout / ".cache" / "flowcore"
-    return Path.home() / ".cache" / "flowcore"
+    return CHECKOUT / ".cache" / "flowcore" if IN_CHECKOUT else Path.home() / ".cache" / "flowcore"
 
 
 def canonical(value: Any) -> Any:

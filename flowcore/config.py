@@ -28,7 +28,7 @@ from typing import Any, ClassVar, TypeVar
 import pandas as pd
 import torch
 
-from flowcore.cache import canonical
+from flowcore.cache import CHECKOUT, canonical
 from flowcore.devices import resolve_device
 from flowcore.validation import assign_checked, check_choice, check_int, check_int_list, check_positive
 
@@ -58,9 +58,7 @@ def profile_dir() -> Path:
         ...     profile_dir() == Path("/tmp/profiles")
         True
     """
-    if os.environ.get("FLOWCORE_PROFILES"):
-        return Path(os.environ["FLOWCORE_PROFILES"])
-    return Path(__file__).resolve().parents[1] / "notebooks" / "params"
+    return Path(os.environ.get("FLOWCORE_PROFILES") or CHECKOUT / "notebooks" / "params")
 
 
 def profile_names() -> tuple[str, ...]:

@@ -116,13 +116,7 @@ class Gaussian:
             raise ValueError(f"x must have last dimension {self.dim}, got shape {tuple(x.shape)}")
         return -0.5 * (self.dim * LOG_2PI + self.logdet_cov() + self.mahalanobis_sq(x.cpu()))
 
-    def iter_samples(
-        self,
-        n: int,
-        generator: torch.Generator | None = None,
-        chunk_size: int = 65_536,
-        dtype: torch.dtype = torch.float64,
-    ) -> Iterator[Tensor]:
+    def iter_samples(self, n: int, generator: torch.Generator | None = None, chunk_size: int = 65_536, dtype: torch.dtype = torch.float64) -> Iterator[Tensor]:
         r"""Yield ``n`` samples :math:`x = \mu + L\varepsilon`, :math:`\varepsilon \sim \mathcal{N}(0, I)`, in chunks.
 
         Only one chunk of ``chunk_size × D`` values is alive at a time, so a million samples in
@@ -146,13 +140,7 @@ class Gaussian:
             yield (self.mean + eps @ self.scale_tril.T).to(dtype)
             done += m
 
-    def sample(
-        self,
-        n: int,
-        generator: torch.Generator | None = None,
-        chunk_size: int = 65_536,
-        dtype: torch.dtype = torch.float64,
-    ) -> Tensor:
+    def sample(self, n: int, generator: torch.Generator | None = None, chunk_size: int = 65_536, dtype: torch.dtype = torch.float64) -> Tensor:
         """Draw ``n`` samples into one preallocated ``(n, D)`` tensor, filled chunk by chunk.
 
         Example:

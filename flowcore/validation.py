@@ -55,6 +55,14 @@ def check_real(name: str, value) -> float:
     return float(value)
 
 
+def _check_bound(name: str, value, strict: bool) -> float:
+    """``value`` as ``float`` if it is a finite number above 0 (``strict``) or at least 0."""
+    ok = not _is_bool(value) and isinstance(value, numbers.Real) and math.isfinite(float(value))
+    if not ok or (value <= 0 if strict else value < 0):
+        raise ValueError(f"{name} must be a finite number {'>' if strict else '≥'} 0, got {value!r}")
+    return float(value)
+
+
 def check_positive(name: str, value) -> float:
     """Return ``value`` as ``float`` if it is a finite number ``> 0``.
 
@@ -66,9 +74,7 @@ def check_positive(name: str, value) -> float:
         ...
         ValueError: s must be a finite number > 0, got 0
     """
-    if _is_bool(value) or not isinstance(value, numbers.Real) or not math.isfinite(float(value)) or value <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    return float(value)
+    return _check_bound(name, value, strict=True)
 
 
 def check_non_negative(name: str, value) -> float:
@@ -82,9 +88,7 @@ def check_non_negative(name: str, value) -> float:
         ...
         ValueError: min_delta must be a finite number ≥ 0, got -0.1
     """
-    if _is_bool(value) or not isinstance(value, numbers.Real) or not math.isfinite(float(value)) or value < 0:
-        raise ValueError(f"{name} must be a finite number ≥ 0, got {value!r}")
-    return float(value)
+    return _check_bound(name, value, strict=False)
 
 
 def assign_checked(instance, **checked) -> None:

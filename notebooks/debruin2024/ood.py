@@ -48,7 +48,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
 
-from flowcore import verdicts
 from flowcore.report import plots
 from flowcore.studies.debruin2024 import claims, columns as col, evaluation
 
@@ -142,9 +141,8 @@ print(f"all checks passed: {len(table)} test distributions ({len(config.dims)} D
 
 # %% tags=["hide-input"]
 if {"perturbed", "outlier"} <= available:
-    check = claims.c11_detection(table)
-    control = claims.c11_detection(evaluation.control_view(table))
-    display(verdicts.claims_table([check]).assign(**{"ML Gaussian control": [str(control.verdict)]}).style.set_properties(**{"text-align": "left", "white-space": "normal"}))
+    (check,), verdict_frame = claims.verdict_table(table, [claims.c11_detection])
+    display(verdict_frame.style.set_properties(**{"text-align": "left", "white-space": "normal"}))
     display(Markdown(f"**C11 is {check.verdict}**: {check.evidence}."))
 else:
     display(Markdown("C11 needs the perturbed and the outlier family; this run evaluated " + ", ".join(sorted(available)) + "."))

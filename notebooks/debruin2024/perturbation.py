@@ -197,10 +197,8 @@ print(f"all checks passed: {len(perturbed_rows)} perturbed distributions; calibr
 # ## Verdicts
 
 # %% tags=["hide-input"]
-checks = [claims.c7_perturbed_base(table), claims.c8_perturbed_grid(table)]
-control = evaluation.control_view(table)
-control_verdicts = {c.claim: str(c.verdict) for c in (claims.c7_perturbed_base(control), claims.c8_perturbed_grid(control))}
-verdicts.claims_table(checks).assign(**{"ML Gaussian control": lambda df: [control_verdicts[c] for c in df.index]}).style.set_properties(**{"text-align": "left", "white-space": "normal"})
+checks, verdict_frame = claims.verdict_table(table, [claims.c7_perturbed_base, claims.c8_perturbed_grid])
+verdict_frame.style.set_properties(**{"text-align": "left", "white-space": "normal"})
 
 # %% [markdown]
 # ## Conclusion

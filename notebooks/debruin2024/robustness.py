@@ -113,10 +113,8 @@ print(f"all checks passed for {len(table)} outlier distributions")
 # ## Verdicts
 
 # %% tags=["hide-input"]
-checks = [claims.c9_outlier(table), claims.c10_outlier_grid(table)]
-control = evaluation.control_view(table)
-control_verdicts = {c.claim: str(c.verdict) for c in (claims.c9_outlier(control), claims.c10_outlier_grid(control))}
-verdicts.claims_table(checks).assign(**{"ML Gaussian control": lambda df: [control_verdicts[c] for c in df.index]}).style.set_properties(**{"text-align": "left", "white-space": "normal"})
+checks, verdict_frame = claims.verdict_table(table, [claims.c9_outlier, claims.c10_outlier_grid])
+verdict_frame.style.set_properties(**{"text-align": "left", "white-space": "normal"})
 
 # %% [markdown]
 # ## Conclusion

@@ -8,7 +8,7 @@ detector at :math:`D = 50`, TPR = 0.975, and those rates depend only on the dist
 - on :math:`\Lambda^{out}`, TNR 0.98 on average over the 24 :math:`(s, t)`, with a minimum of 0.96.
 
 :func:`calibrate_perturbation` and :func:`calibrate_outlier` choose the constants that come closest,
-by a grid search refined with Nelder–Mead on common random numbers (:func:`flowcore.families.truth_tnr`),
+by a grid search refined with Nelder–Mead on common random numbers (:func:`~flowcore.studies.debruin2024.families.truth_tnr`),
 and report the search, the residuals and the rates re-measured on fresh draws.
 """
 

@@ -8,11 +8,13 @@ dimensions is *reproduced* when every dimension passes, *partly reproduced* when
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 import numpy as np
 import pandas as pd
 
 from flowcore.studies.debruin2024 import columns as col
-from flowcore.verdicts import ClaimCheck, Verdict, family_z_threshold, verdict_of
+from flowcore.verdicts import ClaimCheck, Verdict, claims_table, family_z_threshold, verdict_of
 
 __all__ = [
     "CLAIMS",
@@ -29,6 +31,7 @@ __all__ = [
     "c9_outlier",
     "c10_outlier_grid",
     "c11_detection",
+    "verdict_table",
     "nearest_dim",
     "members",
 ]
@@ -110,7 +113,7 @@ def c3_baseline(summary: pd.DataFrame) -> ClaimCheck:
     return _claim("C3", verdict_of(agree), evidence, "baseline q = p and the ML-Gaussian control; Λ comes with the generalization chapter")
 
 
-# --- §5–§8: claims checked on the family tables of flowcore.evaluation --------------------------
+# --- §5–§8: claims checked on the family tables of flowcore.studies.debruin2024.evaluation --------------------------
 
 #: C4: over s at t = 0 the gap H*(q,pθ) − H*(q,p) "stays roughly constant": its range is at most this
 #: fraction of the range of H(q,p) itself, and Var(log pθ)/Var(log p) stays within [1/VAR_RATIO, VAR_RATIO].
@@ -125,7 +128,23 @@ OVL_OVERLAPS = 0.5
 TNR_MARGIN = 0.1
 
 
+def verdict_table(table: pd.DataFrame, checks: Sequence[Callable[[pd.DataFrame], ClaimCheck]], without_control: Sequence[Callable] = ()) -> tuple[list[ClaimCheck], pd.DataFrame]:
+    """Run ``checks`` on a family table and, as a control, on its :func:`~flowcore.studies.debruin2024.evaluation.control_view`.
+
+    Returns the model's checks and their claims table with a column "ML Gaussian control" (the
+    control's verdict; "—" for the checks in ``without_control``, which test the estimators and
+    read the same columns for both).
+    """
+    from flowcore.studies.debruin2024.evaluation import control_view
+
+    found = [check(table) for check in checks]
+    view = control_view(table)
+    control = ["—" if check in without_control else str(check(view).verdict) for check in checks]
+    return found, claims_table(found).assign(**{"ML Gaussian control": control})
+
+
 def members(table: pd.DataFrame, family: str, **where) -> pd.DataFrame:
+    """The rows of ``family`` in ``table`` whose columns equal ``where`` (floats compared with ``np.isclose``)."""
     rows = table[table["family"] == family]
     for col, value in where.items():
         rows = rows[np.isclose(rows[col], value)]
