@@ -66,12 +66,17 @@ def train_or_load(
         extras: Computes tensors to keep beside the weights (called only to train, after ``data``).
 
     Example:
+        >>> import os, tempfile
+        >>> from unittest import mock
         >>> from flowcore.config import FlowConfig
         >>> cfg = TrainConfig(n_train=64, n_val=16, max_epochs=1, batch_size=32)
         >>> x = torch.randn(80, 2, generator=rng.generator(0))
-        >>> run = train_or_load({"doc": 1}, lambda: FlowConfig(n_couplings=1, hidden=[4]).build(2), lambda: (x[:64], x[64:]), cfg, progress=False)
-        >>> run.from_cache, len(run.history.val_nll)
-        (False, 1)
+        >>> build, data = lambda: FlowConfig(n_couplings=1, hidden=[4]).build(2), lambda: (x[:64], x[64:])
+        >>> with tempfile.TemporaryDirectory() as folder, mock.patch.dict(os.environ, {"FLOWCORE_CACHE": folder}):
+        ...     first = train_or_load({"doc": 1}, build, data, cfg, progress=False)
+        ...     again = train_or_load({"doc": 1}, build, data, cfg, progress=False)
+        >>> first.from_cache, again.from_cache, len(again.history.val_nll)
+        (False, True, 1)
     """
     device = torch.device(device)
 
