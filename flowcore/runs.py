@@ -18,12 +18,9 @@ from torch import Tensor, nn
 
 from flowcore import rng
 from flowcore.cache import cached
-from flowcore.train import History, TrainConfig, fit
+from flowcore.train import History, LossTerm, TrainConfig, fit
 
-__all__ = ["LossTerm", "Run", "train_or_load"]
-
-#: An extra loss term for :func:`flowcore.train.fit`: ``term(batch, log_scales) -> scalar``.
-LossTerm = Callable[[Tensor, list[Tensor]], Tensor]
+__all__ = ["Run", "train_or_load"]
 
 
 @dataclass

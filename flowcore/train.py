@@ -21,6 +21,10 @@ from flowcore.validation import assign_checked, check_int, check_non_negative, c
 
 __all__ = ["TrainConfig", "History", "fit", "show_progress"]
 
+#: An extra loss term for :func:`fit`: ``term(batch, log_scales) -> scalar tensor``, where
+#: ``log_scales`` holds each coupling's :math:`s` for the batch (a Jacobian regulariser, say).
+LossTerm = Callable[[Tensor, list[Tensor]], Tensor]
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -156,7 +160,7 @@ def fit(
     progress: bool | None = None,
     callback: Callable[[int, History], None] | None = None,
     description: str = "training",
-    loss_terms: Sequence[Callable[[Tensor, list[Tensor]], Tensor]] = (),
+    loss_terms: Sequence[LossTerm] = (),
 ) -> History:
     r"""Train ``flow`` in place on ``x_train`` by maximum likelihood; return its :class:`History`.
 
