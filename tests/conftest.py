@@ -26,7 +26,7 @@ def gen():
 @pytest.fixture(scope="session")
 def built(tmp_path_factory):
     """The smoke build: the whole book with the ci profile, built once per test session and shared by
-    tests/test_book.py and tests/test_browser.py. Returns the HTML folder (``…/_build/html``)."""
+    tests/book/test_book.py and tests/book/test_browser.py. Returns the HTML folder (``…/_build/html``)."""
     out = tmp_path_factory.mktemp("book")
     saved = dict(os.environ)  # the build sets the kernels' environment (PATH, FLOWCORE_CACHE, ...)
     try:

@@ -1,10 +1,9 @@
 """Smoke build of the whole book with the ci profile, and checks on the HTML it produces (static; the
-browser test, tests/test_browser.py, opens the same build in Chromium)."""
+browser test, tests/book/test_browser.py, opens the same build in Chromium)."""
 
 import re
 import sys
 from pathlib import Path
-
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
