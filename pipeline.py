@@ -214,7 +214,8 @@ def stage_sources(target: Path) -> Path:
 
 def build(profile: str, out: Path | None = None, cache: Path | None = None) -> Path:
     """Execute every chapter under ``profile`` and build the HTML; return the path of index.html."""
-    check_parameters(CHAPTERS[0], profile, {})
+    for first in {chapter.split("/", 1)[0]: chapter for chapter in reversed(CHAPTERS)}.values():
+        check_parameters(first, profile, {})  # the profile's section of every study in the book
     out = out or BUILD / profile
     kernel_environment(cache or ROOT / ".cache" / "flowcore")  # flowcore's own default, made explicit
     src = stage_sources(out / "src")

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from flowcore.studies.debruin2024 import columns as col
+from flowcore.studies.debruin2024.evaluation import control_view
 from flowcore.verdicts import ClaimCheck, Verdict, claims_table, family_z_threshold, verdict_of
 
 __all__ = [
@@ -135,8 +136,6 @@ def verdict_table(table: pd.DataFrame, checks: Sequence[Callable[[pd.DataFrame],
     control's verdict; "—" for the checks in ``without_control``, which test the estimators and
     read the same columns for both).
     """
-    from flowcore.studies.debruin2024.evaluation import control_view
-
     found = [check(table) for check in checks]
     view = control_view(table)
     control = ["—" if check in without_control else str(check(view).verdict) for check in checks]
