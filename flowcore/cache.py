@@ -53,6 +53,9 @@ def canonical(value: Any) -> Any:
     """The canonical, JSON-ready form of a config: dataclasses become dicts of their fields, tuples
     become lists, NumPy scalars become Python numbers, dict keys become strings.
 
+    A field added after entries were cached carries ``metadata={"key_default": True}``: at its
+    default it is left out, so the entries cached before it existed keep their names.
+
     Configs store validated values (``100000.0`` is kept as ``100000``), so two configs that mean the
     same have one canonical form.
 
@@ -62,7 +65,11 @@ def canonical(value: Any) -> Any:
         100000
     """
     if is_dataclass(value) and not isinstance(value, type):
-        return {f.name: canonical(getattr(value, f.name)) for f in fields(value)}
+        return {
+            f.name: canonical(getattr(value, f.name))
+            for f in fields(value)
+            if not (f.metadata.get("key_default") and getattr(value, f.name) == f.default)
+        }
     if isinstance(value, Mapping):
         return {str(k): canonical(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

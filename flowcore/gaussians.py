@@ -256,8 +256,11 @@ class GaussianRecipe:
         eig_min: Smallest eigenvalue of Σ_p (> 0).
         eig_max: Largest eigenvalue of Σ_p (≥ eig_min); the condition number is eig_max / eig_min.
         mean_scale: Standard deviation m of the entries of μ_p (≥ 0).
-        spectrum: ``"loguniform"`` (default: log λ uniform between the bounds) or ``"uniform"``
-            (λ uniform between the bounds).
+        spectrum: ``"loguniform"`` (default: log λ uniform between the bounds), ``"uniform"``
+            (λ uniform between the bounds), ``"wishart"`` (:math:`\Sigma_p = AA^\top` with
+            :math:`A_{ij} \sim \mathcal N(0, 1)`, unnormalised: λ spread over about
+            :math:`[1/D, 4D]`; the bounds are ignored) or ``"spd"`` (scikit-learn's
+            ``make_spd_matrix`` law: λ uniform in [1, 2] in a random basis; the bounds are ignored).
 
     Example:
         >>> GaussianRecipe(eig_min=1, eig_max=10)
@@ -273,7 +276,7 @@ class GaussianRecipe:
     mean_scale: float = 1.0
     spectrum: str = "loguniform"
 
-    SPECTRA: ClassVar[tuple[str, ...]] = ("loguniform", "uniform")
+    SPECTRA: ClassVar[tuple[str, ...]] = ("loguniform", "uniform", "wishart", "spd")
 
     def __post_init__(self):
         eig_min = check_positive("eig_min", self.eig_min)
@@ -306,12 +309,18 @@ def training_gaussian(dim: int, recipe: GaussianRecipe = GaussianRecipe(), seed:
     u = torch.rand(dim, generator=g, dtype=torch.float64)
     if recipe.spectrum == "loguniform":
         eigs = torch.exp(math.log(recipe.eig_min) + u * (math.log(recipe.eig_max) - math.log(recipe.eig_min)))
+    elif recipe.spectrum == "spd":
+        eigs = 1.0 + u
     else:
         eigs = recipe.eig_min + u * (recipe.eig_max - recipe.eig_min)
-    # Haar-random orthogonal Q: QR of a Gaussian matrix with the signs of R's diagonal fixed.
-    q, r = torch.linalg.qr(torch.randn(dim, dim, generator=g, dtype=torch.float64))
-    q = q * torch.sign(torch.diagonal(r))
-    cov = (q * eigs) @ q.T
+    gaussian_matrix = torch.randn(dim, dim, generator=g, dtype=torch.float64)
+    if recipe.spectrum == "wishart":
+        cov = gaussian_matrix @ gaussian_matrix.T
+    else:
+        # Haar-random orthogonal Q: QR of a Gaussian matrix with the signs of R's diagonal fixed.
+        q, r = torch.linalg.qr(gaussian_matrix)
+        q = q * torch.sign(torch.diagonal(r))
+        cov = (q * eigs) @ q.T
     mean = recipe.mean_scale * torch.randn(dim, generator=g, dtype=torch.float64)
     return Gaussian(mean, (cov + cov.T) / 2)
 

@@ -1,7 +1,8 @@
 r"""Maximum-likelihood training of a flow: :math:`\max_\theta \frac1n\sum_i \log p_\theta(x_i)` (Eq. 15).
 
 ``fit`` runs Adam on minibatches, tracks a held-out validation NLL, stops early when it stops
-improving and restores the best weights. A non-finite loss raises at once.
+improving and restores the best weights (``stopping="early"``), or trains a fixed number of epochs
+and keeps the last weights (``stopping="fixed"``). A non-finite loss raises at once.
 """
 
 from __future__ import annotations
@@ -11,13 +12,14 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
+from typing import ClassVar
 from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from flowcore.validation import assign_checked, check_int, check_non_negative, check_positive
+from flowcore.validation import assign_checked, check_choice, check_int, check_non_negative, check_positive
 
 __all__ = ["TrainConfig", "History", "fit", "show_progress"]
 
@@ -41,6 +43,10 @@ class TrainConfig:
             (``ReduceLROnPlateau``); the last hundredths of a nat need the smaller steps.
         min_delta: Smallest validation-NLL decrease (nats) that counts as an improvement.
         seed: Seed of the initial weights and the minibatch order.
+        stopping: ``"early"``: stop after ``patience`` epochs without improvement, halve the learning
+            rate on plateaus and keep the best weights; ``"fixed"``: train all ``max_epochs`` at the
+            constant ``lr`` and keep the last weights (the plain recipe a paper that states neither
+            would most likely have used).
 
     Example:
         >>> config = TrainConfig(n_train=100000.0, lr=0.003)
@@ -61,6 +67,9 @@ class TrainConfig:
     lr_patience: int = 2
     min_delta: float = 1e-3
     seed: int = 0
+    stopping: str = field(default="early", metadata={"key_default": True})
+
+    STOPPING: ClassVar[tuple[str, ...]] = ("early", "fixed")
 
     def __post_init__(self):
         # Store the checked values, so that 100000.0 and 100000 are one config (and one cache key).
@@ -75,6 +84,7 @@ class TrainConfig:
             lr_patience=check_int("lr_patience", self.lr_patience, minimum=1),
             min_delta=check_non_negative("min_delta", self.min_delta),
             seed=check_int("seed", self.seed, minimum=0),
+            stopping=check_choice("stopping", self.stopping, self.STOPPING),
         )
 
 
@@ -239,6 +249,12 @@ def fit(
             raise FloatingPointError(f"validation NLL became {val} at epoch {epoch} (lr={config.lr})")
         history.train_nll.append(running / seen)
         history.val_nll.append(val)
+        if config.stopping == "fixed":
+            history.best_epoch = epoch  # the weights kept are the last ones
+            epochs.set_postfix(train=f"{running / seen:.3f}", val=f"{val:.3f}")
+            if callback is not None:
+                callback(epoch, history)
+            continue
         scheduler.step(val)
         if val < best_val - config.min_delta:
             best_val, best_state, stale, history.best_epoch = val, copy.deepcopy(flow.state_dict()), 0, epoch

@@ -1,6 +1,6 @@
-"""What a reader sees: the book's figure types (:mod:`~flowcore.report.plots`) and the interactive
-explorer (:mod:`~flowcore.report.explorer`)."""
+"""What a reader sees: the book's figure types (:mod:`~flowcore.report.plots`), the verdict tables
+(:mod:`~flowcore.report.tables`) and the interactive explorer (:mod:`~flowcore.report.explorer`)."""
 
-from flowcore.report import plots
+from flowcore.report import plots, tables
 
-__all__ = ["plots"]
+__all__ = ["plots", "tables"]

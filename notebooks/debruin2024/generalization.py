@@ -51,7 +51,7 @@ import numpy as np
 from IPython.display import Markdown, display
 
 from flowcore import verdicts
-from flowcore.report import plots
+from flowcore.report import plots, tables
 from flowcore.studies.debruin2024 import claims, columns as col, evaluation
 
 # %% [markdown]
@@ -216,9 +216,8 @@ print(f"all checks passed for {len(table)} test distributions (max |z| {table[co
 # ## Verdicts
 
 # %% tags=["hide-input"]
-estimator_checks = [claims.c2_families, claims.c3_families]
-checks, verdict_frame = claims.verdict_table(table, [*estimator_checks, claims.c4_scale_only, claims.c5_shift_only, claims.c6_combined], without_control=estimator_checks)
-verdict_frame.style.set_properties(**{"text-align": "left", "white-space": "normal"})
+checks = claims.assess_each(table, [claims.c2_families, claims.c3_families, claims.c4_scale_only, claims.c5_shift_only, claims.c6_combined])
+tables.verdict_html(checks, claims.SOURCES)
 
 # %% [markdown]
 # The last column applies the same checks with the maximum-likelihood Gaussian in the model's
@@ -234,7 +233,7 @@ over = s1[s1[col.GAP] < -claims.Z_SHIFT * s1[col.SE_GAP]]
 c6_row = res.member(d20, "affine", 0.75, 0.25) if 0.75 in config.scales and 0.25 in config.shifts else None
 display(Markdown(
     f"The Monte-Carlo estimates match their closed forms on all {len(table)} members (C2 {by['C2'].verdict}, C3 {by['C3'].verdict}). "
-    f"**C4 is {by['C4'].verdict}**: {by['C4'].evidence}. "
-    f"**C5 is {by['C5'].verdict}**: the model overestimates the log-likelihood (significantly) in {len(over)} of the {len(s1)} shifted members at s = 1; {by['C5'].evidence}. "
-    + (f"**C6 is {by['C6'].verdict}**: at D = {d20}, s = 0.75, t = 0.25 the model's KDEs over Q(q) and Q(p) overlap {c6_row[col.OVL_MODEL]:.2f} (the truth's: {c6_row[col.OVL_TRUTH]:.2f})." if c6_row is not None else "")
+    f"**C4 is {by['C4'].verdict}** ({by['C4'].reason}): {by['C4'].evidence}. "
+    f"**C5 is {by['C5'].verdict}** ({by['C5'].reason}): the model overestimates the log-likelihood (significantly) in {len(over)} of the {len(s1)} shifted members at s = 1; {by['C5'].evidence}. "
+    + (f"**C6 is {by['C6'].verdict}** ({by['C6'].reason}): at D = {d20}, s = 0.75, t = 0.25 the model's KDEs over Q(q) and Q(p) overlap {c6_row[col.OVL_MODEL]:.2f} (the truth's: {c6_row[col.OVL_TRUTH]:.2f})." if c6_row is not None else "")
 ))

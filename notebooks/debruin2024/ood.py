@@ -48,7 +48,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
 
-from flowcore.report import plots
+from flowcore.report import plots, tables
 from flowcore.studies.debruin2024 import claims, columns as col, evaluation
 
 # %%
@@ -141,8 +141,8 @@ print(f"all checks passed: {len(table)} test distributions ({len(config.dims)} D
 
 # %% tags=["hide-input"]
 if {"perturbed", "outlier"} <= available:
-    (check,), verdict_frame = claims.verdict_table(table, [claims.c11_detection])
-    display(verdict_frame.style.set_properties(**{"text-align": "left", "white-space": "normal"}))
-    display(Markdown(f"**C11 is {check.verdict}**: {check.evidence}."))
+    (check,) = claims.assess_each(table, [claims.c11_detection])
+    display(tables.verdict_html([check], claims.SOURCES))
+    display(Markdown(f"**C11 is {check.verdict}** ({check.reason}): {check.evidence}."))
 else:
     display(Markdown("C11 needs the perturbed and the outlier family; this run evaluated " + ", ".join(sorted(available)) + "."))

@@ -45,7 +45,7 @@ import numpy as np
 from IPython.display import Markdown, display
 
 from flowcore import verdicts
-from flowcore.report import plots
+from flowcore.report import plots, tables
 from flowcore.studies.debruin2024 import calibration, claims, columns as col, evaluation
 
 # %% [markdown]
@@ -197,8 +197,8 @@ print(f"all checks passed: {len(perturbed_rows)} perturbed distributions; calibr
 # ## Verdicts
 
 # %% tags=["hide-input"]
-checks, verdict_frame = claims.verdict_table(table, [claims.c7_perturbed_base, claims.c8_perturbed_grid])
-verdict_frame.style.set_properties(**{"text-align": "left", "white-space": "normal"})
+checks = claims.assess_each(table, [claims.c7_perturbed_base, claims.c8_perturbed_grid])
+tables.verdict_html(checks, claims.SOURCES)
 
 # %% [markdown]
 # ## Conclusion
@@ -208,5 +208,5 @@ c7, c8 = checks
 display(Markdown(
     f"With α = {consts.perturbation.alpha:.4f} and β = {consts.perturbation.beta:.4f} the true density detects q^δ(1, 0) at D = {config.calibration_dim} with TNR "
     f"{pert_cal.check['fresh draws'].iloc[0]:.3f} (thesis 0.38) and q^δ(0.25, 0.5) with {pert_cal.check['fresh draws'].iloc[1]:.3f} (thesis 0.91). "
-    f"**C7 is {c7.verdict}**: {c7.evidence}. **C8 is {c8.verdict}**: {c8.evidence}."
+    f"**C7 is {c7.verdict}** ({c7.reason}): {c7.evidence}. **C8 is {c8.verdict}** ({c8.reason}): {c8.evidence}."
 ))

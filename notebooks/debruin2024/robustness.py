@@ -47,7 +47,7 @@ import numpy as np
 from IPython.display import Markdown, display
 
 from flowcore import verdicts
-from flowcore.report import plots
+from flowcore.report import plots, tables
 from flowcore.studies.debruin2024 import claims, columns as col, evaluation
 
 # %%
@@ -113,12 +113,12 @@ print(f"all checks passed for {len(table)} outlier distributions")
 # ## Verdicts
 
 # %% tags=["hide-input"]
-checks, verdict_frame = claims.verdict_table(table, [claims.c9_outlier, claims.c10_outlier_grid])
-verdict_frame.style.set_properties(**{"text-align": "left", "white-space": "normal"})
+checks = claims.assess_each(table, [claims.c9_outlier, claims.c10_outlier_grid])
+tables.verdict_html(checks, claims.SOURCES)
 
 # %% [markdown]
 # ## Conclusion
 
 # %% tags=["hide-input"]
 c9, c10 = checks
-display(Markdown(f"**C9 is {c9.verdict}**: {c9.evidence}. **C10 is {c10.verdict}**: {c10.evidence}."))
+display(Markdown(f"**C9 is {c9.verdict}** ({c9.reason}): {c9.evidence}. **C10 is {c10.verdict}** ({c10.reason}): {c10.evidence}."))

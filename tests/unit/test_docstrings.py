@@ -23,6 +23,7 @@ MODULES = [
     "flowcore.verdicts",
     "flowcore.sweep",
     "flowcore.report.plots",
+    "flowcore.report.tables",
     "flowcore.flows",
 ]
 

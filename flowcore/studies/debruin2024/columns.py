@@ -49,6 +49,7 @@ GAP = "H*(q,pθ) − H*(q,p)"
 SE_GAP = "SE gap"
 DELTA_HC = "Δ_HC"
 MEAN_SHIFT_MODEL = "mean log pθ − mean log pθ on Q(p)"
+MEAN_SHIFT_TRUTH = "mean log p − mean log p on Q(p)"
 TNR_TRUTH, TNR_MODEL, TNR_GAUSSIAN = "TNR truth", "TNR model", "TNR gaussian"
 AUROC_TRUTH, AUROC_MODEL, AUROC_GAUSSIAN = "AUROC truth", "AUROC model", "AUROC gaussian"
 

@@ -49,6 +49,7 @@ __all__ = [
     "FamilyResults",
     "evaluate_family",
     "control_view",
+    "truth_view",
     "Results",
     "results",
 ]
@@ -86,6 +87,7 @@ def _member_row(q: Gaussian, p: Gaussian, ll: dict[str, np.ndarray], ref: dict[s
     row[col.Z_H_STAR_QP] = (row[col.H_STAR_QP] - h_qp) / row[col.se(col.H_STAR_QP)]
     row[col.VAR_TRUTH] = float(ll["truth"].var(ddof=1))
     row[col.OVL_TRUTH] = overlap_coefficient(ll["truth"], ref["truth"])
+    row[col.MEAN_SHIFT_TRUTH] = float(ll["truth"].mean() - ref["truth"].mean())
     for score in SCORES:
         row[col.TNR[score]] = true_negative_rate(bounds[score], ll[score])
         row[col.AUROC[score]] = auroc(ref_sorted[score], ll[score])
@@ -99,6 +101,25 @@ def _member_row(q: Gaussian, p: Gaussian, ll: dict[str, np.ndarray], ref: dict[s
         row[name(col.OVL_MODEL)] = overlap_coefficient(ll[score], ref[score])
         row[name(col.OVL_MODEL_VS_TRUTH)] = overlap_coefficient(ll[score], ll["truth"])
     return row
+
+
+def truth_view(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with the true density p in the model's place: the null every claim check of
+    :mod:`~flowcore.studies.debruin2024.claims` is run against. A sub-check of a model failure that
+    also passes here says nothing about the model.
+
+    The model's columns become the truth's (its gap to itself is exactly 0 with no standard error,
+    its KDEs over Q(q) coincide with the truth's: overlap 1).
+    """
+    view = table.copy()
+    for quantity in (col.CROSS_ENTROPY, col.KL_STAR, col.TNR, col.AUROC):
+        view[quantity["model"]] = table[quantity["truth"]]
+    view[col.se(col.H_STAR_Q_MODEL)] = table[col.se(col.H_STAR_QP)]
+    view[col.GAP], view[col.SE_GAP], view[col.DELTA_HC] = 0.0, 0.0, 0.0
+    view[col.VAR_MODEL] = table[col.VAR_TRUTH]
+    view[col.MEAN_SHIFT_MODEL] = table[col.MEAN_SHIFT_TRUTH]
+    view[col.OVL_MODEL], view[col.OVL_MODEL_VS_TRUTH] = table[col.OVL_TRUTH], 1.0
+    return view.drop(columns=[c for c in table.columns if c.endswith(col.CONTROL_SUFFIX)])
 
 
 def control_view(table: pd.DataFrame) -> pd.DataFrame:
@@ -191,6 +212,7 @@ def evaluate_family(
         return (
             isinstance(entry, dict)
             and {"columns", "values", "curves", "seconds"} <= set(entry)
+            and col.MEAN_SHIFT_TRUTH in entry["columns"]
             and len(entry["curves"]) == len(config.scales) * len(config.shifts)
         )
 

@@ -1,0 +1,66 @@
+"""Verdict tables a reader takes in at a glance: one line per claim, the sub-checks folded below.
+
+:func:`verdict_html` renders :func:`flowcore.verdicts.claims_table` (statement, verdict for model /
+control / truth, the numbers it rests on) and, in a collapsed ``<details>`` block,
+:func:`flowcore.verdicts.subcheck_table` with the thesis's words beside each criterion.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping, Sequence
+
+import pandas as pd
+
+from flowcore.verdicts import ClaimCheck, claims_table, subcheck_table
+
+__all__ = ["verdict_html", "VerdictTables"]
+
+_STYLE = "<style>.fc-verdicts td, .fc-verdicts th {text-align: left; vertical-align: top; white-space: normal;}</style>"
+
+
+def _frame_html(frame: pd.DataFrame, index: bool) -> str:
+    return frame.to_html(index=index, escape=True, classes="fc-verdicts", border=0)
+
+
+class VerdictTables:
+    """The rendered tables; Jupyter shows the HTML, ``.claims`` and ``.subchecks`` hold the frames.
+
+    Example:
+        >>> import pandas as pd
+        >>> VerdictTables(pd.DataFrame(), pd.DataFrame(), "<p>verdicts</p>")._repr_html_()
+        '<p>verdicts</p>'
+    """
+
+    def __init__(self, claims: pd.DataFrame, subchecks: pd.DataFrame, markup: str):
+        self.claims, self.subchecks, self._markup = claims, subchecks, markup
+
+    def _repr_html_(self) -> str:
+        return self._markup
+
+
+def verdict_html(checks: Sequence[ClaimCheck], sources: Mapping[str, tuple[str, str]] | None = None, open_details: bool = False) -> VerdictTables:
+    """One line per claim (statement, verdict, control, truth, what it rests on, thesis figure, our
+    chapter), then every sub-check with model / control / truth marks and the thesis's words, folded.
+
+    Example:
+        >>> from flowcore.verdicts import Findings, SubCheck, judge
+        >>> m = Findings((SubCheck("gap < 0", "main", {"D=10": True}),), "…")
+        >>> t = Findings((SubCheck("gap < 0", "main", {"D=10": False}),), "…")
+        >>> out = verdict_html([judge("C0", "failure", {"model": m, "truth": t}, "A claim.")])
+        >>> out.claims.loc["C0", "verdict"], "<details" in out._repr_html_()
+        ('reproduced', True)
+    """
+    table = claims_table(checks)
+    short = table[["statement", "verdict", "control", "truth (null)", "rests on"]].copy()
+    if sources:
+        short["thesis"] = [sources.get(c, ("", ""))[0] for c in short.index]
+        short["chapter"] = [sources.get(c, ("", ""))[1] for c in short.index]
+    rows = subcheck_table(checks)
+    why = "".join(f"<li><b>{html.escape(c)}</b>: {html.escape(r)}</li>" for c, r in table["why"].items())
+    details = (
+        f"<details{' open' if open_details else ''}><summary>Sub-checks per claim: model / ML-Gaussian control / truth "
+        "(✓ all informative units pass, ◐ some, ✗ none; “uninformative”: the truth passes it too, so it does not count)</summary>"
+        f"{_frame_html(rows, index=False)}<p>How each verdict follows from the rule:</p><ul>{why}</ul></details>"
+    )
+    return VerdictTables(short, rows, _STYLE + _frame_html(short, index=True) + details)
