@@ -18,7 +18,7 @@ from matplotlib.ticker import FixedLocator
 from flowcore.estimators import kde, kde_grid
 from flowcore.train import History
 
-__all__ = ["STYLE", "MEMBER_STYLE", "plot_kdes", "kde_panels", "training_curves", "member_kdes", "member_grid", "versus_s", "heatmaps", "sweep_panels"]
+__all__ = ["STYLE", "MEMBER_STYLE", "plot_kdes", "kde_panels", "training_curves", "member_kdes", "member_grid", "versus_s", "heatmaps", "sweep_panels", "effect_panels", "compare_configs"]
 
 #: Line style per curve label: the model in blue, the truth in orange, the Gaussian control grey.
 STYLE = {
@@ -329,4 +329,84 @@ def sweep_panels(summary, metrics: Mapping[str, tuple], title: str = "", ncols: 
     axes[0].legend(fontsize=8)
     if title:
         fig.suptitle(title)
+    return fig
+
+
+def effect_panels(effects, title: str = "", ncols: int = 2) -> Figure:
+    """One panel per claim of a regime search: for each factor level, the share of runs in which the
+    claim holds at least partly, with its Wilson 95% interval.
+
+    Args:
+        effects: :func:`flowcore.studies.debruin2024.regimes.effects` output: one row per (claim,
+            factor, level) with ``share``, ``CI low``, ``CI high`` and ``runs``.
+
+    Example:
+        >>> import matplotlib; matplotlib.use("Agg")
+        >>> import pandas as pd
+        >>> effects = pd.DataFrame({"claim": "C5", "factor": ["D", "D"], "level": ["20", "50"], "runs": 6,
+        ...                         "share": [0.0, 0.5], "CI low": [0.0, 0.19], "CI high": [0.39, 0.81]})
+        >>> fig = effect_panels(effects)
+        >>> fig.axes[0].get_title(), fig.axes[0].get_ylabel()
+        ('C5', 'share of runs where it holds (≥ partly)')
+        >>> plt.close(fig)
+    """
+    claims_here = list(dict.fromkeys(effects["claim"]))
+    fig, axes = _panel_grid(len(claims_here), ncols, 6.0, 3.2)
+    for ax, claim in zip(axes, claims_here):
+        rows = effects[effects["claim"] == claim].reset_index(drop=True)
+        x = np.arange(len(rows))
+        err = [rows["share"] - rows["CI low"], rows["CI high"] - rows["share"]]
+        factor_codes = rows["factor"].astype("category").cat.codes
+        colors = plt.cm.tab10(factor_codes % 10)
+        ax.errorbar(x, rows["share"], yerr=err, fmt="none", ecolor="gray", capsize=2, lw=0.8)
+        ax.scatter(x, rows["share"], c=colors, s=18, zorder=3)
+        ax.set_xticks(x, [f"{f}: {lv}" for f, lv in zip(rows["factor"], rows["level"])], rotation=60, ha="right", fontsize=7)
+        ax.set_ylim(-0.03, 1.03)
+        ax.set_title(claim, fontsize=9)
+        ax.set_ylabel("share of runs where it holds (≥ partly)", fontsize=8)
+        ax.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def compare_configs(tables: Mapping[str, object], dim: int, ncols: int = 3) -> Figure:
+    """Key numbers of §5–§8 for a few configurations side by side, one line style per configuration:
+    the gap H*(q,pθ) − H*(q,p) over t at s = 1 (§5, C5; < 0: log-likelihood overestimated), the TNR
+    shortfall of log pθ behind log p on Λ^δ over s at t = 0.5 (§8, C11), and the overlap of log pθ's
+    KDEs over Q(q^out) and Q(p) over s at t = 0 (§7, C9).
+
+    Args:
+        tables: ``{label: family table}`` (:attr:`flowcore.studies.debruin2024.evaluation.Results.table`).
+        dim: The dimension to show.
+
+    Example:
+        >>> import matplotlib; matplotlib.use("Agg")
+        >>> import pandas as pd
+        >>> rows = [{"D": 2, "family": f, "s": s, "t": t, "H*(q,pθ) − H*(q,p)": 0.1 * t, "TNR truth": 0.5, "TNR model": 0.4,
+        ...          "OVL model": 0.2} for f in ("affine", "perturbed", "outlier") for s in (0.5, 1.0) for t in (0.0, 0.5)]
+        >>> fig = compare_configs({"a": pd.DataFrame(rows)}, dim=2)
+        >>> [ax.get_ylabel() for ax in fig.axes]
+        ['gap (nats)', 'TNR truth − TNR model', 'OVL of log pθ, Q(q^out) vs Q(p)']
+        >>> plt.close(fig)
+    """
+    fig, axes = _panel_grid(3, ncols, 4.4, 3.2)
+    for (label, table), marker in zip(tables.items(), "osd^v"):
+        at = table[table["D"] == dim]
+        aff = at[(at["family"] == "affine") & np.isclose(at["s"], 1.0)].sort_values("t")
+        axes[0].plot(aff["t"], aff["H*(q,pθ) − H*(q,p)"], marker=marker, label=label)
+        pert = at[(at["family"] == "perturbed") & np.isclose(at["t"], 0.5)].sort_values("s")
+        axes[1].plot(pert["s"], pert["TNR truth"] - pert["TNR model"], marker=marker, label=label)
+        out = at[(at["family"] == "outlier") & np.isclose(at["t"], 0.0)].sort_values("s")
+        axes[2].plot(out["s"], out["OVL model"], marker=marker, label=label)
+    titles = ("Λ at s = 1 (C5)", "Λ^δ at t = 0.5 (C11)", "Λ^out at t = 0 (C9)")
+    xlabels = ("shift t", "scale s", "scale s")
+    ylabels = ("gap (nats)", "TNR truth − TNR model", "OVL of log pθ, Q(q^out) vs Q(p)")
+    for ax, title, xl, yl in zip(axes, titles, xlabels, ylabels):
+        ax.axhline(0, color="black", lw=0.6, alpha=0.5)
+        ax.set_title(f"{title}, D = {dim}", fontsize=9)
+        ax.set_xlabel(xl)
+        ax.set_ylabel(yl, fontsize=8)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
     return fig

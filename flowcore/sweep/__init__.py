@@ -3,7 +3,8 @@ r"""A sweep is a set of jobs, each a validated config under its own canonical ke
 A job's :attr:`Job.key` is :func:`flowcore.cache.job_key` of its config: the same name its trained
 flows and tables are cached under, so a rerun, another chapter or another worker finds them.
 :func:`run` runs the jobs one after another in a fixed order; :func:`summarise_over_seeds` gives
-each setting's mean and Student-t interval over seeds.
+each setting's mean and Student-t interval over seeds. :mod:`~flowcore.sweep.design` builds
+designs over several factors at once and reads a binary outcome per factor level.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from flowcore.cache import job_key
 from flowcore.train import show_progress
 from flowcore.validation import check_probability
 
-__all__ = ["Job", "run", "summarise_over_seeds"]
+__all__ = ["Job", "run", "summarise_over_seeds", "space_filling", "wilson_interval", "main_effects"]
 
 
 @dataclass(frozen=True)
@@ -76,3 +77,6 @@ def summarise_over_seeds(runs: pd.DataFrame, by: Sequence[str], value: str, conf
         return pd.Series({value: m.mean(), "CI low": m.mean() - half, "CI high": m.mean() + half})
 
     return runs.groupby(list(by), sort=False)[[value]].apply(one).reset_index()
+
+
+from flowcore.sweep.design import main_effects, space_filling, wilson_interval  # noqa: E402  (re-exported)

@@ -70,8 +70,8 @@ print(f"device: {config.torch_device} | torch {torch.__version__} | {platform.pr
 #
 # | setting | choice | why |
 # |---|---|---|
-# | flow | RealNVP, `n_couplings` affine couplings, st-network MLP with `hidden` ReLU layers, fixed random permutations between couplings | the "core" model of the thesis (§2.1), nothing added; 2×64 keeps the default build within minutes on a 2-core CPU; capacity is a parameter, and a sensitivity chapter is to measure how the claims depend on it |
-# | log-scale | soft bound $s = b\tanh(\hat s/b)$ with $b$ = `log_scale_bound` | keeps $\exp(s)$ finite on far outliers (§7), identity near 0 |
+# | flow | RealNVP, `n_couplings` affine couplings, st-network MLP with `hidden` ReLU layers, fixed random permutations between couplings | the thesis's "core" model (§1, §2.1: affine couplings, Eq. 3) with additions of ours that the thesis does not mention: random permutations between couplings (its Eq. 3 alternates fixed halves), the tanh bound, zero initialisation, early stopping and learning-rate halving (rows below); 2×64 keeps the default build within minutes on a 2-core CPU. Each addition is a parameter, and the chapter *Where the thesis's claims hold* switches them off |
+# | log-scale | soft bound $s = b\tanh(\hat s/b)$ with $b$ = `log_scale_bound` (the thesis's Eq. 3 has the unbounded $\exp$) | keeps $\exp(s)$ finite on far outliers (§7), identity near 0 |
 # | initialisation | last layer of each st-network zero | the flow starts as $p_\theta = \mathcal N(0, I)$ |
 # | optimiser | Adam, learning rate `lr`, minibatches of `batch_size`; the rate halves after `lr_patience` epochs without validation gain | standard for RealNVP; the halving reaches the last hundredths of a nat |
 # | training length | at most `max_epochs`, early stopping after `patience` epochs without a validation gain, best weights kept | a held-out NLL decides, not a fixed count |

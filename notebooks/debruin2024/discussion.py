@@ -17,8 +17,8 @@
 # This chapter mirrors §9 of the thesis. It gathers the verdict on each claim C1–C11 from the
 # chapters before it, recomputed here from the same cached tables (nothing is typed by hand), with
 # the numbers each verdict rests on. Where our verdict differs from the thesis, the table names the
-# thesis's figure and the chapter with ours; the sensitivity chapter shows under which settings
-# each claim holds.
+# thesis's figure and the chapter with ours; the chapters *Sensitivity* and *Where the thesis's
+# claims hold* show under which settings each claim holds.
 
 # %% tags=["parameters", "remove-cell"]
 # The profile (notebooks/params/) holds every setting; papermill -p NAME VALUE overrides any of them.
@@ -81,6 +81,11 @@ display(Markdown(
 
 # %% [markdown]
 # ## The thesis's conclusions, as far as the evidence here supports them
+#
+# A conclusion is *supported* when every claim behind it is reproduced, *not supported* when none is
+# (reproduced or partly) and at least one could be tested, *not testable at these settings* when none
+# could, and *partly supported* otherwise. "Partly" inherits the rule of the claims table: a claim is
+# partly reproduced only when its main sub-check holds somewhere.
 
 # %% tags=["hide-input"]
 by = {c.claim: c for c in checks}
@@ -92,7 +97,7 @@ def status(*ids: str) -> str:
 
 conclusions = [
     ("The Monte-Carlo machinery is sound: the estimates match their closed forms.", ("C2", "C3")),
-    ("A plain RealNVP fits a full-covariance Gaussian closely.", ("C1",)),
+    ("A RealNVP fits a full-covariance Gaussian closely.", ("C1",)),
     ("Scaling the test distribution alone is handled well; shifting it makes the model overestimate the log-likelihood.", ("C4", "C5")),
     ("Contraction combined with a small shift can make the model's KDEs over test and training data overlap so much that bound-based detection fails.", ("C6",)),
     ("The model largely ignores perturbations of the correlations and the mean; the more atypical distribution can look more similar to the model.", ("C7", "C8")),

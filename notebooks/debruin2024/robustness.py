@@ -14,8 +14,11 @@
 # %% [markdown]
 # # Robustness: outlier distributions
 #
-# This chapter mirrors §7 of the thesis. The test distributions now share nothing with $p$ but
-# their dimension: the outlier family
+# This chapter mirrors §7 of the thesis, which calls these distributions ones whose "correlations,
+# covariance, and means are entirely different" from $p$'s (§7). Ours share three things with $p$: the
+# dimension, the anchor $\mu_p$ that their mean is moved away from, and the *law* their eigenvalues
+# are drawn from (the recipe of $\Sigma_p$, with a fresh draw); the thesis does not say how it drew
+# its own. The outlier family
 #
 # $$q^{out}_\lambda(s, t) = \mathcal N(\mu_{out} + t\mathbf 1,\; s^2\Sigma_{out}), \qquad
 # \Lambda^{out} = \{q^{out}_\lambda(s, t) \mid s \in S,\, t \in T\},$$

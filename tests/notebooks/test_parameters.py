@@ -24,6 +24,7 @@ BAD = [
     ("sweep_seeds", [0, 1], "sweep_seeds must hold at least 3 distinct seeds"),
     ("scales", [0.0, 1.0], "scales[0] must be a finite number > 0, got 0.0"),
     ("n_test", 0, "n_test must be an integer ≥ 2, got 0"),
+    ("regime_points", 2, "regime_points must be an integer ≥ 3, got 2"),
 ]
 
 

@@ -25,11 +25,19 @@ from flowcore.validation import (
     check_real_list,
 )
 
-__all__ = ["SCALES", "SHIFTS", "Sweep", "ThesisConfig"]
+__all__ = ["SCALES", "SHIFTS", "Sweep", "Regimes", "ThesisConfig"]
 
 #: The thesis's scales S and shifts T (§5.1).
 SCALES = (0.25, 0.5, 0.75, 1.0, 1.25, 1.75)
 SHIFTS = (0.0, 0.25, 0.5, 0.75)
+
+
+def _check_seeds(name: str, seeds) -> tuple[int, ...]:
+    """Seeds of a sweep: non-negative integers, at least 3 distinct (a spread over seeds needs them)."""
+    checked = check_int_list(name, seeds, minimum=0)
+    if len(set(checked)) < 3:
+        raise ValueError(f"{name} must hold at least 3 distinct seeds, got {list(seeds)}")
+    return checked
 
 
 @dataclass(frozen=True)
@@ -62,9 +70,7 @@ class Sweep:
     n_test: int = 20_000
 
     def __post_init__(self):
-        seeds = check_int_list("sweep_seeds", self.seeds, minimum=0)
-        if len(set(seeds)) < 3:
-            raise ValueError(f"sweep_seeds must hold at least 3 distinct seeds, got {list(self.seeds)}")
+        seeds = _check_seeds("sweep_seeds", self.seeds)
         if isinstance(self.capacity, str) or not self.capacity or any(isinstance(c, str) or len(c) != 2 for c in self.capacity):
             raise ValueError(f"sweep_capacity must be a list of [couplings, width] pairs, got {self.capacity!r}")
         assign_checked(
@@ -80,6 +86,62 @@ class Sweep:
 
 
 @dataclass(frozen=True)
+class Regimes:
+    """The search for the regimes where the thesis's claims hold: a space-filling design over the
+    settings the thesis leaves open (flat names carry the prefix ``regime_``; see
+    :mod:`flowcore.studies.debruin2024.regimes` for the factors).
+
+    Attributes:
+        points: Design points (at least 3, the most levels of a factor).
+        seeds: Seeds per point (at least 3); each draws its own p, data, weights, and calibrates its
+            own α, β and outlier recipe.
+        dims: The levels of the factor D.
+        n_train: The levels of the training-set size.
+        mean_scales: The levels of the scale of μ_p.
+        max_epochs: Epochs: the budget of a fixed-budget run, the cap of an early-stopping one.
+        n_val: Validation-set size.
+        n_test: Test-set size per distribution.
+        calibration_draws: Draws per rate in each run's calibration of α, β and the outlier recipe.
+        design_seed: Seed of the design.
+
+    Example:
+        >>> Regimes(points=2)
+        Traceback (most recent call last):
+        ...
+        ValueError: regime_points must be an integer ≥ 3, got 2
+    """
+
+    points: int = 12
+    seeds: tuple[int, ...] = (0, 1, 2)
+    dims: tuple[int, ...] = (20, 50)
+    n_train: tuple[int, ...] = (1_000, 10_000)
+    mean_scales: tuple[float, ...] = (1.0, 4.0)
+    max_epochs: int = 20
+    n_val: int = 2_000
+    n_test: int = 5_000
+    calibration_draws: int = 5_000
+    design_seed: int = 0
+
+    def __post_init__(self):
+        seeds = _check_seeds("regime_seeds", self.seeds)
+        assign_checked(
+            self,
+            points=check_int("regime_points", self.points, minimum=3),
+            seeds=seeds,
+            dims=check_int_list("regime_dims", self.dims, minimum=2),
+            n_train=check_int_list("regime_n_train", self.n_train, minimum=100),
+            mean_scales=check_real_list("regime_mean_scales", self.mean_scales),
+            max_epochs=check_int("regime_max_epochs", self.max_epochs, minimum=1),
+            n_val=check_int("regime_n_val", self.n_val, minimum=2),
+            n_test=check_int("regime_n_test", self.n_test, minimum=100),
+            calibration_draws=check_int("regime_calibration_draws", self.calibration_draws, minimum=100),
+            design_seed=check_int("regime_design_seed", self.design_seed, minimum=0),
+        )
+        if any(m < 0 for m in self.mean_scales):
+            raise ValueError(f"regime_mean_scales must be numbers ≥ 0, got {list(self.mean_scales)}")
+
+
+@dataclass(frozen=True)
 class ThesisConfig(StudyConfig):
     """Everything a chapter of the thesis study needs, validated.
 
@@ -89,6 +151,7 @@ class ThesisConfig(StudyConfig):
         flow: The flow's architecture.
         train: Training settings; ``train.seed`` is the experiment's seed.
         sweep: The sensitivity sweep (flat names ``sweep_…``).
+        regime: The regime search (flat names ``regime_…``).
         n_test: Test-set size N per test distribution.
         n_repeats: Number K of independent test sets for the repeated-test-set spread (≥ 2).
         scales, shifts: The sets S and T of s and t values (s > 0).
@@ -115,6 +178,7 @@ class ThesisConfig(StudyConfig):
         "flow": (FlowConfig, ""),
         "train": (TrainConfig, ""),
         "sweep": (Sweep, "sweep_"),
+        "regime": (Regimes, "regime_"),
     }
 
     dims: tuple[int, ...] = (10, 20, 50, 100)
@@ -122,6 +186,7 @@ class ThesisConfig(StudyConfig):
     flow: FlowConfig = field(default_factory=FlowConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     sweep: Sweep = field(default_factory=Sweep)
+    regime: Regimes = field(default_factory=Regimes)
     n_test: int = 100_000
     n_repeats: int = 10
     scales: tuple[float, ...] = SCALES

@@ -12,6 +12,7 @@ Both are cached per (D, family), so chapters share them.
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -122,6 +123,17 @@ def truth_view(table: pd.DataFrame) -> pd.DataFrame:
     return view.drop(columns=[c for c in table.columns if c.endswith(col.CONTROL_SUFFIX)])
 
 
+def _check_finite(ref: dict[str, np.ndarray], scores: dict[str, np.ndarray], n: int, keys: list, name: str, dim: int) -> None:
+    """Raise ``FloatingPointError`` naming where a log-density is not finite (an unbounded scale map can
+    overflow far from the training data); no table is built on such scores."""
+    for label, values in (("Q(p)", ref), (name, scores)):
+        for score, v in values.items():
+            bad = ~np.isfinite(v)
+            if bad.any():
+                where = "" if label == "Q(p)" else f", first at (s, t) = {keys[int(np.flatnonzero(bad)[0]) // n]}"
+                raise FloatingPointError(f"log {'pθ' if score == 'model' else score} is not finite on {int(bad.sum())} of {v.size} samples of {label} at D = {dim}{where}")
+
+
 def control_view(table: pd.DataFrame) -> pd.DataFrame:
     """``table`` with the maximum-likelihood Gaussian p̂ in the model's place, so every claim check of
     :mod:`~flowcore.studies.debruin2024.claims` can be run on the best *linear* flow as a control."""
@@ -179,10 +191,7 @@ def evaluate_family(
 
     def compute() -> dict:
         start = time.perf_counter()
-        densities = {"truth": p.log_prob, "model": trained.flow, "gaussian": trained.p_hat.log_prob}
         device = config.torch_device
-        ref_samples = p.iter_samples(n, stream(config.seed, "test", dim, "p", 0), config.chunk_size)
-        ref = log_likelihoods(ref_samples, densities, device=device)
         members = family(
             name, p, config.scales, config.shifts, seed=config.seed, recipe=config.recipe, perturbation=consts.perturbation, outlier=consts.outlier
         )
@@ -192,7 +201,19 @@ def evaluate_family(
             for (s, t), q in tqdm(members.items(), desc=f"D={dim} {name}", disable=not show, leave=False):
                 yield from q.iter_samples(n, stream(config.seed, "test", dim, name, s, t), config.chunk_size)
 
-        scores = log_likelihoods(rechunk(samples(), config.chunk_size), densities, device=device)
+        def score(flow: torch.nn.Module, dtype: torch.dtype) -> tuple[dict, dict]:
+            densities = {"truth": p.log_prob, "model": flow, "gaussian": trained.p_hat.log_prob}
+            ref_samples = p.iter_samples(n, stream(config.seed, "test", dim, "p", 0), config.chunk_size)
+            ref = log_likelihoods(ref_samples, densities, device=device, dtype=dtype)
+            return ref, log_likelihoods(rechunk(samples(), config.chunk_size), densities, device=device, dtype=dtype)
+
+        ref, scores = score(trained.flow, torch.float32)
+        precision = "float32"
+        if not all(np.isfinite(v["model"]).all() for v in (ref, scores)):
+            # An unbounded scale map can overflow float32 far from the data: rescore in float64 before giving up.
+            ref, scores = score(copy.deepcopy(trained.flow).double(), torch.float64)
+            precision = "float64 (float32 overflowed)"
+        _check_finite(ref, scores, n, list(members), name, dim)
         bounds = {k: fit_bounds(ref[k], config.tpr) for k in SCORES}
         ref_sorted = {k: np.sort(ref[k]) for k in SCORES}
         rows, curves = [], []
@@ -206,6 +227,7 @@ def evaluate_family(
             "values": {c: (frame[c].tolist()) for c in frame.columns},
             "curves": torch.stack(curves),
             "seconds": time.perf_counter() - start,
+            "precision": precision,
         }
 
     def valid(entry) -> bool:
