@@ -43,7 +43,7 @@ from flowcore.sweep import Job, main_effects, space_filling
 from flowcore.sweep import run as run_jobs
 from flowcore.verdicts import Verdict
 
-__all__ = ["FACTORS", "FAILURES", "CHECKS", "factors", "design", "reference", "jobs", "judge_run", "run_design", "by_point", "effects", "closest", "SCORE", "FAILED"]
+__all__ = ["FACTORS", "FAILURES", "CHECKS", "factors", "design", "reference", "jobs", "judge_run", "run_design", "by_point", "effects", "closest", "calibration_spread", "SCORE", "FAILED"]
 
 #: The flow and training factors: level label → flat parameters.
 FACTORS = {
@@ -115,13 +115,19 @@ def jobs(base: ThesisConfig, points: pd.DataFrame | None = None) -> list[Job]:
 
 def judge_run(job: Job, progress: bool | None = None) -> list[dict]:
     """Train and evaluate one job (cached); one row per claim C4–C11 with the verdicts of model,
-    control and truth, and the number the claim rests on (:data:`~flowcore.studies.debruin2024.sensitivity.METRICS`)."""
+    control and truth, the number the claim rests on (:data:`~flowcore.studies.debruin2024.sensitivity.METRICS`),
+    the fit (KL*(p‖pθ)), the calibrated α, β, and the truth's detection rates at the thesis's cells."""
     try:
         res = results(job.config, progress=progress)
     except FloatingPointError as error:  # a NaN loss in training, or a log-density that overflowed
         return [{"claim": claim, "verdict": FAILED, "control": FAILED, "truth": FAILED, "metric": np.nan, "failure": str(error)} for claim in CHECKS]
     table = res.table
     fit = claims.members(table, "affine", s=1.0, t=0.0)[col.GAP].iloc[0]  # q = p: the model's KL*(p‖pθ)
+    truth_rates = {
+        "TNR truth Λ^δ(1, 0)": float(claims.members(table, "perturbed", s=1.0, t=0.0)[col.TNR_TRUTH].iloc[0]),
+        "TNR truth Λ^δ(0.25, 0.5)": float(claims.members(table, "perturbed", s=0.25, t=0.5)[col.TNR_TRUTH].iloc[0]),
+        "mean TNR truth Λ^out": float(table[table["family"] == "outlier"][col.TNR_TRUTH].mean()),
+    }
     rows = []
     for claim, check in CHECKS.items():
         found = claims.assess((check, table), exact=True)
@@ -136,6 +142,7 @@ def judge_run(job: Job, progress: bool | None = None) -> list[dict]:
                 "epochs": len(res.trained[job.config.dims[0]].history.val_nll),
                 "alpha": res.constants.perturbation.alpha,
                 "beta": res.constants.perturbation.beta,
+                **truth_rates,
                 "failure": "",
             }
         )
@@ -151,7 +158,7 @@ def run_design(base: ThesisConfig, progress: bool | None = None) -> pd.DataFrame
 def by_point(runs: pd.DataFrame) -> pd.DataFrame:
     """Per point and claim: in how many seeds the claim is reproduced + partly, of those where it is
     testable, as ``"k+m/n"`` strings (runs that failed are counted apart); and the point's closeness score (mean over seeds of
-    the C5–C11 verdicts scored by :data:`SCORE`)."""
+    the C5–C11 verdicts scored by :data:`SCORE`), with the median over seeds of the fit KL*(p‖pθ) in nats."""
     runs = runs.assign(score=runs["verdict"].map(SCORE))
 
     def share(group: pd.DataFrame) -> str:
@@ -166,6 +173,8 @@ def by_point(runs: pd.DataFrame) -> pd.DataFrame:
 
     cells = runs.groupby(["point", "claim"], sort=False)[["verdict"]].apply(share).unstack("claim")
     cells = cells[[c for c in CHECKS if c in cells.columns]]
+    if "KL*(p‖pθ)" in runs:  # how well the flow fits p at all: the median over seeds of its KL*(p‖pθ)
+        cells.insert(0, "KL*(p‖pθ)", runs.groupby(["point", "seed"], sort=False)["KL*(p‖pθ)"].first().groupby("point", sort=False).median())
     failures = runs[runs["claim"].isin(FAILURES)]
     cells["score"] = failures.groupby(["point", "seed"], sort=False)["score"].sum().groupby("point", sort=False).mean()
     return cells
@@ -177,7 +186,23 @@ def effects(runs: pd.DataFrame, base: ThesisConfig) -> pd.DataFrame:
     varied = [name for name, lv in factors(base).items() if len(lv) > 1]
     data = runs[(runs["point"] != "default") & ~runs["verdict"].isin([str(Verdict.UNTESTABLE), FAILED])]
     data = data.assign(holds=data["verdict"].isin([str(Verdict.REPRODUCED), str(Verdict.PARTLY)]))
-    return main_effects(data, varied, "holds", by=["claim"])
+    out = main_effects(data, varied, "holds", by=["claim"])
+    # Claims in their order, factors and levels in the order of factors(): every panel reads the same.
+    rank = {(f, lv): (i, j) for i, (f, levels) in enumerate(factors(base).items()) for j, lv in enumerate(levels)}
+    key = out.apply(lambda r: (list(CHECKS).index(r["claim"]), *rank[(r["factor"], r["level"])]), axis=1)
+    return out.iloc[np.argsort(key.to_numpy(), kind="stable")].reset_index(drop=True)
+
+
+def calibration_spread(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per Σ_p recipe and D: the range over runs (seeds and points) of the calibrated α, β and of the
+    truth's detection rates that the calibration targets (thesis, at D = 50: 0.38, 0.91 and 0.98)."""
+    ok = runs[(runs["verdict"] != FAILED) & (runs["claim"] == next(iter(CHECKS)))]
+    columns = ["alpha", "beta", "TNR truth Λ^δ(1, 0)", "TNR truth Λ^δ(0.25, 0.5)", "mean TNR truth Λ^out"]
+    grouped = ok.groupby(["Σ_p recipe", "D"], sort=False)[columns]
+    low, high = grouped.min(), grouped.max()
+    out = pd.DataFrame({c: [f"{a:.3g}–{b:.3g}" for a, b in zip(low[c], high[c])] for c in columns}, index=low.index)
+    out.insert(0, "runs", grouped.size())
+    return out
 
 
 def closest(runs: pd.DataFrame) -> str:
