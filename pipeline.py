@@ -243,9 +243,12 @@ def build(profile: str, out: Path | None = None, cache: Path | None = None) -> P
 
 def chapter(name: str, profile: str, overrides: list[tuple[str, str]]) -> Path:
     """Execute one chapter under ``profile`` with ``overrides`` (YAML values) into ``_build/runs``."""
-    import yaml
+    from flowcore.params import parse_value
 
-    values = {key: yaml.safe_load(raw) for key, raw in overrides}
+    try:
+        values = {key: parse_value(key, raw) for key, raw in overrides}
+    except ValueError as err:
+        raise SystemExit(f"[pipeline] {err}") from None
     check_parameters(name, profile, values)
     kernel_environment(ROOT / ".cache" / "flowcore")
     stamp = time.strftime("%Y%m%d-%H%M%S")

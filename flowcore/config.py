@@ -30,6 +30,8 @@ import torch
 
 from flowcore.cache import CHECKOUT, canonical
 from flowcore.devices import resolve_device
+from flowcore.params import coerce, load_yaml
+from flowcore.resources import Estimate, check_resources
 from flowcore.validation import assign_checked, check_choice, check_int, check_int_list, check_positive
 
 __all__ = [
@@ -89,8 +91,6 @@ def load_profile(name: str) -> dict[str, dict]:
         >>> load_profile("ci")["debruin2024"]["max_epochs"] < load_profile("default")["debruin2024"]["max_epochs"]
         True
     """
-    import yaml
-
     chain: list[str] = []
     values: dict = {}
     while name is not None:
@@ -100,8 +100,7 @@ def load_profile(name: str) -> dict[str, dict]:
         if name in chain:
             raise ValueError(f"profile {chain[0]!r} inherits in a cycle: {' → '.join([*chain, name])}")
         chain.append(name)
-        with open(profile_dir() / f"{name}.yaml") as f:
-            data = yaml.safe_load(f) or {}
+        data = load_yaml(profile_dir() / f"{name}.yaml") or {}
         if not isinstance(data, Mapping) or not all(isinstance(v, Mapping) for k, v in data.items() if k != "inherits"):
             raise ValueError(f"profile {name!r} must map each study to its parameters (see {profile_dir() / 'default.yaml'})")
         values = _merge({k: v for k, v in data.items() if k != "inherits"}, values)
@@ -277,6 +276,11 @@ class StudyConfig:
     def torch_device(self) -> torch.device:
         return resolve_device(getattr(self, "device", "auto"))
 
+    def resources(self) -> Estimate | None:
+        """What this config will allocate and compute (:mod:`flowcore.resources`); ``None``: not estimated.
+        :func:`resolve` checks it against the machine before any work."""
+        return None
+
     def table(self) -> pd.DataFrame:
         """Every parameter in effect, its value and where it came from (after :func:`configure`).
 
@@ -347,8 +351,10 @@ def resolve(config_class: type[Config], profile: str = "default", overrides: Map
     """Merge the study's section of ``profile`` with ``overrides`` and validate them into ``config_class``.
 
     Raises:
-        ValueError: For an unknown profile, an unknown parameter (naming the nearest known one), or a
-            bad value (naming the parameter and what is allowed).
+        ValueError: For an unknown profile, an unknown parameter (naming the nearest known one), a
+            bad value (naming the parameter and what is allowed), or sizes whose estimated peak memory
+            exceeds what the machine has (naming the parameters that drive it). Text values are read
+            as people type them (:func:`flowcore.params.coerce`: ``"1e-3"`` is 0.001).
 
     Example:
         >>> from flowcore.studies.debruin2024 import ThesisConfig
@@ -359,13 +365,16 @@ def resolve(config_class: type[Config], profile: str = "default", overrides: Map
         ...
         ValueError: unknown parameter 'n_trian' (did you mean 'n_train'?); known: ...
     """
-    overrides = dict(overrides or {})
+    overrides = {name: coerce(name, value) for name, value in (overrides or {}).items()}
     check_names(overrides, config_class.parameter_names())
     values = load_profile(profile).get(config_class.STUDY)
     if values is None:
         raise ValueError(f"profile {profile!r} has no section {config_class.STUDY!r}")
     check_names(values, config_class.parameter_names(), what=f"parameter in profile {profile!r}")
     config = config_class.from_params(**{**values, **overrides})
+    estimate = config.resources()
+    if estimate is not None:
+        check_resources(estimate, gpu=config.torch_device.type == "cuda")
     return Resolved(config, profile, overrides)
 
 

@@ -36,6 +36,8 @@ def check_int(name: str, value, minimum: int | None = None, maximum: int | None 
     value = int(value)
     if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
         raise ValueError(f"{name} must be {allowed}, got {value}")
+    if abs(value) >= 2**63:  # no array, tensor or loop counter can hold it
+        raise ValueError(f"{name} must be {allowed} within the 64-bit range, got {value:.3g}")
     return value
 
 

@@ -125,9 +125,11 @@ class Findings:
     subchecks: tuple[SubCheck, ...]
     evidence: str
     scope: str = ""
+    headline: str = ""
 
     def __add__(self, other: Findings) -> Findings:
-        return Findings(self.subchecks + other.subchecks, f"{self.evidence} | {other.evidence}", "; ".join(s for s in (self.scope, other.scope) if s))
+        join = lambda a, b, sep: sep.join(x for x in (a, b) if x)  # noqa: E731
+        return Findings(self.subchecks + other.subchecks, join(self.evidence, other.evidence, " | "), join(self.scope, other.scope, "; "), join(self.headline, other.headline, "; "))
 
 
 @dataclass(frozen=True)
@@ -161,11 +163,11 @@ class ClaimCheck:
 
     @property
     def rests_on(self) -> str:
-        """The detail of the main sub-check(s), the numbers the verdict rests on."""
+        """The number the verdict rests on: the check's headline, else the main sub-checks' details."""
         found = self.findings.get("model")
         if found is None:
             return self.evidence
-        return "; ".join(s.detail or s.name for s in found.subchecks if s.role == "main")
+        return found.headline or "; ".join(s.detail or s.name for s in found.subchecks if s.role == "main")
 
 
 def verdict_of(passed: Sequence[bool]) -> Verdict:

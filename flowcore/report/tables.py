@@ -16,7 +16,10 @@ from flowcore.verdicts import ClaimCheck, claims_table, subcheck_table
 
 __all__ = ["verdict_html", "VerdictTables"]
 
-_STYLE = "<style>.fc-verdicts td, .fc-verdicts th {text-align: left; vertical-align: top; white-space: normal;}</style>"
+_STYLE = (
+    "<style>.fc-verdicts {font-size: 0.82em; width: 100%;} "
+    ".fc-verdicts td, .fc-verdicts th {text-align: left; vertical-align: top; white-space: normal; padding: 2px 6px;}</style>"
+)
 
 
 def _frame_html(frame: pd.DataFrame, index: bool) -> str:

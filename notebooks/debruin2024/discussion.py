@@ -58,7 +58,7 @@ present = set(table["family"])
 # Open the sub-checks below the table to see which ones carry each verdict, with the thesis's words
 # beside each criterion.
 
-# %% tags=["hide-input"]
+# %% tags=["hide-input", "full-width"]
 checks = [
     claims.assess((claims.c1_baseline, summary)),
     claims.assess((claims.c2_baseline, summary), (claims.c2_families, table)),

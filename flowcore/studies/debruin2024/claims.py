@@ -225,7 +225,7 @@ def c1_baseline(summary: pd.DataFrame) -> Findings:
         SubCheck(f"log pθ not above log p on average (E_p[log p − log pθ] ≥ −{Z_SHIFT} SE)", "secondary", {_unit(d): paired[d] >= -Z_SHIFT * se[d] for d in paired.index}, f"E_p[log p − log pθ] {paired.min():.4f}–{paired.max():.4f} nats", quote=QUOTES["C1"]["left"]),
     )
     evidence = f"OVL ≥ {OVL_FIT} at {sum(s for s in subs[0].passed.values())}/{len(ovl)} D (min {ovl.min():.3f}); E_p[log p − log pθ] ranges {paired.min():.4f} to {paired.max():.4f} nats."
-    return Findings(subs, evidence, f"baseline q = p, D ∈ {list(summary.index)}")
+    return Findings(subs, evidence, f"baseline q = p, D ∈ {list(summary.index)}", f"smallest OVL {ovl.min():.3f}")
 
 
 c1_baseline.claim, c1_baseline.table = "C1", "summary"
@@ -241,7 +241,7 @@ def c2_baseline(summary: pd.DataFrame) -> Findings:
         SubCheck(f"H*(p,p) within {Z_AGREE} SE of H(p)", "main", {_unit(d): abs(v) <= Z_AGREE for d, v in z.items()}, f"max |z| {z.abs().max():.2f}", quote=QUOTES["C2"]["match"]),
         SubCheck(f"σ of E_p[log pθ] at N = 10⁶ ≤ {SIGMA_THESIS}", "secondary", {_unit(d): v <= SIGMA_THESIS for d, v in sigma.items()}, f"max σ {sigma.max():.4f} ({how})", quote=QUOTES["C2"]["sigma"]),
     )
-    return Findings(subs, f"max |z| of H*(p,p) against H(p) {z.abs().max():.2f}; max σ of E_p[log pθ] {sigma.max():.4f} ({how})", "baseline q = p")
+    return Findings(subs, f"max |z| of H*(p,p) against H(p) {z.abs().max():.2f}; max σ of E_p[log pθ] {sigma.max():.4f} ({how})", "baseline q = p", f"max |z| {z.abs().max():.2f} on q = p")
 
 
 c2_baseline.claim, c2_baseline.table = "C2", "summary"
@@ -256,7 +256,7 @@ def c3_baseline(summary: pd.DataFrame) -> Findings:
         SubCheck(f"KL*(p‖p) within {Z_AGREE} SE of 0", "secondary", {_unit(d): abs(v) <= Z_AGREE for d, v in z_self.items()}, f"max |z| {z_self.abs().max():.2f}"),
     )
     evidence = f"KL*(p‖p̂) vs analytic KL(p‖p̂): max |z| = {z_hat.abs().max():.2f} (KL(p‖p̂) from {summary[col.KL_P_HAT].min():.4f} to {summary[col.KL_P_HAT].max():.4f} nats); KL*(p‖p) vs 0: max |z| = {z_self.abs().max():.2f}"
-    return Findings(subs, evidence, "baseline q = p and the ML-Gaussian control")
+    return Findings(subs, evidence, "baseline q = p and the ML-Gaussian control", f"max |z| {max(z_hat.abs().max(), z_self.abs().max()):.2f} on q = p")
 
 
 c3_baseline.claim, c3_baseline.table = "C3", "summary"
@@ -273,7 +273,7 @@ def c2_families(table: pd.DataFrame) -> Findings:
     per_family = z.groupby(table["family"]).max()
     detail = f"max |z| {z.max():.2f} over {len(table)} members (threshold {limit:.2f}); " + ", ".join(f"{f}: {v:.2f}" for f, v in per_family.items())
     subs = (SubCheck("H*(q,p) matches H(q,p) on every member (Bonferroni)", "main", {"all": z.max() <= limit}, detail, quote=QUOTES["C2"]["match"]),)
-    return Findings(subs, detail, f"all families, D ∈ {sorted(int(d) for d in table['D'].unique())}")
+    return Findings(subs, detail, f"all families, D ∈ {sorted(int(d) for d in table['D'].unique())}", f"max |z| {z.max():.2f} over {len(table)} members")
 
 
 c2_families.claim, c2_families.table = "C2", "family"
@@ -290,7 +290,7 @@ def c3_families(table: pd.DataFrame) -> Findings:
         SubCheck("Proposition 1 equals H(q,p) − H(q)", "secondary", {"all": closed}, f"to 1e-8: {closed}"),
     )
     evidence = f"max |z| of KL*(q‖p) against Proposition 1 = {z.max():.2f} over {len(table)} distributions (threshold {limit:.2f}); KL(q‖p) ranges {table[col.KL_QP].min():.3f} to {table[col.KL_QP].max():.1f} nats"
-    return Findings(subs, evidence, f"all families, D ∈ {sorted(int(d) for d in table['D'].unique())}")
+    return Findings(subs, evidence, f"all families, D ∈ {sorted(int(d) for d in table['D'].unique())}", f"max |z| {z.max():.2f} over {len(table)} members")
 
 
 c3_families.claim, c3_families.table = "C3", "family"
@@ -300,10 +300,11 @@ def c4_scale_only(table: pd.DataFrame) -> Findings:
     """C4 per D on Λ at t = 0: the range over s of the gap H*(q,pθ) − H*(q,p) is at most ``GAP_FRACTION``
     of the range of H(q,p) (main), and for every s ``Var log pθ`` is within ``VAR_RATIO`` of ``Var log p``
     or within ``VAR_TOL·D/2`` of it (D/2: the variance of log p over Q(p))."""
-    gap_ok, var_ok, parts = {}, {}, []
+    gap_ok, var_ok, parts, ratios = {}, {}, [], []
     for dim, rows in members(table, "affine", t=0.0).groupby("D"):
         gap = rows[col.GAP]
         spread, scale = gap.max() - gap.min(), rows[col.H_QP].max() - rows[col.H_QP].min()
+        ratios.append(spread / scale)
         vm, vt = rows[col.VAR_MODEL], rows[col.VAR_TRUTH]
         ratio = vm / vt
         close = (ratio.between(1 / VAR_RATIO, VAR_RATIO)) | ((vm - vt).abs() <= VAR_TOL * dim / 2)
@@ -313,7 +314,7 @@ def c4_scale_only(table: pd.DataFrame) -> Findings:
         SubCheck(f"gap roughly constant over s (range ≤ {GAP_FRACTION:g} × range of H(q,p))", "main", gap_ok, "; ".join(p.split(", Var")[0] for p in parts), quote=QUOTES["C4"]["gap"]),
         SubCheck(f"Var log pθ ≈ Var log p (ratio within {VAR_RATIO:g}, or |Δ| ≤ {VAR_TOL:g}·D/2)", "secondary", var_ok, "; ".join(p.split(": ", 1)[0] + ": Var" + p.split(", Var", 1)[1] for p in parts), quote=QUOTES["C4"]["var"]),
     )
-    return Findings(subs, "; ".join(parts), "Λ at t = 0, every s")
+    return Findings(subs, "; ".join(parts), "Λ at t = 0, every s", f"gap range / range of H(q,p): up to {max(ratios):.2f} (≤ {GAP_FRACTION:g})")
 
 
 c4_scale_only.claim, c4_scale_only.table = "C4", "family"
@@ -328,13 +329,14 @@ def c5_shift_only(table: pd.DataFrame, exact: bool = False) -> Findings:
     the largest D ("weaker at higher D"; needs two D). Every sign is checked: an underestimate passes nothing.
     With ``exact=True`` the KDE part is left out unless the run has D = 20."""
     rows = members(table, "affine", s=1.0)
-    over, grows, parts, rel = {}, {}, [], {}
+    over, grows, parts, rel, last = {}, {}, [], {}, {}
     for dim, d_rows in rows.groupby("D"):
         shifted = d_rows[d_rows["t"] > 0].sort_values("t")
         gap, se = shifted[col.GAP].to_numpy(), shifted[col.SE_GAP].to_numpy()
         over[_unit(dim)] = bool((gap < -Z_SHIFT * se).all())
         grows[_unit(dim)] = bool(np.all(np.diff(-gap) > 0) and -gap[-1] > 0)
         rel[dim] = float(-gap[-1] / shifted[col.KL_QP].iloc[-1])
+        last[int(dim)] = float(gap[-1])
         parts.append(f"D={dim}: gap at t={', '.join(f'{t:g}' for t in shifted['t'])} = {', '.join(f'{g:+.2f}' for g in gap)}")
     subs = [
         SubCheck(f"model overestimates log-likelihood at every t > 0 (gap < −{Z_SHIFT} SE)", "main", over, "; ".join(parts), quote=QUOTES["C5"]["over"]),
@@ -349,7 +351,7 @@ def c5_shift_only(table: pd.DataFrame, exact: bool = False) -> Findings:
     if len(dims) > 1:
         subs.append(SubCheck("weaker at higher D: relative overestimate at the largest t positive at the smallest D and smaller at the largest", "secondary", {"all": rel[dims[0]] > 0 and rel[dims[-1]] < rel[dims[0]]}, ", ".join(f"D={d}: {v:+.3f}" for d, v in rel.items()), quote=QUOTES["C5"]["weaker"]))
     evidence = "; ".join(parts) + " (negative gap = model overestimates log-likelihood); relative overestimate at the largest t: " + ", ".join(f"D={d}: {v:+.3f}" for d, v in rel.items())
-    return Findings(tuple(subs), evidence, f"Λ at s = 1, t > 0; KDE part at D = {d20}")
+    return Findings(tuple(subs), evidence, f"Λ at s = 1, t > 0; KDE part at D = {d20}", f"gap at s = 1, largest t: " + ", ".join(f"{g:+.2f}" for g in last.values()) + f" nats (D = {', '.join(map(str, last))}; < 0: overestimated)")
 
 
 c5_shift_only.claim, c5_shift_only.table = "C5", "family"
@@ -372,7 +374,7 @@ def c6_combined(table: pd.DataFrame, exact: bool = False) -> Findings:
         SubCheck(f"detection infeasible for the model: TNR ≥ {TNR_MARGIN} below the truth's", "secondary", {u: tnr <= tnr_truth - TNR_MARGIN}, f"TNR model {tnr:.3f} vs truth {tnr_truth:.3f}", quote=QUOTES["C6"]["infeasible"]),
     )
     evidence = f"OVL of log pθ over Q(q) and Q(p) = {ovl:.3f} (truth's log p: {ovl_truth:.3f}); TNR model {tnr:.3f} vs truth {tnr_truth:.3f}"
-    return Findings(subs, evidence, f"Λ, s = 0.75, t = 0.25, {scope}")
+    return Findings(subs, evidence, f"Λ, s = 0.75, t = 0.25, {scope}", f"OVL model {ovl:.2f} vs truth {ovl_truth:.2f}")
 
 
 c6_combined.claim, c6_combined.table = "C6", "family"
@@ -383,9 +385,10 @@ def c7_perturbed_base(table: pd.DataFrame) -> Findings:
     OVL_COINCIDE``). Main: log pθ's KDEs nearly coincide (``OVL model ≥ OVL_COINCIDE``). Secondary, for
     D ≥ 50: indistinguishable (``OVL model ≥ OVL_INDISTINGUISHABLE``)."""
     rows = members(table, "perturbed", s=1.0, t=0.0)
-    separates, coincide, indistinct, parts = {}, {}, {}, []
+    separates, coincide, indistinct, parts, parts_short = {}, {}, {}, [], []
     for dim, row in rows.groupby("D"):
         truth, model = float(row[col.OVL_TRUTH].iloc[0]), float(row[col.OVL_MODEL].iloc[0])
+        parts_short.append(f"{model:.2f} vs {truth:.2f} (D={dim})")
         separates[_unit(dim)], coincide[_unit(dim)] = truth < OVL_COINCIDE, model >= OVL_COINCIDE
         if dim >= 50:
             indistinct[_unit(dim)] = model >= OVL_INDISTINGUISHABLE
@@ -396,7 +399,7 @@ def c7_perturbed_base(table: pd.DataFrame) -> Findings:
     ]
     if indistinct:
         subs.append(SubCheck(f"indistinguishable for D ≥ 50 (OVL ≥ {OVL_INDISTINGUISHABLE})", "secondary", indistinct, "; ".join(p for p in parts if int(p[2:].split(":")[0]) >= 50), quote=QUOTES["C7"]["indistinct"]))
-    return Findings(tuple(subs), "; ".join(parts), "Λ^δ at s = 1, t = 0")
+    return Findings(tuple(subs), "; ".join(parts), "Λ^δ at s = 1, t = 0", "OVL model vs truth: " + ", ".join(parts_short))
 
 
 c7_perturbed_base.claim, c7_perturbed_base.table = "C7", "family"
@@ -411,7 +414,7 @@ def c8_perturbed_grid(table: pd.DataFrame) -> Findings:
     |H*(q^δ,p) − H*(q^δ,pθ)| grows with s (Spearman ρ > 0 at every t); and at the hard cases (largest
     t, every s > 1), where q^δ is more atypical than q *for the truth* (KL(q^δ‖p) > KL(q‖p), a
     premise), it looks more similar to the model: KL*(q^δ‖pθ) < KL*(q‖pθ)."""
-    still, grows, similar, atypical, parts = {}, {}, {}, {}, []
+    still, grows, similar, atypical, parts, ratios = {}, {}, {}, {}, [], []
     for dim in sorted(table["D"].unique()):
         u = _unit(dim)
         plain = members(table, "affine", D=dim).set_index(["s", "t"])
@@ -419,6 +422,7 @@ def c8_perturbed_grid(table: pd.DataFrame) -> Findings:
         moved_model = (pert[col.H_STAR_Q_MODEL] - plain[col.H_STAR_Q_MODEL]).abs()
         moved_truth = (pert[col.H_STAR_QP] - plain[col.H_STAR_QP]).abs()
         ratio = float((moved_model / moved_truth).median())
+        ratios.append(ratio)
         rhos = [_rho(g.reset_index()["s"], g[col.DELTA_HC]) for _, g in pert.groupby(level="t")]
         rho_min = float("nan") if np.isnan(rhos).any() else min(rhos)
         t_max = max(pert.index.get_level_values("t"))
@@ -433,7 +437,7 @@ def c8_perturbed_grid(table: pd.DataFrame) -> Findings:
         SubCheck("the gap |H*(q^δ,p) − H*(q^δ,pθ)| grows with s (ρ > 0 at every t)", "secondary", grows, "; ".join(p.split(": ")[0] + ": min ρ" + p.split("min ρ")[1].split(",")[0] for p in parts), quote=QUOTES["C8"]["grows"]),
         SubCheck(SIMILAR, "secondary", similar, "; ".join(p.split(": ")[0] + ": " + p.rsplit(", ", 1)[1] for p in parts), quote=QUOTES["C8"]["similar"]),
     )
-    return Findings(subs, "; ".join(parts), "Λ^δ against Λ, every (s, t)")
+    return Findings(subs, "; ".join(parts), "Λ^δ against Λ, every (s, t)", f"median |ΔH model|/|ΔH truth| {min(ratios):.2f}–{max(ratios):.2f} (≤ {MOVE_FRACTION})")
 
 
 c8_perturbed_grid.claim, c8_perturbed_grid.table = "C8", "family"
@@ -454,7 +458,7 @@ def c9_outlier(table: pd.DataFrame) -> Findings:
         last = rows.iloc[-1]
         subs.append(SubCheck("the model's overlap grows with D", "secondary", {"all": bool(np.all(np.diff(rows[col.OVL_MODEL].to_numpy()) > 0))}, ", ".join(f"{v:.3f}" for v in rows[col.OVL_MODEL]), quote=QUOTES["C9"]["grows"]))
         subs.append(SubCheck("at the largest D the outliers' mean log pθ exceeds Q(p)'s", "secondary", {_unit(last["D"]): last[col.MEAN_SHIFT_MODEL] > 0}, f"{last[col.MEAN_SHIFT_MODEL]:+.2f} nats", quote=QUOTES["C9"]["exceeds"]))
-    return Findings(tuple(subs), "; ".join(parts), "Λ^out at s = 1, t = 0")
+    return Findings(tuple(subs), "; ".join(parts), "Λ^out at s = 1, t = 0", f"OVL of log pθ at (1, 0): {rows[col.OVL_MODEL].min():.3f}–{rows[col.OVL_MODEL].max():.3f} (≥ {OVL_OVERLAPS})")
 
 
 c9_outlier.claim, c9_outlier.table = "C9", "family"
@@ -466,6 +470,7 @@ def c10_outlier_grid(table: pd.DataFrame) -> Findings:
     mean log pθ falls as t grows (Spearman ρ of ∓1 exactly). The truth's log p moves the same way, so
     these trends are informative only where the truth's do not hold."""
     over, falls_s, var_s, falls_t, parts = {}, {}, {}, {}, []
+    n_over = n_all = 0
     for dim in sorted(table["D"].unique()):
         u = _unit(dim)
         rows = members(table, "outlier", D=dim)
@@ -474,6 +479,7 @@ def c10_outlier_grid(table: pd.DataFrame) -> Findings:
         rho_var = _rho(at_t0["s"], at_t0[col.VAR_MODEL])
         rho_t = _rho(at_s1["t"], -at_s1[col.H_STAR_Q_MODEL])
         overestimated = rows[col.GAP] < -Z_SHIFT * rows[col.SE_GAP]
+        n_over, n_all = n_over + int(overestimated.sum()), n_all + len(overestimated)
         over[u], falls_s[u], var_s[u], falls_t[u] = bool(overestimated.all()), rho_mean == -1, rho_var == 1, rho_t == -1
         parts.append(f"D={dim}: overestimated in {int(overestimated.sum())}/{len(overestimated)}, ρ(s, mean log pθ) = {rho_mean:+.2f}, ρ(s, Var) = {rho_var:+.2f}, ρ(t, mean log pθ) = {rho_t:+.2f}")
     subs = (
@@ -482,7 +488,7 @@ def c10_outlier_grid(table: pd.DataFrame) -> Findings:
         SubCheck("increasing s raises Var log pθ (ρ = +1 at t = 0)", "secondary", var_s, "", quote=QUOTES["C10"]["s_var"]),
         SubCheck("increasing t lowers mean log pθ (ρ = −1 at s = 1)", "secondary", falls_t, "", quote=QUOTES["C10"]["t_mean"]),
     )
-    return Findings(subs, "; ".join(parts), "Λ^out, every (s, t)")
+    return Findings(subs, "; ".join(parts), "Λ^out, every (s, t)", f"overestimated in {n_over} of {n_all} members")
 
 
 c10_outlier_grid.claim, c10_outlier_grid.table = "C10", "family"
@@ -516,7 +522,7 @@ def c11_detection(table: pd.DataFrame, exact: bool = False) -> Findings:
         + "; ".join(f"Λ^δ {k}: model {m:.3f} vs truth {tr:.3f}" for k, (m, tr) in cells.items())
         + f"; largest shortfall on Λ^δ {short_pert.max():+.3f} at (s={worst['s']:g}, t={worst['t']:g})"
     )
-    return Findings(subs, evidence, f"TPR 0.975, {scope}")
+    return Findings(subs, evidence, f"TPR 0.975, {scope}", f"TNR shortfall: Λ^out {short_out.mean():+.2f}; " + "; ".join(f"Λ^δ{k.replace('s=', '').replace('t=', '')} {tr - m:+.2f}" for k, (m, tr) in cells.items()))
 
 
 c11_detection.claim, c11_detection.table = "C11", "family"

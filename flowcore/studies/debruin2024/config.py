@@ -12,6 +12,7 @@ from typing import ClassVar
 from flowcore.config import FlowConfig, StudyConfig
 from flowcore.devices import resolve_device
 from flowcore.gaussians import GaussianRecipe
+from flowcore.resources import Estimate, Need
 from flowcore.studies.debruin2024.families import FAMILIES
 from flowcore.train import TrainConfig
 from flowcore.validation import (
@@ -71,7 +72,8 @@ class Sweep:
 
     def __post_init__(self):
         seeds = _check_seeds("sweep_seeds", self.seeds)
-        if isinstance(self.capacity, str) or not self.capacity or any(isinstance(c, str) or len(c) != 2 for c in self.capacity):
+        pairs = self.capacity
+        if not isinstance(pairs, (list, tuple)) or not pairs or any(not isinstance(c, (list, tuple)) or len(c) != 2 for c in pairs):
             raise ValueError(f"sweep_capacity must be a list of [couplings, width] pairs, got {self.capacity!r}")
         assign_checked(
             self,
@@ -203,7 +205,7 @@ class ThesisConfig(StudyConfig):
     chunk_size: int = 4_096
 
     def __post_init__(self):
-        if isinstance(self.families, str) or not self.families:
+        if not isinstance(self.families, (list, tuple)) or not self.families:
             raise ValueError(f"families must be a non-empty list drawn from {FAMILIES}, got {self.families!r}")
         constants = {}
         for name in ("alpha", "beta", "outlier_offset", "outlier_cov_scale"):
@@ -235,6 +237,53 @@ class ThesisConfig(StudyConfig):
     def seed(self) -> int:
         """The experiment's seed (``train.seed``): it draws p, the data, the weights and the test sets."""
         return self.train.seed
+
+    def resources(self) -> Estimate:
+        """Peak memory and work of the whole study at these sizes (the heaviest of the main run, the
+        sensitivity sweep and the regime search), for :func:`flowcore.resources.check_resources`.
+
+        At the peak live together: the covariance-sized matrices of p and of the members of a family
+        (each Gaussian keeps its covariance, Cholesky factor and precision: about ``4 + 3·members``
+        D×D float64 matrices), the training and validation sets, the log-likelihood arrays of a family
+        (three scores per member and the reference set, float64), and the calibration's draws.
+
+        Example:
+            >>> e = ThesisConfig().resources()
+            >>> e.peak_bytes < 2**30, [n.drivers[0] for n in e.needs]
+            (True, ['dims', 'n_train', 'n_test', 'calibration_draws'])
+        """
+        dim = float(max(*self.dims, self.sweep.dim, *self.regime.dims, self.calibration_dim))  # floats: a huge size gives inf, not an overflow
+        members = len(self.scales) * len(self.shifts)
+        n_test = float(max(self.n_test, self.sweep.n_test, self.regime.n_test))
+        n_train = float(max(self.train.n_train, *self.sweep.n_train, *self.regime.n_train))
+        hidden = list(self.flow.hidden)
+        needs = (
+            Need("covariance matrices of p and a family's members", (4 + 3 * members) * dim**2 * 8.0, ("dims", "scales", "shifts")),
+            Need("training and validation sets", (n_train + self.train.n_val) * dim * 12.0, ("n_train", "n_val", "dims")),
+            Need("a family's log-likelihood arrays", 3 * (members + 1) * n_test * 8.0 + 4 * self.chunk_size * dim * 8.0, ("n_test", "scales", "shifts", "chunk_size")),
+            Need("the calibration's draws", 10 * self.calibration_draws * self.calibration_dim * 8.0 * 2, ("calibration_draws", "calibration_dim")),
+        )
+
+        def flow_cost(d: int, couplings: int, widths_hidden: list[int]) -> float:  # flop of one flow pass on one sample
+            widths = [d // 2, *widths_hidden, 2 * (d - d // 2)]
+            return 2.0 * couplings * sum(a * b for a, b in zip(widths, widths[1:]))
+
+        def run(d: int, n_tr: int, epochs: int, n_te: int, couplings: int = self.flow.n_couplings, widths_hidden: list[int] = hidden) -> float:
+            cost = flow_cost(d, couplings, widths_hidden)
+            # training (forward and backward, every epoch: an upper bound under early stopping), then every
+            # test set through the flow, two quadratic forms and the sampling
+            return n_tr * epochs * 3 * cost + (3 * members + self.n_repeats) * n_te * (cost + 5.0 * d**2)
+
+        t, sw, rg = self.train, self.sweep, self.regime
+        flops = sum(run(d, t.n_train, t.max_epochs, self.n_test) for d in self.dims)
+        sweep_runs = [run(sw.dim, n, t.max_epochs, sw.n_test) for n in sw.n_train]
+        sweep_runs += [run(sw.dim, t.n_train, e, sw.n_test) for e in sw.max_epochs]
+        sweep_runs += [run(sw.dim, t.n_train, t.max_epochs, sw.n_test, k, [w, w]) for k, w in sw.capacity]
+        sweep_runs += [run(sw.dim, t.n_train, t.max_epochs, sw.n_test) for _ in sw.eig_min]
+        flops += len(sw.seeds) * sum(sweep_runs)
+        regime_runs = [run(d, n, rg.max_epochs, rg.n_test) for d in rg.dims for n in rg.n_train]
+        flops += (rg.points + 1) * len(rg.seeds) * sum(regime_runs) / len(regime_runs)
+        return Estimate(needs, flops)
 
     def replace(self, **params) -> ThesisConfig:
         """A copy with some flat parameters changed (validated again).
