@@ -4,7 +4,8 @@ values that reach a notebook as text.
 YAML 1.1, which PyYAML speaks, reads ``1e-3`` and ``1E9`` as *strings* (its floats need a dot), so
 ``-p lr 1e-3`` used to fail validation with a number in hand. :func:`parse_value` reads YAML with
 the float syntax of YAML 1.2 and Python (``1e-3``, ``1E9``, ``.5``, ``1_000.5``) added; integers keep
-YAML's ``1_000``; ``true``/``false`` and ``null`` keep their meaning; a word stays a word. A value
+YAML's ``1_000``; ``true``/``false`` and ``null`` keep their meaning (YAML 1.1's ``yes``/``no``/``on``/
+``off`` do not become booleans); a word stays a word. A value
 that is not YAML at all (``[10,20``) raises a one-line ``ValueError`` naming the parameter, the text
 and the expected form.
 """
@@ -26,7 +27,12 @@ class _Loader(yaml.SafeLoader):
     """PyYAML's safe loader with exponent floats that lack a dot (``1e-3``, ``1E9``, ``2e+05``)."""
 
 
-_Loader.yaml_implicit_resolvers = {key: list(value) for key, value in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+# YAML 1.2's booleans only: YAML 1.1 also reads yes/no/on/off as booleans, which a word-valued
+# parameter (or a typo) should not silently become.
+_Loader.yaml_implicit_resolvers = {
+    key: [(tag, regexp) for tag, regexp in value if tag != "tag:yaml.org,2002:bool"] for key, value in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
 _Loader.add_implicit_resolver(
     "tag:yaml.org,2002:float",
     re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
@@ -40,8 +46,8 @@ def parse_value(name: str, text: str) -> Any:
     Example:
         >>> parse_value("lr", "1e-3"), parse_value("lr", "1E9"), parse_value("n_train", "1_000")
         (0.001, 1000000000.0, 1000)
-        >>> parse_value("dims", "[10, 20]"), parse_value("alpha", "null"), parse_value("device", "cpu")
-        ([10, 20], None, 'cpu')
+        >>> parse_value("dims", "[10, 20]"), parse_value("alpha", "null"), parse_value("device", "cpu"), parse_value("zero_init", "yes")
+        ([10, 20], None, 'cpu', 'yes')
         >>> parse_value("dims", "[10,20")
         Traceback (most recent call last):
         ...

@@ -21,9 +21,9 @@ sub-check that passes for the truth at a unit says nothing about the model there
 - **not reproduced**: the main sub-checks pass at no unit;
 - **not testable here**: a premise fails everywhere, or the truth passes every main unit.
 
-Claims that the model *agrees* with the truth (``kind="fit"``) or about estimators alone
-(``kind="estimator"``) are judged by the same rule without the masking: the truth is expected to
-pass them.
+Claims that the model *agrees* with the truth (``kind="fit"``), about estimators alone
+(``kind="estimator"``), or about what a model does where no truth exists to stand in for it
+(``kind="effect"``, e.g. a flow on images) are judged by the same rule without the masking.
 """
 
 from __future__ import annotations
@@ -51,8 +51,9 @@ __all__ = [
 
 #: The roles a sub-check can have (see the module docstring).
 ROLES = ("premise", "main", "secondary")
-#: The kinds of claim: the model departs from the truth, agrees with it, or no model is involved.
-KINDS = ("failure", "fit", "estimator")
+#: The kinds of claim: the model departs from the truth, agrees with it, no model is involved, or
+#: an effect of a model with no truth to compare (see the module docstring).
+KINDS = ("failure", "fit", "estimator", "effect")
 
 
 class Verdict(str, Enum):

@@ -65,7 +65,7 @@ from flowcore.studies.debruin2024 import claims, evaluation, regimes
 from flowcore.verdicts import Verdict
 
 points = regimes.design(config)
-display(Markdown(f"**The design**: {len(points)} points × {len(config.regime.seeds)} seeds, plus this book's default flow at the largest $n_\\text{{train}}$ and $D$ searched (the reference); "
+display(Markdown(f"**The design**: {len(points)} points × {len(config.regime.seeds)} seeds, plus this book's default flow at the largest training set and D searched (the reference); "
                  f"{config.regime.max_epochs} epochs at most, {config.regime.n_test:,} test samples per distribution."))
 points.style.hide(axis="index")
 

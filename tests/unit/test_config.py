@@ -17,7 +17,7 @@ BAD = [
     ({"dims": []}, "dims must be a non-empty list"),
     ({"scales": [1.0, 0.0]}, r"scales\[1\] must be a finite number > 0"),
     ({"n_test": 0}, "n_test must be an integer ≥ 2"),
-    ({"n_test": "1000"}, r"n_test must be an integer ≥ 2, got '1000' \(str\)"),
+    ({"n_test": "a thousand"}, r"n_test must be an integer ≥ 2, got 'a thousand' \(str\)"),
     ({"n_train": 2.5}, "n_train must be an integer"),
     ({"tpr": 1.5}, "tpr must be a number strictly between 0 and 1"),
     ({"device": "gpu"}, "device must be one of 'auto', 'cpu', 'cuda', 'cuda:N'"),

@@ -1,0 +1,121 @@
+r"""The parameters of the Kirichenko et al. (2020) study: one validated config per run, built from the
+``kirichenko2020`` section of a profile (its defaults equal the ``default`` profile's values).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from flowcore.config import StudyConfig
+from flowcore.devices import resolve_device
+from flowcore.resources import Estimate, Need
+from flowcore.validation import assign_checked, check_choice, check_int, check_int_list, check_positive, check_real
+
+__all__ = ["MASKS", "KirichenkoConfig"]
+
+#: The coupling masks of the paper's §7: checkerboard, horizontal halves, and the quadrant cycle.
+MASKS = ("checkerboard", "horizontal", "cycle")
+
+
+def _optional_sizes(name: str, values) -> tuple[int | None, ...]:
+    if not isinstance(values, (list, tuple)) or not values:
+        raise ValueError(f"{name} must be a non-empty list of bottleneck sizes (integers ≥ 1, or null for none), got {values!r}")
+    return tuple(None if v is None else check_int(f"{name}[{i}]", v, minimum=1) for i, v in enumerate(values))
+
+
+@dataclass(frozen=True)
+class KirichenkoConfig(StudyConfig):
+    """Everything the chapter needs, validated.
+
+    Attributes:
+        in_classes: The digits that are in-distribution (the others are held out; 1 and 7 become OOD sets).
+        n_couplings: Coupling layers of every image flow (the cycle mask uses a multiple of 4).
+        channels, n_blocks: Width and residual blocks of each coupling's convolutional st-network.
+        mask: The mask of the main flow; ``masks`` are the ones compared (K6).
+        bottlenecks: Bottleneck sizes l compared (K7); ``null`` is the flow without one.
+        copies: Dequantisation draws of each training image (fresh noise per copy).
+        batch_size, lr, max_epochs, patience: Training (Adam, early stopping on the validation NLL).
+        negative_target: The OOD set negative training pushes down (K8), and its cutoff (nats).
+        features: Width of the small classifier's hidden layer whose activations K9's flow models.
+        n_draws: Dequantisation draws per scored image. n_boot: Bootstrap resamples of each AUROC.
+        seed: Seed of the splits, the weights, the noise and the bootstraps.
+        device, chunk_size: Where to evaluate, and how many images per chunk.
+
+    Example:
+        >>> KirichenkoConfig.from_params(mask="diagonal")
+        Traceback (most recent call last):
+        ...
+        ValueError: mask must be one of 'checkerboard', 'horizontal', 'cycle'; got 'diagonal'
+    """
+
+    STUDY: ClassVar[str] = "kirichenko2020"
+
+    in_classes: tuple[int, ...] = (0, 2, 3, 4, 5, 6, 8, 9)
+    n_couplings: int = 4
+    channels: int = 16
+    n_blocks: int = 2
+    mask: str = "checkerboard"
+    masks: tuple[str, ...] = MASKS
+    bottlenecks: tuple[int | None, ...] = (None, 32, 8, 2)
+    copies: int = 2
+    batch_size: int = 128
+    lr: float = 1e-3
+    max_epochs: int = 40
+    patience: int = 6
+    negative_target: str = "class 1"
+    negative_cutoff: float = -60.0
+    features: int = 32
+    n_draws: int = 4
+    n_boot: int = 200
+    seed: int = 0
+    device: str = "auto"
+    chunk_size: int = 512
+
+    def __post_init__(self):
+        classes = check_int_list("in_classes", self.in_classes, minimum=0)
+        if any(c > 9 for c in classes) or len(set(classes)) != len(classes) or not 2 <= len(classes) <= 8 or {1, 7} & set(classes):
+            raise ValueError(f"in_classes must be 2 to 8 distinct digits from 0–9 other than 1 and 7 (the held-out OOD classes), got {list(self.in_classes)}")
+        if not isinstance(self.masks, (list, tuple)) or not self.masks:
+            raise ValueError(f"masks must be a non-empty list drawn from {MASKS}, got {self.masks!r}")
+        resolve_device(self.device)
+        assign_checked(
+            self,
+            in_classes=classes,
+            n_couplings=check_int("n_couplings", self.n_couplings, minimum=2, maximum=64),
+            channels=check_int("channels", self.channels, minimum=1, maximum=1024),
+            n_blocks=check_int("n_blocks", self.n_blocks, minimum=1, maximum=32),
+            mask=check_choice("mask", self.mask, MASKS),
+            masks=tuple(check_choice("masks", m, MASKS) for m in self.masks),
+            bottlenecks=_optional_sizes("bottlenecks", self.bottlenecks),
+            copies=check_int("copies", self.copies, minimum=1, maximum=64),
+            batch_size=check_int("batch_size", self.batch_size, minimum=1),
+            lr=check_positive("lr", self.lr),
+            max_epochs=check_int("max_epochs", self.max_epochs, minimum=1),
+            patience=check_int("patience", self.patience, minimum=1),
+            negative_target=check_choice("negative_target", self.negative_target, ("class 1", "class 7", "flipped left–right", "flipped up–down", "photo patches")),
+            negative_cutoff=check_real("negative_cutoff", self.negative_cutoff),
+            features=check_int("features", self.features, minimum=2, maximum=4096),
+            n_draws=check_int("n_draws", self.n_draws, minimum=1, maximum=256),
+            n_boot=check_int("n_boot", self.n_boot, minimum=10),
+            seed=check_int("seed", self.seed, minimum=0),
+            chunk_size=check_int("chunk_size", self.chunk_size, minimum=1),
+        )
+
+    def resources(self) -> Estimate:
+        """Peak memory and work: 1,797 images of 64 pixels are small; the flows' activations dominate.
+
+        Example:
+            >>> KirichenkoConfig().resources().peak_bytes < 2**30
+            True
+        """
+        pixels, images = 64, 1_797
+        activations = self.batch_size * pixels * self.channels * (2 * self.n_blocks + 2) * self.n_couplings * 4.0 * 3
+        needs = (
+            Need("training images and their dequantised copies", images * self.copies * pixels * 8.0, ("copies",)),
+            Need("st-network activations of a batch (forward and backward)", activations, ("batch_size", "channels", "n_blocks", "n_couplings")),
+        )
+        per_image = 2.0 * self.n_couplings * pixels * 9 * self.channels**2 * (2 * self.n_blocks + 2)
+        n_flows = len(self.masks) + len(self.bottlenecks) + 1
+        flops = n_flows * images * self.copies * self.max_epochs * 3 * per_image + n_flows * 8 * images * self.n_draws * per_image
+        return Estimate(needs, flops)
