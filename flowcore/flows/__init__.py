@@ -10,8 +10,9 @@ Modules: :mod:`~flowcore.flows.transforms` (:class:`Transform`, :class:`Composit
 :class:`Permutation`), :mod:`~flowcore.flows.couplings` (:class:`AffineCoupling` and the masks
 :func:`halves`, :func:`alternating`), :mod:`~flowcore.flows.distributions`
 (:class:`StandardNormal`), :mod:`~flowcore.flows.flow` (:class:`Flow`),
-:mod:`~flowcore.flows.realnvp` (:class:`RealNVP`) and :mod:`~flowcore.flows.fast` (the no-grad
-``log_prob`` fast path).
+:mod:`~flowcore.flows.realnvp` (:class:`RealNVP`), :mod:`~flowcore.flows.image` (image flows:
+masks, the Kirichenko et al. coupling, convolutional st-networks, the logit pre-processing) and
+:mod:`~flowcore.flows.fast` (the no-grad ``log_prob`` fast path).
 
 Example:
     >>> import torch

@@ -166,10 +166,13 @@ def unsupported_reason(flow: nn.Module) -> str | None:
 def log_prob_no_grad(flow: nn.Module, x: Tensor) -> Tensor | None:
     """``flow.log_prob(x)`` on the fast path, or ``None`` where the autograd path must run.
 
-    Warns (:class:`FastPathWarning`, once per flow) when ``None`` is due to the flow's layers.
+    Warns (:class:`FastPathWarning`, once per flow) when ``None`` is due to the flow's layers,
+    unless the flow says it has none by design (``flow.autograd_only = True``).
     """
     if not isinstance(x, Tensor) or torch.compiler.is_compiling() or _is_functorch_wrapped(x):
         return None  # tracing (torch.compile) or vmap/grad transforms: the plain ops compose better
+    if getattr(flow, "autograd_only", False):
+        return None  # a flow built without a fast path on purpose (Flow.autograd_only): no warning
     try:
         steps = _steps(flow)
     except FastPathUnsupported as e:

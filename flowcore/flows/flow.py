@@ -45,6 +45,10 @@ class Flow(nn.Module):
     #: autograd path does.
     eval_onednn: bool = True
 
+    #: Set ``True`` on a flow whose layers have no fast no-grad path by design: ``log_prob`` then
+    #: uses the autograd path under ``torch.no_grad`` without a ``FastPathWarning``.
+    autograd_only: bool = False
+
     def __init__(self, transform: nn.Module, base: nn.Module):
         super().__init__()
         self.transform = transform

@@ -42,9 +42,17 @@ class VerdictTables:
         return self._markup
 
 
-def verdict_html(checks: Sequence[ClaimCheck], sources: Mapping[str, tuple[str, str]] | None = None, open_details: bool = False) -> VerdictTables:
+def verdict_html(
+    checks: Sequence[ClaimCheck],
+    sources: Mapping[str, tuple[str, str]] | None = None,
+    open_details: bool = False,
+    source_label: str = "thesis",
+    words_label: str = "the thesis's words",
+) -> VerdictTables:
     """One line per claim (statement, verdict, control, truth, what it rests on, thesis figure, our
     chapter), then every sub-check with model / control / truth marks and the thesis's words, folded.
+    Columns that are empty for every claim (no control, no null, no quotes) are left out; ``source_label``
+    and ``words_label`` name the source's columns (another paper than the thesis).
 
     Example:
         >>> from flowcore.verdicts import Findings, SubCheck, judge
@@ -57,9 +65,11 @@ def verdict_html(checks: Sequence[ClaimCheck], sources: Mapping[str, tuple[str, 
     table = claims_table(checks)
     short = table[["statement", "verdict", "control", "truth (null)", "rests on"]].copy()
     if sources:
-        short["thesis"] = [sources.get(c, ("", ""))[0] for c in short.index]
+        short[source_label] = [sources.get(c, ("", ""))[0] for c in short.index]
         short["chapter"] = [sources.get(c, ("", ""))[1] for c in short.index]
-    rows = subcheck_table(checks)
+    short = short[[c for c in short.columns if not (short[c] == "—").all()]]
+    rows = subcheck_table(checks).rename(columns={"the thesis's words": words_label})
+    rows = rows[[c for c in rows.columns if not rows[c].isin(["—", ""]).all()]]
     why = "".join(f"<li><b>{html.escape(c)}</b>: {html.escape(r)}</li>" for c, r in table["why"].items())
     details = (
         f"<details{' open' if open_details else ''}><summary>Sub-checks per claim: model / ML-Gaussian control / truth "

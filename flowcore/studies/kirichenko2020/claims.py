@@ -47,8 +47,8 @@ PAPER = {
     "K11": "argument (§4, App. A)",
 }
 
-#: K4: "as well on OOD data": the OOD R² is at least this fraction of the in-distribution R².
-R2_RATIO = 0.8
+#: K4: "as well on OOD data": the OOD R² is at most this much below the in-distribution R².
+R2_GAP = 0.1
 #: K4: −t follows the neighbours' mean: their correlation is at least this.
 NEIGHBOUR_CORR = 0.5
 #: K5: the swap costs at least this much R² (the layers co-adapt).
@@ -97,17 +97,20 @@ def k3(rho: float, p_value: float) -> Findings:
     return _find("K3", subs, "", f"Spearman ρ {rho:+.2f}")
 
 
-def k4(r2_by_set: pd.Series, neighbour_corr: float) -> Findings:
-    """K4: the first checkerboard coupling's R² on each OOD set is at least ``R2_RATIO`` of its R² in
-    distribution (noise excluded: it has no neighbours to predict from); and its prediction follows
-    the mean of the 4 neighbours (correlation ≥ ``NEIGHBOUR_CORR``)."""
-    base = r2_by_set["test"]
-    sets = {k: v / base >= R2_RATIO for k, v in r2_by_set.items() if k not in ("test", "uniform noise")}
+def k4(r2_table: pd.DataFrame, layer: int, neighbour_corr: float) -> Findings:
+    """K4, on the coupling that predicts best in distribution (``layer``, 0-based): its R² on each OOD
+    set is within ``R2_GAP`` of its R² on the test digits (noise excluded: it has no neighbours to
+    predict from; main); and its −t follows the mean of the 4 neighbours (correlation ≥ ``NEIGHBOUR_CORR``)."""
+    column = r2_table.columns[layer]
+    r2s = r2_table[column]
+    base = r2s["test"]
+    sets = {k: v >= base - R2_GAP for k, v in r2s.items() if k not in ("test", "uniform noise")}
     subs = [
-        SubCheck(f"R² on OOD sets ≥ {R2_RATIO} × R² in distribution", "main", sets, ", ".join(f"{k}: {v:.2f}" for k, v in r2_by_set.items())),
-        SubCheck(f"−t follows the 4-neighbour mean (correlation ≥ {NEIGHBOUR_CORR})", "secondary", {"all": neighbour_corr >= NEIGHBOUR_CORR}, f"{neighbour_corr:.3f}"),
+        SubCheck(f"{column}: R² on OOD sets ≥ R² in distribution − {R2_GAP}", "main", sets, ", ".join(f"{k}: {v:.2f}" for k, v in r2s.items())),
+        SubCheck(f"{column}: −t follows the 4-neighbour mean (correlation ≥ {NEIGHBOUR_CORR})", "secondary", {"all": neighbour_corr >= NEIGHBOUR_CORR}, f"{neighbour_corr:.3f}"),
     ]
-    return _find("K4", subs, "", f"R² in {base:.2f}; OOD {min(v for k, v in r2_by_set.items() if k != 'test'):.2f}–{max(v for k, v in r2_by_set.items() if k != 'test'):.2f}")
+    ood = [v for k, v in r2s.items() if k != "test"]
+    return _find("K4", subs, "", f"{column}: R² in {base:.2f}; OOD {min(ood):.2f}–{max(ood):.2f}")
 
 
 def k5(coadaptation: pd.DataFrame) -> Findings:
@@ -139,7 +142,7 @@ def k7(bottlenecks: pd.DataFrame) -> Findings:
     < 0; main), and test bits/dim stays within ``BPD_TOL`` of the flow without a bottleneck."""
     from scipy.stats import spearmanr
 
-    sizes = np.array([np.inf if l is None or (isinstance(l, float) and np.isnan(l)) else float(l) for l in bottlenecks.index])
+    sizes = np.array([np.inf if l is None or str(l) == "none" or (isinstance(l, float) and np.isnan(l)) else float(l) for l in bottlenecks.index])
     rho = spearmanr(sizes, bottlenecks["mean AUROC"]).statistic if len(sizes) > 2 else float(np.sign(bottlenecks["mean AUROC"].iloc[-1] - bottlenecks["mean AUROC"].iloc[0]) * -1)
     base = bottlenecks["test bits/dim"].iloc[int(np.argmax(sizes))]
     worst = float((bottlenecks["test bits/dim"] - base).abs().max())
