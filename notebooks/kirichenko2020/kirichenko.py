@@ -67,14 +67,20 @@ pd.DataFrame([{"set": name, "images": len(images), "stands in for": text} for na
 # The flow trained on the in-distribution digits, scored on its test digits and on every OOD set.
 
 # %% tags=["hide-input"]
-fig, ax = plt.subplots(figsize=(8, 3.6), layout="constrained")
-for name, s in main.scores.items():
-    if name != "train":
-        ax.hist(s, bins=40, histtype="step", density=True, label=name, lw=1.6 if name == "test" else 1.0)
-ax.set_xlabel("mean log-likelihood of an image (nats)")
-ax.set_ylabel("density")
-ax.set_title(f"Flow trained on digits {list(config.in_classes)} ({config.mask} mask)")
-ax.legend(fontsize=7)
+fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), layout="constrained")
+test_scores = main.scores["test"]
+zoom = (np.quantile(test_scores, 0.01) - 3 * test_scores.std(), test_scores.max() + test_scores.std())
+for ax, (low, high), title in ((axes[0], (None, None), "all sets"), (axes[1], zoom, "around the test digits")):
+    for name, s in main.scores.items():
+        if name != "train":
+            shown = s if low is None else s[(s >= low) & (s <= high)]
+            if len(shown):
+                ax.hist(shown, bins=40, histtype="step", density=low is None, label=name, lw=1.6 if name == "test" else 1.0)
+    ax.set_xlabel("mean log-likelihood of an image (nats)")
+    ax.set_ylabel("density" if low is None else "images")
+    ax.set_title(title, fontsize=9)
+axes[0].legend(fontsize=7)
+fig.suptitle(f"Flow trained on digits {list(config.in_classes)} ({config.mask} mask)")
 plt.show()
 simple = analysis.simple_flow_auroc(config, d)
 main.table.style.format(precision=3)
@@ -167,6 +173,7 @@ for fam, rows in atypical.groupby("family"):
 base_row = gaussian[gaussian["family"] == "p"].iloc[0]
 ax.axhline(base_row["co-adaptation"], color="black", lw=0.8, ls="--", label="q = p")
 ax.set_xscale("symlog", linthresh=1.0)
+ax.set_xlim(left=0)
 ax.set_xlabel("KL(q‖p) (nats, symmetric log scale)")
 ax.set_ylabel("R² lost to the swap (layer 2)")
 ax.set_title(f"The thesis's RealNVP at D = {gauss_dim}")
