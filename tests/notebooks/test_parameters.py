@@ -26,6 +26,8 @@ BAD = {
     "debruin2024/regimes": ("regime_points", 2, "regime_points must be an integer ≥ 3, got 2"),
     "debruin2024/appendices": ("n_test", 0, "n_test must be an integer ≥ 2, got 0"),
     "kirichenko2020/kirichenko": ("mask", "diagonal", "mask must be one of 'checkerboard', 'horizontal', 'cycle'; got 'diagonal'"),
+    "song2024/song": ("outlier_fractions", [0.0, 1.5], "outlier_fractions must hold fractions in [0, 1), got [0.0, 1.5]"),
+    "song2024/digits": ("digits_fraction", 0.0, "digits_fraction must be a fraction in (0, 1], got 0.0"),
 }
 
 

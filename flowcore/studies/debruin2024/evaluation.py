@@ -170,8 +170,11 @@ def evaluate_family(
     consts: Constants,
     n_grid: int = 256,
     progress: bool | None = None,
+    label: str = "",
 ) -> FamilyResults:
-    """Score every member of family ``name`` at ``trained.dim`` (cached; see the module docstring)."""
+    """Score every member of family ``name`` at ``trained.dim`` (cached; see the module docstring).
+    ``label`` names a flow trained differently from ``config`` (e.g. with another study's loss term);
+    it joins the cache key."""
     name = check_choice("family", name, FAMILIES)
     dim, p, n = trained.dim, trained.p, config.n_test
     spec = {
@@ -188,6 +191,8 @@ def evaluate_family(
         "outlier": consts.outlier if name == "outlier" else None,
         "n_grid": n_grid,
     }
+    if label:
+        spec["label"] = label
 
     def compute() -> dict:
         start = time.perf_counter()

@@ -33,13 +33,16 @@ class TrainedFlow:
     from_cache: bool
 
 
-def trained_flow(dim: int, config: ThesisConfig, progress: bool | None = None, callback=None) -> TrainedFlow:
+def trained_flow(dim: int, config: ThesisConfig, progress: bool | None = None, callback=None, loss_terms=(), loss_name: str = "") -> TrainedFlow:
     """Draw :math:`p` for ``dim`` and train a RealNVP on it, or load it from the cache.
 
     The training and validation sets come from the streams ``(seed, "train", D)`` and
     ``(seed, "val", D)``; the cache key covers ``dim``, the recipe, the architecture and every
-    training setting (:func:`flowcore.runs.train_or_load`).
+    training setting (:func:`flowcore.runs.train_or_load`). Extra ``loss_terms`` (another study's
+    regulariser) need a ``loss_name``, which joins the key.
     """
+    if loss_terms and not loss_name:
+        raise ValueError("loss_name must name the loss_terms (it joins the cache key)")
     dim = check_int("dim", dim, minimum=2)
     p = training_gaussian(dim, config.recipe, config.seed)
     train = config.train
@@ -54,8 +57,11 @@ def trained_flow(dim: int, config: ThesisConfig, progress: bool | None = None, c
         p_hat = Gaussian.fit(samples["train"])
         return {"p_hat_mean": p_hat.mean, "p_hat_cov": p_hat.cov}
 
+    spec = {"dim": dim, "recipe": config.recipe, "flow": config.flow}
+    if loss_name:
+        spec["loss"] = loss_name
     run = train_or_load(
-        {"dim": dim, "recipe": config.recipe, "flow": config.flow},
+        spec,
         lambda: config.flow.build(dim),
         data,
         train,
@@ -63,7 +69,8 @@ def trained_flow(dim: int, config: ThesisConfig, progress: bool | None = None, c
         extras=extras,
         progress=progress,
         callback=callback,
-        description=f"D={dim}",
+        loss_terms=loss_terms,
+        description=f"D={dim}" + (f" ({loss_name})" if loss_name else ""),
     )
     p_hat = Gaussian(run.extras["p_hat_mean"], run.extras["p_hat_cov"])
     return TrainedFlow(dim, p, p_hat, run.flow, run.history, run.from_cache)

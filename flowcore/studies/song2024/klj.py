@@ -60,6 +60,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from flowcore.flows.image import ImageAffineCoupling
 from flowcore.flows.transforms import CompositeTransform
 from flowcore.train import LossTerm
 from flowcore.validation import check_choice, check_non_negative
@@ -286,8 +287,6 @@ def klj_from_jacobian(jacobian: Tensor) -> Tensor:
 
 def _st_networks(flow: nn.Module) -> list[nn.Module]:
     """The st-networks of ``flow``'s couplings: ``st_net`` of an :class:`AffineCoupling`, ``net`` of an image coupling."""
-    from flowcore.flows.image import ImageAffineCoupling
-
     nets = []
     for module in flow.modules():
         if isinstance(module, ImageAffineCoupling):

@@ -290,8 +290,11 @@ def mle(X: ArrayLike) -> LinearFit:
 
         >>> X = np.array([[0.0, 0.0], [1.0, 1.0]])
         >>> v = np.array([1.0, -1.0]) / np.sqrt(2)
-        >>> [round(nll(U := np.eye(2) + (s - 1) * np.outer(v, v), -U.T @ X.mean(0), X), 3) for s in (1, 1e3, 1e6)]
-        [2.088, -4.82, -11.727]
+        >>> def stretched(s):  # U_s = I + (s - 1) v vᵀ with its optimal shift b = -U_sᵀ x̄
+        ...     U = np.eye(2) + (s - 1) * np.outer(v, v)
+        ...     return nll(U, -U.T @ X.mean(0), X)
+        >>> [round(stretched(1.0) - stretched(s), 6) for s in (1e3, 1e6)] == [round(math.log(s), 6) for s in (1e3, 1e6)]
+        True
         >>> mle(X)
         Traceback (most recent call last):
         ...
@@ -621,8 +624,8 @@ def fig2_sample(delta: float, n: int = FIG2_N, seed: int = 0) -> NDArray[np.floa
 
     Example:
         >>> x = fig2_sample(2.0, n=10)
-        >>> x.shape, round(float(x.mean()), 12), round(float(x.var()), 12)
-        ((10,), 0.0, 2.0)
+        >>> x.shape, abs(float(x.mean())) < 1e-12, round(float(x.var()), 12)
+        ((10,), True, 2.0)
     """
     delta = check_positive("delta", delta)
     n = check_int("n", n, minimum=2)
@@ -660,9 +663,9 @@ def density_1d(x: ArrayLike, kind: str, alpha: float, data: ArrayLike, G: float 
     Example:
         >>> data = fig2_sample(4.0)
         >>> [round(float(density_1d(0.0, "l2", a, data)), 4) for a in FIG2_ALPHAS]
-        [0.1995, 0.1949, 0.1628, 0.0833]
+        [0.1995, 0.1947, 0.1629, 0.0814]
         >>> [round(float(density_1d(0.0, "kl", a, data)), 4) for a in FIG2_ALPHAS]
-        [0.1995, 0.2056, 0.2523, 0.3566]
+        [0.1995, 0.2066, 0.2523, 0.3536]
     """
     x = np.asarray(x, dtype=np.float64)
     if not np.all(np.isfinite(x)):
