@@ -4,6 +4,7 @@ its claims' checks). Everything general lives in the core modules of :mod:`flowc
 - :mod:`flowcore.studies.debruin2024` — the thesis (de Bruin, TU Delft, 2024).
 - :mod:`flowcore.studies.kirichenko2020` — Kirichenko, Izmailov & Wilson (2020), why flows fail at OOD detection.
 - :mod:`flowcore.studies.song2024` — Song et al. (2024), the KL-Jacobian regulariser.
+- :mod:`flowcore.studies.deboer2020` — de Boer (2020), marginalizing flows.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import importlib
 __all__ = ["STUDIES", "config_class"]
 
 #: Each study's name (its profile section, its notebooks/ and book/chapters/ folder).
-STUDIES = ("debruin2024", "kirichenko2020", "song2024")
+STUDIES = ("debruin2024", "kirichenko2020", "song2024", "deboer2020")
 
 
 def config_class(study: str):

@@ -28,6 +28,8 @@ BAD = {
     "kirichenko2020/kirichenko": ("mask", "diagonal", "mask must be one of 'checkerboard', 'horizontal', 'cycle'; got 'diagonal'"),
     "song2024/song": ("outlier_fractions", [0.0, 1.5], "outlier_fractions must hold fractions in [0, 1), got [0.0, 1.5]"),
     "song2024/digits": ("digits_fraction", 0.0, "digits_fraction must be a fraction in (0, 1], got 0.0"),
+    "deboer2020/marginal": ("psis", [0], "psis[0] must be an integer ≥ 1, got 0"),
+    "deboer2020/moons": ("aux", [-1], "aux[0] must be an integer ≥ 0, got -1"),
 }
 
 

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from flowcore.devices import resolve_device
+from flowcore.flows.checks import autograd_log_det as _jacobian_logdet
 from flowcore.flows import (
     AffineCoupling,
     CompositeTransform,
@@ -51,11 +52,6 @@ def _flow(variant, gen, dtype=torch.float64, hidden=(16, 16), n_couplings=3):
     # A zero-initialised last layer would make every coupling the identity: give it weights.
     # Default-init flows (zero_init False) are tested with their own weights.
     return _randomize(flow, gen) if variant["zero_init"] else flow
-
-
-def _jacobian_logdet(fn, v):
-    jac = torch.autograd.functional.jacobian(lambda u: fn(u.unsqueeze(0))[0].squeeze(0), v)
-    return torch.linalg.slogdet(jac).logabsdet
 
 
 @pytest.mark.parametrize("variant", VARIANTS, ids=IDS)

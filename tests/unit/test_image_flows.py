@@ -7,6 +7,8 @@ import pytest
 import torch
 
 from flowcore.flows import FastPathWarning, Flow
+from flowcore.flows.checks import autograd_log_det as _jacobian_logdet
+from flowcore.flows.checks import randomize as _randomize
 from flowcore.flows.image import (
     ConvSTNet,
     ImageAffineCoupling,
@@ -23,17 +25,6 @@ SIZE = 4
 D = SIZE * SIZE
 
 
-def _randomize(module, gen, scale=0.3):
-    """Random non-zero weights everywhere, the zero-initialised output convolutions included."""
-    with torch.no_grad():
-        for p in module.parameters():
-            p.copy_(scale * torch.randn(p.shape, generator=gen, dtype=p.dtype))
-    return module
-
-
-def _jacobian_logdet(fn, v):
-    jac = torch.autograd.functional.jacobian(lambda u: fn(u.unsqueeze(0))[0].squeeze(0), v)
-    return torch.linalg.slogdet(jac).logabsdet
 
 
 def _inputs(gen, n=3):
