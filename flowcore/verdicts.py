@@ -44,6 +44,7 @@ __all__ = [
     "ClaimCheck",
     "verdict_of",
     "judge",
+    "judge_effect",
     "claims_table",
     "subcheck_table",
     "family_z_threshold",
@@ -114,7 +115,8 @@ class SubCheck:
 class Findings:
     """What one run of a claim check found: its sub-checks and a sentence of evidence.
 
-    Findings of the same claim on several tables add up (``a + b``).
+    Findings of the same claim on several tables add up (``a + b``). ``subchecks`` may be any
+    sequence; it is stored as a tuple.
 
     Example:
         >>> a = Findings((SubCheck("matches on q = p", "main", {"D=10": True}),), "z = 0.4")
@@ -124,9 +126,12 @@ class Findings:
     """
 
     subchecks: tuple[SubCheck, ...]
-    evidence: str
+    evidence: str = ""
     scope: str = ""
     headline: str = ""
+
+    def __post_init__(self):
+        object.__setattr__(self, "subchecks", tuple(self.subchecks))
 
     def __add__(self, other: Findings) -> Findings:
         join = lambda a, b, sep: sep.join(x for x in (a, b) if x)  # noqa: E731
@@ -258,6 +263,17 @@ def judge(claim: str, kind: str, findings: Mapping[str, Findings], statement: st
         verdicts[view], reasons[view], masks[view] = _rule(kind, found, truth)
     model = findings["model"]
     return ClaimCheck(claim, verdicts["model"], model.evidence, model.scope, statement, reasons["model"], kind, dict(findings), verdicts, masks["model"])
+
+
+def judge_effect(claim: str, found: Findings, statement: str = "") -> ClaimCheck:
+    """:func:`judge` for a claim of kind ``"effect"``: one view, the model, and no truth to mask with.
+
+    Example:
+        >>> found = Findings([SubCheck("AUROC < 0.5", "main", {"class 1": True})], headline="AUROC 0.36")
+        >>> judge_effect("K1", found).verdict, judge_effect("K1", found).rests_on
+        (<Verdict.REPRODUCED: 'reproduced'>, 'AUROC 0.36')
+    """
+    return judge(claim, "effect", {"model": found}, statement)
 
 
 def claims_table(checks: Sequence[ClaimCheck]) -> pd.DataFrame:

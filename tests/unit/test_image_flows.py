@@ -8,6 +8,7 @@ import torch
 
 from flowcore.flows import FastPathWarning, Flow
 from flowcore.flows.checks import autograd_log_det as _jacobian_logdet
+from flowcore.flows.checks import check_inverse_and_log_dets
 from flowcore.flows.checks import randomize as _randomize
 from flowcore.flows.image import (
     ConvSTNet,
@@ -81,12 +82,7 @@ def test_flow_inverts_and_log_dets_match_autograd(kind, bottleneck, gen):
     flow = _randomize(image_flow(SIZE, n_couplings=4, mask=kind, channels=3, n_blocks=2, bottleneck=bottleneck).double(), gen)
     x = _inputs(gen)
     z, log_det = flow.transform(x)
-    x_back, inv_log_det = flow.transform.inverse(z)
-    assert torch.allclose(x_back, x, atol=1e-10)
-    assert torch.allclose(inv_log_det, -log_det, atol=1e-10)
-    for i in range(len(x)):
-        assert torch.allclose(_jacobian_logdet(flow.transform, x[i]), log_det[i], atol=1e-9)
-        assert torch.allclose(_jacobian_logdet(flow.transform.inverse, z[i]), inv_log_det[i], atol=1e-9)
+    check_inverse_and_log_dets(flow.transform, x, z, log_det, inverse_atol=1e-10, log_det_atol=1e-9)
 
 
 @pytest.mark.parametrize("kind", ["checkerboard", "horizontal", "cycle"])
@@ -99,11 +95,7 @@ def test_each_coupling_inverts_and_log_dets_match_autograd(kind, gen):
         assert not torch.allclose(y, x)  # not the identity, so the checks mean something
         (s,) = log_scales
         assert s.shape == (3, int(change.sum())) and torch.allclose(s.sum(-1), log_det, atol=1e-12)
-        x_back, inv_log_det = layer.inverse(y)
-        assert torch.allclose(x_back, x, atol=1e-12) and torch.allclose(inv_log_det, -log_det, atol=1e-12)
-        for i in range(len(x)):
-            assert torch.allclose(_jacobian_logdet(layer, x[i]), log_det[i], atol=1e-10)
-            assert torch.allclose(_jacobian_logdet(layer.inverse, y[i]), inv_log_det[i], atol=1e-10)
+        check_inverse_and_log_dets(layer, x, y, log_det, inverse_atol=1e-12, log_det_atol=1e-10)
 
 
 def test_logit_log_det_matches_autograd_and_inverts(gen):

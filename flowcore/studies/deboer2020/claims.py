@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
-from flowcore.verdicts import ClaimCheck, Findings, SubCheck, judge
+from flowcore.verdicts import ClaimCheck, Findings, SubCheck, judge_effect
 
 __all__ = ["CLAIMS", "THESIS", "FLAT", "assess", "d1", "d2", "d3", "d4", "d5", "d6", "d7"]
 
@@ -39,9 +39,6 @@ FLAT = 0.05
 BRIDGE_SHARE = 0.5
 
 
-def _f(subs, headline: str) -> Findings:
-    return Findings(tuple(subs), "", "", headline)
-
 
 def d1(summary: pd.DataFrame) -> Findings:
     """D1 per D at ψ = 1: |mean log p̂(B) − mean log p̂(0)| ≤ ``FLAT`` for every B (main)."""
@@ -53,7 +50,7 @@ def d1(summary: pd.DataFrame) -> Findings:
         worst = float((g["mean over seeds"] - base).abs().max())
         units[f"D={d}"] = worst <= FLAT
         parts.append(f"D={d}: {worst:.3f}")
-    return _f([SubCheck(f"|LL(B) − LL(0)| ≤ {FLAT} nats at ψ = 1", "main", units or {"no ψ = 1": False}, "; ".join(parts))], "largest change " + ", ".join(parts))
+    return Findings([SubCheck(f"|LL(B) − LL(0)| ≤ {FLAT} nats at ψ = 1", "main", units or {"no ψ = 1": False}, "; ".join(parts))], headline="largest change " + ", ".join(parts))
 
 
 def d2(summary: pd.DataFrame) -> Findings:
@@ -68,7 +65,7 @@ def d2(summary: pd.DataFrame) -> Findings:
         units[f"ψ={psi}, D={d}"] = bool(last["mean over seeds"] - first["mean over seeds"] > 2 * np.hypot(first["SE"], last["SE"]))
         mono[f"ψ={psi}, D={d}"] = bool(spearmanr(g["B"], g["mean over seeds"]).statistic == 1) if len(g) > 2 else units[f"ψ={psi}, D={d}"]
         parts.append(f"ψ={psi}, D={d}: {first['mean over seeds']:.2f} → {last['mean over seeds']:.2f}")
-    return _f([SubCheck("LL(largest B) > LL(0) by > 2 SE", "main", units or {"no ψ > 1": False}, "; ".join(parts)), SubCheck("monotone in B", "secondary", mono or {"no ψ > 1": False}, "")], f"{sum(units.values())}/{len(units)} cells gain")
+    return Findings([SubCheck("LL(largest B) > LL(0) by > 2 SE", "main", units or {"no ψ > 1": False}, "; ".join(parts)), SubCheck("monotone in B", "secondary", mono or {"no ψ > 1": False}, "")], headline=f"{sum(units.values())}/{len(units)} cells gain")
 
 
 def d3(summary: pd.DataFrame) -> Findings:
@@ -82,7 +79,7 @@ def d3(summary: pd.DataFrame) -> Findings:
             needed.append(int(gd[gd["mean over seeds"] >= best - 0.05]["B"].min()))
         units[f"ψ={psi}"] = bool(np.all(np.diff(needed) >= 0) and needed[-1] > needed[0]) if len(needed) > 1 else False
         parts.append(f"ψ={psi}: B needed {needed} for D = {sorted(int(x) for x in g['D'].unique())}")
-    return _f([SubCheck("the B needed to saturate grows with D", "main", units or {"no ψ > 1": False}, "; ".join(parts))], "; ".join(parts))
+    return Findings([SubCheck("the B needed to saturate grows with D", "main", units or {"no ψ > 1": False}, "; ".join(parts))], headline="; ".join(parts))
 
 
 def d4(moons: pd.DataFrame) -> Findings:
@@ -95,7 +92,7 @@ def d4(moons: pd.DataFrame) -> Findings:
         SubCheck("B = 0's bridge mass was measured", "premise", {"all": 0 in m.index}, "measured for B = " + ", ".join(str(int(b)) for b in m.index)),
         SubCheck(f"B ≥ 3 puts ≤ {BRIDGE_SHARE} × B = 0's mass on the bridge", "main", units or {"no B ≥ 3 measured": False}, ", ".join(f"B={int(b)}: {v:.4f}" for b, v in m.items())),
     ]
-    return _f(subs, ", ".join(f"B={int(b)}: {v:.3f}" for b, v in m.items()) or "no model measured")
+    return Findings(subs, headline=", ".join(f"B={int(b)}: {v:.3f}" for b, v in m.items()) or "no model measured")
 
 
 def d5(digits: pd.DataFrame) -> Findings:
@@ -107,7 +104,7 @@ def d5(digits: pd.DataFrame) -> Findings:
     gain = float(last["mean log p̂"] - first["mean log p̂"])
     se = float(np.hypot(first["SE"], last["SE"]))
     subs = [SubCheck("no significant gain from B = 0 to the largest B (≤ 2 SE)", "main", {"digits": gain <= 2 * se}, ", ".join(f"B={int(b)}: {v:.1f}" for b, v in zip(g["B"], g["mean log p̂"])) + f"; gain {gain:+.2f} ± {se:.2f}, ρ = {rho:+.2f}")]
-    return _f(subs, f"gain {gain:+.2f} ± {se:.2f} nats (B = {int(first['B'])} → {int(last['B'])}); ρ = {rho:+.2f}")
+    return Findings(subs, headline=f"gain {gain:+.2f} ± {se:.2f} nats (B = {int(first['B'])} → {int(last['B'])}); ρ = {rho:+.2f}")
 
 
 def d6(summary: pd.DataFrame) -> Findings:
@@ -116,7 +113,7 @@ def d6(summary: pd.DataFrame) -> Findings:
     rows = summary.dropna(subset=["thesis"])
     units = {f"ψ={r['ψ']}, D={r['D']}, B={r['B']}": bool(r["thesis"] <= r["truth E log p"] + 0.05) for _, r in rows.iterrows()}
     excess = (rows["thesis"] - rows["truth E log p"]).max() if len(rows) else float("nan")
-    return _f([SubCheck("the thesis's value ≤ the truth's E log p (+0.05)", "main", units or {"no cells": False}, f"largest excess {excess:+.2f} nats")], f"{sum(units.values())}/{len(units)} cells attainable; largest excess {excess:+.2f} nats")
+    return Findings([SubCheck("the thesis's value ≤ the truth's E log p (+0.05)", "main", units or {"no cells": False}, f"largest excess {excess:+.2f} nats")], headline=f"{sum(units.values())}/{len(units)} cells attainable; largest excess {excess:+.2f} nats")
 
 
 def d7(quality: pd.DataFrame) -> Findings:
@@ -128,9 +125,9 @@ def d7(quality: pd.DataFrame) -> Findings:
             continue
         units[f"ψ={psi}, D={d}"] = bool(g["energy distance"].iloc[-1] < g["energy distance"].iloc[0])
         parts.append(f"ψ={psi}, D={d}: {g['energy distance'].iloc[0]:.3f} → {g['energy distance'].iloc[-1]:.3f}")
-    return _f([SubCheck("energy distance to the truth falls with B", "main", units or {"no ψ > 1": False}, "; ".join(parts))], f"{sum(units.values())}/{len(units)} cells")
+    return Findings([SubCheck("energy distance to the truth falls with B", "main", units or {"no ψ > 1": False}, "; ".join(parts))], headline=f"{sum(units.values())}/{len(units)} cells")
 
 
 def assess(claim: str, found: Findings) -> ClaimCheck:
     """The verdict on one claim (kind ``"effect"``)."""
-    return judge(claim, "effect", {"model": found}, CLAIMS[claim])
+    return judge_effect(claim, found, CLAIMS[claim])

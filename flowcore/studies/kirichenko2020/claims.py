@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from flowcore.verdicts import ClaimCheck, Findings, SubCheck, judge
+from flowcore.verdicts import ClaimCheck, Findings, SubCheck, judge_effect
 
 __all__ = ["CLAIMS", "PAPER", "k1", "k2", "k3", "k4", "k5", "k6", "k7", "k8", "k9", "k10", "k11", "assess"]
 
@@ -61,9 +61,6 @@ AUROC_DETECTS = 0.9
 SIMPLE_SETS = ("class 1",)
 
 
-def _find(name: str, subs, evidence: str, headline: str = "") -> Findings:
-    return Findings(tuple(subs), evidence, "", headline)
-
 
 def k1(main: pd.DataFrame, simple_flow_auroc: tuple[float, float, float]) -> Findings:
     """K1. Main: the flow trained on digits rates the simpler held-out class (``class 1``) as likely or
@@ -75,7 +72,7 @@ def k1(main: pd.DataFrame, simple_flow_auroc: tuple[float, float, float]) -> Fin
         SubCheck("digits flow: class 1 rated as likely or likelier (AUROC ≤ 0.5)", "main", {"class 1": a["AUROC"] <= 0.5}, f"AUROC {a['AUROC']:.3f} [{a['CI low']:.3f}, {a['CI high']:.3f}]"),
         SubCheck(f"class-1 flow detects the digits (AUROC ≥ {AUROC_DETECTS})", "secondary", {"reverse": back >= AUROC_DETECTS}, f"AUROC {back:.3f} [{low:.3f}, {high:.3f}]"),
     ]
-    return _find("K1", subs, f"digits→class 1: {a['AUROC']:.3f}; class 1→digits: {back:.3f}", f"AUROC digits→class 1 {a['AUROC']:.2f}, class 1→digits {back:.2f}")
+    return Findings(subs, f"digits→class 1: {a['AUROC']:.3f}; class 1→digits: {back:.3f}", headline=f"AUROC digits→class 1 {a['AUROC']:.2f}, class 1→digits {back:.2f}")
 
 
 def k2(edges: pd.DataFrame) -> Findings:
@@ -87,14 +84,14 @@ def k2(edges: pd.DataFrame) -> Findings:
         SubCheck("in distribution: |z| follows the image's own edges more than another's (by ≥ 0.05)", "main", main, f"{edges.loc['test', 'matched']:.3f} vs {edges.loc['test', 'mismatched']:.3f}"),
         SubCheck("out of distribution: the same", "secondary", {k: v for k, v in ok.items() if k != "test"}, "; ".join(f"{k}: {r['matched']:.2f} vs {r['mismatched']:.2f}" for k, r in edges.iterrows() if k != "test")),
     ]
-    return _find("K2", subs, "", f"corr(|z|, edges) {edges.loc['test', 'matched']:.2f} vs null {edges.loc['test', 'mismatched']:.2f}")
+    return Findings(subs, headline=f"corr(|z|, edges) {edges.loc['test', 'matched']:.2f} vs null {edges.loc['test', 'mismatched']:.2f}")
 
 
 def k3(rho: float, p_value: float) -> Findings:
     """K3: across test and OOD images, the first coupling's prediction error and the log-likelihood
     are negatively rank-correlated (Spearman ρ < 0, p < 0.01)."""
     subs = [SubCheck("prediction error of the first coupling vs log-likelihood: ρ < 0 (p < 0.01)", "main", {"all": rho < 0 and p_value < 0.01}, f"ρ = {rho:+.3f}, p = {p_value:.2g}")]
-    return _find("K3", subs, "", f"Spearman ρ {rho:+.2f}")
+    return Findings(subs, headline=f"Spearman ρ {rho:+.2f}")
 
 
 def k4(r2_table: pd.DataFrame, layer: int, neighbour_corr: float) -> Findings:
@@ -110,7 +107,7 @@ def k4(r2_table: pd.DataFrame, layer: int, neighbour_corr: float) -> Findings:
         SubCheck(f"{column}: −t follows the 4-neighbour mean (correlation ≥ {NEIGHBOUR_CORR})", "secondary", {"all": neighbour_corr >= NEIGHBOUR_CORR}, f"{neighbour_corr:.3f}"),
     ]
     ood = [v for k, v in r2s.items() if k != "test"]
-    return _find("K4", subs, "", f"{column}: R² in {base:.2f}; OOD {min(ood):.2f}–{max(ood):.2f}")
+    return Findings(subs, headline=f"{column}: R² in {base:.2f}; OOD {min(ood):.2f}–{max(ood):.2f}")
 
 
 def k5(coadaptation: pd.DataFrame) -> Findings:
@@ -122,7 +119,7 @@ def k5(coadaptation: pd.DataFrame) -> Findings:
         SubCheck(f"the swap costs layer 2 ≥ {SWAP_DROP} R²", "main", {main.name: main["R² layer 2"] - main["R² layer 2, swapped"] >= SWAP_DROP}, f"{main['R² layer 2']:.3f} → {main['R² layer 2, swapped']:.3f}"),
         SubCheck("layer 2 predicts better than a regressor on the unmodified pixels can", "secondary", {main.name: main["R² layer 2"] > main["ceiling"]}, f"{main['R² layer 2']:.3f} vs ceiling {main['ceiling']:.3f}"),
     ]
-    return _find("K5", subs, "", f"layer-2 R² {main['R² layer 2']:.2f} → {main['R² layer 2, swapped']:.2f} swapped (ceiling {main['ceiling']:.2f})")
+    return Findings(subs, headline=f"layer-2 R² {main['R² layer 2']:.2f} → {main['R² layer 2, swapped']:.2f} swapped (ceiling {main['ceiling']:.2f})")
 
 
 def k6(masks: pd.DataFrame) -> Findings:
@@ -134,7 +131,7 @@ def k6(masks: pd.DataFrame) -> Findings:
         SubCheck("mean AUROC: checkerboard < horizontal < cycle", "main", {"all": bool(np.all(np.diff(auc) > 0))}, ", ".join(f"{m}: {a:.3f}" for m, a in zip(order, auc))),
         SubCheck("test bits/dim: checkerboard < horizontal < cycle", "secondary", {"all": bool(np.all(np.diff(bpd) > 0))}, ", ".join(f"{m}: {b:.3f}" for m, b in zip(order, bpd))),
     ]
-    return _find("K6", subs, "", "mean AUROC " + ", ".join(f"{m[:5]} {a:.2f}" for m, a in zip(order, auc)))
+    return Findings(subs, headline="mean AUROC " + ", ".join(f"{m[:5]} {a:.2f}" for m, a in zip(order, auc)))
 
 
 def k7(bottlenecks: pd.DataFrame) -> Findings:
@@ -150,7 +147,7 @@ def k7(bottlenecks: pd.DataFrame) -> Findings:
         SubCheck("mean OOD AUROC rises as the bottleneck narrows (ρ(l, AUROC) < 0)", "main", {"all": bool(rho < 0)}, f"ρ = {rho:+.2f}; " + ", ".join(f"l={l}: {a:.3f}" for l, a in bottlenecks["mean AUROC"].items())),
         SubCheck(f"test bits/dim within {BPD_TOL} of no bottleneck", "secondary", {"all": worst <= BPD_TOL}, f"largest change {worst:.3f} bits/dim"),
     ]
-    return _find("K7", subs, "", f"ρ(l, mean AUROC) {rho:+.2f}; bits/dim change ≤ {worst:.2f}")
+    return Findings(subs, headline=f"ρ(l, mean AUROC) {rho:+.2f}; bits/dim change ≤ {worst:.2f}")
 
 
 def k8(plain: pd.DataFrame, negative: pd.DataFrame, target: str) -> Findings:
@@ -163,7 +160,7 @@ def k8(plain: pd.DataFrame, negative: pd.DataFrame, target: str) -> Findings:
         SubCheck(f"the held-out targeted set is detected (AUROC ≥ {AUROC_DETECTS})", "main", {target: negative.loc[target, "AUROC"] >= AUROC_DETECTS}, f"AUROC {plain.loc[target, 'AUROC']:.3f} → {negative.loc[target, 'AUROC']:.3f}"),
         SubCheck("the other sets gain less AUROC than the target", "secondary", {"all": others.mean() < gain[target]}, f"target +{gain[target]:.3f}, others {others.mean():+.3f} on average"),
     ]
-    return _find("K8", subs, "", f"{target}: AUROC {plain.loc[target, 'AUROC']:.2f} → {negative.loc[target, 'AUROC']:.2f}; others {others.mean():+.2f}")
+    return Findings(subs, headline=f"{target}: AUROC {plain.loc[target, 'AUROC']:.2f} → {negative.loc[target, 'AUROC']:.2f}; others {others.mean():+.2f}")
 
 
 def k9(pixel: pd.DataFrame, features: pd.DataFrame) -> Findings:
@@ -175,14 +172,14 @@ def k9(pixel: pd.DataFrame, features: pd.DataFrame) -> Findings:
         SubCheck("features beat pixels where the pixel flow fails", "main", better, "; ".join(f"{s}: {pixel.loc[s, 'AUROC']:.2f} → {features.loc[s, 'AUROC']:.2f}" for s in failing)),
         SubCheck(f"the feature flow detects class 1 (AUROC ≥ {AUROC_DETECTS})", "secondary", {"class 1": features.loc["class 1", "AUROC"] >= AUROC_DETECTS}, f"{features.loc['class 1', 'AUROC']:.3f}"),
     ]
-    return _find("K9", subs, "", f"class 1: pixels {pixel.loc['class 1', 'AUROC']:.2f}, features {features.loc['class 1', 'AUROC']:.2f}")
+    return Findings(subs, headline=f"class 1: pixels {pixel.loc['class 1', 'AUROC']:.2f}, features {features.loc['class 1', 'AUROC']:.2f}")
 
 
 def k10(tabular: pd.DataFrame) -> Findings:
     """K10: each one-class flow separates the other class (AUROC > 0.5 with the interval above 0.5),
     per dataset and direction (main)."""
     subs = [SubCheck("AUROC > 0.5 (interval above 0.5) in every dataset and direction", "main", {f"{r['dataset']}, {r['direction']}": r["CI low"] > 0.5 for _, r in tabular.iterrows()}, "; ".join(f"{r['dataset']} {r['direction']}: {r['AUROC']:.3f}" for _, r in tabular.iterrows()))]
-    return _find("K10", subs, "", ", ".join(f"{r['AUROC']:.2f}" for _, r in tabular.iterrows()))
+    return Findings(subs, headline=", ".join(f"{r['AUROC']:.2f}" for _, r in tabular.iterrows()))
 
 
 def k11(mixture: pd.DataFrame) -> Findings:
@@ -193,9 +190,9 @@ def k11(mixture: pd.DataFrame) -> Findings:
         SubCheck("objective moves by at most −log(1 − ε)", "main", {f"ε={r['ε']:g}": r["objective change"] <= r["bound −log(1−ε)"] + 1e-9 for _, r in mixture.iterrows()}, "; ".join(f"ε={r['ε']:g}: {r['objective change']:.4f} ≤ {r['bound −log(1−ε)']:.4f}" for _, r in mixture.iterrows())),
         SubCheck("yet the mixture rates the OOD set above the test digits (AUROC < 0.05)", "secondary", {f"ε={r['ε']:g}": r["AUROC"] < 0.05 for _, r in mixture.iterrows()}, ", ".join(f"{r['AUROC']:.3f}" for _, r in mixture.iterrows())),
     ]
-    return _find("K11", subs, "", f"objective change ≤ {mixture['objective change'].max():.3f} nats, AUROC {mixture['AUROC'].max():.2f}")
+    return Findings(subs, headline=f"objective change ≤ {mixture['objective change'].max():.3f} nats, AUROC {mixture['AUROC'].max():.2f}")
 
 
 def assess(claim: str, found: Findings) -> ClaimCheck:
     """The verdict on one claim from its findings (kind ``"effect"``: no truth to run as a null)."""
-    return judge(claim, "effect", {"model": found}, CLAIMS[claim])
+    return judge_effect(claim, found, CLAIMS[claim])

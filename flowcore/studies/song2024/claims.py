@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from flowcore.verdicts import ClaimCheck, Findings, SubCheck, judge
+from flowcore.verdicts import ClaimCheck, Findings, SubCheck, judge_effect
 
 __all__ = ["CLAIMS", "PAPER", "NOT_TESTED", "assess", "s_theorems", "s_small_n", "s_outliers_linear", "s_best_alpha", "s_klj_small_n", "s_klj_outliers", "s_best_gamma", "s_bound", "s_thesis", "s_digits"]
 
@@ -62,9 +62,6 @@ KL_MARGIN = 0.05
 EFFECT = 0.01
 
 
-def _f(subs, headline: str) -> Findings:
-    return Findings(tuple(subs), "", "", headline)
-
 
 def s_theorems(checks: pd.DataFrame) -> dict[str, Findings]:
     """S1 and S2 from :func:`~flowcore.studies.song2024.analysis.theorem_checks`: the closed form
@@ -72,20 +69,14 @@ def s_theorems(checks: pd.DataFrame) -> dict[str, Findings]:
     (the NLL at b = +Uᵀx̄ must not exceed the optimum)."""
     ok = lambda label: bool(checks.loc[label, "max rel. error of M"] < 1e-4)  # noqa: E731
     excess = float(checks.loc["printed sign b = +Uᵀx̄ (NLL excess)", "objective: closed form − L-BFGS"])
-    s1 = _f(
-        [
+    s1 = Findings([
             SubCheck("(UUᵀ)⁻¹ = T matches L-BFGS (rel. error < 1e-4)", "main", {"d=3": ok("Theorem 1 (MLE)")}, f"{checks.loc['Theorem 1 (MLE)', 'max rel. error of M']:.1e}"),
             SubCheck("the printed b = +Uᵀx̄ is optimal", "secondary", {"d=3": excess <= 1e-8}, f"NLL excess at +Uᵀx̄: {excess:.3g} nats (the optimum is b = −Uᵀx̄)"),
-        ],
-        f"M matches; printed b sign costs {excess:.3g} nats",
-    )
-    s2 = _f(
-        [
+        ], headline=f"M matches; printed b sign costs {excess:.3g} nats")
+    s2 = Findings([
             SubCheck("Eq. 7 matches L-BFGS (rel. error < 1e-4)", "main", {"d=3": ok("Theorem 3 / Eq. 7 (KL)")}, f"{checks.loc['Theorem 3 / Eq. 7 (KL)', 'max rel. error of M']:.1e}"),
             SubCheck("Eq. 6 ≡ Eq. 7 (pseudo-samples)", "secondary", {"d=3": ok("Eq. 6 ≡ Eq. 7 (pseudo-samples)")}, f"{checks.loc['Eq. 6 ≡ Eq. 7 (pseudo-samples)', 'max rel. error of M']:.1e}"),
-        ],
-        "closed form = optimiser",
-    )
+        ], headline="closed form = optimiser")
     return {"S1": s1, "S2": s2}
 
 
@@ -96,10 +87,7 @@ def s_small_n(summary: pd.DataFrame, d: int) -> Findings:
     small = clean[clean["N"] <= d]
     mle_missing = {f"N={n}": bool(g[g["α"] == 0]["exists"].iloc[0] == 0) for n, g in small.groupby("N")} or {"no N ≤ d": False}
     best = {f"N={n}": bool(np.isfinite(g[g["α"] > 0]["median KL"].min())) for n, g in small.groupby("N")} or {"no N ≤ d": False}
-    return _f(
-        [SubCheck("the MLE does not exist for N ≤ d", "main", mle_missing, ""), SubCheck("the KL-regularised fit exists and is finite there", "secondary", best, "; ".join(f"N={n}: best median KL {g[g['α'] > 0]['median KL'].min():.2f}" for n, g in small.groupby("N")))],
-        "MLE undefined for N ≤ d; KL fit finite",
-    )
+    return Findings([SubCheck("the MLE does not exist for N ≤ d", "main", mle_missing, ""), SubCheck("the KL-regularised fit exists and is finite there", "secondary", best, "; ".join(f"N={n}: best median KL {g[g['α'] > 0]['median KL'].min():.2f}" for n, g in small.groupby("N")))], headline="MLE undefined for N ≤ d; KL fit finite")
 
 
 def s_outliers_linear(summary: pd.DataFrame, d: int) -> Findings:
@@ -113,7 +101,7 @@ def s_outliers_linear(summary: pd.DataFrame, d: int) -> Findings:
         reg = g[g["α"] > 0].groupby("r")["median KL"].min().sort_index().to_numpy()
         robust[f"N={n}"] = bool(reg[-1] - reg[0] < mle[-1] - mle[0])
         parts.append(f"N={n}: MLE {mle[0]:.2f} → {mle[-1]:.2f}, best α {reg[0]:.2f} → {reg[-1]:.2f}")
-    return _f([SubCheck("outliers inflate the MLE's error (grows with r)", "main", grows, "; ".join(parts)), SubCheck("the KL fit loses less to outliers", "secondary", robust, "")], parts[0] if parts else "")
+    return Findings([SubCheck("outliers inflate the MLE's error (grows with r)", "main", grows, "; ".join(parts)), SubCheck("the KL fit loses less to outliers", "secondary", robust, "")], headline=parts[0] if parts else "")
 
 
 def s_best_alpha(summary: pd.DataFrame, d: int) -> Findings:
@@ -122,7 +110,7 @@ def s_best_alpha(summary: pd.DataFrame, d: int) -> Findings:
     for (n, r), g in summary[summary["N"] > d].groupby(["N", "r"]):
         units[f"N={n}, r={r:g}"] = bool(g.loc[g["median KL"].idxmin(), "α"] > 0)
     share = f"{sum(units.values())}/{len(units)} cells"
-    return _f([SubCheck("best α > 0", "main", units, share)], f"best α > 0 in {share}")
+    return Findings([SubCheck("best α > 0", "main", units, share)], headline=f"best α > 0 in {share}")
 
 
 def _deep_at(summary: pd.DataFrame, **where) -> pd.DataFrame:
@@ -144,7 +132,7 @@ def s_klj_small_n(summary: pd.DataFrame) -> Findings:
         best = reg.loc[reg["KL*(p‖pθ)"].idxmin()]
         units[ds] = bool(best["CI high"] < base["CI low"])
         parts.append(f"{ds}: γ=0 {base['KL*(p‖pθ)']:.2f}, best γ={best['klj_weight']:g} {best['KL*(p‖pθ)']:.2f}")
-    return _f([SubCheck(f"at N = {n} some γ > 0 lowers KL(p‖pθ) beyond the noise", "main", units, "; ".join(parts))], "; ".join(parts))
+    return Findings([SubCheck(f"at N = {n} some γ > 0 lowers KL(p‖pθ) beyond the noise", "main", units, "; ".join(parts))], headline="; ".join(parts))
 
 
 def s_klj_outliers(summary: pd.DataFrame) -> Findings:
@@ -163,7 +151,7 @@ def s_klj_outliers(summary: pd.DataFrame) -> Findings:
             best = min(v for k, v in loss.items() if k > 0)
             units[f"{ds}, N={n}"] = best < loss[0.0] - KL_MARGIN
             parts.append(f"{ds} N={n}: {loss[0.0]:+.2f} vs {best:+.2f}")
-    return _f([SubCheck(f"KLJ loses less KL to r = {r_max:g} outliers (by > {KL_MARGIN} nats)", "main", units or {"no r > 0": False}, "; ".join(parts))], f"{sum(units.values())}/{len(units)} cells")
+    return Findings([SubCheck(f"KLJ loses less KL to r = {r_max:g} outliers (by > {KL_MARGIN} nats)", "main", units or {"no r > 0": False}, "; ".join(parts))], headline=f"{sum(units.values())}/{len(units)} cells")
 
 
 def s_best_gamma(summary: pd.DataFrame) -> Findings:
@@ -175,19 +163,19 @@ def s_best_gamma(summary: pd.DataFrame) -> Findings:
         base = g[g["klj_weight"] == 0].iloc[0]
         units[f"{ds}, N={n}, r={r:g}"] = bool(best["klj_weight"] > 0 and best["KL*(p‖pθ)"] < base["CI low"])
     share = f"{sum(units.values())}/{len(units)} cells"
-    return _f([SubCheck("best γ > 0, beyond γ = 0's interval", "main", units, share)], f"best γ > 0 beyond noise in {share}")
+    return Findings([SubCheck("best γ > 0, beyond γ = 0's interval", "main", units, share)], headline=f"best γ > 0 beyond noise in {share}")
 
 
 def s_bound(lhs_rhs: list[tuple[float, float]]) -> Findings:
     """S9: the bound holds on every random ReLU network tried (main)."""
     units = {f"net {i}": lhs <= rhs * (1 + 1e-9) for i, (lhs, rhs) in enumerate(lhs_rhs)}
-    return _f([SubCheck("‖∂t/∂x_A‖² ≤ Π‖W_k‖²", "main", units, "; ".join(f"{a:.3g} ≤ {b:.3g}" for a, b in lhs_rhs))], f"holds on {sum(units.values())}/{len(units)} networks")
+    return Findings([SubCheck("‖∂t/∂x_A‖² ≤ Π‖W_k‖²", "main", units, "; ".join(f"{a:.3g} ≤ {b:.3g}" for a, b in lhs_rhs))], headline=f"holds on {sum(units.values())}/{len(units)} networks")
 
 
 def s_thesis(plain: dict[str, str], klj: dict[str, str]) -> Findings:
     """S10: KLJ changes the verdict of at least one of C5–C11 (main); lists each change."""
     changed = {c: plain[c] != klj[c] for c in plain}
-    return _f([SubCheck("a verdict of C5–C11 changes", "main", {"any": any(changed.values())}, "; ".join(f"{c}: {plain[c]} → {klj[c]}" for c in plain if changed[c]) or "none changes")], f"{sum(changed.values())} of {len(changed)} verdicts change")
+    return Findings([SubCheck("a verdict of C5–C11 changes", "main", {"any": any(changed.values())}, "; ".join(f"{c}: {plain[c]} → {klj[c]}" for c in plain if changed[c]) or "none changes")], headline=f"{sum(changed.values())} of {len(changed)} verdicts change")
 
 
 def _variant(table: pd.DataFrame, data: str, klj: bool) -> pd.Series:
@@ -202,8 +190,8 @@ def s_digits(table: pd.DataFrame) -> dict[str, Findings]:
     plain, reg = _variant(table, "clean", False), _variant(table, "clean", True)
     raised = {c.removeprefix("AUROC "): bool(reg[c] > plain[c] + EFFECT) for c in sets}
     out = {
-        "S11": _f([SubCheck(f"KLJ raises the AUROC of each OOD set by > {EFFECT} (clean training)", "main", raised, "; ".join(f"{c.removeprefix('AUROC ')}: {plain[c]:.3f} → {reg[c]:.3f}" for c in sets))], f"raised on {sum(raised.values())}/{len(raised)} sets; mean {plain['mean AUROC']:.3f} → {reg['mean AUROC']:.3f}"),
-        "S12": _f([SubCheck(f"KLJ lowers test accuracy by > {EFFECT}", "main", {"clean": bool(reg["accuracy"] < plain["accuracy"] - EFFECT)}, f"{plain['accuracy']:.3f} → {reg['accuracy']:.3f}")], f"accuracy {plain['accuracy']:.3f} → {reg['accuracy']:.3f}"),
+        "S11": Findings([SubCheck(f"KLJ raises the AUROC of each OOD set by > {EFFECT} (clean training)", "main", raised, "; ".join(f"{c.removeprefix('AUROC ')}: {plain[c]:.3f} → {reg[c]:.3f}" for c in sets))], headline=f"raised on {sum(raised.values())}/{len(raised)} sets; mean {plain['mean AUROC']:.3f} → {reg['mean AUROC']:.3f}"),
+        "S12": Findings([SubCheck(f"KLJ lowers test accuracy by > {EFFECT}", "main", {"clean": bool(reg["accuracy"] < plain["accuracy"] - EFFECT)}, f"{plain['accuracy']:.3f} → {reg['accuracy']:.3f}")], headline=f"accuracy {plain['accuracy']:.3f} → {reg['accuracy']:.3f}"),
     }
     noisy = [d for d in table["data"].unique() if d.startswith("r =")]
     small = [d for d in table["data"].unique() if d.startswith("p =")]
@@ -211,14 +199,14 @@ def s_digits(table: pd.DataFrame) -> dict[str, Findings]:
         d = noisy[0]
         lost_plain = plain["mean AUROC"] - _variant(table, d, False)["mean AUROC"]
         lost_reg = reg["mean AUROC"] - _variant(table, d, True)["mean AUROC"]
-        out["S13"] = _f([SubCheck(f"KLJ loses less mean AUROC to training outliers ({d}), by > {EFFECT}", "main", {d: bool(lost_reg < lost_plain - EFFECT)}, f"lost {lost_plain:+.3f} without, {lost_reg:+.3f} with KLJ")], f"mean AUROC lost: {lost_plain:+.3f} vs {lost_reg:+.3f}")
+        out["S13"] = Findings([SubCheck(f"KLJ loses less mean AUROC to training outliers ({d}), by > {EFFECT}", "main", {d: bool(lost_reg < lost_plain - EFFECT)}, f"lost {lost_plain:+.3f} without, {lost_reg:+.3f} with KLJ")], headline=f"mean AUROC lost: {lost_plain:+.3f} vs {lost_reg:+.3f}")
     if small:
         d = small[0]
         a, b = _variant(table, d, False)["mean AUROC"], _variant(table, d, True)["mean AUROC"]
-        out["S14"] = _f([SubCheck(f"KLJ gains mean AUROC at a small training fraction ({d}), by > {EFFECT}", "main", {d: bool(b > a + EFFECT)}, f"{a:.3f} → {b:.3f}")], f"mean AUROC {a:.3f} → {b:.3f}")
+        out["S14"] = Findings([SubCheck(f"KLJ gains mean AUROC at a small training fraction ({d}), by > {EFFECT}", "main", {d: bool(b > a + EFFECT)}, f"{a:.3f} → {b:.3f}")], headline=f"mean AUROC {a:.3f} → {b:.3f}")
     return out
 
 
 def assess(claim: str, found: Findings) -> ClaimCheck:
     """The verdict on one claim (kind ``"effect"``: the truths here are in the metrics themselves)."""
-    return judge(claim, "effect", {"model": found}, CLAIMS[claim])
+    return judge_effect(claim, found, CLAIMS[claim])

@@ -312,6 +312,19 @@ def _regularised_cov(T: NDArray[np.float64], N: int, alpha: float, kind: str, G:
     return (N * T + alpha * G) / (N + alpha)
 
 
+def _regularised_problem(X, alpha, kind: str, G) -> tuple[int, float, str, NDArray[np.float64] | None, NDArray[np.float64], NDArray[np.float64]]:
+    """The validated ``(N, alpha, kind, G, mean, T)`` of a regularised fit; the MLE (α = 0) needs T of full rank."""
+    X = _data(X)
+    N, d = X.shape
+    alpha = check_non_negative("alpha", alpha)
+    kind = check_choice("kind", kind, KINDS)
+    G = _prior(kind, G, d)
+    mean, T = _moments(X)
+    if alpha == 0:
+        _check_full_rank(T, N)
+    return N, alpha, kind, G, mean, T
+
+
 def regularised(X: ArrayLike, alpha: float, kind: str, G: ArrayLike | None = None) -> LinearFit:
     r"""The minimiser of :func:`objective`: the L2- or KL-regularised linear flow in closed form.
 
@@ -357,14 +370,7 @@ def regularised(X: ArrayLike, alpha: float, kind: str, G: ArrayLike | None = Non
         >>> fit.cov.round(6).tolist(), fit.mean.round(6).tolist()
         ([[1.0, 0.0], [0.0, 1.5]], [1.0, 1.0])
     """
-    X = _data(X)
-    N, d = X.shape
-    alpha = check_non_negative("alpha", alpha)
-    kind = check_choice("kind", kind, KINDS)
-    G = _prior(kind, G, d)
-    mean, T = _moments(X)
-    if alpha == 0:
-        _check_full_rank(T, N)
+    N, alpha, kind, G, mean, T = _regularised_problem(X, alpha, kind, G)
     return _fit(_regularised_cov(T, N, alpha, kind, G), mean)
 
 
@@ -541,14 +547,8 @@ def decoupled(X: ArrayLike, alpha: float, kind: str, G: ArrayLike | None = None)
         >>> bool(np.allclose(np.sort(sol.cov_eigs), np.linalg.eigvalsh(regularised(X, 4.0, "kl", np.diag([2.0, 1.0])).cov)))
         True
     """
-    X = _data(X)
-    N, d = X.shape
-    alpha = check_non_negative("alpha", alpha)
-    kind = check_choice("kind", kind, KINDS)
-    G = _prior(kind, G, d)
-    _, T = _moments(X)
-    if alpha == 0:
-        _check_full_rank(T, N)
+    N, alpha, kind, G, _, T = _regularised_problem(X, alpha, kind, G)
+    d = T.shape[0]
     if G is None:
         _, W = np.linalg.eigh(T)
     else:
