@@ -4,6 +4,12 @@
     python3 pipeline.py build [--profile default|ci|paper]   # execute every chapter, build the HTML
     python3 pipeline.py test                                  # unit tests, notebook tests, smoke build, browser test
     python3 pipeline.py chapter baseline [--profile P] [-p NAME VALUE ...]   # rerun one chapter
+    python3 pipeline.py explore [--profile P] [--port N]   # serve the live explorer on 127.0.0.1 (cached results)
+
+``build`` and ``chapter`` take ``--scheduler tcp://HOST:8786`` to run the sweeps' jobs on a running
+Dask cluster (default: a LocalCluster per sweep, one worker process per core; ``serial`` runs them
+in the kernel). While a chapter runs, its progress (a sweep's jobs, a training's epochs, with the
+time left) is printed every few seconds.
 
 The chapters and their order are those of ``_toc.yml`` (``book/chapters/<study>/<name>`` is executed
 from ``notebooks/<study>/<name>.py``); the profiles are the files of ``notebooks/params/``.
@@ -23,6 +29,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -97,10 +104,13 @@ def reexec_in_venv() -> None:
     os.execv(python, [python, str(Path(__file__).resolve()), *sys.argv[1:]])
 
 
-def kernel_environment(cache: Path) -> None:
-    """Environment the notebook kernels inherit: the venv first on PATH, a cache folder, quiet bars."""
+def kernel_environment(cache: Path, scheduler: str = "") -> None:
+    """Environment the notebook kernels inherit: the venv first on PATH, a cache folder, quiet bars,
+    the sweeps' scheduler (``$FLOWCORE_SCHEDULER``; unset: a LocalCluster per sweep)."""
     os.environ["PATH"] = f"{_venv_python().parent}{os.pathsep}{os.environ.get('PATH', '')}"
     os.environ["FLOWCORE_CACHE"] = str(cache)
+    if scheduler:
+        os.environ["FLOWCORE_SCHEDULER"] = scheduler
     os.environ.setdefault("FLOWCORE_PROGRESS", "0")
     os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     os.environ["PYDEVD_DISABLE_FILE_VALIDATION"] = "1"
@@ -173,9 +183,54 @@ def _drop_hidden_widget_state(path: Path) -> None:
     nbformat.write(nb, path)
 
 
+class ProgressWatcher:
+    """Prints what the running chapter's kernel reports (:mod:`flowcore.status`) while it runs.
+
+    The kernel writes its progress (a sweep's jobs done / total, a training's epochs) to the file
+    ``$FLOWCORE_STATUS``; every ``every`` seconds this prints it when it changed, and says the chapter
+    is still running when nothing changed for a minute, so a long chapter is never silent.
+    """
+
+    def __init__(self, chapter: str, every: float = 10.0, quiet_for: float = 60.0):
+        from flowcore import status
+
+        self.status, self.chapter, self.every, self.quiet_for = status, chapter, every, quiet_for
+        self.path = BUILD / "status" / f"{os.getpid()}.json"
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._watch, daemon=True)
+
+    def __enter__(self) -> ProgressWatcher:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.unlink(missing_ok=True)
+        os.environ["FLOWCORE_STATUS"] = str(self.path)
+        self.started = time.perf_counter()
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        self.thread.join()
+        os.environ.pop("FLOWCORE_STATUS", None)
+        self.path.unlink(missing_ok=True)
+
+    def _watch(self) -> None:
+        last_line, last_print = None, time.perf_counter()
+        while not self.stop.wait(self.every):
+            state = self.status.read(self.path)
+            line = self.status.describe(state) if state else None  # with a sweep's cluster and dashboard
+            now = time.perf_counter()
+            if line and line != last_line:
+                log(f"  {self.chapter}: {line}")
+                last_line, last_print = line, now
+            elif now - last_print >= self.quiet_for:
+                log(f"  {self.chapter}: still running, {(now - self.started) / 60:.1f} min so far")
+                last_print = now
+
+
 def execute_chapter(name: str, parameters: dict, output: Path) -> float:
     """Execute one chapter with papermill into ``output``, injecting ``parameters`` (``profile`` and any
-    overrides); return seconds. A failing cell exits with its error."""
+    overrides); return seconds. A failing cell exits with its error. Its progress is printed as it
+    runs (:class:`ProgressWatcher`; papermill's cell bar too on a terminal)."""
     import papermill
 
     nb = chapter_notebook(name)
@@ -183,7 +238,8 @@ def execute_chapter(name: str, parameters: dict, output: Path) -> float:
     output.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     try:
-        papermill.execute_notebook(nb, str(output), parameters=params, kernel_name="python3", cwd=str(ROOT), progress_bar=sys.stderr.isatty(), log_output=False)
+        with ProgressWatcher(name):
+            papermill.execute_notebook(nb, str(output), parameters=params, kernel_name="python3", cwd=str(ROOT), progress_bar=sys.stderr.isatty(), log_output=False)
     except papermill.PapermillExecutionError as err:
         log(f"chapter {name!r} failed in cell {err.exec_count}:")
         print(err.source, file=sys.stderr)
@@ -212,12 +268,29 @@ def stage_sources(target: Path) -> Path:
     return target
 
 
-def build(profile: str, out: Path | None = None, cache: Path | None = None) -> Path:
+def check_scheduler(scheduler: str) -> str:
+    """Validate ``--scheduler`` and, for an address, reach it (a few seconds at most) before any
+    kernel starts; exit with one line naming the address when that fails."""
+    from flowcore.sweep.execution import connect
+    from flowcore.sweep.execution import check_scheduler as valid_scheduler
+
+    try:
+        scheduler = valid_scheduler(scheduler)
+        if "://" in scheduler:
+            with connect(scheduler, announce=lambda line: log(f"sweeps will run on the {line}")):
+                pass
+    except (ValueError, ConnectionError) as err:
+        raise SystemExit(f"[pipeline] --{err}") from None
+    return scheduler
+
+
+def build(profile: str, out: Path | None = None, cache: Path | None = None, scheduler: str = "") -> Path:
     """Execute every chapter under ``profile`` and build the HTML; return the path of index.html."""
     for first in {chapter.split("/", 1)[0]: chapter for chapter in reversed(CHAPTERS)}.values():
         check_parameters(first, profile, {})  # the profile's section of every study in the book
+    scheduler = check_scheduler(scheduler)
     out = out or BUILD / profile
-    kernel_environment(cache or ROOT / ".cache" / "flowcore")  # flowcore's own default, made explicit
+    kernel_environment(cache or ROOT / ".cache" / "flowcore", scheduler)  # flowcore's own default cache, made explicit
     src = stage_sources(out / "src")
     total = time.perf_counter()
     timings: dict = {"profile": profile, "chapters": {}}
@@ -237,11 +310,16 @@ def build(profile: str, out: Path | None = None, cache: Path | None = None) -> P
     index = out / "_build" / "html" / "index.html"
     timings.update(html=time.perf_counter() - html_start, total=time.perf_counter() - total)
     (out / "timings.json").write_text(json.dumps(timings, indent=2))  # read by bench/bench_book.py
+    width = max(map(len, CHAPTERS))
+    log("seconds per chapter:")
+    for name, seconds in timings["chapters"].items():
+        log(f"  {name:<{width}} {seconds:8.1f}")
+    log(f"  {'HTML (jupyter-book)':<{width}} {timings['html']:8.1f}")
     log(f"built with profile {profile!r} in {timings['total']:.0f} s: {index}")
     return index
 
 
-def chapter(name: str, profile: str, overrides: list[tuple[str, str]]) -> Path:
+def chapter(name: str, profile: str, overrides: list[tuple[str, str]], scheduler: str = "") -> Path:
     """Execute one chapter under ``profile`` with ``overrides`` (YAML values) into ``_build/runs``."""
     from flowcore.params import parse_value
 
@@ -250,12 +328,113 @@ def chapter(name: str, profile: str, overrides: list[tuple[str, str]]) -> Path:
     except ValueError as err:
         raise SystemExit(f"[pipeline] {err}") from None
     check_parameters(name, profile, values)
-    kernel_environment(ROOT / ".cache" / "flowcore")
+    scheduler = check_scheduler(scheduler)
+    kernel_environment(ROOT / ".cache" / "flowcore", scheduler)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     output = BUILD / "runs" / f"{chapter_id(name).replace('/', '-')}-{profile}-{stamp}.ipynb"
     seconds = execute_chapter(name, {"profile": profile, **values}, output)
     log(f"chapter {name!r} done in {seconds:.1f} s: {output}")
     return output
+
+
+# --- the live explorers --------------------------------------------------------------------
+
+#: The studies with a live explorer, an app served by ``explore`` (``notebooks/explorers/<study>.py``,
+#: not a chapter of the book), and the module whose ``cached_results(config)`` loads what it shows
+#: from the cache alone (``None``: not built yet).
+EXPLORERS = {"debruin2024": "flowcore.studies.debruin2024.evaluation"}
+EXPLORER_SOURCES = ROOT / "notebooks" / "explorers"
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _listening(port: int) -> bool:
+    import socket
+
+    with socket.socket() as sock:
+        sock.settimeout(1.0)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+def _stop_server(server: subprocess.Popen) -> None:
+    """SIGTERM (Voilà then shuts its kernels down), SIGKILL if it is still running 15 s later."""
+    if server.poll() is None:
+        server.terminate()
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+def explore(study: str = "debruin2024", profile: str = "default", port: int = 0) -> int:
+    """Serve ``study``'s live explorer with Voilà on 127.0.0.1 from the cached results of ``profile``,
+    print its address and run until Ctrl-C (or SIGTERM); then stop the server and its kernel.
+
+    The cache is ``$FLOWCORE_CACHE`` if set, else ``.cache/flowcore`` (where ``build`` writes). It is
+    looked up first, loading only: when it holds no results for ``profile`` this exits with one line
+    naming the build to run, and nothing is trained. The kernel gets the notebooks' environment
+    (:func:`kernel_environment`) and ``FLOWCORE_PROFILE``; Voilà's page loads from the local server
+    alone (the ``offline`` template under ``notebooks/explorers/jupyter``).
+    """
+    import importlib
+    import signal
+
+    import jupytext
+
+    from flowcore.config import resolve
+    from flowcore.studies import config_class
+
+    cache = Path(os.environ.get("FLOWCORE_CACHE") or ROOT / ".cache" / "flowcore")
+    kernel_environment(cache)
+    try:
+        config = resolve(config_class(study), profile).config
+    except ValueError as err:
+        raise SystemExit(f"[pipeline] {err}") from None
+    log(f"loading the cached results of profile {profile!r} from {cache}")
+    if importlib.import_module(EXPLORERS[study]).cached_results(config) is None:
+        raise SystemExit(f"[pipeline] no cached results for profile {profile!r} in {cache}; build them first: python3 pipeline.py build --profile {profile}")
+    os.environ["FLOWCORE_PROFILE"] = profile
+    templates = EXPLORER_SOURCES / "jupyter"
+    os.environ["JUPYTER_PATH"] = os.pathsep.join(filter(None, (str(templates), os.environ.get("JUPYTER_PATH"))))
+    nb = jupytext.read(EXPLORER_SOURCES / f"{study}.py")
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    notebook = BUILD / "explore" / f"{study}.ipynb"
+    notebook.parent.mkdir(parents=True, exist_ok=True)
+    jupytext.write(nb, notebook)
+    port = port or _free_port()
+    url = f"http://127.0.0.1:{port}/"
+    voila = [str(_venv_python().parent / "voila"), str(notebook), "--no-browser", "--Voila.ip=127.0.0.1", f"--port={port}", "--Voila.port_retries=0", "--template=offline", "--show_tracebacks=True"]
+    # The page loads the widgets' lab extensions alone (jupytext's, say, fails outside JupyterLab).
+    voila += [f"--VoilaConfiguration.extension_allowlist={name}" for name in ("@voila-dashboards/widgets-manager8", "@jupyter-widgets/jupyterlab-manager")]
+    # SIGTERM ends this command like Ctrl-C, so that the server is always stopped with it.
+    signal.signal(signal.SIGTERM, _interrupt)
+    server = subprocess.Popen(voila, cwd=ROOT)
+    try:
+        deadline = time.monotonic() + 60
+        while not _listening(port):
+            if server.poll() is not None:
+                raise SystemExit(f"[pipeline] Voilà exited (code {server.returncode}) before serving on port {port}; see its output above")
+            if time.monotonic() > deadline:
+                raise SystemExit(f"[pipeline] Voilà did not answer on port {port} within 60 s")
+            time.sleep(0.2)
+        log(f"the explorer is at {url} (Ctrl-C stops it)")
+        return server.wait()
+    except KeyboardInterrupt:
+        log("stopping the explorer")
+        return 0
+    finally:
+        _stop_server(server)
 
 
 def ensure_browser() -> None:
@@ -311,24 +490,35 @@ def test(pytest_args: list[str]) -> int:
     return subprocess.run(command, cwd=ROOT).returncode
 
 
+SCHEDULER_HELP = "where the sweeps' jobs run: a Dask scheduler address (tcp://HOST:8786), 'local' (default: a LocalCluster, one worker process per core) or 'serial'"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     p_build = sub.add_parser("build", help="execute every chapter and build the HTML book")
     p_build.add_argument("--profile", default=os.environ.get("FLOWCORE_PROFILE", "default"), choices=PROFILES)
+    p_build.add_argument("--scheduler", default="", metavar="ADDRESS", help=SCHEDULER_HELP)
     sub.add_parser("test", help="run the unit tests, the notebook tests and the smoke build (extra arguments go to pytest)")
     p_chapter = sub.add_parser("chapter", help="rerun one chapter with other parameters")
     p_chapter.add_argument("name", help=f"one of {', '.join(CHAPTERS)} (or the part after the /)")
     p_chapter.add_argument("--profile", default=os.environ.get("FLOWCORE_PROFILE", "default"), choices=PROFILES)
+    p_chapter.add_argument("--scheduler", default="", metavar="ADDRESS", help=SCHEDULER_HELP)
     p_chapter.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"), help="override a parameter (VALUE is YAML)")
+    p_explore = sub.add_parser("explore", help="serve the live explorer (Voilà) on 127.0.0.1 from a build's cached results")
+    p_explore.add_argument("--profile", default=os.environ.get("FLOWCORE_PROFILE", "default"), choices=PROFILES)
+    p_explore.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
+    p_explore.add_argument("--study", default="debruin2024", choices=sorted(EXPLORERS), help="whose explorer (notebooks/explorers/<study>.py)")
     args, extra = parser.parse_known_args(argv)
     if extra and args.command != "test":
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     reexec_in_venv()
     if args.command == "build":
-        build(args.profile)
+        build(args.profile, scheduler=args.scheduler)
     elif args.command == "chapter":
-        chapter(args.name, args.profile, args.parameter)
+        chapter(args.name, args.profile, args.parameter, scheduler=args.scheduler)
+    elif args.command == "explore":
+        return explore(args.study, args.profile, args.port)
     else:
         return test(extra)
     return 0

@@ -135,21 +135,23 @@ def base_log_prob(z: torch.Tensor) -> torch.Tensor:
 
 # --- models --------------------------------------------------------------------------------------
 # Each builder returns (module, log_prob) for the reference architecture, or raises ImportError.
+# ``dim``, ``hidden`` and ``couplings`` default to this script's model; bench_train.py builds the
+# book's (hidden (64, 64), D = 20 and 100) with the same functions.
 
 
-def build_flowcore():
-    flow = RealNVP(DIM, n_couplings=COUPLINGS, hidden=HIDDEN)
+def build_flowcore(dim=DIM, hidden=HIDDEN, couplings=COUPLINGS):
+    flow = RealNVP(dim, n_couplings=couplings, hidden=tuple(hidden))
     return flow, flow.log_prob
 
 
-def build_flowcore_mkl():
-    flow = RealNVP(DIM, n_couplings=COUPLINGS, hidden=HIDDEN)
+def build_flowcore_mkl(dim=DIM, hidden=HIDDEN, couplings=COUPLINGS):
+    flow = RealNVP(dim, n_couplings=couplings, hidden=tuple(hidden))
     flow.eval_onednn = False  # the no-grad path with addmm (MKL SGEMM) instead of oneDNN's linear
     return flow, flow.log_prob
 
 
-def build_flowcore_reference():
-    flow = RealNVP(DIM, n_couplings=COUPLINGS, hidden=HIDDEN)
+def build_flowcore_reference(dim=DIM, hidden=HIDDEN, couplings=COUPLINGS):
+    flow = RealNVP(dim, n_couplings=couplings, hidden=tuple(hidden))
 
     def log_prob(x):  # what ``log_prob`` computes with gradients on: forward + base density
         z, log_det = flow.transform(x)
@@ -158,7 +160,7 @@ def build_flowcore_reference():
     return flow, log_prob
 
 
-def build_normflows():
+def build_normflows(dim=DIM, hidden=HIDDEN, couplings=COUPLINGS):
     # Same layer shapes (st-net 50 -> 256 -> 256 -> 100, fused (shift, scale) head, ReLU as
     # LeakyReLU(0)), random permutations between couplings. Differs: the log-scale is unbounded
     # (``scale_map="exp"``), shift/scale are interleaved output columns, and log p runs the
@@ -167,15 +169,17 @@ def build_normflows():
 
     torch.manual_seed(0)
     flows = []
-    for i in range(COUPLINGS):
+    for i in range(couplings):
         if i > 0:
-            flows.append(nf.flows.Permute(DIM, mode="shuffle"))
-        flows.append(nf.flows.AffineCouplingBlock(nf.nets.MLP([DIM // 2, *HIDDEN, DIM]), scale_map="exp"))
-    model = nf.NormalizingFlow(q0=nf.distributions.DiagGaussian(DIM, trainable=False), flows=flows)
+            flows.append(nf.flows.Permute(dim, mode="shuffle"))
+        # normflows splits off the first ceil(D/2) coordinates to condition on; its MLP maps them to
+        # 2 x floor(D/2) outputs (the same shapes as flowcore's for even D).
+        flows.append(nf.flows.AffineCouplingBlock(nf.nets.MLP([(dim + 1) // 2, *hidden, 2 * (dim // 2)]), scale_map="exp"))
+    model = nf.NormalizingFlow(q0=nf.distributions.DiagGaussian(dim, trainable=False), flows=flows)
     return model, model.log_prob
 
 
-def build_nflows():
+def build_nflows(dim=DIM, hidden=HIDDEN, couplings=COUPLINGS):
     # Same layer shapes (nflows.nn.nets.MLP 50 -> 256 -> 256 -> 100, ReLU), halves alternate via
     # the mask, RandomPermutation between couplings. Differs: the scale is
     # sigmoid(u + 2) + 1e-3 (nflows' AffineCouplingTransform) instead of exp(b tanh(u / b)).
@@ -190,18 +194,18 @@ def build_nflows():
 
     torch.manual_seed(0)
     transforms = []
-    for i in range(COUPLINGS):
+    for i in range(couplings):
         if i > 0:
-            transforms.append(RandomPermutation(DIM))
-        mask = (torch.arange(DIM) >= DIM // 2) if i % 2 == 0 else (torch.arange(DIM) < DIM // 2)
+            transforms.append(RandomPermutation(dim))
+        mask = (torch.arange(dim) >= dim // 2) if i % 2 == 0 else (torch.arange(dim) < dim // 2)
         transforms.append(
-            AffineCouplingTransform(mask.int(), lambda n_in, n_out: Net([n_in], [n_out], list(HIDDEN)))
+            AffineCouplingTransform(mask.int(), lambda n_in, n_out: Net([n_in], [n_out], list(hidden)))
         )
-    model = Flow(CompositeTransform(transforms), StandardNormal([DIM]))
+    model = Flow(CompositeTransform(transforms), StandardNormal([dim]))
     return model, model.log_prob
 
 
-def build_zuko():
+def build_zuko(dim=DIM, hidden=HIDDEN, couplings=COUPLINGS):
     # zuko.flows.RealNVP with 8 affine couplings, hyper-network 50 -> 256 -> 256 -> 100 (ReLU).
     # Differs: no permutation layers; each coupling gets its own random 50/50 mask instead
     # (``randmask=True``), which mixes coordinates the same way; the log-scale soft clamp is
@@ -209,7 +213,7 @@ def build_zuko():
     import zuko
 
     torch.manual_seed(0)
-    model = zuko.flows.RealNVP(DIM, transforms=COUPLINGS, randmask=True, hidden_features=list(HIDDEN))
+    model = zuko.flows.RealNVP(dim, transforms=couplings, randmask=True, hidden_features=list(hidden))
 
     def log_prob(x):
         return model().log_prob(x)
@@ -217,7 +221,7 @@ def build_zuko():
     return model, log_prob
 
 
-def build_freia():
+def build_freia(dim=DIM, hidden=HIDDEN, couplings=COUPLINGS):
     # FrEIA SequenceINN: PermuteRandom between AffineCouplingOneSided blocks (one st-net
     # 50 -> 256 -> 256 -> 100 with ReLU, transforms the second half), soft clamp 3 tanh(s)
     # (``clamp=3, clamp_activation="TANH"``) instead of 3 tanh(s / 3). FrEIA returns
@@ -226,10 +230,12 @@ def build_freia():
     import FrEIA.modules as Fm
 
     def subnet(n_in, n_out):
-        return nn.Sequential(nn.Linear(n_in, HIDDEN[0]), nn.ReLU(), nn.Linear(*HIDDEN), nn.ReLU(), nn.Linear(HIDDEN[1], n_out))
+        widths = [n_in, *hidden]
+        layers = [m for a, b in zip(widths[:-1], widths[1:]) for m in (nn.Linear(a, b), nn.ReLU())]
+        return nn.Sequential(*layers, nn.Linear(widths[-1], n_out))
 
-    inn = Ff.SequenceINN(DIM)
-    for i in range(COUPLINGS):
+    inn = Ff.SequenceINN(dim)
+    for i in range(couplings):
         if i > 0:
             inn.append(Fm.PermuteRandom, seed=i)
         inn.append(Fm.AffineCouplingOneSided, subnet_constructor=subnet, clamp=3.0, clamp_activation="TANH")

@@ -9,19 +9,23 @@ removed and recomputed, never loaded silently.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import hashlib
 import json
 import os
+import re
+import socket
 import tempfile
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
-__all__ = ["CACHE_VERSION", "cache_dir", "canonical", "job_key", "save_atomic", "load_entry", "cached"]
+__all__ = ["CACHE_VERSION", "cache_dir", "canonical", "job_key", "entry_path", "save_atomic", "load_entry", "cached", "remove_orphans", "NotCached", "cache_only"]
 
 #: Bump when the meaning of a cached entry changes, so old entries are not reused.
 #: 2: configs are stored canonically (validated values), trained flows carry p̂, the flow API changed.
@@ -54,7 +58,9 @@ def canonical(value: Any) -> Any:
     become lists, NumPy scalars become Python numbers, dict keys become strings.
 
     A field added after entries were cached carries ``metadata={"key_default": True}``: at its
-    default it is left out, so the entries cached before it existed keep their names.
+    default it is left out, so the entries cached before it existed keep their names. A field that
+    says *where* to compute, not *what* (a sweep's scheduler), carries ``metadata={"key": False}``
+    and is always left out.
 
     Configs store validated values (``100000.0`` is kept as ``100000``), so two configs that mean the
     same have one canonical form.
@@ -68,7 +74,7 @@ def canonical(value: Any) -> Any:
         return {
             f.name: canonical(getattr(value, f.name))
             for f in fields(value)
-            if not (f.metadata.get("key_default") and getattr(value, f.name) == f.default)
+            if f.metadata.get("key", True) and not (f.metadata.get("key_default") and getattr(value, f.name) == f.default)
         }
     if isinstance(value, Mapping):
         return {str(k): canonical(v) for k, v in value.items()}
@@ -98,6 +104,19 @@ def job_key(kind: str, config: Any) -> str:
     return f"{kind}-{hashlib.sha256(blob.encode()).hexdigest()[:20]}"
 
 
+def entry_path(kind: str, config: Any, directory: Path | str | None = None) -> Path:
+    """The file that holds the entry :func:`job_key` names: ``<directory>/<job key>.pt``, in
+    :func:`cache_dir` unless ``directory`` is given. :func:`cached` reads and writes it; a caller
+    that fills several entries at once (:func:`flowcore.runs.train_or_load_many`) uses it directly.
+
+    Example:
+        >>> path = entry_path("table", {"dim": 2}, directory="/tmp/cache")
+        >>> path == Path("/tmp/cache") / f"{job_key('table', {'dim': 2})}.pt"
+        True
+    """
+    return Path(directory or cache_dir()) / f"{job_key(kind, config)}.pt"
+
+
 def save_atomic(obj: Any, path: Path) -> None:
     """``torch.save`` ``obj`` to ``path`` through a temporary file and an atomic rename.
 
@@ -110,7 +129,9 @@ def save_atomic(obj: Any, path: Path) -> None:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    # The writer's host and process id are in the temporary name, so that a file left by a process
+    # killed mid-write (a sweep worker, say) can be recognised and removed: remove_orphans.
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{_owner()}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             torch.save(obj, f)
@@ -121,6 +142,54 @@ def save_atomic(obj: Any, path: Path) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _host() -> str:
+    return re.sub(r"[^\w-]", "_", socket.gethostname())
+
+
+def _owner() -> str:
+    return f"{_host()}~{os.getpid()}"
+
+
+_TEMPORARY = re.compile(r"^\..+\.(?P<host>[\w-]+)~(?P<pid>\d+)\.[^.]+\.tmp$")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def remove_orphans(directory: Path | None = None) -> list[Path]:
+    """Remove the temporary files that processes of this host left when they died mid-write.
+
+    :func:`save_atomic` writes ``.<entry>.<host>~<pid>.<random>.tmp`` and renames it; a process
+    killed before the rename (``SIGKILL`` skips every cleanup) leaves the file behind. It was never
+    an entry, so nothing reads it; this removes it once its writer is gone. Files of other hosts, or
+    of processes still alive, are left alone. Returns the removed paths.
+
+    Example:
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     dead = Path(tmp) / f".flow-1.pt.{_host()}~999999999.abc.tmp"
+        ...     _ = dead.write_bytes(b"half")
+        ...     mine = Path(tmp) / f".flow-2.pt.{_owner()}.def.tmp"
+        ...     _ = mine.write_bytes(b"being written")
+        ...     [p.name[:10] for p in remove_orphans(Path(tmp))], sorted(p.name[:10] for p in Path(tmp).iterdir())
+        (['.flow-1.pt'], ['.flow-2.pt'])
+    """
+    folder = Path(directory or cache_dir())
+    host, removed = _host(), []
+    for path in folder.glob(".*.tmp") if folder.is_dir() else ():
+        match = _TEMPORARY.match(path.name)
+        if match and match["host"] == host and not _alive(int(match["pid"])):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
 
 
 def load_entry(path: Path) -> Any | None:
@@ -148,11 +217,51 @@ def load_entry(path: Path) -> Any | None:
         return None
 
 
+class NotCached(LookupError):
+    """Raised by :func:`cached` under :func:`cache_only` where an entry would have to be computed.
+
+    Example:
+        >>> issubclass(NotCached, LookupError)
+        True
+    """
+
+
+_CACHE_ONLY: contextvars.ContextVar[bool] = contextvars.ContextVar("flowcore_cache_only", default=False)
+
+
+@contextlib.contextmanager
+def cache_only() -> Iterator[None]:
+    """Within this context :func:`cached` only loads: an entry that is missing (or does not match its
+    config) raises :class:`NotCached` instead of being computed, and nothing is written. For a reader
+    of results that must never train or evaluate silently (the live explorer).
+
+    Example:
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     _ = cached("table", {"dim": 2}, lambda: {"x": 1}, directory=tmp)
+        ...     with cache_only():
+        ...         print(cached("table", {"dim": 2}, lambda: {"x": 2}, directory=tmp))
+        ...         try:
+        ...             cached("table", {"dim": 3}, lambda: {"x": 3}, directory=tmp)
+        ...         except NotCached:
+        ...             print("dim 3 is not cached")
+        ...     sorted(p.name.split("-")[0] for p in Path(tmp).iterdir())
+        ({'x': 1}, True)
+        dim 3 is not cached
+        ['table']
+    """
+    token = _CACHE_ONLY.set(True)
+    try:
+        yield
+    finally:
+        _CACHE_ONLY.reset(token)
+
+
 def cached(kind: str, config: Any, compute: Callable[[], Any], directory: Path | None = None, validate: Callable[[Any], bool] | None = None) -> tuple[Any, bool]:
     """Return ``(value, from_cache)``: the entry :func:`job_key` names, computing and saving it if absent.
 
     ``validate`` may reject a loaded entry (for example one with missing fields); it is then
-    reported and recomputed like an unreadable file.
+    reported and recomputed like an unreadable file. Under :func:`cache_only` nothing is computed:
+    a missing or rejected entry raises :class:`NotCached`.
 
     Example:
         >>> with tempfile.TemporaryDirectory() as tmp:
@@ -161,12 +270,16 @@ def cached(kind: str, config: Any, compute: Callable[[], Any], directory: Path |
         >>> first, again
         (({'x': 1}, False), ({'x': 1}, True))
     """
-    path = Path(directory or cache_dir()) / f"{job_key(kind, config)}.pt"
+    path = entry_path(kind, config, directory)
     value = load_entry(path)
     if value is not None:
         if validate is None or validate(value):
             return value, True
+        if _CACHE_ONLY.get():
+            raise NotCached(f"cache entry {path} does not match its config ({kind})")
         warnings.warn(f"cache entry {path} does not match its config; recomputing it", RuntimeWarning, stacklevel=2)
+    if _CACHE_ONLY.get():
+        raise NotCached(f"no cache entry {path} ({kind})")
     value = compute()
     save_atomic(value, path)
     return value, False

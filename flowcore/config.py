@@ -21,7 +21,7 @@ import difflib
 import html
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
@@ -221,6 +221,12 @@ class StudyConfig:
     STUDY: ClassVar[str] = ""
     SECTIONS: ClassVar[dict[str, tuple[type, str]]] = {}
 
+    #: Where the study's sweeps run their jobs (:func:`flowcore.sweep.check_scheduler`): ``""`` (the
+    #: pipeline's ``--scheduler`` through ``$FLOWCORE_SCHEDULER``, else ``"local"``), ``"local"`` (a
+    #: LocalCluster of one worker process per core), ``"serial"``, or a scheduler address such as
+    #: ``"tcp://10.0.0.5:8786"``. It says where, not what, so it is no part of any cache key.
+    scheduler: str = field(default="", metadata={"key": False}, kw_only=True)
+
     @classmethod
     def parameter_names(cls) -> dict[str, tuple[str | None, str]]:
         """Each flat parameter name → ``(section or None, field name)``.
@@ -257,6 +263,10 @@ class StudyConfig:
             section, field_name = names[name]
             parts[section][field_name] = value
         sections = {s: klass(**parts[s]) for s, (klass, _) in cls.SECTIONS.items()}
+        if "scheduler" in parts[None]:
+            from flowcore.sweep.execution import check_scheduler
+
+            parts[None]["scheduler"] = check_scheduler(parts[None]["scheduler"])
         return cls(**sections, **parts[None])
 
     def as_params(self) -> dict[str, Any]:

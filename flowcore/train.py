@@ -19,6 +19,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from flowcore import status
 from flowcore.validation import assign_checked, check_choice, check_int, check_non_negative, check_positive
 
 __all__ = ["TrainConfig", "History", "fit", "show_progress"]
@@ -145,6 +146,13 @@ def _check_loss_terms(loss_terms) -> tuple[tuple[str, Callable], ...]:
     return tuple((f"loss term {i} ({getattr(term, '__name__', type(term).__name__)})", term) for i, term in enumerate(terms))
 
 
+def _adam(flow: nn.Module, lr: float) -> torch.optim.Adam:
+    """fit's optimizer. ``foreach=True``: the same update, bit for bit, as the per-parameter loop
+    PyTorch defaults to on the CPU, in a few multi-tensor calls instead of ~8 Python-dispatched ops
+    per parameter tensor (on CUDA it is the default already)."""
+    return torch.optim.Adam(flow.parameters(), lr=lr, foreach=True)
+
+
 def _loss(flow: nn.Module, batch: Tensor, terms: tuple[tuple[str, Callable], ...]) -> tuple[Tensor, Tensor, list[tuple[str, Tensor]]]:
     """``(total loss, mean NLL, [(part name, value), ...])`` of one minibatch."""
     if not terms:
@@ -219,11 +227,11 @@ def fit(
         if not torch.isfinite(x).all():
             raise ValueError(f"{name} contains NaN or inf; training needs finite data")
     generator = torch.Generator().manual_seed(config.seed)
-    optimizer = torch.optim.Adam(flow.parameters(), lr=config.lr)
+    optimizer = _adam(flow, config.lr)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=config.lr_patience, threshold=config.min_delta, threshold_mode="abs")
     history = History()
     best_val, best_state, stale = float("inf"), None, 0
-    start = time.perf_counter()
+    start, start_wall = time.perf_counter(), time.time()
     show = show_progress() if progress is None else progress
     epochs = tqdm(range(config.max_epochs), desc=description, disable=not show, leave=False)
     for epoch in epochs:
@@ -252,6 +260,7 @@ def fit(
         if config.stopping == "fixed":
             history.best_epoch = epoch  # the weights kept are the last ones
             epochs.set_postfix(train=f"{running / seen:.3f}", val=f"{val:.3f}")
+            status.report(f"training {description}", epoch + 1, config.max_epochs, start_wall, unit="epochs", note=f"val NLL {val:.3f}")
             if callback is not None:
                 callback(epoch, history)
             continue
@@ -261,6 +270,7 @@ def fit(
         else:
             stale += 1
         epochs.set_postfix(train=f"{running / seen:.3f}", val=f"{val:.3f}")
+        status.report(f"training {description}", epoch + 1, config.max_epochs, start_wall, unit="epochs at most", note=f"val NLL {val:.3f}")
         if callback is not None:
             callback(epoch, history)
         if stale >= config.patience:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from flowcore.flows import fast
 from flowcore.flows.fast import LOG_SCALE_MAPS, AffineCouplingStep, FastPathUnsupported
 from flowcore.flows.transforms import Transform
 from flowcore.validation import check_choice, check_int, check_int_list, check_positive
@@ -69,6 +70,16 @@ def _contiguous(index: Tensor, start: int) -> bool:
     return torch.equal(index, torch.arange(start, start + len(index)))
 
 
+def _hooked(module: nn.Module) -> bool:
+    """Whether ``module`` has forward or backward hooks (which the fused training path would skip)."""
+    return bool(module._forward_hooks or module._forward_pre_hooks or module._backward_hooks or getattr(module, "_backward_pre_hooks", None))
+
+
+def _global_hooks() -> bool:
+    m = nn.modules.module
+    return any(getattr(m, name, None) for name in ("_global_forward_hooks", "_global_forward_pre_hooks", "_global_backward_hooks", "_global_backward_pre_hooks"))
+
+
 class AffineCoupling(Transform):
     r"""One affine coupling layer, Eq. 3 and 4 of the thesis, with a given mask.
 
@@ -86,6 +97,17 @@ class AffineCoupling(Transform):
     With ``zero_init`` the st-network's last layer starts at zero (after its default init has
     drawn from the global RNG), so :math:`\hat s = t = 0`: with ``"exp"`` or ``"tanh"`` the layer
     starts as the identity.
+
+    With gradients on, for 2-D float32 inputs on the CPU, ``forward`` runs the whole coupling as
+    one autograd node with a hand-written backward (:class:`~flowcore.flows.fast.FusedAffineCoupling`):
+    at the book's sizes autograd's per-op overhead costs about as much as the arithmetic. By
+    default its matrix products are the reference ops' ``addmm``/``mm`` calls and training is bit
+    for bit the same; ``flowcore.flows.fast.FUSED_GEMMS = "onednn"`` runs them through oneDNN
+    (ReLU fused), which on AMD processors reaches AVX-512 kernels where ``addmm`` (MKL's SGEMM)
+    takes AVX2 ones. The fused path is skipped for subclasses that override the maps, st-networks
+    other than Linear/ReLU, modules with hooks, ``torch.compile`` and ``torch.func``; set
+    ``fused_training = False`` on a coupling (or ``flowcore.flows.fast.FUSED_TRAINING = False``)
+    for the reference ops.
 
     Args:
         mask: Boolean tensor of shape ``(D,)``: ``True`` = copied (conditions the st-network),
@@ -106,6 +128,9 @@ class AffineCoupling(Transform):
     """
 
     LOG_SCALES = LOG_SCALE_MAPS
+
+    #: Whether ``forward`` may take the fused training path (see above); ``False``: the reference ops.
+    fused_training: bool = True
 
     def __init__(
         self,
@@ -175,8 +200,41 @@ class AffineCoupling(Transform):
             return torch.log(torch.sigmoid(raw_s + 2.0) + 1e-3), t
         return raw_s, t
 
+    def _parts(self) -> tuple[slice | Tensor, slice | Tensor]:
+        """The copied and the transformed columns: slices when contiguous, else index tensors."""
+        if self._layout == "copied_first":
+            return slice(None, self.n_copied), slice(self.n_copied, None)
+        if self._layout == "transformed_first":
+            return slice(self.n_transformed, None), slice(None, self.n_transformed)
+        return self.copied_index, self.transformed_index
+
+    def _fused_plan(self, x: Tensor, want_s: bool):
+        """``(plan, params)`` for :class:`~flowcore.flows.fast.FusedAffineCoupling`, or ``None`` where the reference ops run."""
+        if not (self.fused_training and fast.FUSED_TRAINING and torch.is_grad_enabled()):
+            return None
+        cls = type(self)
+        if cls.scale_shift is not AffineCoupling.scale_shift or cls._split is not AffineCoupling._split or cls._join is not AffineCoupling._join:
+            return None
+        net = self.st_net
+        if type(net) is not nn.Sequential or len(net) % 2 != 1 or _hooked(net) or _global_hooks():
+            return None
+        mods = list(net)
+        for i, m in enumerate(mods):
+            if type(m) is not (nn.ReLU if i % 2 else nn.Linear) or _hooked(m) or (not i % 2 and m.bias is None):
+                return None
+        params = tuple(t for m in mods[0::2] for t in (m.weight, m.bias))
+        if x.dim() != 2 or x.shape[1] != self.dim or not fast.fused_training_applies(x, params):
+            return None
+        return (*self._parts(), self.n_transformed, self.log_scale, self.log_scale_bound, want_s, fast.fused_gemms()), params
+
     def forward(self, x: Tensor, log_scales: list[Tensor] | None = None) -> tuple[Tensor, Tensor]:
         """Data → latent: ``(y, log|det ∂y/∂x|)``; appends ``s`` (shape ``(..., n_transformed)``) to ``log_scales`` if given."""
+        fused = self._fused_plan(x, log_scales is not None)
+        if fused is not None:
+            out = fast.FusedAffineCoupling.apply(x, fused[0], *fused[1])
+            if log_scales is not None:
+                log_scales.append(out[2])
+            return out[0], out[1]
         copied, transformed = self._split(x)
         s, t = self.scale_shift(copied)
         if log_scales is not None:
@@ -201,10 +259,5 @@ class AffineCoupling(Transform):
             and all(type(m) is nn.ReLU for m in mods[1::2])
         ):
             raise FastPathUnsupported(f"{cls.__name__}'s st-network is not a Sequential of Linear layers with ReLU between them")
-        if self._layout == "copied_first":
-            copied, transformed = slice(None, self.n_copied), slice(self.n_copied, None)
-        elif self._layout == "transformed_first":
-            copied, transformed = slice(self.n_transformed, None), slice(None, self.n_transformed)
-        else:
-            copied, transformed = self.copied_index, self.transformed_index
+        copied, transformed = self._parts()
         return [AffineCouplingStep(copied, transformed, self.n_transformed, tuple((m.weight, m.bias) for m in linears), self.log_scale, self.log_scale_bound)]

@@ -31,10 +31,16 @@ from torch import Tensor, nn
 from flowcore.flows.distributions import StandardNormal
 
 __all__ = [
+    "FUSED_GEMMS",
+    "FUSED_TRAINING",
     "AffineCouplingStep",
     "FastPathUnsupported",
     "FastPathWarning",
+    "FusedAffineCoupling",
+    "FusedPermutation",
     "PermuteStep",
+    "fused_gemms",
+    "fused_training_applies",
     "log_prob_no_grad",
     "onednn_linear_available",
     "unsupported_reason",
@@ -263,3 +269,285 @@ def _log_prob(flow: nn.Module, x: Tensor, steps: list) -> Tensor:
                 cur.index_copy_(1, step.transformed, transformed)
         out[start : start + n] = ld.add_(cur.square().sum(-1).add_(const).mul_(-0.5))
     return out.reshape(batch_shape)
+
+
+# --- The training path (gradients on) ------------------------------------------------------------
+#
+# With gradients on, an AffineCoupling on the CPU in float32 runs as one autograd node
+# (FusedAffineCoupling) with a hand-written backward, and a Permutation as one index_select whose
+# backward is an index_select (FusedPermutation). At the book's sizes (batch 512, widths 64) the
+# per-op overhead of autograd rivals the arithmetic, so fewer nodes and ops per step are what
+# counts. Where the matrix products run is FUSED_GEMMS: "mm" (the default) makes the same
+# addmm/mm calls as autograd does on the reference ops, in the same order and grouping, so
+# training is bit for bit what it was without the fused path; "onednn" and "onednn-forward" take
+# oneDNN's linear instead (see FusedAffineCoupling).
+
+#: Global switch of the fused training path: ``False`` makes every :class:`~flowcore.flows.AffineCoupling`
+#: and :class:`~flowcore.flows.Permutation` take its reference autograd ops (one coupling can be
+#: switched off alone with its ``fused_training`` attribute).
+FUSED_TRAINING: bool = True
+
+#: Where the fused training path runs its matrix products: ``"mm"`` (``addmm``/``mm``, the calls
+#: autograd makes for the reference ops: bitwise the same training), ``"onednn"`` (forward and
+#: backward through oneDNN's linear) or ``"onednn-forward"`` (forward through oneDNN, backward
+#: ``mm``). oneDNN reaches AVX-512 kernels on AMD processors where ``addmm`` (MKL's SGEMM) takes
+#: AVX2 ones, but costs more per call and rounds differently (float32 results differ in the last
+#: bits). On a 16-core Intel Xeon VM (AVX-512, 2 threads) ``"mm"`` was fastest at batch 512 and
+#: widths 64: ``bench/bench_train.py --gemm-variants`` times the three on your machine.
+FUSED_GEMMS: str = "mm"
+GEMM_CHOICES = ("mm", "onednn", "onednn-forward")
+
+
+def fused_training_applies(x: Tensor, tensors=()) -> bool:
+    """Whether the fused training path runs for input ``x`` and parameters ``tensors``.
+
+    It runs with gradients on and :data:`FUSED_TRAINING` set, for 2-D float32 inputs and
+    parameters on the CPU, outside ``torch.compile`` tracing and ``torch.func`` transforms (where
+    the plain ops compose better).
+
+    Example:
+        >>> fused_training_applies(torch.zeros(2, 3, dtype=torch.float64))  # float64: the reference ops
+        False
+    """
+    if not (FUSED_TRAINING and torch.is_grad_enabled() and isinstance(x, Tensor)):
+        return False
+    if x.dim() != 2 or x.dtype != torch.float32 or x.device.type != "cpu":
+        return False
+    if any(t.dtype != torch.float32 or t.device.type != "cpu" for t in tensors):
+        return False
+    return not (torch.compiler.is_compiling() or _is_functorch_wrapped(x) or any(_is_functorch_wrapped(t) for t in tensors))
+
+
+def fused_gemms() -> str:
+    """The :data:`FUSED_GEMMS` setting in effect: ``"mm"`` where it names no choice or oneDNN's linear is unavailable.
+
+    Example:
+        >>> fused_gemms() in GEMM_CHOICES
+        True
+    """
+    if FUSED_GEMMS not in GEMM_CHOICES or (FUSED_GEMMS != "mm" and not onednn_linear_available()):
+        return "mm"
+    return FUSED_GEMMS
+
+
+def _linear(h: Tensor, w: Tensor, b: Tensor | None, relu: bool, onednn: bool) -> Tensor:
+    """``h @ w.T + b`` (then ReLU): one oneDNN call with the ReLU fused, or ``addmm`` + ReLU."""
+    if onednn:
+        return torch.ops.mkldnn._linear_pointwise(h, w, b, "relu" if relu else "none", [], "")
+    out = torch.addmm(b, h, w.t()) if b is not None else h.mm(w.t())
+    return out.clamp_min_(0) if relu else out
+
+
+def _dense_t(m: Tensor) -> Tensor:
+    """``m.T`` as the transpose of a contiguous tensor: oneDNN takes that as a plain (column-major)
+    matrix, but falls back to a slow reference kernel for other strides (a column slice's)."""
+    return (m if m.is_contiguous() else m.contiguous()).t()
+
+
+def _input_grad(g: Tensor, w: Tensor, onednn: bool) -> Tensor:
+    """``g @ w`` (the gradient reaching a linear layer's input) as a linear with weight ``w.T``."""
+    if onednn:
+        return torch.ops.mkldnn._linear_pointwise(g, _dense_t(w), None, "none", [], "")
+    return g.mm(w)
+
+
+def _weight_grad(g: Tensor, h: Tensor, onednn: bool) -> Tensor:
+    """``g.T @ h`` (a linear layer's weight gradient): a linear of ``g.T`` with weight ``h.T``, or
+    ``g.T.mm(h)`` as autograd computes it for ``F.linear`` (the same product, the same rounding)."""
+    if onednn:
+        return torch.ops.mkldnn._linear_pointwise(_dense_t(g), _dense_t(h), None, "none", [], "")
+    return g.t().mm(h)
+
+
+def _split(x: Tensor, copied, transformed) -> tuple[Tensor, Tensor]:
+    if isinstance(transformed, slice):
+        return x[:, copied], x[:, transformed]
+    return x.index_select(1, copied), x.index_select(1, transformed)
+
+
+def _join(a: Tensor, b: Tensor, copied, transformed) -> Tensor:
+    """The inverse of :func:`_split`: ``out[:, copied] = a``, ``out[:, transformed] = b``."""
+    if isinstance(transformed, slice):
+        return torch.cat((a, b) if transformed.start else (b, a), dim=1)
+    out = a.new_empty(a.shape[0], a.shape[1] + b.shape[1])
+    return out.index_copy_(1, copied, a).index_copy_(1, transformed, b)
+
+
+def _coupling_reference(x: Tensor, plan: tuple, params: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
+    """The coupling's forward with plain differentiable ops (the double-backward fallback)."""
+    copied, transformed, nt, log_scale, bound, want_s, _ = plan
+    a, xb = _split(x, copied, transformed)
+    h = a
+    n_lin = len(params) // 2
+    for j in range(n_lin):
+        h = torch.nn.functional.linear(h, params[2 * j], params[2 * j + 1])
+        if j < n_lin - 1:
+            h = torch.relu(h)
+    raw, t = h[:, :nt], h[:, nt:]
+    if log_scale == "tanh":
+        s = bound * torch.tanh(raw / bound)
+    elif log_scale == "sigmoid":
+        s = torch.log(torch.sigmoid(raw + 2.0) + 1e-3)
+    else:
+        s = raw
+    y = _join(a, xb * torch.exp(s) + t, copied, transformed)
+    return (y, s.sum(-1), s) if want_s else (y, s.sum(-1))
+
+
+class FusedAffineCoupling(torch.autograd.Function):
+    r"""One affine coupling (st-network, log-scale map, :math:`y_B = x_B e^s + t`, :math:`\sum_j s_j`)
+    as a single autograd node with a hand-written backward.
+
+    ``FusedAffineCoupling.apply(x, plan, w_1, b_1, ..., w_L, b_L)`` with ``x`` of shape ``(n, D)``
+    and ``plan = (copied, transformed, n_transformed, log_scale, bound, want_s, gemms)`` returns
+    ``(y, log_det)``, plus ``s`` when ``want_s``. What is fused: the st-network, the log-scale map,
+    the affine update and the log-det are one node instead of the ~15 that the reference ops
+    record (at the book's sizes, batch 512 and widths 64, autograd's per-node and per-op overhead
+    costs about as much as the arithmetic), and the backward is the chain rule written out.
+
+    ``gemms`` (:data:`FUSED_GEMMS`) says where the matrix products run. ``"mm"``: ``addmm`` forward,
+    ``mm`` backward, the calls autograd makes for ``F.linear``, with every elementwise product and
+    sum in autograd's order, so values and gradients are the reference path's bit for bit (this
+    is also what ``gradcheck`` tests in float64). ``"onednn"``: every product is one call of
+    oneDNN's linear (``torch.ops.mkldnn._linear_pointwise``, which has no autograd formula of its
+    own; ``g @ W`` is a linear with weight ``W.T``, ``g.T @ h`` one of ``g.T`` with weight ``h.T``),
+    the ReLU fused into the forward ones, because on AMD processors ``addmm`` runs MKL's AVX2
+    SGEMM kernels even where the CPU has AVX-512, while oneDNN picks AVX-512 ones.
+    ``"onednn-forward"``: oneDNN forward, ``mm`` backward. oneDNN results agree with the
+    reference to float32 rounding.
+
+    Under ``create_graph=True`` (a double backward) the backward recomputes the reference ops and
+    differentiates them, so higher derivatives are those of the reference path.
+
+    Example:
+        >>> from flowcore.flows import AffineCoupling, halves
+        >>> layer = AffineCoupling(halves(4, 0), hidden=(8,), zero_init=False).double()
+        >>> plan = (slice(None, 2), slice(2, None), 2, "tanh", 3.0, False, "mm")  # no oneDNN in float64
+        >>> x = torch.randn(5, 4, dtype=torch.float64, requires_grad=True)
+        >>> y, log_det = FusedAffineCoupling.apply(x, plan, *layer.st_net.parameters())
+        >>> y_ref, log_det_ref = layer(x)                                        # the reference ops (float64)
+        >>> torch.allclose(y, y_ref), torch.allclose(log_det, log_det_ref)
+        (True, True)
+    """
+
+    @staticmethod
+    def forward(ctx, x, plan, *params):
+        copied, transformed, nt, log_scale, bound, want_s, gemms = plan
+        onednn = gemms != "mm"
+        a, xb = _split(x, copied, transformed)
+        if onednn:
+            a = a.contiguous()  # a column slice: oneDNN runs strided operands slowly (see _dense_t)
+        n_lin = len(params) // 2
+        hs = [a]  # each linear layer's input
+        h = a
+        for j in range(n_lin):
+            h = _linear(h, params[2 * j], params[2 * j + 1], j < n_lin - 1, onednn)
+            if j < n_lin - 1:
+                hs.append(h)
+        raw, t = h[:, :nt], h[:, nt:]
+        if log_scale == "tanh":
+            aux = torch.tanh(raw / bound)
+            s = aux * bound
+        elif log_scale == "sigmoid":
+            aux = torch.sigmoid(raw + 2.0)
+            s = torch.log(aux + 1e-3)
+        else:
+            aux, s = None, raw.contiguous()
+        e = torch.exp(s)
+        y = _join(a, xb * e + t, copied, transformed)
+        ctx.save_for_backward(x, *params)
+        ctx.plan, ctx.hs, ctx.xb, ctx.e, ctx.aux = plan, hs, xb, e, aux
+        ctx.set_materialize_grads(False)
+        return (y, s.sum(-1), s) if want_s else (y, s.sum(-1))
+
+    @staticmethod
+    def backward(ctx, g_y, g_ld, *g_s):
+        x, *params = ctx.saved_tensors
+        copied, transformed, nt, log_scale, bound, want_s, gemms = ctx.plan
+        onednn = gemms == "onednn"
+        if torch.is_grad_enabled():
+            return FusedAffineCoupling._double_backward(ctx, x, params, (g_y, g_ld, *g_s))
+        hs, xb, e = ctx.hs, ctx.xb, ctx.e
+        n = e.shape[0]
+        g_s = g_s[0] if g_s else None
+        # dL/ds = dL/dy_B * x_B * e^s + dL/dlog_det (+ dL/ds from the caller of log_scales). Each
+        # product and sum in the order and grouping autograd uses on the reference ops, so that with
+        # gemms="mm" the gradients are theirs bit for bit.
+        if g_y is not None:
+            g_a, g_yb = _split(g_y, copied, transformed)
+            grad_xb = g_yb * e
+            grad_s = (g_yb * xb) * e
+            if g_ld is not None:
+                grad_s += g_ld.unsqueeze(1)
+        else:
+            g_a = g_yb = None
+            grad_xb = e.new_zeros(n, nt)
+            grad_s = e.new_zeros(n, nt) if g_ld is None else g_ld.unsqueeze(1).expand(n, nt).clone()
+        if g_s is not None:
+            grad_s += g_s
+        # through the log-scale map to ŝ
+        if log_scale == "tanh":  # s = b tanh(ŝ / b): ds/dŝ = 1 - tanh², as b·, tanh', /b
+            grad_raw = torch.ops.aten.tanh_backward(grad_s * bound, ctx.aux) / bound
+        elif log_scale == "sigmoid":  # s = log(σ + 10⁻³), σ = sigmoid(ŝ + 2): ds/dŝ = σ(1 - σ) / (σ + 10⁻³)
+            sig = ctx.aux
+            grad_raw = torch.ops.aten.sigmoid_backward(grad_s / (sig + 1e-3), sig)
+        else:
+            grad_raw = grad_s
+        g = torch.cat((grad_raw, g_yb if g_yb is not None else grad_raw.new_zeros(n, nt)), dim=1)
+        # back through the st-network
+        needs = ctx.needs_input_grad
+        grads: list[Tensor | None] = [None] * len(params)
+        n_lin = len(params) // 2
+        g_in = None
+        for j in reversed(range(n_lin)):
+            if needs[2 + 2 * j]:
+                grads[2 * j] = _weight_grad(g, hs[j], onednn)
+            if needs[3 + 2 * j]:
+                grads[2 * j + 1] = g.sum(0)
+            if j > 0:
+                g = torch.ops.aten.threshold_backward(_input_grad(g, params[2 * j], onednn), hs[j], 0)
+            elif needs[0]:
+                g_in = _input_grad(g, params[0], onednn)
+        grad_x = None
+        if needs[0]:
+            grad_a = g_in if g_a is None else g_in.add_(g_a)
+            grad_x = _join(grad_a, grad_xb, copied, transformed)
+        return (grad_x, None, *grads)
+
+    @staticmethod
+    def _double_backward(ctx, x, params, grad_outputs):
+        """The backward as differentiable ops (``create_graph=True``): recompute the reference ops and differentiate them."""
+        inputs = [t for t in (x, *params) if t.requires_grad]
+        with torch.enable_grad():
+            outputs = _coupling_reference(x, ctx.plan, tuple(params))
+            pairs = [(o, g) for o, g in zip(outputs, grad_outputs) if g is not None]
+            grads = torch.autograd.grad([o for o, _ in pairs], inputs, [g for _, g in pairs], create_graph=True, allow_unused=True) if pairs else [None] * len(inputs)
+        found = dict(zip(map(id, inputs), grads))
+        return (found.get(id(x)), None, *(found.get(id(p)) for p in params))
+
+
+class FusedPermutation(torch.autograd.Function):
+    """``x[:, perm]`` as one ``index_select`` whose backward is ``index_select`` with the inverse
+    permutation (plain indexing's backward scatters into zeros with accumulation, serially on the CPU).
+
+    ``FusedPermutation.apply(x, perm, inv_perm)``; exact in every dtype, and twice differentiable.
+
+    Example:
+        >>> x = torch.tensor([[1.0, 2.0, 3.0]], requires_grad=True)
+        >>> z = FusedPermutation.apply(x, torch.tensor([2, 0, 1]), torch.tensor([1, 2, 0]))
+        >>> (z * torch.tensor([10.0, 20.0, 30.0])).sum().backward()
+        >>> z.detach(), x.grad
+        (tensor([[3., 1., 2.]]), tensor([[20., 30., 10.]]))
+    """
+
+    @staticmethod
+    def forward(ctx, x, perm, inv_perm):
+        ctx.perms = (perm, inv_perm)
+        return x.index_select(-1, perm)
+
+    @staticmethod
+    def backward(ctx, g):
+        perm, inv_perm = ctx.perms
+        if torch.is_grad_enabled():
+            return FusedPermutation.apply(g, inv_perm, perm), None, None
+        return g.index_select(-1, inv_perm), None, None

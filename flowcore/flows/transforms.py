@@ -13,6 +13,7 @@ from collections.abc import Iterable
 import torch
 from torch import Tensor, nn
 
+from flowcore.flows import fast
 from flowcore.flows.fast import FastPathUnsupported, PermuteStep
 from flowcore.validation import check_int
 
@@ -86,7 +87,8 @@ class CompositeTransform(Transform):
             # Only pass log_scales when asked for, so a transform with a plain forward(x) works
             # everywhere except where log-scales are collected.
             x, ld = transform(x) if log_scales is None else transform(x, log_scales=log_scales)
-            log_det = log_det + ld
+            if type(transform) is not Permutation:  # a Permutation's log-det is exactly zero: one op and one autograd node fewer
+                log_det = log_det + ld
         return x, log_det
 
     def inverse(self, z: Tensor) -> tuple[Tensor, Tensor]:
@@ -156,6 +158,10 @@ class Permutation(Transform):
         return cls(torch.randperm(dim, generator=generator))
 
     def forward(self, x: Tensor, log_scales: list[Tensor] | None = None) -> tuple[Tensor, Tensor]:
+        # Training on the CPU in float32 (fast.fused_training_applies): one index_select whose
+        # backward is an index_select (fast.FusedPermutation); the same values.
+        if x.requires_grad and fast.fused_training_applies(x):
+            return fast.FusedPermutation.apply(x, self.perm, self.inv_perm), x.new_zeros(x.shape[:-1])
         return x[..., self.perm], x.new_zeros(x.shape[:-1])
 
     def inverse(self, z: Tensor) -> tuple[Tensor, Tensor]:

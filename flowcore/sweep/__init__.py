@@ -2,27 +2,29 @@ r"""A sweep is a set of jobs, each a validated config under its own canonical ke
 
 A job's :attr:`Job.key` is :func:`flowcore.cache.job_key` of its config: the same name its trained
 flows and tables are cached under, so a rerun, another chapter or another worker finds them.
-:func:`run` runs the jobs one after another in a fixed order; :func:`summarise_over_seeds` gives
+:func:`run` runs the jobs as tasks on Dask (:mod:`~flowcore.sweep.execution`: a LocalCluster by
+default, a running cluster, or serially) and stacks their rows in job order; :func:`summarise_over_seeds` gives
 each setting's mean and Student-t interval over seeds. :mod:`~flowcore.sweep.design` builds
 designs over several factors at once and reads a binary outcome per factor level.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import warnings
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy.stats import t as student_t
-from tqdm.auto import tqdm
 
 from flowcore.cache import job_key
+from flowcore.sweep.execution import check_scheduler, run_tasks
 from flowcore.train import show_progress
 from flowcore.validation import check_probability
 
-__all__ = ["Job", "run", "summarise_over_seeds", "space_filling", "wilson_interval", "main_effects"]
+__all__ = ["Job", "run", "check_scheduler", "summarise_over_seeds", "space_filling", "wilson_interval", "main_effects"]
 
 
 @dataclass(frozen=True)
@@ -45,19 +47,56 @@ class Job:
         return job_key("job", self.config)
 
 
-def run(jobs: Sequence[Job], fn: Callable[[Job], Iterable[dict]], progress: bool | None = None, description: str = "sweep") -> pd.DataFrame:
-    """Run ``fn`` on every job in order and stack the rows it returns, each with the job's labels.
+def run(
+    jobs: Sequence[Job],
+    fn: Callable[[Job], Iterable[dict]],
+    progress: bool | None = None,
+    description: str = "sweep",
+    *,
+    scheduler: str = "",
+    group: Callable[[Job], Hashable] | None = None,
+    prepare: Callable[[Sequence[Job]], None] | None = None,
+) -> pd.DataFrame:
+    """Run ``fn`` on every job and stack the rows it returns, each with the job's labels, in job order.
+
+    The jobs run as tasks on ``scheduler`` (:mod:`~flowcore.sweep.execution`: ``"local"``, a
+    scheduler address, or ``"serial"``; ``""`` takes the pipeline's choice). Jobs with equal
+    ``group(job)`` run in one task, after ``prepare(their jobs)`` (which may, say, train their flows
+    together). ``fn`` and ``prepare`` travel to the workers by pickle (lambdas and closures too).
+
+    A job that raises does not stop the others: its labels, key and error are in
+    ``table.attrs["failures"]`` (a DataFrame, empty when none failed) and a warning says so.
 
     Example:
-        >>> jobs = [Job({"x": x}, {"x": x}) for x in (1, 2)]
-        >>> run(jobs, lambda job: [{"square": job.config["x"] ** 2}], progress=False)["square"].tolist()
-        [1, 4]
+        >>> jobs = [Job({"x": x}, {"x": x}) for x in (1, 2, 3)]
+        >>> def square(job):
+        ...     if job.config["x"] == 2:
+        ...         raise ValueError("two is bad")
+        ...     return [{"square": job.config["x"] ** 2}]
+        >>> import warnings
+        >>> with warnings.catch_warnings(record=True):
+        ...     warnings.simplefilter("always")
+        ...     table = run(jobs, square, progress=False, scheduler="serial")
+        >>> table["square"].tolist(), table.attrs["failures"][["x", "error"]].values.tolist()
+        ([1, 9], [[2, 'ValueError: two is bad (at <doctest flowcore.sweep.run[1]>:3)']])
     """
+    jobs = list(jobs)
     show = show_progress() if progress is None else progress
-    rows = []
-    for job in tqdm(jobs, desc=description, disable=not show, leave=False):
-        rows += [{**job.labels, **row} for row in fn(job)]
-    return pd.DataFrame(rows)
+    outcomes, problems = run_tasks(jobs, fn, scheduler=scheduler, group=group, prepare=prepare, progress=show, description=description)
+    rows, failures = [], []
+    for job, (state, value) in zip(jobs, outcomes):
+        if state == "ok":
+            rows += [{**job.labels, **row} for row in value]
+        else:
+            failures.append({**job.labels, "key": job.key, "error": value})
+    table = pd.DataFrame(rows)
+    table.attrs["failures"] = pd.DataFrame(failures, columns=[*(jobs[0].labels if jobs else {}), "key", "error"])
+    if failures:
+        listed = "; ".join(f"{ {k: v for k, v in f.items() if k != 'error'} }: {f['error']}" for f in failures[:5])
+        warnings.warn(f"{description}: {len(failures)} of {len(jobs)} jobs failed and are missing from the table: {listed}", RuntimeWarning, stacklevel=2)
+    for problem in problems:
+        warnings.warn(f"{problem}; its jobs ran one by one instead", RuntimeWarning, stacklevel=2)
+    return table
 
 
 def summarise_over_seeds(runs: pd.DataFrame, by: Sequence[str], value: str, confidence: float = 0.95) -> pd.DataFrame:

@@ -183,9 +183,11 @@ explorer(everything)
 # %% [markdown]
 # ```{note}
 # This page is static, so the explorer is replaced by the grid below: the member $s = 0.75$,
-# $t = 0.25$ at every $D$, for each family. To use the live version, open the chapter's source in
-# Jupyter, `jupyter lab notebooks/generalization.py` (jupytext opens it as a notebook), and run all
-# cells; with the book built once, every number comes from the cache in seconds.
+# $t = 0.25$ at every $D$, for each family. To use the live version after building the book once,
+# run `python3 pipeline.py explore` (add `--profile ci` for a ci build): it serves the explorer on
+# 127.0.0.1 and prints its address, and every number comes from the cache in seconds. Or open this
+# chapter as a notebook, `.venv/bin/jupyter lab notebooks/debruin2024/generalization.py` (jupytext
+# opens it), and run all cells.
 # ```
 
 # %% tags=["hide-input"]

@@ -80,11 +80,14 @@ points.style.hide(axis="index")
 # %%
 runs = regimes.run_design(config)
 failed = runs[runs["verdict"] == regimes.FAILED].drop_duplicates(["point", "seed"])
-print(f"{runs[['point', 'seed']].drop_duplicates().shape[0]} runs, {len(failed)} failed")
+crashed = runs.attrs["failures"]  # jobs that raised in the sweep itself (none expected)
+print(f"{runs[['point', 'seed']].drop_duplicates().shape[0]} runs, {len(failed)} failed, {len(crashed)} jobs raised")
 
 # %% tags=["hide-input"]
 if len(failed):
     display(failed[["point", "seed", *[c for c in points.columns if c != "point"], "failure"]].style.hide(axis="index"))
+if len(crashed):
+    display(crashed.style.hide(axis="index"))
 
 # %% [markdown]
 # ## The calibration in every recipe

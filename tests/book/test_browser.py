@@ -2,8 +2,9 @@
 
 The ci-profile build (the session fixture ``built`` in conftest.py) is served on 127.0.0.1 and each
 ``.html`` page is loaded in ONE headless Chromium (Debian's ``chromium`` + ``chromium-driver``,
-which ``python3 pipeline.py test`` installs when missing). The browser resolves no host name but
-127.0.0.1, so the book must work with no network. For each page:
+which ``python3 pipeline.py test`` installs when missing; the fixture ``browser`` is in
+tests/book/conftest.py). The browser resolves no host name but 127.0.0.1, so the book must work
+with no network. For each page:
 
 - it loads: a title, and the server answered no request of the page with an error (404...);
 - every image in the article is decoded (``naturalWidth > 0``);
@@ -26,10 +27,8 @@ from __future__ import annotations
 import base64
 import functools
 import http.server
-import os
 import re
 import struct
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -37,8 +36,6 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 import yaml
-
-import pipeline
 
 ROOT = Path(__file__).resolve().parents[2]
 #: Sphinx boilerplate pages that are not opened (see the module docstring).
@@ -98,53 +95,6 @@ def server(built):
     yield f"http://127.0.0.1:{httpd.server_address[1]}", requests
     httpd.shutdown()
     httpd.server_close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """One headless Chromium for all pages, driven through Debian's chromedriver (no Selenium Manager)."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    missing = [str(p) for p in (pipeline.CHROMIUM, pipeline.CHROMEDRIVER) if not p.exists()]
-    if missing:
-        pytest.fail(f"{' and '.join(missing)} missing: `python3 pipeline.py test` installs them (apt-get install -y chromium chromium-driver)")
-    previous = os.environ.get("SE_OFFLINE")
-    os.environ["SE_OFFLINE"] = "1"  # never let Selenium Manager download a driver or a browser
-    profile = tempfile.TemporaryDirectory(prefix="chromium-profile-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(pipeline.CHROMIUM)
-    for flag in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-dev-shm-usage",
-        f"--user-data-dir={profile.name}",
-        "--window-size=1280,1000",
-        # No network: every host name but 127.0.0.1 fails to resolve, so a page that needs the
-        # internet (a CDN MathJax, a web font) shows it here.
-        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-    ):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
-    driver = None
-    try:
-        driver = webdriver.Chrome(options=options, service=Service(executable_path=str(pipeline.CHROMEDRIVER)))
-        driver.set_page_load_timeout(30)
-        driver.set_script_timeout(30)
-        yield driver
-    finally:
-        if driver is not None:
-            driver.quit()
-        profile.cleanup()
-        if previous is None:
-            os.environ.pop("SE_OFFLINE", None)
-        else:
-            os.environ["SE_OFFLINE"] = previous
 
 
 _WAIT_FOR_PAGE = """

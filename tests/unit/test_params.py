@@ -26,7 +26,7 @@ def kernel(monkeypatch, tmp_path):
     """Record what would be executed instead of starting a kernel."""
     started = []
     monkeypatch.setattr(pipeline, "BUILD", tmp_path)
-    monkeypatch.setattr(pipeline, "kernel_environment", lambda cache: None)
+    monkeypatch.setattr(pipeline, "kernel_environment", lambda cache, scheduler="": None)
     monkeypatch.setattr(pipeline, "execute_chapter", lambda name, parameters, output: started.append(parameters) or 0.0)
     return started
 

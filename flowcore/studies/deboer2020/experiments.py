@@ -21,6 +21,7 @@ from flowcore.flows.marginal import JointTrainingView, marginal_flow
 from flowcore.runs import train_or_load
 from flowcore.studies.deboer2020.config import THESIS_TABLE2, DeBoerConfig
 from flowcore.studies.deboer2020.truths import PowerGaussian, energy_distance, ks_per_coordinate, moons_mass_outside
+from flowcore.sweep import Job, run
 from flowcore.train import TrainConfig
 
 __all__ = ["train_model", "marginal_scores", "table2", "table2_summary", "samples_quality", "moons", "digits_table"]
@@ -54,31 +55,27 @@ def marginal_scores(model, x: torch.Tensor, n_samples: int, seed: int, chunk: in
 
 def table2(config: DeBoerConfig, progress: bool | None = None) -> pd.DataFrame:
     """One row per (ψ, D, B, seed): the mean log p̂_S on a fresh test set ± SE, and the joint validation
-    NLL used to pick the best seed."""
-    from tqdm.auto import tqdm
+    NLL used to pick the best seed. The cells are the jobs of a sweep (:func:`flowcore.sweep.run`)
+    on ``config.scheduler``."""
+    cells = [{"ψ": psi, "D": d, "B": b, "seed": s} for psi in config.psis for d in config.dims for b in config.aux for s in config.seeds]
+    return run([Job(cell, config) for cell in cells], _table2_cell, progress=progress, description="Table 2", scheduler=config.scheduler)
 
-    from flowcore.train import show_progress
 
-    rows = []
-    cells = [(psi, d, b, s) for psi in config.psis for d in config.dims for b in config.aux for s in config.seeds]
-    show = show_progress() if progress is None else progress
-    for psi, d, b, seed in tqdm(cells, desc="Table 2", disable=not show, leave=False):
-        truth = PowerGaussian(d, psi)
-        g = rng.generator(rng.derived_seed(0, "deboer data", psi, d))
-        x = truth.sample(config.n_train + config.n_val + config.n_test, g)
-        x_train, x_val, x_test = x[: config.n_train], x[config.n_train : config.n_train + config.n_val], x[config.n_train + config.n_val :]
-        row = {"ψ": psi, "D": d, "B": b, "seed": seed}
-        try:
-            model, history = train_model(config, f"u^{psi}, D={d}", x_train, x_val, b, seed, progress=False)
-            ll, _ = marginal_scores(model, x_test, config.n_samples, rng.derived_seed(seed, "deboer test", psi, d, b))
-            ll_val, _ = marginal_scores(model, x_val, config.n_samples, rng.derived_seed(seed, "deboer val", psi, d, b))
-            if not (np.isfinite(ll).all() and np.isfinite(ll_val).all()):
-                raise FloatingPointError(f"log p̂ not finite on {int((~np.isfinite(ll)).sum())} test points")
-            row.update({"mean log p̂": float(ll.mean()), "SE": float(ll.std(ddof=1) / np.sqrt(len(ll))), "validation log p̂": float(ll_val.mean()), "epochs": len(history.val_nll), "failure": ""})
-        except FloatingPointError as error:  # the thesis's unbounded log-scale can diverge on heavy tails
-            row.update({"mean log p̂": np.nan, "SE": np.nan, "validation log p̂": np.nan, "epochs": 0, "failure": str(error).split(";")[0]})
-        rows.append(row)
-    return pd.DataFrame(rows)
+def _table2_cell(job: Job) -> list[dict]:
+    config, psi, d, b, seed = job.config, job.labels["ψ"], job.labels["D"], job.labels["B"], job.labels["seed"]
+    truth = PowerGaussian(d, psi)
+    g = rng.generator(rng.derived_seed(0, "deboer data", psi, d))
+    x = truth.sample(config.n_train + config.n_val + config.n_test, g)
+    x_train, x_val, x_test = x[: config.n_train], x[config.n_train : config.n_train + config.n_val], x[config.n_train + config.n_val :]
+    try:
+        model, history = train_model(config, f"u^{psi}, D={d}", x_train, x_val, b, seed, progress=False)
+        ll, _ = marginal_scores(model, x_test, config.n_samples, rng.derived_seed(seed, "deboer test", psi, d, b))
+        ll_val, _ = marginal_scores(model, x_val, config.n_samples, rng.derived_seed(seed, "deboer val", psi, d, b))
+        if not (np.isfinite(ll).all() and np.isfinite(ll_val).all()):
+            raise FloatingPointError(f"log p̂ not finite on {int((~np.isfinite(ll)).sum())} test points")
+        return [{"mean log p̂": float(ll.mean()), "SE": float(ll.std(ddof=1) / np.sqrt(len(ll))), "validation log p̂": float(ll_val.mean()), "epochs": len(history.val_nll), "failure": ""}]
+    except FloatingPointError as error:  # the thesis's unbounded log-scale can diverge on heavy tails
+        return [{"mean log p̂": np.nan, "SE": np.nan, "validation log p̂": np.nan, "epochs": 0, "failure": str(error).split(";")[0]}]
 
 
 def table2_summary(runs: pd.DataFrame) -> pd.DataFrame:

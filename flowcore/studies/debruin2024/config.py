@@ -167,6 +167,10 @@ class ThesisConfig(StudyConfig):
         calibration_draws: Draws of each rate in the calibration's search (its check uses 10×).
         device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
         chunk_size: Samples per evaluation chunk.
+        trainer: ``"single"``: each flow trained on its own (:func:`flowcore.train.fit`);
+            ``"batched"``: the flows of one sweep setting (its seeds) trained together as one
+            stacked model (:func:`flowcore.train_many.fit_many`), cached under keys of their own.
+            The sweeps use ``"batched"``; the main chapters ``"single"``.
 
     Example:
         >>> config = ThesisConfig.from_params(dims=[10], n_train=100000.0)
@@ -203,6 +207,9 @@ class ThesisConfig(StudyConfig):
     calibration_draws: int = 20_000
     device: str = "auto"
     chunk_size: int = 4_096
+    trainer: str = field(default="single", metadata={"key_default": True})
+
+    TRAINERS: ClassVar[tuple[str, ...]] = ("single", "batched")
 
     def __post_init__(self):
         if not isinstance(self.families, (list, tuple)) or not self.families:
@@ -230,6 +237,7 @@ class ThesisConfig(StudyConfig):
             calibration_dim=check_int("calibration_dim", self.calibration_dim, minimum=2),
             calibration_draws=check_int("calibration_draws", self.calibration_draws, minimum=100),
             chunk_size=check_int("chunk_size", self.chunk_size, minimum=1),
+            trainer=check_choice("trainer", self.trainer, self.TRAINERS),
             **constants,
         )
 

@@ -22,7 +22,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from flowcore.cache import cached
+from flowcore.cache import NotCached, cache_only, cached
 from flowcore.estimators import (
     auroc,
     cross_entropy_mc,
@@ -53,6 +53,7 @@ __all__ = [
     "truth_view",
     "Results",
     "results",
+    "cached_results",
 ]
 
 #: The three log-densities every test set is scored with.
@@ -292,3 +293,15 @@ def results(config: ThesisConfig, families: Iterable[str] | None = None, progres
                 curves[(dim, name, row.s, row.t)] = {c: (fam.curves[i, j, 0].numpy(), fam.curves[i, j, 1].numpy()) for j, c in enumerate(CURVES)}
             timing_rows.append({"D": dim, "family": name, "members": len(fam.table), "seconds": fam.seconds, "from cache": fam.from_cache})
     return Results(pd.concat(tables, ignore_index=True), curves, trained_flows, consts, pd.DataFrame(timing_rows))
+
+
+def cached_results(config: ThesisConfig, families: Iterable[str] | None = None) -> Results | None:
+    """:func:`results` from the cache alone, or ``None`` when any flow, calibration or family table it
+    needs is not cached yet: nothing is trained, calibrated or evaluated (the live explorer uses it to
+    say which build to run instead of training for minutes). The cache keys are :func:`results`'s own.
+    """
+    try:
+        with cache_only():
+            return results(config, families, progress=False)
+    except NotCached:
+        return None

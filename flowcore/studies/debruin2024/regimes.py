@@ -38,9 +38,8 @@ from flowcore.studies.debruin2024 import columns as col
 from flowcore.studies.debruin2024.calibration import constants
 from flowcore.studies.debruin2024.config import ThesisConfig
 from flowcore.studies.debruin2024.evaluation import results
-from flowcore.studies.debruin2024.sensitivity import CHECKS, METRICS
+from flowcore.studies.debruin2024.sensitivity import CHECKS, METRICS, run_seeded
 from flowcore.sweep import Job, main_effects, space_filling
-from flowcore.sweep import run as run_jobs
 from flowcore.verdicts import Verdict
 
 __all__ = ["FACTORS", "FAILURES", "CHECKS", "factors", "design", "reference", "jobs", "judge_run", "run_design", "by_point", "effects", "closest", "calibration_spread", "SCORE", "FAILED"]
@@ -98,7 +97,7 @@ def reference(base: ThesisConfig) -> dict[str, str]:
 def _config(base: ThesisConfig, point: dict, seed: int) -> ThesisConfig:
     levels = factors(base)
     r = base.regime
-    params = {"seed": seed, "max_epochs": r.max_epochs, "n_val": r.n_val, "n_test": r.n_test, "calibration_draws": r.calibration_draws}
+    params = {"seed": seed, "max_epochs": r.max_epochs, "n_val": r.n_val, "n_test": r.n_test, "calibration_draws": r.calibration_draws, "trainer": "batched"}
     params.update(alpha=None, beta=None, outlier_offset=None, outlier_cov_scale=None)  # recalibrated per recipe and seed
     for name, level in point.items():
         if name in levels:
@@ -150,9 +149,10 @@ def judge_run(job: Job, progress: bool | None = None) -> list[dict]:
 
 
 def run_design(base: ThesisConfig, progress: bool | None = None) -> pd.DataFrame:
-    """Every job of :func:`jobs`, in order: one row per (point, seed, claim)."""
+    """Every job of :func:`jobs` as tasks on ``base.scheduler`` (:func:`flowcore.sweep.run`): one row
+    per (point, seed, claim), in job order."""
     constants(base)  # validates the base's own calibration settings before the long loop
-    return run_jobs(jobs(base), lambda job: judge_run(job, progress), progress=progress, description="regimes")
+    return run_seeded(jobs(base), lambda job: judge_run(job, progress), base, "regimes", progress)
 
 
 def by_point(runs: pd.DataFrame) -> pd.DataFrame:

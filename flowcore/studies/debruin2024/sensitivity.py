@@ -11,6 +11,9 @@ but not for :math:`\hat p`, the non-linear couplings are its cause.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 
@@ -19,11 +22,13 @@ from flowcore.studies.debruin2024 import claims
 from flowcore.studies.debruin2024.calibration import constants
 from flowcore.studies.debruin2024.config import ThesisConfig
 from flowcore.studies.debruin2024.evaluation import control_view, results
+from flowcore.studies.debruin2024.training import trained_flows
+from flowcore.cache import job_key
 from flowcore.sweep import Job, summarise_over_seeds
 from flowcore.sweep import run as run_jobs
 from flowcore.verdicts import Verdict
 
-__all__ = ["CHECKS", "METRICS", "settings", "jobs", "check_claims", "run_sweep", "summarise", "every_seed"]
+__all__ = ["CHECKS", "METRICS", "settings", "jobs", "trains_with", "train_together", "check_claims", "run_sweep", "run_seeded", "summarise", "every_seed"]
 
 #: The per-run claim checks (C1–C3 are about the estimators and the fit, covered by the main chapters).
 CHECKS = {
@@ -74,12 +79,31 @@ def jobs(base: ThesisConfig) -> list[Job]:
     """
     consts = constants(base)
     fixed = {"alpha": consts.perturbation.alpha, "beta": consts.perturbation.beta, "outlier_offset": consts.outlier.offset, "outlier_cov_scale": consts.outlier.cov_scale}
-    common = {**fixed, "dims": [base.sweep.dim], "n_test": base.sweep.n_test}
+    common = {**fixed, "dims": [base.sweep.dim], "n_test": base.sweep.n_test, "trainer": "batched"}
     return [
         Job({"factor": factor, "value": label, "seed": seed}, base.replace(**common, seed=seed, **overrides))
         for factor, label, overrides in settings(base)
         for seed in base.sweep.seeds
     ]
+
+
+def trains_with(job: Job) -> str:
+    """Which jobs can train as one stacked model: those with the same architecture, dimensions and
+    training settings but for the seed (their data may differ: another Σ_p, say). They form one task.
+
+    A flow's result does not depend on the others it is trained with (bitwise; see
+    :func:`~flowcore.studies.debruin2024.training.trained_flows`), so the grouping changes no number.
+    """
+    c = job.config
+    return job_key("batch", {"flow": c.flow, "train": dataclasses.replace(c.train, seed=0), "dims": c.dims, "device": c.device})
+
+
+def train_together(jobs: Sequence[Job]) -> None:
+    """Train the flows of jobs that :func:`trains_with` groups at once
+    (:func:`~flowcore.studies.debruin2024.training.trained_flows`), so that each job then finds its
+    flow in the cache."""
+    for dim in jobs[0].config.dims:
+        trained_flows(dim, [job.config for job in jobs], progress=False)
 
 
 def check_claims(job: Job, progress: bool | None = None) -> list[dict]:
@@ -97,8 +121,15 @@ def check_claims(job: Job, progress: bool | None = None) -> list[dict]:
 
 
 def run_sweep(base: ThesisConfig, progress: bool | None = None) -> pd.DataFrame:
-    """Every job of :func:`jobs`, run in order: one row per (factor, value, seed, model, claim)."""
-    return run_jobs(jobs(base), lambda job: check_claims(job, progress), progress=progress, description="sensitivity")
+    """Every job of :func:`jobs` as tasks on ``base.scheduler`` (:func:`flowcore.sweep.run`): one row
+    per (factor, value, seed, model, claim), in job order."""
+    return run_seeded(jobs(base), lambda job: check_claims(job, progress), base, "sensitivity", progress)
+
+
+def run_seeded(jobs: Sequence[Job], fn, base: ThesisConfig, description: str, progress: bool | None = None) -> pd.DataFrame:
+    """:func:`flowcore.sweep.run` on ``base.scheduler``, one task per group of jobs that train together
+    (:func:`trains_with`: a setting's seeds, and other settings that differ only in their data)."""
+    return run_jobs(jobs, fn, progress=progress, description=description, scheduler=base.scheduler, group=trains_with, prepare=train_together)
 
 
 def summarise(runs: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:

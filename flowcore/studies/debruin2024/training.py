@@ -6,18 +6,19 @@ flow, the book's control) is fitted once when the flow is trained and travels wi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 
 from flowcore.gaussians import Gaussian, training_gaussian
 from flowcore.rng import stream
-from flowcore.runs import train_or_load
+from flowcore.runs import train_or_load, train_or_load_many
 from flowcore.studies.debruin2024.config import ThesisConfig
 from flowcore.train import History
 from flowcore.validation import check_int
 
-__all__ = ["TrainedFlow", "trained_flow"]
+__all__ = ["TrainedFlow", "trained_flow", "trained_flows"]
 
 
 @dataclass
@@ -60,6 +61,10 @@ def trained_flow(dim: int, config: ThesisConfig, progress: bool | None = None, c
     spec = {"dim": dim, "recipe": config.recipe, "flow": config.flow}
     if loss_name:
         spec["loss"] = loss_name
+    if config.trainer == "batched":
+        if loss_terms or callback is not None:
+            raise ValueError("trainer='batched' trains without loss_terms and callback; use trainer='single'")
+        return trained_flows(dim, [config], progress)[0]
     run = train_or_load(
         spec,
         lambda: config.flow.build(dim),
@@ -74,3 +79,40 @@ def trained_flow(dim: int, config: ThesisConfig, progress: bool | None = None, c
     )
     p_hat = Gaussian(run.extras["p_hat_mean"], run.extras["p_hat_cov"])
     return TrainedFlow(dim, p, p_hat, run.flow, run.history, run.from_cache)
+
+
+def trained_flows(dim: int, configs: Sequence[ThesisConfig], progress: bool | None = None) -> list[TrainedFlow]:
+    """:func:`trained_flow` for several configs that differ only in their seed, trained together as
+    one stacked model (:func:`flowcore.runs.train_or_load_many`), whatever their ``trainer``.
+
+    Each flow's data, weights and key are those its config alone would give with
+    ``trainer="batched"``; a flow's result does not depend on which others it was trained with
+    (bitwise, tested in ``tests/unit/test_train_many.py``).
+    """
+    dim = check_int("dim", dim, minimum=2)
+    ps = [training_gaussian(dim, c.recipe, c.seed) for c in configs]
+    samples: dict[int, torch.Tensor] = {}
+
+    def data(k: int):
+        c, p = configs[k], ps[k]
+        samples[k] = p.sample(c.train.n_train, stream(c.seed, "train", dim))
+        return samples[k].to(torch.float32), p.sample(c.train.n_val, stream(c.seed, "val", dim), dtype=torch.float32)
+
+    def extras(k: int):
+        p_hat = Gaussian.fit(samples.pop(k))
+        return {"p_hat_mean": p_hat.mean, "p_hat_cov": p_hat.cov}
+
+    runs = train_or_load_many(
+        [{"dim": dim, "recipe": c.recipe, "flow": c.flow} for c in configs],
+        [lambda c=c: c.flow.build(dim) for c in configs],
+        [lambda k=k: data(k) for k in range(len(configs))],
+        [c.train for c in configs],
+        configs[0].torch_device,
+        extras=[lambda k=k: extras(k) for k in range(len(configs))],
+        progress=progress,
+        description=f"D={dim}, {len(configs)} flows",
+    )
+    return [
+        TrainedFlow(dim, p, Gaussian(run.extras["p_hat_mean"], run.extras["p_hat_cov"]), run.flow, run.history, run.from_cache)
+        for p, run in zip(ps, runs)
+    ]

@@ -27,7 +27,7 @@ from flowcore.gaussians import GaussianRecipe, training_gaussian
 from flowcore.runs import train_or_load
 from flowcore.studies.song2024.config import SongConfig
 from flowcore.studies.song2024.klj import klj_term, weight_decay_term
-from flowcore.sweep import summarise_over_seeds
+from flowcore.sweep import Job, run, summarise_over_seeds
 from flowcore.train import TrainConfig
 
 __all__ = ["DATASETS", "Truth", "truth", "run_cell", "cells", "deep_grid", "summarise"]
@@ -156,16 +156,15 @@ def cells(config: SongConfig) -> list[dict]:
 
 
 def deep_grid(config: SongConfig, progress: bool | None = None) -> pd.DataFrame:
-    """Every cell of :func:`cells`, one row each."""
-    from tqdm.auto import tqdm
+    """Every cell of :func:`cells`, one row each: the cells are the jobs of a sweep
+    (:func:`flowcore.sweep.run`) on ``config.scheduler``."""
+    jobs = [Job(cell, config) for cell in cells(config)]
+    return run(jobs, _run_job, progress=progress, description="KLJ grid", scheduler=config.scheduler)
 
-    from flowcore.train import show_progress
 
-    show = show_progress() if progress is None else progress
-    rows = []
-    for cell in tqdm(cells(config), desc="KLJ grid", disable=not show, leave=False):
-        rows.append({**cell, **run_cell(config, cell["dataset"], cell["N"], cell["r"], cell["klj_weight"], cell["weight_decay"], cell["seed"])})
-    return pd.DataFrame(rows)
+def _run_job(job: Job) -> list[dict]:
+    cell = job.labels
+    return [run_cell(job.config, cell["dataset"], cell["N"], cell["r"], cell["klj_weight"], cell["weight_decay"], cell["seed"])]
 
 
 def summarise(grid: pd.DataFrame) -> pd.DataFrame:

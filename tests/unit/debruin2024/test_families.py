@@ -122,7 +122,7 @@ def test_bad_sweeps_are_named(kwargs, message):
 
 def test_explorer_widget_updates_from_cached_results():
     ipywidgets = pytest.importorskip("ipywidgets")
-    from flowcore.report.explorer import explorer, member_numbers
+    from flowcore.report.explorer import explorer, member_numbers, member_svg, member_title
 
     config = ThesisConfig.from_params(
         dims=[3], n_train=600, n_val=200, max_epochs=1, n_couplings=2, hidden=[8], n_test=2_000, batch_size=128,
@@ -135,3 +135,5 @@ def test_explorer_widget_updates_from_cached_results():
     dropdowns[1].value = "outlier"  # redraws through interactive_output without raising
     numbers = member_numbers(res, 3, "outlier", 1.0, 0.0)
     assert numbers.loc["TNR truth", "value"] == res.member(3, "outlier", 1.0, 0.0)["TNR truth"]
+    svg = member_svg(res, 3, "outlier", 1.0, 0.0)  # what the explorer shows: its text stays text
+    assert svg.lstrip().startswith("<?xml") and f">{member_title(3, 'outlier', 1.0, 0.0)}</text>" in svg
