@@ -24,7 +24,7 @@ from flowcore.sweep.execution import check_scheduler, run_tasks
 from flowcore.train import show_progress
 from flowcore.validation import check_probability
 
-__all__ = ["Job", "run", "check_scheduler", "summarise_over_seeds", "space_filling", "wilson_interval", "main_effects"]
+__all__ = ["Job", "run", "failures", "check_scheduler", "summarise_over_seeds", "space_filling", "wilson_interval", "main_effects"]
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,8 @@ def run(
     together). ``fn`` and ``prepare`` travel to the workers by pickle (lambdas and closures too).
 
     A job that raises does not stop the others: its labels, key and error are in
-    ``table.attrs["failures"]`` (a DataFrame, empty when none failed) and a warning says so.
+    :func:`failures` (``table.attrs["failures"]``, one dict per failed job; a list, since pandas
+    compares ``attrs`` when it combines tables) and a warning says so.
 
     Example:
         >>> jobs = [Job({"x": x}, {"x": x}) for x in (1, 2, 3)]
@@ -77,26 +78,36 @@ def run(
         >>> with warnings.catch_warnings(record=True):
         ...     warnings.simplefilter("always")
         ...     table = run(jobs, square, progress=False, scheduler="serial")
-        >>> table["square"].tolist(), table.attrs["failures"][["x", "error"]].values.tolist()
+        >>> table["square"].tolist(), failures(table)[["x", "error"]].values.tolist()
         ([1, 9], [[2, 'ValueError: two is bad (at <doctest flowcore.sweep.run[1]>:3)']])
     """
     jobs = list(jobs)
     show = show_progress() if progress is None else progress
     outcomes, problems = run_tasks(jobs, fn, scheduler=scheduler, group=group, prepare=prepare, progress=show, description=description)
-    rows, failures = [], []
+    rows, failed = [], []
     for job, (state, value) in zip(jobs, outcomes):
         if state == "ok":
             rows += [{**job.labels, **row} for row in value]
         else:
-            failures.append({**job.labels, "key": job.key, "error": value})
+            failed.append({**job.labels, "key": job.key, "error": value})
     table = pd.DataFrame(rows)
-    table.attrs["failures"] = pd.DataFrame(failures, columns=[*(jobs[0].labels if jobs else {}), "key", "error"])
-    if failures:
-        listed = "; ".join(f"{ {k: v for k, v in f.items() if k != 'error'} }: {f['error']}" for f in failures[:5])
-        warnings.warn(f"{description}: {len(failures)} of {len(jobs)} jobs failed and are missing from the table: {listed}", RuntimeWarning, stacklevel=2)
+    table.attrs["failures"] = failed
+    if failed:
+        listed = "; ".join(f"{ {k: v for k, v in f.items() if k != 'error'} }: {f['error']}" for f in failed[:5])
+        warnings.warn(f"{description}: {len(failed)} of {len(jobs)} jobs failed and are missing from the table: {listed}", RuntimeWarning, stacklevel=2)
     for problem in problems:
         warnings.warn(f"{problem}; its jobs ran one by one instead", RuntimeWarning, stacklevel=2)
     return table
+
+
+def failures(table: pd.DataFrame) -> pd.DataFrame:
+    """The jobs of a :func:`run` that raised: their labels, key and error, one row each (empty if none).
+
+    Example:
+        >>> failures(run([Job({"x": 1}, {"x": 1})], lambda job: [{"y": 2}], progress=False, scheduler="serial")).empty
+        True
+    """
+    return pd.DataFrame(table.attrs.get("failures", []))
 
 
 def summarise_over_seeds(runs: pd.DataFrame, by: Sequence[str], value: str, confidence: float = 0.95) -> pd.DataFrame:

@@ -61,6 +61,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from flowcore.report import plots, tables
+from flowcore import sweep
 from flowcore.studies.debruin2024 import claims, evaluation, regimes
 from flowcore.verdicts import Verdict
 
@@ -80,7 +81,7 @@ points.style.hide(axis="index")
 # %%
 runs = regimes.run_design(config)
 failed = runs[runs["verdict"] == regimes.FAILED].drop_duplicates(["point", "seed"])
-crashed = runs.attrs["failures"]  # jobs that raised in the sweep itself (none expected)
+crashed = sweep.failures(runs)  # jobs that raised in the sweep itself (none expected)
 print(f"{runs[['point', 'seed']].drop_duplicates().shape[0]} runs, {len(failed)} failed, {len(crashed)} jobs raised")
 
 # %% tags=["hide-input"]

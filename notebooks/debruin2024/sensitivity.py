@@ -50,6 +50,7 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
+from flowcore import sweep
 from flowcore.report import plots
 from flowcore.studies.debruin2024 import sensitivity
 
@@ -66,8 +67,8 @@ pd.DataFrame([(f, v, o) for f, v, o in settings], columns=["factor", "value", "o
 runs = sensitivity.run_sweep(config)
 summary = sensitivity.summarise(runs)
 print(f"{runs[['factor', 'value', 'seed']].drop_duplicates().shape[0]} runs: {len(settings)} settings × {len(config.sweep.seeds)} seeds")
-if len(runs.attrs["failures"]):  # jobs that raised: reported, not silently dropped
-    display(runs.attrs["failures"].style.hide(axis="index"))
+if len(crashed := sweep.failures(runs)):  # jobs that raised: reported, not silently dropped
+    display(crashed.style.hide(axis="index"))
 
 # %% [markdown]
 # ## Where each claim holds

@@ -80,7 +80,7 @@ def test_rerun_one_chapter_with_other_parameters(tmp_path, monkeypatch):
     import nbformat
 
     monkeypatch.setattr(pipeline, "BUILD", tmp_path)
-    monkeypatch.setattr(pipeline, "kernel_environment", lambda cache: None)  # keep the test's own cache
+    monkeypatch.setattr(pipeline, "kernel_environment", lambda cache, scheduler="": None)  # keep the test's own cache
     output = pipeline.chapter("baseline", "ci", [("dims", "[3]"), ("n_test", "4000")])
     nb = nbformat.read(output, as_version=4)
     (injected,) = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]

@@ -33,7 +33,7 @@ from flowcore.cache import entry_path
 from flowcore.config import resolve
 from flowcore.studies.debruin2024 import ThesisConfig, regimes
 from flowcore.studies.debruin2024.training import trained_flow
-from flowcore.sweep import Job, run
+from flowcore.sweep import Job, failures, run
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -48,7 +48,7 @@ def serial_table(ci_base, tmp_path_factory) -> pd.DataFrame:
     cache = tmp_path_factory.mktemp("serial-cache")
     with mock.patch.dict(os.environ, {"FLOWCORE_CACHE": str(cache)}):
         table = regimes.run_design(ci_base.replace(scheduler="serial"), progress=False)
-    assert table.attrs["failures"].empty
+    assert failures(table).empty
     return table
 
 
@@ -124,7 +124,7 @@ class _quiet:
 def test_a_real_cluster_gives_the_serial_table(ci_base, serial_table, dask_cluster, tmp_path):
     with mock.patch.dict(os.environ, {"FLOWCORE_CACHE": str(tmp_path / "cache")}):
         table = regimes.run_design(ci_base.replace(scheduler=dask_cluster), progress=False)
-    assert table.attrs["failures"].empty
+    assert failures(table).empty
     pd.testing.assert_frame_equal(table, serial_table, check_exact=True)
     _cache_is_whole(tmp_path / "cache")
 
@@ -156,7 +156,7 @@ def test_a_worker_killed_mid_task_leaves_a_whole_sweep_and_cache(ci_base, serial
             table = regimes.run_design(ci_base.replace(scheduler=cluster.scheduler_address), progress=False)
         killer.join(timeout=5)
     assert killed, "no worker was killed while running a task"
-    assert table.attrs["failures"].empty, table.attrs["failures"]
+    assert failures(table).empty, failures(table)
     pd.testing.assert_frame_equal(table, serial_table, check_exact=True)
     _cache_is_whole(cache)
 
@@ -176,11 +176,11 @@ def test_jobs_that_raise_are_reported_and_the_others_complete(ci_base, tmp_path)
     with mock.patch.dict(os.environ, {"FLOWCORE_CACHE": str(cache)}), pytest.warns(RuntimeWarning, match="2 of 4 jobs failed"):
         table = run(jobs, _train_one, progress=False, scheduler="local", description="faults")
     assert table["case"].tolist() == ["fine", "fine too"]
-    failures = table.attrs["failures"].set_index("case")
-    assert sorted(failures.index) == ["invalid", "nan loss"]
-    assert "n_train must be an integer ≥ 2, got 1" in failures.loc["invalid", "error"]
-    assert failures.loc["nan loss", "error"].startswith("FloatingPointError: training loss became nan")
-    assert failures.loc["nan loss", "key"] == jobs[2].key
+    failed = failures(table).set_index("case")
+    assert sorted(failed.index) == ["invalid", "nan loss"]
+    assert "n_train must be an integer ≥ 2, got 1" in failed.loc["invalid", "error"]
+    assert failed.loc["nan loss", "error"].startswith("FloatingPointError: training loss became nan")
+    assert failed.loc["nan loss", "key"] == jobs[2].key
     # Nothing partial: the two good flows are cached whole, the NaN run left no entry.
     _cache_is_whole(cache)
     assert len(list(cache.glob("flow-*.pt"))) == 2
