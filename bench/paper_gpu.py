@@ -44,7 +44,7 @@ def main() -> None:
     print(res.timings.to_string(index=False))
     for label, check in (("C4", claims.c4_scale_only), ("C5", claims.c5_shift_only)):
         found = claims.assess((check, res.table))
-        print(f"{label}: model {found.verdict}; control {found.verdicts['control']}; truth {found.verdicts['truth']}")
+        print(f"{label}: model {found.label()}; " + "; ".join(f"{null} {found.label(null)}" for null in ("p̂", "untrained", "truth")))
     d = 20 if 20 in config.dims else config.dims[0]
     seeds = [config.replace(dims=[d], seed=s) for s in range(args.batched_seeds)]
     start = time.perf_counter()

@@ -32,19 +32,22 @@ __all__ = ["Run", "train_or_load", "train_or_load_many"]
 
 @dataclass
 class Run:
-    """A trained flow, its training history, whether it came from the cache, and the tensors the
-    caller asked to keep beside it (``extras``, e.g. the ML Gaussian of the training set).
+    """A trained flow, its training history, whether it came from the cache, the tensors the
+    caller asked to keep beside it (``extras``, e.g. the ML Gaussian of the training set), and the
+    same flow at its initialisation, before any training step (``untrained``: a null that shows
+    what a check says of a flow that has learned nothing).
 
     Example:
         >>> run = Run(torch.nn.Identity(), History(), from_cache=True)
-        >>> run.from_cache, run.extras
-        (True, {})
+        >>> run.from_cache, run.extras, run.untrained
+        (True, {}, None)
     """
 
     flow: nn.Module
     history: History
     from_cache: bool
     extras: dict[str, Tensor] = field(default_factory=dict)
+    untrained: nn.Module | None = None
 
 
 def train_or_load(
@@ -106,7 +109,7 @@ def train_or_load(
     entry, from_cache = cached("flow", {**spec, "train": train}, compute, validate=loads)
     flow = fresh()
     flow.load_state_dict(entry["state_dict"])
-    return Run(flow.to(device).eval(), History(**entry["history"]), from_cache, dict(entry["extras"]))
+    return Run(flow.to(device).eval(), History(**entry["history"]), from_cache, dict(entry["extras"]), fresh().to(device).eval())
 
 
 class _Missing(Exception):
@@ -201,5 +204,5 @@ def train_or_load_many(
     for k, entry in enumerate(entries):
         flow = fresh(k)
         flow.load_state_dict(entry["state_dict"])
-        runs.append(Run(flow.to(device).eval(), History(**entry["history"]), from_cache[k], dict(entry["extras"])))
+        runs.append(Run(flow.to(device).eval(), History(**entry["history"]), from_cache[k], dict(entry["extras"]), fresh(k).to(device).eval()))
     return runs

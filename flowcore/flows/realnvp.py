@@ -32,7 +32,8 @@ class RealNVP(Flow):
     * ``"none"``: no layer.
 
     With ``zero_init`` and ``log_scale`` ``"exp"`` or ``"tanh"``, every coupling starts as the
-    identity, so the flow is a fixed permutation and :math:`p_\theta = \mathcal{N}(0, I)` exactly.
+    identity, so the flow is a fixed permutation and :math:`p_\theta = \mathcal{N}(0, I)` exactly
+    (:attr:`initially_identity`).
     The st-networks' weights come from the global RNG, in layer order.
 
     Args:
@@ -96,3 +97,7 @@ class RealNVP(Flow):
             layers.append(AffineCoupling(masks[i % 2], hidden, log_scale, log_scale_bound, zero_init))
         super().__init__(CompositeTransform(layers), StandardNormal(dim))
         self.dim = dim
+        #: Whether the flow *as built* (before any training step) is a permutation of the identity, so
+        #: that its density is its base's, N(0, I), exactly: zero-initialised couplings whose log-scale
+        #: map sends 0 to 0 (``exp``, ``tanh``; nflows' ``sigmoid`` map does not).
+        self.initially_identity = zero_init and log_scale in ("exp", "tanh")

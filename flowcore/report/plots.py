@@ -20,12 +20,16 @@ from flowcore.train import History
 
 __all__ = ["STYLE", "MEMBER_STYLE", "plot_kdes", "kde_panels", "training_curves", "member_kdes", "member_grid", "versus_s", "heatmaps", "sweep_panels", "effect_panels", "compare_configs"]
 
-#: Line style per curve label: the model in blue, the truth in orange, the Gaussian control grey.
+#: Line style per curve label: the model in blue, the truth in orange, the nulls p̂ grey and the
+#: untrained flow green.
 STYLE = {
     "model": {"color": "tab:blue", "label": r"model $\log p_\theta$"},
     "truth": {"color": "tab:orange", "label": r"truth $\log p$"},
     "gaussian": {"color": "tab:gray", "label": r"ML Gaussian $\log \hat p$"},
+    "untrained": {"color": "tab:green", "label": r"untrained flow $\log p_{\theta_0}$"},
 }
+#: The style of each model a sweep table names (``flowcore.studies.debruin2024.sensitivity.MODELS``).
+_SWEEP_STYLE = {"RealNVP": "model", "ML Gaussian p̂": "gaussian", "untrained RealNVP": "untrained"}
 
 
 def plot_kdes(ax: Axes, curves: Mapping[str, np.ndarray], title: str = "", styles: Mapping[str, dict] | None = None) -> Axes:
@@ -280,7 +284,8 @@ def sweep_panels(summary, metrics: Mapping[str, tuple], title: str = "", ncols: 
         metrics: ``claim -> (description, unit, ...)`` (:data:`flowcore.studies.debruin2024.sensitivity.METRICS`); the
             description titles the panel, the unit labels its y-axis.
 
-    RealNVP is blue and the ML-Gaussian control grey, side by side per setting. A panel whose
+    RealNVP is blue, the nulls beside it (the ML Gaussian p̂ grey, the untrained RealNVP green), side
+    by side per setting. A panel whose
     values span orders of magnitude (one setting far off the rest) gets a symmetric-log y-axis,
     said in its label.
 
@@ -289,7 +294,7 @@ def sweep_panels(summary, metrics: Mapping[str, tuple], title: str = "", ncols: 
         >>> import pandas as pd
         >>> summary = pd.DataFrame({
         ...     "claim": "C1", "factor": "n_train", "value": [500, 500, 2000, 2000],
-        ...     "model": ["RealNVP", "ML Gaussian"] * 2, "metric": [0.2, 0.3, 0.1, 0.3],
+        ...     "model": ["RealNVP", "ML Gaussian p̂"] * 2, "metric": [0.2, 0.3, 0.1, 0.3],
         ...     "CI low": [0.1, 0.2, 0.05, 0.2], "CI high": [0.3, 0.4, 0.15, 0.4],
         ... })
         >>> fig = sweep_panels(summary, {"C1": ("KL of the fit", "nats")})
@@ -303,7 +308,9 @@ def sweep_panels(summary, metrics: Mapping[str, tuple], title: str = "", ncols: 
     labels = [f"{f}: {v}" for f, v in settings.itertuples(index=False)]
     for ax, claim in zip(axes, claims_here):
         rows_of = summary[summary["claim"] == claim]
-        for model, style_key, offset in (("RealNVP", "model", -0.15), ("ML Gaussian", "gaussian", 0.15)):
+        shown = [m for m in _SWEEP_STYLE if m in set(rows_of["model"])]
+        for i, model in enumerate(shown):
+            style_key, offset = _SWEEP_STYLE[model], 0.3 * (i - (len(shown) - 1) / 2)
             rows = settings.merge(rows_of[rows_of["model"] == model], on=["factor", "value"], how="left")
             x = np.arange(len(rows)) + offset
             err = [rows["metric"] - rows["CI low"], rows["CI high"] - rows["metric"]]

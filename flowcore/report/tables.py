@@ -1,7 +1,7 @@
 """Verdict tables a reader takes in at a glance: one line per claim, the sub-checks folded below.
 
-:func:`verdict_html` renders :func:`flowcore.verdicts.claims_table` (statement, verdict for model /
-control / truth, the numbers it rests on) and, in a collapsed ``<details>`` block,
+:func:`verdict_html` renders :func:`flowcore.verdicts.claims_table` (statement, verdict for the model
+and for each null in its place, the numbers it rests on) and, in a collapsed ``<details>`` block,
 :func:`flowcore.verdicts.subcheck_table` with the thesis's words beside each criterion.
 """
 
@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
-from flowcore.verdicts import ClaimCheck, claims_table, subcheck_table
+from flowcore.verdicts import NULLS, ClaimCheck, claims_table, subcheck_table
 
 __all__ = ["verdict_html", "VerdictTables"]
 
@@ -49,10 +49,10 @@ def verdict_html(
     source_label: str = "thesis",
     words_label: str = "the thesis's words",
 ) -> VerdictTables:
-    """One line per claim (statement, verdict, control, truth, what it rests on, thesis figure, our
-    chapter), then every sub-check with model / control / truth marks and the thesis's words, folded.
-    Columns that are empty for every claim (no control, no null, no quotes) are left out; ``source_label``
-    and ``words_label`` name the source's columns (another paper than the thesis).
+    """One line per claim (statement, verdict, the nulls' verdicts, what it rests on, thesis figure, our
+    chapter), then every sub-check with model and null marks and the thesis's words, folded. Columns
+    that are empty for every claim (a null not run, no quotes) are left out; ``source_label`` and
+    ``words_label`` name the source's columns (another paper than the thesis).
 
     Example:
         >>> from flowcore.verdicts import Findings, SubCheck, judge
@@ -63,7 +63,7 @@ def verdict_html(
         ('reproduced', True)
     """
     table = claims_table(checks)
-    short = table[["statement", "verdict", "control", "truth (null)", "rests on"]].copy()
+    short = table[["statement", "verdict", *NULLS, "rests on"]].copy()
     if sources:
         short[source_label] = [sources.get(c, ("", ""))[0] for c in short.index]
         short["chapter"] = [sources.get(c, ("", ""))[1] for c in short.index]
@@ -72,8 +72,10 @@ def verdict_html(
     rows = rows[[c for c in rows.columns if not rows[c].isin(["—", ""]).all()]]
     why = "".join(f"<li><b>{html.escape(c)}</b>: {html.escape(r)}</li>" for c, r in table["why"].items())
     details = (
-        f"<details{' open' if open_details else ''}><summary>Sub-checks per claim: model / ML-Gaussian control / truth "
-        "(✓ all informative units pass, ◐ some, ✗ none; “uninformative”: the truth passes it too, so it does not count)</summary>"
+        f"<details{' open' if open_details else ''}><summary>Sub-checks per claim: the model and the nulls in its place "
+        "(p̂: the ML Gaussian of the training set; untrained: the model at its initialisation; truth: p itself). "
+        "✓ every unit it is judged on passes, ◐ some, ✗ none, ? none but the interval straddles the threshold at some; "
+        "“uninformative”: a null passes it too, so it does not count for the model</summary>"
         f"{_frame_html(rows, index=False)}<p>How each verdict follows from the rule:</p><ul>{why}</ul></details>"
     )
     return VerdictTables(short, rows, _STYLE + _frame_html(short, index=True) + details)

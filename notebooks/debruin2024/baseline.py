@@ -156,12 +156,38 @@ spread = summary[["N", "K", col.SIGMA_MODEL, col.se(col.H_STAR_P_MODEL), col.SIG
 spread.style.format(precision=4)
 
 # %% [markdown]
+# ## Does the flow fit $p$? The premise of every failure claim
+#
+# The thesis's failures (C5–C11) are failures of a flow that has learned $p$: its §4 reads Figure 1
+# as "pθ has been able to provide a good estimate" with "the minor left shift of the model's KDE".
+# That shift is exactly $\mathrm{KL}^*(p\|p_\theta) = \mathbb E_p[\log p - \log p_\theta]$, and the
+# spread of $\log p$ over $\mathcal Q(p)$ is $\sqrt{D/2}$ for any Gaussian. So the book calls a flow
+# *fitted* when the shift is at most 0.2 standard deviations (`claims.FIT_SHIFT`, Cohen's "small"
+# standardised difference): $\mathrm{KL}^*(p\|p_\theta) \le 0.2\sqrt{D/2}$ nats. Every failure
+# claim carries this as a premise; where it fails the claim is *not testable here: the flow does not
+# fit p*. The same numbers for the two nulls: the ML Gaussian $\hat p$ of the training set (what
+# finite data alone give) and the flow at its initialisation (which must not fit).
+
+# %% tags=["hide-input"]
+fits = claims.fit_table(summary)
+fits.style.format(precision=3)
+
+# %% tags=["hide-input"]
+display(Markdown(
+    "The flow fits p at D = " + (", ".join(str(d) for d in fits.index[fits["flow fits"]]) or "no D")
+    + (f"; not at D = {', '.join(str(d) for d in fits.index[~fits['flow fits']])}" if (~fits["flow fits"]).any() else "")
+    + f". Its KL*(p‖pθ) per dimension ranges {fits['flow per dim'].min():.4f}–{fits['flow per dim'].max():.4f} nats, "
+    f"p̂'s {fits['p̂ per dim'].min():.4f}–{fits['p̂ per dim'].max():.4f}, the untrained flow's {fits['untrained per dim'].min():.3f}–{fits['untrained per dim'].max():.3f}."
+))
+
+# %% [markdown]
 # ## Checks that must hold whatever the verdicts
 #
 # These assertions fail the build (and the notebook tests) if the machinery is wrong: the trained
-# flows invert, the Monte-Carlo estimators agree with their closed forms within four standard
-# errors, and the spread over repeated test sets is what the standard error predicts (the ratio
-# of the two lies inside the 99.9% interval of $\sqrt{\chi^2_{K-1}/(K-1)}$).
+# flows invert, every log-likelihood is finite, and the truth's spread over repeated test sets is
+# what its exact standard error $\sqrt{D/2N}$ predicts (the ratio of the two lies inside the 99.9%
+# interval of $\sqrt{\chi^2_{K-1}/(K-1)}$). Whether the estimators match their closed forms is a
+# claim (C2, C3) with a verdict below, not an assertion that would stop the book before it.
 
 # %%
 from scipy.stats import chi2
@@ -175,8 +201,6 @@ for d, run in runs.items():
     for name, values in run.loglik.items():
         assert np.isfinite(values).all(), f"D={d}: non-finite {name} log-likelihoods"
     metrics = baseline_metrics(run)
-    assert abs(metrics[col.H_STAR_PP].z_score(metrics[col.H_P])) < 4, f"D={d}: H*(p,p) disagrees with H(p)"
-    assert abs(metrics[col.KL_STAR_P_HAT].z_score(metrics[col.KL_P_HAT])) < 4, f"D={d}: KL*(p‖p̂) disagrees with Proposition 1"
     k = config.n_repeats
     ratio = metrics[col.SIGMA_TRUTH] / metrics[col.EXACT_SE]
     lo, hi = np.sqrt(chi2.ppf([0.0005, 0.9995], k - 1) / (k - 1))
@@ -188,8 +212,10 @@ print(f"all checks passed for D = {list(runs)}")
 #
 # Each verdict is computed by `flowcore.studies.debruin2024.claims` from the table above, by the rule stated in
 # `flowcore.verdicts`; each sub-check names its criterion (thresholds: `claims.OVL_FIT`, `claims.Z_AGREE`,
-# `claims.Z_SHIFT`) beside the thesis's words. C1 is a claim that the model *fits*, so the truth in the model's
-# place must pass it too (the "truth (null)" column); C2 and C3 test the estimators, with no model to swap.
+# `claims.Z_SHIFT`) beside the thesis's words. C1 is a claim that the model *fits*: the columns beside it run
+# the same check with each null in the model's place. The truth and $\hat p$ fit $p$ too, as they should; a fit
+# the untrained flow also passed would not have been learned, so such a sub-check would not count. C2 and C3
+# test the estimators, with no model to swap.
 
 # %% tags=["hide-input"]
 checks = [claims.assess((check, summary)) for check in (claims.c1_baseline, claims.c2_baseline, claims.c3_baseline)]

@@ -50,7 +50,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
 
-from flowcore import verdicts
 from flowcore.report import plots, tables
 from flowcore.studies.debruin2024 import claims, columns as col, evaluation
 
@@ -59,8 +58,10 @@ from flowcore.studies.debruin2024 import claims, columns as col, evaluation
 #
 # For each $D$ the flow comes from the cache (trained in the baseline chapter). Every
 # $q_\lambda \in \Lambda$ gets its own test set of `n_test` samples; all of them stream through
-# $\log p$, $\log p_\theta$ and, as a control, the maximum-likelihood Gaussian $\log\hat p$ in one
-# batched pass per dimension (`flowcore.studies.debruin2024.evaluation`). The result is one tidy table with a row per
+# $\log p$, $\log p_\theta$ and the two nulls that every claim check runs with in the model's place
+# (the maximum-likelihood Gaussian $\log\hat p$ of the training set, and the flow at its
+# initialisation $\log p_{\theta_0}$) in one batched pass per dimension
+# (`flowcore.studies.debruin2024.evaluation`). The result is one tidy table with a row per
 # $(D, s, t)$; it is cached, and later chapters reuse it.
 
 # %%
@@ -96,7 +97,7 @@ plt.show()
 # %% tags=["hide-input"]
 gap_lines = {
     r"RealNVP $H(q,p_\theta) - H^*(q,p)$": ("affine", col.GAP, {"color": "tab:blue", "marker": "s", "ms": 3}),
-    r"ML Gaussian $H(q,\hat p) - H^*(q,p)$": ("affine", "H*(q,pθ) − H*(q,p) [p̂]", {"color": "tab:gray", "ls": ":", "marker": ".", "ms": 3}),
+    r"ML Gaussian $H(q,\hat p) - H^*(q,p)$": ("affine", col.of(col.GAP, "p̂"), {"color": "tab:gray", "ls": ":", "marker": ".", "ms": 3}),
 }
 fig = plots.versus_s(table, gap_lines, config.dims, config.shifts, "gap (nats)")
 for ax in fig.axes[: len(config.dims) * len(config.shifts)]:
@@ -201,18 +202,14 @@ if keys:
 # %% [markdown]
 # ## Checks that must hold whatever the verdicts
 #
-# The table has one row per $(D, s, t)$; the Monte-Carlo $H^*(q, p)$ agrees with the analytic
-# $H(q, p)$ on every member within the Bonferroni threshold for that many estimates; Proposition 1
-# equals $H(q,p) - H(q)$; every estimate is finite.
+# The table has one row per $(D, s, t)$ and every estimate is finite. Whether the Monte-Carlo
+# estimates match their closed forms is a claim (C2, C3) with a verdict below, not an assertion.
 
 # %%
 n_expected = len(config.dims) * len(config.scales) * len(config.shifts)
 assert len(table) == n_expected, f"{len(table)} rows, expected {n_expected}"
 assert np.isfinite(table.select_dtypes("number").to_numpy()).all(), "non-finite entries in the table"
-limit = verdicts.family_z_threshold(len(table))
-assert table[col.Z_H_STAR_QP].abs().max() < limit, f"H*(q,p) disagrees with H(q,p): max |z| {table[col.Z_H_STAR_QP].abs().max():.2f}"
-assert np.allclose(table[col.KL_QP], table[col.H_QP] - table[col.H_Q], rtol=1e-8, atol=1e-8)
-print(f"all checks passed for {len(table)} test distributions (max |z| {table[col.Z_H_STAR_QP].abs().max():.2f} < {limit:.2f})")
+print(f"all checks passed for {len(table)} test distributions")
 
 # %% [markdown]
 # ## Verdicts
@@ -222,20 +219,26 @@ checks = claims.assess_each(table, [claims.c2_families, claims.c3_families, clai
 tables.verdict_html(checks, claims.SOURCES)
 
 # %% [markdown]
-# The last column applies the same checks with the maximum-likelihood Gaussian in the model's
-# place: a claim that holds for it too is a property of fitting a Gaussian from finite data, not
-# of the coupling layers.
+# The columns beside the verdict run the same checks with each null in the model's place. A
+# failure that $\hat p$ shows too is a property of fitting a density to finite data; C5 and C6
+# count only where the flow fits $p$ (the baseline chapter's fit premise), which the untrained
+# flow does not. C2 and C3 check the estimators. C3 reads its own statistic: Proposition 1's
+# $D^*_{KL}(q\|p) = H^*(q,p) - H(q)$ has exactly the standard score of $H^*(q,p)$ (as $H(q)$ is
+# exact), so it would only repeat C2; the book instead checks the paired estimate
+# $\mathbb E_q[\log q - \log p]$ of the same samples against the closed form, and Proposition 1
+# between the closed forms.
 #
 # ## Conclusion
 
 # %% tags=["hide-input"]
 by = {c.claim: c for c in checks}
 s1 = view[np.isclose(view["s"], 1) & (view["t"] > 0)]
-over = s1[s1[col.GAP] < -claims.Z_SHIFT * s1[col.SE_GAP]]
+share = -s1[col.GAP] / s1[col.KL_QP]
 c6_row = res.member(d20, "affine", 0.75, 0.25) if 0.75 in config.scales and 0.25 in config.shifts else None
 display(Markdown(
-    f"The Monte-Carlo estimates match their closed forms on all {len(table)} members (C2 {by['C2'].verdict}, C3 {by['C3'].verdict}). "
-    f"**C4 is {by['C4'].verdict}** ({by['C4'].reason}): {by['C4'].evidence}. "
-    f"**C5 is {by['C5'].verdict}** ({by['C5'].reason}): the model overestimates the log-likelihood (significantly) in {len(over)} of the {len(s1)} shifted members at s = 1; {by['C5'].evidence}. "
-    + (f"**C6 is {by['C6'].verdict}** ({by['C6'].reason}): at D = {d20}, s = 0.75, t = 0.25 the model's KDEs over Q(q) and Q(p) overlap {c6_row[col.OVL_MODEL]:.2f} (the truth's: {c6_row[col.OVL_TRUTH]:.2f})." if c6_row is not None else "")
+    f"C2 is {by['C2'].label()} and C3 is {by['C3'].label()} on all {len(table)} members ({by['C2'].rests_on}; {by['C3'].rests_on}). "
+    f"**C4 is {by['C4'].label()}** ({by['C4'].reason}): {by['C4'].evidence}. "
+    f"**C5 is {by['C5'].label()}** ({by['C5'].reason}): at s = 1 the model's overestimate −gap is "
+    f"{share.min():+.2f} to {share.max():+.2f} of KL(q‖p) over the {len(s1)} shifted members (the thesis's \"substantial\" reads as ≥ {claims.OVERESTIMATE_SHARE}). "
+    + (f"**C6 is {by['C6'].label()}** ({by['C6'].reason}): at D = {d20}, s = 0.75, t = 0.25 the model's KDEs over Q(q) and Q(p) overlap {c6_row[col.OVL_MODEL]:.2f} (the truth's: {c6_row[col.OVL_TRUTH]:.2f})." if c6_row is not None else "")
 ))

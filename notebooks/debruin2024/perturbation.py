@@ -44,7 +44,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
 
-from flowcore import verdicts
 from flowcore.report import plots, tables
 from flowcore.studies.debruin2024 import calibration, claims, columns as col, evaluation
 
@@ -185,8 +184,6 @@ n_expected = len(config.dims) * len(config.scales) * len(config.shifts)
 perturbed_rows = table[table["family"] == "perturbed"]
 assert len(perturbed_rows) == n_expected, f"{len(perturbed_rows)} perturbed rows, expected {n_expected}"
 assert np.isfinite(perturbed_rows.select_dtypes("number").to_numpy()).all()
-limit = verdicts.family_z_threshold(len(perturbed_rows))
-assert perturbed_rows[col.Z_H_STAR_QP].abs().max() < limit, "H*(q^δ,p) disagrees with its closed form"
 for cal in (pert_cal, out_cal):
     assert np.isfinite(cal.residual) and len(cal.check) == 2, "calibration residual not reported"
     # The fresh-draw rates must agree with the search's within sampling error (the search did not overfit its draws).
@@ -208,5 +205,6 @@ c7, c8 = checks
 display(Markdown(
     f"With α = {consts.perturbation.alpha:.4f} and β = {consts.perturbation.beta:.4f} the true density detects q^δ(1, 0) at D = {config.calibration_dim} with TNR "
     f"{pert_cal.check['fresh draws'].iloc[0]:.3f} (thesis 0.38) and q^δ(0.25, 0.5) with {pert_cal.check['fresh draws'].iloc[1]:.3f} (thesis 0.91). "
-    f"**C7 is {c7.verdict}** ({c7.reason}): {c7.evidence}. **C8 is {c8.verdict}** ({c8.reason}): {c8.evidence}."
+    f"**C7 is {c7.label()}** ({c7.reason}): {c7.evidence}. **C8 is {c8.label()}** ({c8.reason}): {c8.evidence}. "
+    f"The same checks give: for p̂, C7 {c7.label('p̂')} and C8 {c8.label('p̂')}; for the untrained flow, C7 {c7.label('untrained')} and C8 {c8.label('untrained')}."
 ))

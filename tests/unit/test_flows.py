@@ -174,6 +174,7 @@ def test_zero_init_flow_starts_as_standard_normal(permutation, log_scale, gen):
     assert torch.all(log_det == 0)
     assert torch.equal(z.sort(-1).values, x.sort(-1).values)
     assert torch.allclose(flow.log_prob(x), flow.base.log_prob(x))
+    assert flow.initially_identity  # the studies score such an untrained flow by its base (exactly the same density)
     sample = flow.sample(100, generator=gen)
     assert sample.shape == (100, 5) and torch.isfinite(sample).all()
 
@@ -183,6 +184,7 @@ def test_zero_init_sigmoid_starts_as_a_fixed_contraction(gen):
     _, log_det = flow.transform(torch.randn(3, 5, generator=gen))
     s0 = torch.log(torch.sigmoid(torch.tensor(2.0)) + 1e-3)  # e^s = σ(0 + 2) + 1e-3
     assert torch.allclose(log_det, (3 + 2) * s0.expand(3))
+    assert not flow.initially_identity and not RealNVP(5, log_scale="tanh", zero_init=False).initially_identity
 
 
 def test_random_permutations_and_init_use_no_global_rng():

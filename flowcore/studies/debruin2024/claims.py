@@ -2,13 +2,24 @@
 
 Each check returns :class:`~flowcore.verdicts.Findings`: the claim's sub-checks (premise, main,
 secondary; per dimension D where the claim is), each named with its criterion, and a sentence of
-evidence. :func:`assess` runs a check three ways: on the model's table, on its
-:func:`~flowcore.studies.debruin2024.evaluation.control_view` (the ML Gaussian p̂ in the model's
-place) and on its :func:`~flowcore.studies.debruin2024.evaluation.truth_view` (the true density in
-the model's place, the null), and :func:`flowcore.verdicts.judge` turns the three into a verdict by
-the rule stated there: for the claims of model failure (C5–C11) a sub-check that also passes for the
-truth carries no weight. The thresholds are module constants, each beside the thesis's words it
-reads (:data:`QUOTES`).
+evidence. :func:`assess` runs a check on the model's table and again with each null in the model's
+place (:func:`~flowcore.studies.debruin2024.evaluation.null_view`): the ML Gaussian p̂ of the training
+set, the flow at its initialisation and the true density. :func:`flowcore.verdicts.judge` turns them
+into verdicts by the rule stated there.
+
+Three principles shape the checks:
+
+- **A failure needs a fit.** The thesis's failures (C5–C11) are failures of a flow that has learned p
+  (its C1). Each carries the *fit premise* (:func:`fit_premise`): the flow's KL*(p‖pθ) at that D is at
+  most :data:`FIT_SHIFT` standard deviations of log p over Q(p). Where it fails the claim is "not
+  testable here: the flow does not fit p", which is what the untrained flow gets.
+- **Sizes are sizes.** Where the thesis speaks of size ("substantial", "completely non-overlapping",
+  "close to zero") the check has a magnitude threshold, not a significance test.
+- **Nulls fail.** A main sub-check is written so that the truth fails it (margins over the truth's own
+  numbers) and p̂ fails it unless finite data alone produce the effect; the unit tests hold each null to
+  that on tables computed by the project's estimators.
+
+The thresholds are module constants, each beside the thesis's words it reads (:data:`QUOTES`).
 """
 
 from __future__ import annotations
@@ -20,8 +31,8 @@ import pandas as pd
 from scipy.stats import spearmanr
 
 from flowcore.studies.debruin2024 import columns as col
-from flowcore.studies.debruin2024.evaluation import control_view, truth_view
-from flowcore.verdicts import ClaimCheck, Findings, SubCheck, family_z_threshold, judge
+from flowcore.studies.debruin2024.evaluation import null_view
+from flowcore.verdicts import NULLS, ClaimCheck, Findings, SubCheck, family_z_threshold, judge
 
 __all__ = [
     "CLAIMS",
@@ -41,8 +52,12 @@ __all__ = [
     "c10_outlier_grid",
     "c11_detection",
     "FAMILY_CHECKS",
+    "FAILURES",
+    "fit_bound",
+    "fit_premise",
+    "fit_table",
     "assess",
-    "summary_truth_view",
+    "summary_view",
     "assess_each",
     "nearest_dim",
     "members",
@@ -63,9 +78,12 @@ CLAIMS = {
     "C11": "Bound-based OOD detection with log pθ fails where log p succeeds, worst for s < 1 with a shift.",
 }
 
-#: What each claim asserts about the model: that it departs from the truth ("failure"; the truth is
-#: the null), that it agrees with it ("fit"), or nothing ("estimator": the Monte-Carlo estimators).
+#: What each claim asserts about the model: that it departs from the truth ("failure"; masked by the
+#: truth and p̂, and needing a flow that fits p), that it agrees with it ("fit"; masked by the untrained
+#: flow), or nothing ("estimator": the Monte-Carlo estimators).
 KIND = {"C1": "fit", "C2": "estimator", "C3": "estimator", "C4": "fit", **{f"C{i}": "failure" for i in range(5, 12)}}
+#: The claims that the flow fails, each of which carries the fit premise.
+FAILURES = tuple(c for c, kind in KIND.items() if kind == "failure")
 
 #: Per claim: the thesis's section and figure, and the chapter of this book that tests it.
 SOURCES = {
@@ -94,7 +112,9 @@ QUOTES = {
     },
     "C3": {
         "match": "“the estimated D*_KL(q‖p) was nearly identical to the ground truth D_KL(q‖p)” (§3.2.2, Fig. 6)",
+        "prop1": "“D_KL(q‖p) = H(q, p) − H(q)” (§3.2.2, Proposition 1)",
     },
+    "fit": "“judging by the shape and overlap pθ has been able to provide a good estimate for each” … “the minor left shift of the model's KDE” (§4, Fig. 1): the failures of §5–§8 are those of this flow",
     "C4": {
         "gap": "“The gap Δ_HC remains fairly constant for both the expanding s > 1 and contracting s < 1 test distributions.” (§5.2.1, Fig. 2)",
         "var": "“Comparing the variances of training … and model … distribution over the test sets show no significant difference.” (§5.2.1, Fig. 3)",
@@ -147,6 +167,17 @@ OVL_FIT = 0.8
 Z_AGREE = 3.0
 #: C1, C5, C10: a paired difference counts as negative below this many SEs under zero.
 Z_SHIFT = 2.0
+#: C5–C11, the fit premise: the flow fits p when KL*(p‖pθ) = E_p[log p − log pθ], the left shift of
+#: log pθ's KDE over Q(p) against log p's (C1's "minor left shift"), is at most this many standard
+#: deviations of log p over Q(p), which is √(D/2) for any Gaussian p: a standardised mean difference
+#: of 0.2, Cohen's "small" effect. In nats: 0.45 at D = 10, 0.63 at 20, 1.0 at 50, 1.41 at 100.
+FIT_SHIFT = 0.2
+#: C5, C10: "substantial" over- (C5) and "always" (C10) overestimation, as a share of KL(q‖p). For any
+#: normalised density E_q[log pθ − log p] ≤ KL(q‖p) (Gibbs' inequality: equality only at pθ = q), so
+#: −gap/KL(q‖p) is how far the model has moved from p towards q; at least a quarter counts.
+OVERESTIMATE_SHARE = 0.25
+#: C11: "close to zero": a TNR at most twice what a detector that cannot tell q from p gets (1 − TPR).
+TNR_NEAR_ZERO = 0.05
 #: C2: the thesis's spread bound and the test-set size it holds at.
 SIGMA_THESIS = 0.01
 N_THESIS = 1_000_000
@@ -157,7 +188,7 @@ GAP_FRACTION = 0.1
 VAR_RATIO = 1.25
 VAR_TOL = 0.1
 #: C6, C7: two KDEs "overlap almost fully" / "nearly coincide" at an overlap coefficient of at least this,
-#: and (C6) at least OVL_MARGIN more than the truth's own overlap, which alone can be high.
+#: and at least OVL_MARGIN more than the truth's own overlap, which alone can be high.
 OVL_COINCIDE = 0.8
 OVL_MARGIN = 0.1
 #: C7: "indistinguishable" (D ≥ 50).
@@ -189,7 +220,7 @@ def _dim_or_premise(table: pd.DataFrame, dim: int, exact: bool) -> tuple[int, li
     """The dimension a claim stated at ``dim`` is checked at: ``dim`` itself, or with ``exact=False``
     the nearest one (said in the scope); with ``exact=True`` and ``dim`` absent, a failing premise."""
     used = nearest_dim(table, dim)
-    premise = [SubCheck(f"the run has the thesis's D = {dim}", "premise", {"all": used == dim}, f"dimensions in the run: {sorted(int(d) for d in table['D'].unique())}")] if exact else []
+    premise = [SubCheck(f"the run has the thesis's D = {dim}", "premise", {"all": used == dim}, f"dimensions in the run: {sorted(int(d) for d in table['D'].unique())}", unmet=f"the run has no D = {dim}")] if exact else []
     scope = f"D = {used}" if used == dim else f"D = {used} (the thesis's D = {dim} is not in this run)"
     return used, premise, scope
 
@@ -205,14 +236,64 @@ def _unit(dim) -> str:
     return f"D={int(dim)}"
 
 
+def fit_bound(dim: int) -> float:
+    """The largest KL*(p‖pθ) at which a flow still fits p: ``FIT_SHIFT·√(D/2)`` nats (see :data:`FIT_SHIFT`).
+
+    Example:
+        >>> [round(fit_bound(d), 2) for d in (10, 20, 50, 100)]
+        [0.45, 0.63, 1.0, 1.41]
+    """
+    return FIT_SHIFT * float(np.sqrt(dim / 2))
+
+
+def _fit_numbers(table: pd.DataFrame) -> pd.Series:
+    """Per D, the KL*(p‖pθ) of the model the table holds (every row of one D carries the same)."""
+    return table.groupby("D")[col.KL_P_MODEL_PAIRED].first()
+
+
+def fit_premise(table: pd.DataFrame, dims: Sequence[int] | None = None, unit: str | None = None) -> SubCheck:
+    """The fit premise of a failure claim: per D in ``dims`` (default: every D of the table), whether
+    the model's KL*(p‖pθ) is at most :func:`fit_bound`. With ``unit`` (a claim judged at one D, e.g.
+    ``"all"``) the outcome of that one D is reported under ``unit``."""
+    fit = _fit_numbers(table)
+    dims = [int(d) for d in (fit.index if dims is None else dims)]
+    ok = {d: bool(fit[d] <= fit_bound(d)) for d in dims}
+    passed = {unit: ok[dims[0]]} if unit is not None else {_unit(d): ok[d] for d in dims}
+    detail = "; ".join(f"D={d}: {fit[d]:.3g} nats ({fit[d] / d:.3g}/dim) vs {fit_bound(d):.3g}" for d in dims)
+    return SubCheck(f"the flow fits p: KL*(p‖pθ) ≤ {FIT_SHIFT}·√(D/2) nats", "premise", passed, detail, quote=QUOTES["fit"], unmet="the flow does not fit p")
+
+
+def fit_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """Per D of a baseline summary: KL*(p‖·) on Q(p) (paired, nats, with its SE) and per dimension for
+    the flow and each null, the fit premise's bound, and whether each passes it."""
+    rows = []
+    for dim, r in summary.iterrows():
+        row = {"D": int(dim), "bound (nats)": fit_bound(int(dim))}
+        for name, view in (("flow", None), ("p̂", "p̂"), ("untrained", "untrained")):
+            value = r[col.KL_P_MODEL_PAIRED if view is None else col.of(col.KL_P_MODEL_PAIRED, view)]
+            row[f"KL*(p‖{name})"], row[f"{name} per dim"], row[f"{name} fits"] = value, value / dim, bool(value <= fit_bound(int(dim)))
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("D")
+
+
+def _fitted(table: pd.DataFrame) -> list[int]:
+    """The dimensions at which the table's model fits p (the fit premise holds)."""
+    return [int(d) for d, v in _fit_numbers(table).items() if v <= fit_bound(int(d))]
+
+
 # --- §4: the base case, on baseline.baseline_summary (one row per D) -------------------------------
 
 
-def summary_truth_view(summary: pd.DataFrame) -> pd.DataFrame:
-    """The baseline summary with the true density in the model's place: its KDE overlaps itself fully
-    and its paired shortfall is exactly 0."""
+def summary_view(summary: pd.DataFrame, null: str) -> pd.DataFrame:
+    """The baseline summary with ``null`` in the model's place: the true density (its KDE overlaps
+    itself fully, its paired shortfall is exactly 0), ``"p̂"`` or ``"untrained"`` (their own overlap
+    and paired KL, measured on the same test set)."""
     view = summary.copy()
-    view[col.OVL], view[col.KL_P_MODEL_PAIRED], view[col.se(col.KL_P_MODEL_PAIRED)] = 1.0, 0.0, 0.0
+    if null == "truth":
+        view[col.OVL], view[col.KL_P_MODEL_PAIRED], view[col.se(col.KL_P_MODEL_PAIRED)] = 1.0, 0.0, 0.0
+        return view
+    for name in (col.OVL, col.KL_P_MODEL_PAIRED, col.se(col.KL_P_MODEL_PAIRED)):
+        view[name] = summary[col.of(name, null)]
     return view
 
 
@@ -280,16 +361,19 @@ c2_families.claim, c2_families.table = "C2", "family"
 
 
 def c3_families(table: pd.DataFrame) -> Findings:
-    """C3 on every member: KL*(q‖p) = H*(q,p) − H(q) within the Bonferroni threshold of Proposition 1
-    (its SE is that of H*(q,p)), and Proposition 1 equal to H(q,p) − H(q) to 1e-8 relative."""
-    z = ((table[col.KL_STAR_QP] - table[col.KL_QP]) / table[col.se(col.H_STAR_QP)]).abs()
+    """C3 on every member, by a route that can fail apart from C2: Proposition 1's estimate
+    KL*(q‖p) = H*(q,p) − H(q) has exactly the z of H*(q,p) (H(q) is exact), so it repeats C2. Here
+    the paired estimate E_q[log q − log p] of the same samples must match the closed-form KL(q‖p)
+    within the Bonferroni threshold (main), and Proposition 1 must hold between the closed forms,
+    KL(q‖p) = H(q,p) − H(q) to 1e-8 relative (secondary; ``Gaussian.kl`` is computed on its own)."""
+    z = ((table[col.KL_PAIRED_QP] - table[col.KL_QP]) / table[col.se(col.KL_PAIRED_QP)]).abs()
     limit = family_z_threshold(len(table))
     closed = np.allclose(table[col.KL_QP], table[col.H_QP] - table[col.H_Q], rtol=1e-8, atol=1e-8)
     subs = (
-        SubCheck("KL*(q‖p) matches Proposition 1 on every member (Bonferroni)", "main", {"all": z.max() <= limit}, f"max |z| {z.max():.2f} over {len(table)} members (threshold {limit:.2f})", quote=QUOTES["C3"]["match"]),
-        SubCheck("Proposition 1 equals H(q,p) − H(q)", "secondary", {"all": closed}, f"to 1e-8: {closed}"),
+        SubCheck("E_q[log q − log p] matches KL(q‖p) on every member (Bonferroni)", "main", {"all": z.max() <= limit}, f"max |z| {z.max():.2f} over {len(table)} members (threshold {limit:.2f})", quote=QUOTES["C3"]["match"]),
+        SubCheck("Proposition 1 holds in closed form: KL(q‖p) = H(q,p) − H(q)", "secondary", {"all": closed}, f"to 1e-8: {closed}", quote=QUOTES["C3"]["prop1"]),
     )
-    evidence = f"max |z| of KL*(q‖p) against Proposition 1 = {z.max():.2f} over {len(table)} distributions (threshold {limit:.2f}); KL(q‖p) ranges {table[col.KL_QP].min():.3f} to {table[col.KL_QP].max():.1f} nats"
+    evidence = f"max |z| of E_q[log q − log p] against KL(q‖p) = {z.max():.2f} over {len(table)} distributions (threshold {limit:.2f}); KL(q‖p) ranges {table[col.KL_QP].min():.3f} to {table[col.KL_QP].max():.1f} nats"
     return Findings(subs, evidence, f"all families, D ∈ {sorted(int(d) for d in table['D'].unique())}", f"max |z| {z.max():.2f} over {len(table)} members")
 
 
@@ -321,25 +405,28 @@ c4_scale_only.claim, c4_scale_only.table = "C4", "family"
 
 
 def c5_shift_only(table: pd.DataFrame, exact: bool = False) -> Findings:
-    """C5 on Λ at s = 1. Main, per D: for every t > 0 the model's cross-entropy is *below* the truth's
-    (gap < −Z_SHIFT·SE: log-likelihood overestimated). Secondary: the overestimate −gap grows with t
-    and is positive at the largest t (per D); at D = 20, t = 0.25 the KDEs of log pθ and log p over
-    Q(q) no longer overlap (OVL < ``OVL_MINIMAL``) with log pθ's to the right (gap < 0); and the
-    relative overestimate −gap/KL(q‖p) at the largest t is positive at the smallest D and smaller at
-    the largest D ("weaker at higher D"; needs two D). Every sign is checked: an underestimate passes nothing.
-    With ``exact=True`` the KDE part is left out unless the run has D = 20."""
+    """C5 on Λ at s = 1, at the dimensions where the flow fits p (premise). Main, per D: at every t > 0
+    the model overestimates the log-likelihood *substantially*: its overestimate −gap = H*(q,p) −
+    H*(q,pθ) is at least ``OVERESTIMATE_SHARE`` of KL(q‖p) (and beyond −Z_SHIFT·SE). Secondary: the
+    overestimate grows with t and is positive at the largest t (per D); at D = 20, t = 0.25 the KDEs of
+    log pθ and log p over Q(q) no longer overlap (OVL < ``OVL_MINIMAL``) with log pθ's to the right;
+    and, over the fitted D, the share at the largest t is substantial at the smallest D and smaller at
+    the largest ("weaker at higher D"; needs two fitted D). Every sign is checked: an underestimate
+    passes nothing. With ``exact=True`` the KDE part is left out unless the run has D = 20."""
     rows = members(table, "affine", s=1.0)
-    over, grows, parts, rel, last = {}, {}, [], {}, {}
+    over, grows, parts, share_last, last = {}, {}, [], {}, {}
     for dim, d_rows in rows.groupby("D"):
         shifted = d_rows[d_rows["t"] > 0].sort_values("t")
-        gap, se = shifted[col.GAP].to_numpy(), shifted[col.SE_GAP].to_numpy()
-        over[_unit(dim)] = bool((gap < -Z_SHIFT * se).all())
+        gap, se, kl = shifted[col.GAP].to_numpy(), shifted[col.SE_GAP].to_numpy(), shifted[col.KL_QP].to_numpy()
+        share = -gap / kl
+        over[_unit(dim)] = bool(np.all(share >= OVERESTIMATE_SHARE) and np.all(gap < -Z_SHIFT * se))
         grows[_unit(dim)] = bool(np.all(np.diff(-gap) > 0) and -gap[-1] > 0)
-        rel[dim] = float(-gap[-1] / shifted[col.KL_QP].iloc[-1])
+        share_last[int(dim)] = float(share[-1])
         last[int(dim)] = float(gap[-1])
-        parts.append(f"D={dim}: gap at t={', '.join(f'{t:g}' for t in shifted['t'])} = {', '.join(f'{g:+.2f}' for g in gap)}")
+        parts.append(f"D={dim}: −gap/KL(q‖p) at t={', '.join(f'{t:g}' for t in shifted['t'])} = {', '.join(f'{v:+.2f}' for v in share)} (gap {', '.join(f'{g:+.2f}' for g in gap)} nats)")
     subs = [
-        SubCheck(f"model overestimates log-likelihood at every t > 0 (gap < −{Z_SHIFT} SE)", "main", over, "; ".join(parts), quote=QUOTES["C5"]["over"]),
+        fit_premise(table),
+        SubCheck(f"the model overestimates the log-likelihood substantially at every t > 0 (−gap ≥ {OVERESTIMATE_SHARE}·KL(q‖p), beyond {Z_SHIFT} SE)", "main", over, "; ".join(parts), quote=QUOTES["C5"]["over"]),
         SubCheck("the overestimate grows with t", "secondary", grows, "; ".join(parts), quote=QUOTES["C5"]["grows"]),
     ]
     d20 = nearest_dim(table, 20)
@@ -347,21 +434,27 @@ def c5_shift_only(table: pd.DataFrame, exact: bool = False) -> Findings:
     if len(row) and (d20 == 20 or not exact):
         ovl, gap = float(row[col.OVL_MODEL_VS_TRUTH].iloc[0]), float(row[col.GAP].iloc[0])
         subs.append(SubCheck(f"at D = 20, t = 0.25 the KDEs of log pθ and log p over Q(q) no longer overlap (OVL < {OVL_MINIMAL}), log pθ's to the right", "secondary", {_unit(d20): ovl < OVL_MINIMAL and gap < 0}, f"D={d20}: OVL {ovl:.3f}, gap {gap:+.2f}", quote=QUOTES["C5"]["apart"]))
-    dims = sorted(rel)
+    dims = [d for d in sorted(share_last) if d in _fitted(table)]
     if len(dims) > 1:
-        subs.append(SubCheck("weaker at higher D: relative overestimate at the largest t positive at the smallest D and smaller at the largest", "secondary", {"all": rel[dims[0]] > 0 and rel[dims[-1]] < rel[dims[0]]}, ", ".join(f"D={d}: {v:+.3f}" for d, v in rel.items()), quote=QUOTES["C5"]["weaker"]))
-    evidence = "; ".join(parts) + " (negative gap = model overestimates log-likelihood); relative overestimate at the largest t: " + ", ".join(f"D={d}: {v:+.3f}" for d, v in rel.items())
-    return Findings(tuple(subs), evidence, f"Λ at s = 1, t > 0; KDE part at D = {d20}", f"gap at s = 1, largest t: " + ", ".join(f"{g:+.2f}" for g in last.values()) + f" nats (D = {', '.join(map(str, last))}; < 0: overestimated)")
+        low, high = share_last[dims[0]], share_last[dims[-1]]
+        subs.append(SubCheck(f"weaker at higher D: the share at the largest t is ≥ {OVERESTIMATE_SHARE} at the smallest fitted D and smaller at the largest", "secondary", {"all": low >= OVERESTIMATE_SHARE and high < low}, ", ".join(f"D={d}: {share_last[d]:+.3f}" for d in dims), quote=QUOTES["C5"]["weaker"]))
+    evidence = "; ".join(parts) + " (a positive share: the model overestimates log-likelihood; at most 1 for any density)"
+    return Findings(tuple(subs), evidence, f"Λ at s = 1, t > 0; KDE part at D = {d20}", "−gap/KL(q‖p) at s = 1, largest t: " + ", ".join(f"{v:+.2f}" for v in share_last.values()) + f" (D = {', '.join(map(str, share_last))}; ≥ {OVERESTIMATE_SHARE}: substantial overestimate)")
 
 
 c5_shift_only.claim, c5_shift_only.table = "C5", "family"
+
+
+INFEASIBLE = f"detection infeasible for the model: TNR ≥ {TNR_MARGIN} below the truth's"
 
 
 def c6_combined(table: pd.DataFrame, exact: bool = False) -> Findings:
     """C6 at D = 20, s = 0.75, t = 0.25 on Λ. Premise: the truth's own overlap leaves room
     (``OVL truth ≤ 1 − OVL_MARGIN``). Main: log pθ's KDEs over Q(q) and Q(p) overlap almost fully,
     ``OVL model ≥ OVL_COINCIDE`` *and* at least ``OVL_MARGIN`` above the truth's. Secondary: bound-based
-    detection is infeasible for the model where it is not for the truth (TNR ≥ ``TNR_MARGIN`` behind)."""
+    detection is infeasible for the model where it is not for the truth (TNR ≥ ``TNR_MARGIN`` behind),
+    gated by the premise that the truth's own TNR is at least ``TNR_MARGIN`` (else no model can fall
+    that far behind it)."""
     dim, premises, scope = _dim_or_premise(table, 20, exact)
     row = members(table, "affine", D=dim, s=0.75, t=0.25).iloc[0]
     ovl, ovl_truth = float(row[col.OVL_MODEL]), float(row[col.OVL_TRUTH])
@@ -369,9 +462,11 @@ def c6_combined(table: pd.DataFrame, exact: bool = False) -> Findings:
     u = _unit(dim)
     subs = (
         *premises,
-        SubCheck(f"the truth's KDEs leave room to overlap more (OVL truth ≤ {1 - OVL_MARGIN:g})", "premise", {u: ovl_truth <= 1 - OVL_MARGIN}, f"OVL truth {ovl_truth:.3f}"),
+        fit_premise(table, [dim]),
+        SubCheck(f"the truth's KDEs leave room to overlap more (OVL truth ≤ {1 - OVL_MARGIN:g})", "premise", {u: ovl_truth <= 1 - OVL_MARGIN}, f"OVL truth {ovl_truth:.3f}", unmet="the truth's own KDEs already overlap"),
         SubCheck(f"log pθ's KDEs over Q(q) and Q(p) overlap almost fully (OVL ≥ {OVL_COINCIDE}, ≥ {OVL_MARGIN} above the truth's)", "main", {u: ovl >= max(OVL_COINCIDE, ovl_truth + OVL_MARGIN)}, f"OVL model {ovl:.3f} vs truth {ovl_truth:.3f}", quote=QUOTES["C6"]["overlap"]),
-        SubCheck(f"detection infeasible for the model: TNR ≥ {TNR_MARGIN} below the truth's", "secondary", {u: tnr <= tnr_truth - TNR_MARGIN}, f"TNR model {tnr:.3f} vs truth {tnr_truth:.3f}", quote=QUOTES["C6"]["infeasible"]),
+        SubCheck(f"the truth detects q here (TNR truth ≥ {TNR_MARGIN}), so the model can fall behind it", "premise", {u: tnr_truth >= TNR_MARGIN}, f"TNR truth {tnr_truth:.3f}", gates=INFEASIBLE),
+        SubCheck(INFEASIBLE, "secondary", {u: tnr <= tnr_truth - TNR_MARGIN}, f"TNR model {tnr:.3f} vs truth {tnr_truth:.3f}", quote=QUOTES["C6"]["infeasible"]),
     )
     evidence = f"OVL of log pθ over Q(q) and Q(p) = {ovl:.3f} (truth's log p: {ovl_truth:.3f}); TNR model {tnr:.3f} vs truth {tnr_truth:.3f}"
     return Findings(subs, evidence, f"Λ, s = 0.75, t = 0.25, {scope}", f"OVL model {ovl:.2f} vs truth {ovl_truth:.2f}")
@@ -381,21 +476,23 @@ c6_combined.claim, c6_combined.table = "C6", "family"
 
 
 def c7_perturbed_base(table: pd.DataFrame) -> Findings:
-    """C7 per D on Λ^δ at s = 1, t = 0. Premise: log p still separates Q(q^δ) from Q(p) (``OVL truth <
-    OVL_COINCIDE``). Main: log pθ's KDEs nearly coincide (``OVL model ≥ OVL_COINCIDE``). Secondary, for
-    D ≥ 50: indistinguishable (``OVL model ≥ OVL_INDISTINGUISHABLE``)."""
+    """C7 per D on Λ^δ at s = 1, t = 0. Premises: the flow fits p, and log p still separates Q(q^δ) from
+    Q(p) (``OVL truth < OVL_COINCIDE``). Main: log pθ's KDEs nearly coincide, ``OVL model ≥
+    OVL_COINCIDE`` *and* at least ``OVL_MARGIN`` above the truth's own overlap. Secondary, for D ≥ 50:
+    indistinguishable (``OVL model ≥ OVL_INDISTINGUISHABLE``)."""
     rows = members(table, "perturbed", s=1.0, t=0.0)
     separates, coincide, indistinct, parts, parts_short = {}, {}, {}, [], []
     for dim, row in rows.groupby("D"):
         truth, model = float(row[col.OVL_TRUTH].iloc[0]), float(row[col.OVL_MODEL].iloc[0])
         parts_short.append(f"{model:.2f} vs {truth:.2f} (D={dim})")
-        separates[_unit(dim)], coincide[_unit(dim)] = truth < OVL_COINCIDE, model >= OVL_COINCIDE
+        separates[_unit(dim)], coincide[_unit(dim)] = truth < OVL_COINCIDE, model >= max(OVL_COINCIDE, truth + OVL_MARGIN)
         if dim >= 50:
             indistinct[_unit(dim)] = model >= OVL_INDISTINGUISHABLE
         parts.append(f"D={dim}: OVL truth {truth:.3f}, model {model:.3f}")
     subs = [
-        SubCheck(f"log p still separates Q(q^δ) from Q(p) (OVL truth < {OVL_COINCIDE})", "premise", separates, "; ".join(parts), quote=QUOTES["C7"]["separates"]),
-        SubCheck(f"log pθ's KDEs over Q(q^δ) and Q(p) nearly coincide (OVL ≥ {OVL_COINCIDE})", "main", coincide, "; ".join(parts), quote=QUOTES["C7"]["coincide"]),
+        fit_premise(table),
+        SubCheck(f"log p still separates Q(q^δ) from Q(p) (OVL truth < {OVL_COINCIDE})", "premise", separates, "; ".join(parts), quote=QUOTES["C7"]["separates"], unmet="log p itself does not separate q^δ from p"),
+        SubCheck(f"log pθ's KDEs over Q(q^δ) and Q(p) nearly coincide (OVL ≥ {OVL_COINCIDE}, ≥ {OVL_MARGIN} above the truth's)", "main", coincide, "; ".join(parts), quote=QUOTES["C7"]["coincide"]),
     ]
     if indistinct:
         subs.append(SubCheck(f"indistinguishable for D ≥ 50 (OVL ≥ {OVL_INDISTINGUISHABLE})", "secondary", indistinct, "; ".join(p for p in parts if int(p[2:].split(":")[0]) >= 50), quote=QUOTES["C7"]["indistinct"]))
@@ -409,7 +506,7 @@ SIMILAR = "the more atypical q^δ looks more similar to the model (KL*(q^δ‖p�
 
 
 def c8_perturbed_grid(table: pd.DataFrame) -> Findings:
-    """C8 per D, Λ^δ against Λ. Main: the model's cross-entropy stays put between q and q^δ: the
+    """C8 per D, Λ^δ against Λ, where the flow fits p (premise). Main: the model's cross-entropy stays put between q and q^δ: the
     median over (s, t) of |ΔH model| / |ΔH truth| is at most ``MOVE_FRACTION``. Secondary: the gap
     |H*(q^δ,p) − H*(q^δ,pθ)| grows with s (Spearman ρ > 0 at every t); and at the hard cases (largest
     t, every s > 1), where q^δ is more atypical than q *for the truth* (KL(q^δ‖p) > KL(q‖p), a
@@ -432,6 +529,7 @@ def c8_perturbed_grid(table: pd.DataFrame) -> Findings:
         still[u], grows[u], similar[u] = ratio <= MOVE_FRACTION, rho_min > 0, bool(paradox) and all(paradox)
         parts.append(f"D={dim}: median |ΔH model|/|ΔH truth| = {ratio:.2f}, min ρ(s, gap) = {rho_min:.2f}, KL*(q^δ‖pθ) < KL*(q‖pθ) in {sum(paradox)}/{len(paradox)} hard cases")
     subs = (
+        fit_premise(table),
         SubCheck("at the hard cases q^δ is more atypical than q for the truth (KL(q^δ‖p) > KL(q‖p))", "premise", atypical, "", gates=SIMILAR, quote=QUOTES["C8"]["atypical"]),
         SubCheck(f"the model's cross-entropy stays put between q and q^δ (median |ΔH model|/|ΔH truth| ≤ {MOVE_FRACTION})", "main", still, "; ".join(p.split(", min")[0] for p in parts), quote=QUOTES["C8"]["still"]),
         SubCheck("the gap |H*(q^δ,p) − H*(q^δ,pθ)| grows with s (ρ > 0 at every t)", "secondary", grows, "; ".join(p.split(": ")[0] + ": min ρ" + p.split("min ρ")[1].split(",")[0] for p in parts), quote=QUOTES["C8"]["grows"]),
@@ -444,20 +542,22 @@ c8_perturbed_grid.claim, c8_perturbed_grid.table = "C8", "family"
 
 
 def c9_outlier(table: pd.DataFrame) -> Findings:
-    """C9 per D on Λ^out at s = 1, t = 0. Premise: log p barely overlaps (``OVL truth < OVL_MINIMAL``).
-    Main: log pθ's KDE over Q(q^out) overlaps Q(p)'s (``OVL model ≥ OVL_OVERLAPS``). Secondary (with
-    several D): the model's overlap grows with D, and at the largest D the outliers' mean log pθ
-    exceeds that of Q(p)."""
+    """C9 per D on Λ^out at s = 1, t = 0. Premises: the flow fits p, and log p barely overlaps
+    (``OVL truth < OVL_MINIMAL``). Main: log pθ's KDE over Q(q^out) overlaps Q(p)'s (``OVL model ≥
+    OVL_OVERLAPS``). Secondary (over the fitted D, with several): the model's overlap grows with D,
+    and at the largest fitted D the outliers' mean log pθ exceeds that of Q(p)."""
     rows = members(table, "outlier", s=1.0, t=0.0).sort_values("D")
     parts = [f"D={int(r['D'])}: OVL truth {r[col.OVL_TRUTH]:.3f}, model {r[col.OVL_MODEL]:.3f}, mean log pθ vs Q(p) {r[col.MEAN_SHIFT_MODEL]:+.2f}" for _, r in rows.iterrows()]
     subs = [
-        SubCheck(f"log p barely overlaps: OVL truth < {OVL_MINIMAL}", "premise", {_unit(r["D"]): r[col.OVL_TRUTH] < OVL_MINIMAL for _, r in rows.iterrows()}, "", quote=QUOTES["C9"]["minimal"]),
+        fit_premise(table),
+        SubCheck(f"log p barely overlaps: OVL truth < {OVL_MINIMAL}", "premise", {_unit(r["D"]): r[col.OVL_TRUTH] < OVL_MINIMAL for _, r in rows.iterrows()}, "", quote=QUOTES["C9"]["minimal"], unmet="log p itself overlaps the outliers"),
         SubCheck(f"log pθ's KDE over Q(q^out) overlaps Q(p)'s (OVL ≥ {OVL_OVERLAPS})", "main", {_unit(r["D"]): r[col.OVL_MODEL] >= OVL_OVERLAPS for _, r in rows.iterrows()}, "; ".join(p.rsplit(", mean", 1)[0] for p in parts), quote=QUOTES["C9"]["overlaps"]),
     ]
-    if len(rows) > 1:
-        last = rows.iloc[-1]
-        subs.append(SubCheck("the model's overlap grows with D", "secondary", {"all": bool(np.all(np.diff(rows[col.OVL_MODEL].to_numpy()) > 0))}, ", ".join(f"{v:.3f}" for v in rows[col.OVL_MODEL]), quote=QUOTES["C9"]["grows"]))
-        subs.append(SubCheck("at the largest D the outliers' mean log pθ exceeds Q(p)'s", "secondary", {_unit(last["D"]): last[col.MEAN_SHIFT_MODEL] > 0}, f"{last[col.MEAN_SHIFT_MODEL]:+.2f} nats", quote=QUOTES["C9"]["exceeds"]))
+    fitted = rows[rows["D"].isin(_fitted(table))]
+    if len(fitted) > 1:
+        last = fitted.iloc[-1]
+        subs.append(SubCheck("the model's overlap grows with D (fitted D)", "secondary", {"all": bool(np.all(np.diff(fitted[col.OVL_MODEL].to_numpy()) > 0))}, ", ".join(f"D={int(d)}: {v:.3f}" for d, v in zip(fitted["D"], fitted[col.OVL_MODEL])), quote=QUOTES["C9"]["grows"]))
+        subs.append(SubCheck("at the largest fitted D the outliers' mean log pθ exceeds Q(p)'s", "secondary", {_unit(last["D"]): last[col.MEAN_SHIFT_MODEL] > 0}, f"{last[col.MEAN_SHIFT_MODEL]:+.2f} nats", quote=QUOTES["C9"]["exceeds"]))
     return Findings(tuple(subs), "; ".join(parts), "Λ^out at s = 1, t = 0", f"OVL of log pθ at (1, 0): {rows[col.OVL_MODEL].min():.3f}–{rows[col.OVL_MODEL].max():.3f} (≥ {OVL_OVERLAPS})")
 
 
@@ -465,7 +565,8 @@ c9_outlier.claim, c9_outlier.table = "C9", "family"
 
 
 def c10_outlier_grid(table: pd.DataFrame) -> Findings:
-    """C10 per D on Λ^out. Main: the model overestimates the log-likelihood for every (s, t) (gap <
+    """C10 per D on Λ^out, where the flow fits p (premise). Main: the model overestimates the
+    log-likelihood for every (s, t) by at least ``OVERESTIMATE_SHARE`` of KL(q‖p) (and beyond
     −Z_SHIFT·SE). Secondary: at t = 0, mean log pθ falls and Var(log pθ) rises as s grows, and at s = 1
     mean log pθ falls as t grows (Spearman ρ of ∓1 exactly). The truth's log p moves the same way, so
     these trends are informative only where the truth's do not hold."""
@@ -478,27 +579,31 @@ def c10_outlier_grid(table: pd.DataFrame) -> Findings:
         rho_mean = _rho(at_t0["s"], -at_t0[col.H_STAR_Q_MODEL])
         rho_var = _rho(at_t0["s"], at_t0[col.VAR_MODEL])
         rho_t = _rho(at_s1["t"], -at_s1[col.H_STAR_Q_MODEL])
-        overestimated = rows[col.GAP] < -Z_SHIFT * rows[col.SE_GAP]
+        share = -rows[col.GAP] / rows[col.KL_QP]
+        overestimated = (share >= OVERESTIMATE_SHARE) & (rows[col.GAP] < -Z_SHIFT * rows[col.SE_GAP])
         n_over, n_all = n_over + int(overestimated.sum()), n_all + len(overestimated)
         over[u], falls_s[u], var_s[u], falls_t[u] = bool(overestimated.all()), rho_mean == -1, rho_var == 1, rho_t == -1
-        parts.append(f"D={dim}: overestimated in {int(overestimated.sum())}/{len(overestimated)}, ρ(s, mean log pθ) = {rho_mean:+.2f}, ρ(s, Var) = {rho_var:+.2f}, ρ(t, mean log pθ) = {rho_t:+.2f}")
+        parts.append(f"D={dim}: overestimated in {int(overestimated.sum())}/{len(overestimated)} (−gap/KL(q‖p) {share.min():+.2f} to {share.max():+.2f}), ρ(s, mean log pθ) = {rho_mean:+.2f}, ρ(s, Var) = {rho_var:+.2f}, ρ(t, mean log pθ) = {rho_t:+.2f}")
     subs = (
-        SubCheck(f"overestimation for every tested (s, t) (gap < −{Z_SHIFT} SE)", "main", over, "; ".join(p.split(", ρ")[0] for p in parts), quote=QUOTES["C10"]["over"]),
+        fit_premise(table),
+        SubCheck(f"overestimation for every tested (s, t) (−gap ≥ {OVERESTIMATE_SHARE}·KL(q‖p), beyond {Z_SHIFT} SE)", "main", over, "; ".join(p.split(", ρ")[0] for p in parts), quote=QUOTES["C10"]["over"]),
         SubCheck("decreasing s raises mean log pθ (ρ = −1 at t = 0)", "secondary", falls_s, "", quote=QUOTES["C10"]["s_mean"]),
         SubCheck("increasing s raises Var log pθ (ρ = +1 at t = 0)", "secondary", var_s, "", quote=QUOTES["C10"]["s_var"]),
         SubCheck("increasing t lowers mean log pθ (ρ = −1 at s = 1)", "secondary", falls_t, "", quote=QUOTES["C10"]["t_mean"]),
     )
-    return Findings(subs, "; ".join(parts), "Λ^out, every (s, t)", f"overestimated in {n_over} of {n_all} members")
+    return Findings(subs, "; ".join(parts), "Λ^out, every (s, t)", f"overestimated (≥ {OVERESTIMATE_SHARE}·KL) in {n_over} of {n_all} members")
 
 
 c10_outlier_grid.claim, c10_outlier_grid.table = "C10", "family"
 
 
 def c11_detection(table: pd.DataFrame, exact: bool = False) -> Findings:
-    """C11 at D = 50, TPR 0.975. Main: the model's TNR falls at least ``TNR_MARGIN`` behind the truth's
-    on Λ^out on average, and on Λ^δ at (1, 0) and at (0.25, 0.5). Secondary: on Λ^out the shortfall is
-    larger for s < 1 than for s ≥ 1; the largest shortfall on Λ^δ is positive and at s < 1, t > 0.
-    Every part reads the model's *shortfall* against the truth, which is 0 for the truth itself."""
+    """C11 at D = 50, TPR 0.975, where the flow fits p (premise). Main: the model's TNR falls at least
+    ``TNR_MARGIN`` behind the truth's on Λ^out on average and on Λ^δ at (1, 0), and at (0.25, 0.5) it
+    is "close to zero" (at most ``TNR_NEAR_ZERO``) while at least ``TNR_MARGIN`` behind the truth's.
+    Secondary: on Λ^out the shortfall is larger for s < 1 than for s ≥ 1; the largest shortfall on Λ^δ
+    is positive and at s < 1, t > 0. Every part reads the model's *shortfall* against the truth, which
+    is 0 for the truth itself."""
     dim, premises, scope = _dim_or_premise(table, 50, exact)
     out, pert = members(table, "outlier", D=dim), members(table, "perturbed", D=dim)
     short_out = out[col.TNR_TRUTH] - out[col.TNR_MODEL]
@@ -509,10 +614,13 @@ def c11_detection(table: pd.DataFrame, exact: bool = False) -> Findings:
         cells[f"(s={s:g}, t={t:g})"] = (float(r[col.TNR_MODEL]), float(r[col.TNR_TRUTH]))
     small, large = short_out[out["s"] < 1].mean(), short_out[out["s"] >= 1].mean()
     worst = pert.loc[short_pert.idxmax()]
+    near_zero = {"(s=1, t=0)": False, "(s=0.25, t=0.5)": True}  # the thesis's "close to zero" is at (0.25, 0.5)
     subs = (
         *premises,
+        fit_premise(table, [dim], unit="all"),
+        SubCheck(f"the truth detects there (its TNR ≥ {TNR_MARGIN}), so the model can fall behind it", "premise", {"Λ^out": out[col.TNR_TRUTH].mean() >= TNR_MARGIN, **{k: tr >= TNR_MARGIN for k, (_, tr) in cells.items()}}, "", unmet="the truth itself detects nothing there"),
         SubCheck(f"on Λ^out the model's mean TNR is ≥ {TNR_MARGIN} below the truth's", "main", {"Λ^out": short_out.mean() >= TNR_MARGIN}, f"mean TNR model {out[col.TNR_MODEL].mean():.3f} vs truth {out[col.TNR_TRUTH].mean():.3f}", quote=QUOTES["C11"]["outlier"]),
-        SubCheck(f"on Λ^δ at (1, 0) and (0.25, 0.5) the model's TNR is ≥ {TNR_MARGIN} below the truth's", "main", {k: m <= tr - TNR_MARGIN for k, (m, tr) in cells.items()}, "; ".join(f"{k}: model {m:.3f} vs truth {tr:.3f}" for k, (m, tr) in cells.items()), quote=QUOTES["C11"]["perturbed"]),
+        SubCheck(f"on Λ^δ the model's TNR is ≥ {TNR_MARGIN} below the truth's at (1, 0), and at (0.25, 0.5) also close to zero (≤ {TNR_NEAR_ZERO})", "main", {k: m <= tr - TNR_MARGIN and (m <= TNR_NEAR_ZERO or not near_zero[k]) for k, (m, tr) in cells.items()}, "; ".join(f"{k}: model {m:.3f} vs truth {tr:.3f}" for k, (m, tr) in cells.items()), quote=QUOTES["C11"]["perturbed"]),
         SubCheck("on Λ^out the shortfall is larger for s < 1 than for s ≥ 1", "secondary", {"Λ^out": small > large}, f"s < 1: {small:+.3f}, s ≥ 1: {large:+.3f}", quote=QUOTES["C11"]["small_s"]),
         SubCheck("the largest shortfall on Λ^δ is positive and at s < 1, t > 0", "secondary", {"Λ^δ": short_pert.max() > 0 and worst["s"] < 1 and worst["t"] > 0}, f"{short_pert.max():+.3f} at (s={worst['s']:g}, t={worst['t']:g})", quote=QUOTES["C11"]["vulnerable"]),
     )
@@ -539,32 +647,30 @@ FAMILY_CHECKS = {
     "C11": (c11_detection, {"perturbed", "outlier"}),
 }
 
-_VIEWS = {"summary": {"truth": summary_truth_view}, "family": {"control": control_view, "truth": truth_view}}
+#: How each kind of table puts a null in the model's place.
+_VIEWS = {"summary": summary_view, "family": null_view}
 
 
 def assess(*parts: tuple[Callable, pd.DataFrame], **options) -> ClaimCheck:
     """The verdict on one claim from one or more ``(check, table)`` pairs of that claim.
 
-    Each check runs on the table and, for claims about the model, on the table's control and truth
-    views; ``options`` (e.g. ``exact=True``: no nearest-D fallback) go to checks that take them.
+    Each check runs on the table and, for claims about the model, again with each null of
+    :data:`flowcore.verdicts.NULLS` in the model's place (:func:`summary_view`,
+    :func:`~flowcore.studies.debruin2024.evaluation.null_view`); ``options`` (e.g. ``exact=True``:
+    no nearest-D fallback) go to checks that take them.
     """
     claims = {check.claim for check, _ in parts}
     if len(claims) != 1:
         raise ValueError(f"assess takes checks of one claim, got {sorted(claims)}")
     claim = claims.pop()
     kind = KIND[claim]
-    views = ("model",) if kind == "estimator" else ("model", "control", "truth")
+    views = ("model",) if kind == "estimator" else ("model", *NULLS)
     findings: dict = {}
     for check, table in parts:
         accepted = {k: v for k, v in options.items() if k in check.__code__.co_varnames[: check.__code__.co_argcount]}
         for view in views:
-            make = (lambda t: t) if view == "model" else _VIEWS[check.table].get(view)
-            if make is None:
-                continue
-            found = check(make(table), **accepted)
+            found = check(table if view == "model" else _VIEWS[check.table](table, view), **accepted)
             findings[view] = findings[view] + found if view in findings else found
-    if "control" in findings and len(parts) > 1 and any(c.table == "summary" for c, _ in parts):
-        findings.pop("control")  # the control ran on part of the claim only
     return judge(claim, kind, findings, CLAIMS[claim])
 
 

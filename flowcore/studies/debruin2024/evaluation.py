@@ -4,10 +4,13 @@ For one dimension :math:`D` and one family, every member :math:`q_\lambda(s, t)`
 :math:`\mathcal Q^N(q_\lambda)` from its own seeded stream. All test sets of the family are streamed
 through the three log-densities in one pass of fixed-size chunks (the chunks run across member
 boundaries, so every call of the flow sees ``chunk_size`` rows): the truth :math:`\log p`, the flow
-:math:`\log p_\theta` and the maximum-likelihood Gaussian :math:`\log\hat p` of the training set (the
-best *linear* flow, a control). The reference set :math:`\mathcal Q^N(p)` is the baseline's first
-test set. Each member then becomes one row of a tidy table, and four KDE curves for the figures.
-Both are cached per (D, family), so chapters share them.
+:math:`\log p_\theta`, and the two nulls that stand in for it in every claim check: the
+maximum-likelihood Gaussian :math:`\log\hat p` of the training set (the best *linear* flow: what
+finite data alone gives) and the flow at its initialisation :math:`\log p_{\theta_0}` (what a flow
+that has learned nothing gives). The reference set :math:`\mathcal Q^N(p)` is the baseline's first
+test set; on it each density's fit :math:`\mathrm{KL}^*(p\|\cdot)` is measured (paired with
+:math:`\log p`), which every row carries. Each member then becomes one row of a tidy table, and four
+KDE curves for the figures. Both are cached per (D, family), so chapters share them.
 """
 
 from __future__ import annotations
@@ -49,15 +52,18 @@ __all__ = [
     "rechunk",
     "FamilyResults",
     "evaluate_family",
-    "control_view",
+    "family_table",
+    "null_view",
     "truth_view",
     "Results",
     "results",
     "cached_results",
 ]
 
-#: The three log-densities every test set is scored with.
-SCORES = ("truth", "model", "gaussian")
+#: The log-densities every test set is scored with: the truth, the flow, and the two nulls.
+SCORES = ("truth", "model", "gaussian", "untrained")
+#: The scores that stand in the model's place, and the suffix of their columns ("" for the model).
+_MODEL_LIKE = {"model": "", **{score: col.SUFFIX[null] for null, score in col.NULL_SCORES.items()}}
 #: The four KDE curves kept per member: each score over Q(q) and over the reference Q(p).
 CURVES = ("truth q", "model q", "truth p", "model p")
 
@@ -78,8 +84,10 @@ def rechunk(chunks: Iterable[torch.Tensor], size: int) -> Iterator[torch.Tensor]
         yield torch.cat(pending) if len(pending) > 1 else pending[0]
 
 
-def _member_row(q: Gaussian, p: Gaussian, ll: dict[str, np.ndarray], ref: dict[str, np.ndarray], bounds: dict, ref_sorted: dict) -> dict:
-    """The numbers of §5–§8 for one member q, in nats (names in :mod:`~flowcore.studies.debruin2024.columns`)."""
+def _member_row(q: Gaussian, p: Gaussian, ll: dict[str, np.ndarray], log_q: np.ndarray, fits: dict, ref: dict[str, np.ndarray], bounds: dict, ref_sorted: dict) -> dict:
+    """The numbers of §5–§8 for one member q, in nats (names in :mod:`~flowcore.studies.debruin2024.columns`).
+
+    ``log_q`` is log q on the member's own samples; ``fits`` each model-like score's KL*(p‖·) on Q(p)."""
     h_q, h_qp, kl_qp = q.entropy(), q.cross_entropy(p), q.kl(p)
     row: dict = {col.H_Q: h_q, col.H_QP: h_qp, col.KL_QP: kl_qp}
     for score in SCORES:
@@ -87,41 +95,76 @@ def _member_row(q: Gaussian, p: Gaussian, ll: dict[str, np.ndarray], ref: dict[s
         row[col.CROSS_ENTROPY[score]], row[col.se(col.CROSS_ENTROPY[score])] = est.value, est.stderr
         row[col.KL_STAR[score]] = est.value - h_q
     row[col.Z_H_STAR_QP] = (row[col.H_STAR_QP] - h_qp) / row[col.se(col.H_STAR_QP)]
+    direct = mean_estimate(log_q - ll["truth"])
+    row[col.KL_PAIRED_QP], row[col.se(col.KL_PAIRED_QP)] = direct.value, direct.stderr
     row[col.VAR_TRUTH] = float(ll["truth"].var(ddof=1))
     row[col.OVL_TRUTH] = overlap_coefficient(ll["truth"], ref["truth"])
     row[col.MEAN_SHIFT_TRUTH] = float(ll["truth"].mean() - ref["truth"].mean())
     for score in SCORES:
         row[col.TNR[score]] = true_negative_rate(bounds[score], ll[score])
         row[col.AUROC[score]] = auroc(ref_sorted[score], ll[score])
-    # The model's numbers, and the same for the ML Gaussian under the control names (see control_view).
-    for score, name in (("model", str), ("gaussian", col.control)):
+    # The model's numbers, and the same for each null under its suffix (see null_view).
+    for score, suffix in _MODEL_LIKE.items():
         gap = mean_estimate(ll["truth"] - ll[score])  # = H*(q,·) − H*(q,p), paired
-        row[name(col.GAP)], row[name(col.SE_GAP)] = gap.value, gap.stderr
-        row[name(col.DELTA_HC)] = abs(row[col.H_STAR_QP] - row[col.CROSS_ENTROPY[score]])
-        row[name(col.VAR_MODEL)] = float(ll[score].var(ddof=1))
-        row[name(col.MEAN_SHIFT_MODEL)] = float(ll[score].mean() - ref[score].mean())
-        row[name(col.OVL_MODEL)] = overlap_coefficient(ll[score], ref[score])
-        row[name(col.OVL_MODEL_VS_TRUTH)] = overlap_coefficient(ll[score], ll["truth"])
+        row[col.GAP + suffix], row[col.SE_GAP + suffix] = gap.value, gap.stderr
+        row[col.DELTA_HC + suffix] = abs(row[col.H_STAR_QP] - row[col.CROSS_ENTROPY[score]])
+        row[col.VAR_MODEL + suffix] = float(ll[score].var(ddof=1))
+        row[col.MEAN_SHIFT_MODEL + suffix] = float(ll[score].mean() - ref[score].mean())
+        row[col.OVL_MODEL + suffix] = overlap_coefficient(ll[score], ref[score])
+        row[col.OVL_MODEL_VS_TRUTH + suffix] = overlap_coefficient(ll[score], ll["truth"])
+        row[col.KL_P_MODEL_PAIRED + suffix], row[col.se(col.KL_P_MODEL_PAIRED) + suffix] = fits[score].value, fits[score].stderr
     return row
 
 
 def truth_view(table: pd.DataFrame) -> pd.DataFrame:
-    """``table`` with the true density p in the model's place: the null every claim check of
-    :mod:`~flowcore.studies.debruin2024.claims` is run against. A sub-check of a model failure that
-    also passes here says nothing about the model.
+    """``table`` with the true density p in the model's place: a claim check of
+    :mod:`~flowcore.studies.debruin2024.claims` that the truth passes says nothing about the model.
 
-    The model's columns become the truth's (its gap to itself is exactly 0 with no standard error,
-    its KDEs over Q(q) coincide with the truth's: overlap 1).
+    The model's columns become the truth's (its gap to itself and its KL*(p‖p) are exactly 0 with no
+    standard error, its KDEs over Q(q) coincide with the truth's: overlap 1).
     """
     view = table.copy()
     for quantity in (col.CROSS_ENTROPY, col.KL_STAR, col.TNR, col.AUROC):
         view[quantity["model"]] = table[quantity["truth"]]
     view[col.se(col.H_STAR_Q_MODEL)] = table[col.se(col.H_STAR_QP)]
     view[col.GAP], view[col.SE_GAP], view[col.DELTA_HC] = 0.0, 0.0, 0.0
+    view[col.KL_P_MODEL_PAIRED], view[col.se(col.KL_P_MODEL_PAIRED)] = 0.0, 0.0
     view[col.VAR_MODEL] = table[col.VAR_TRUTH]
     view[col.MEAN_SHIFT_MODEL] = table[col.MEAN_SHIFT_TRUTH]
     view[col.OVL_MODEL], view[col.OVL_MODEL_VS_TRUTH] = table[col.OVL_TRUTH], 1.0
-    return view.drop(columns=[c for c in table.columns if c.endswith(col.CONTROL_SUFFIX)])
+    return _drop_partners(view)
+
+
+def null_view(table: pd.DataFrame, null: str) -> pd.DataFrame:
+    """``table`` with ``null`` in the model's place: ``"truth"`` (:func:`truth_view`), ``"p̂"`` (the
+    maximum-likelihood Gaussian of the training set) or ``"untrained"`` (the flow at its
+    initialisation), so every claim check of :mod:`~flowcore.studies.debruin2024.claims` runs on it
+    exactly as on the model.
+
+    Example:
+        >>> row = {col.OVL_MODEL: 0.9, col.of(col.OVL_MODEL, "p̂"): 0.2, col.of(col.OVL_MODEL, "untrained"): 0.5}
+        >>> null_view(pd.DataFrame([row]), "untrained")[col.OVL_MODEL].tolist()
+        [0.5]
+    """
+    if null == "truth":
+        return truth_view(table)
+    score = col.NULL_SCORES.get(null)
+    if score is None:
+        raise ValueError(f"null must be 'truth' or one of {tuple(col.NULL_SCORES)}, got {null!r}")
+    view = table.copy()
+    for quantity in (col.CROSS_ENTROPY, col.KL_STAR, col.TNR, col.AUROC):
+        if quantity[score] in table:
+            view[quantity["model"]] = table[quantity[score]]
+    if col.se(col.CROSS_ENTROPY[score]) in table:
+        view[col.se(col.H_STAR_Q_MODEL)] = table[col.se(col.CROSS_ENTROPY[score])]
+    for column in table.columns:
+        if column.endswith(col.SUFFIX[null]):
+            view[column.removesuffix(col.SUFFIX[null])] = table[column]
+    return _drop_partners(view)
+
+
+def _drop_partners(view: pd.DataFrame) -> pd.DataFrame:
+    return view.drop(columns=[c for c in view.columns if any(c.endswith(suffix) for suffix in col.SUFFIX.values())])
 
 
 def _check_finite(ref: dict[str, np.ndarray], scores: dict[str, np.ndarray], n: int, keys: list, name: str, dim: int) -> None:
@@ -135,17 +178,27 @@ def _check_finite(ref: dict[str, np.ndarray], scores: dict[str, np.ndarray], n: 
                 raise FloatingPointError(f"log {'pθ' if score == 'model' else score} is not finite on {int(bad.sum())} of {v.size} samples of {label} at D = {dim}{where}")
 
 
-def control_view(table: pd.DataFrame) -> pd.DataFrame:
-    """``table`` with the maximum-likelihood Gaussian p̂ in the model's place, so every claim check of
-    :mod:`~flowcore.studies.debruin2024.claims` can be run on the best *linear* flow as a control."""
-    view = table.copy()
-    for quantity in (col.CROSS_ENTROPY, col.KL_STAR, col.TNR, col.AUROC):
-        view[quantity["model"]] = table[quantity["gaussian"]]
-    view[col.se(col.H_STAR_Q_MODEL)] = table[col.se(col.H_STAR_Q_HAT)]
-    controls = [c for c in table.columns if c.endswith(col.CONTROL_SUFFIX)]
-    for column in controls:
-        view[column.removesuffix(col.CONTROL_SUFFIX)] = table[column]
-    return view.drop(columns=controls)
+def family_table(name: str, p: Gaussian, members: dict, scores: dict[str, np.ndarray], log_q: np.ndarray, ref: dict[str, np.ndarray], tpr: float) -> pd.DataFrame:
+    """The tidy table of one family at one D from its scores: one row per member ``(s, t) → q`` (in
+    order), with ``scores[k]`` and ``log_q`` holding the members' samples one after another (equally
+    many each) and ``ref[k]`` the scores on Q(p), for every ``k`` of :data:`SCORES`. The bounds of the
+    detectors, each density's fit on Q(p) and every column of :mod:`~flowcore.studies.debruin2024.columns`
+    are computed here, by the estimators of :mod:`flowcore.estimators`.
+    """
+    missing = [k for k in SCORES if k not in scores or k not in ref]
+    if missing:
+        raise ValueError(f"scores and ref must hold every score of {SCORES}; missing {missing}")
+    n, rest = divmod(len(log_q), len(members))
+    if rest or any(len(v) != len(log_q) for v in scores.values()):
+        raise ValueError(f"every score must hold {len(members)} members' samples, equally many each, like log_q ({len(log_q)})")
+    fits = {k: mean_estimate(ref["truth"] - ref[k]) for k in _MODEL_LIKE}  # KL*(p‖·), paired on Q(p)
+    bounds = {k: fit_bounds(ref[k], tpr) for k in SCORES}
+    ref_sorted = {k: np.sort(ref[k]) for k in SCORES}
+    rows = []
+    for i, ((s, t), q) in enumerate(members.items()):
+        ll = {k: v[i * n : (i + 1) * n] for k, v in scores.items()}
+        rows.append({"D": p.dim, "family": name, "s": s, "t": t, **_member_row(q, p, ll, log_q[i * n : (i + 1) * n], fits, ref, bounds, ref_sorted)})
+    return pd.DataFrame(rows)
 
 
 def _curves(ll: dict[str, np.ndarray], ref: dict[str, np.ndarray], n_grid: int) -> torch.Tensor:
@@ -203,31 +256,31 @@ def evaluate_family(
         )
         show = show_progress() if progress is None else progress
 
+        log_q: list[np.ndarray] = []
+
         def samples() -> Iterator[torch.Tensor]:
             for (s, t), q in tqdm(members.items(), desc=f"D={dim} {name}", disable=not show, leave=False):
-                yield from q.iter_samples(n, stream(config.seed, "test", dim, name, s, t), config.chunk_size)
+                for chunk in q.iter_samples(n, stream(config.seed, "test", dim, name, s, t), config.chunk_size):
+                    log_q.append(q.log_prob(chunk).numpy())
+                    yield chunk
 
-        def score(flow: torch.nn.Module, dtype: torch.dtype) -> tuple[dict, dict]:
-            densities = {"truth": p.log_prob, "model": flow, "gaussian": trained.p_hat.log_prob}
+        def score(flows: dict[str, torch.nn.Module], dtype: torch.dtype) -> tuple[dict, dict]:
+            log_q.clear()
+            densities = {"truth": p.log_prob, "model": flows["model"], "gaussian": trained.p_hat.log_prob, "untrained": flows["untrained"]}
             ref_samples = p.iter_samples(n, stream(config.seed, "test", dim, "p", 0), config.chunk_size)
             ref = log_likelihoods(ref_samples, densities, device=device, dtype=dtype)
             return ref, log_likelihoods(rechunk(samples(), config.chunk_size), densities, device=device, dtype=dtype)
 
-        ref, scores = score(trained.flow, torch.float32)
+        flows = {"model": trained.flow, "untrained": trained.untrained}
+        ref, scores = score(flows, torch.float32)
         precision = "float32"
-        if not all(np.isfinite(v["model"]).all() for v in (ref, scores)):
+        if not all(np.isfinite(v[k]).all() for v in (ref, scores) for k in flows):
             # An unbounded scale map can overflow float32 far from the data: rescore in float64 before giving up.
-            ref, scores = score(copy.deepcopy(trained.flow).double(), torch.float64)
+            ref, scores = score({k: copy.deepcopy(f).double() for k, f in flows.items()}, torch.float64)
             precision = "float64 (float32 overflowed)"
         _check_finite(ref, scores, n, list(members), name, dim)
-        bounds = {k: fit_bounds(ref[k], config.tpr) for k in SCORES}
-        ref_sorted = {k: np.sort(ref[k]) for k in SCORES}
-        rows, curves = [], []
-        for i, ((s, t), q) in enumerate(members.items()):
-            ll = {k: v[i * n : (i + 1) * n] for k, v in scores.items()}
-            rows.append({"D": dim, "family": name, "s": s, "t": t, **_member_row(q, p, ll, ref, bounds, ref_sorted)})
-            curves.append(_curves(ll, ref, n_grid))
-        frame = pd.DataFrame(rows)
+        frame = family_table(name, p, members, scores, np.concatenate(log_q), ref, config.tpr)
+        curves = [_curves({k: v[i * n : (i + 1) * n] for k, v in scores.items()}, ref, n_grid) for i in range(len(members))]
         return {
             "columns": list(frame.columns),
             "values": {c: (frame[c].tolist()) for c in frame.columns},
@@ -240,7 +293,8 @@ def evaluate_family(
         return (
             isinstance(entry, dict)
             and {"columns", "values", "curves", "seconds"} <= set(entry)
-            and col.MEAN_SHIFT_TRUTH in entry["columns"]
+            and col.of(col.KL_P_MODEL_PAIRED, "untrained") in entry["columns"]
+            and col.KL_PAIRED_QP in entry["columns"]
             and len(entry["curves"]) == len(config.scales) * len(config.shifts)
         )
 

@@ -1,7 +1,9 @@
 r"""The thesis's training runs: draw :math:`p` for a dimension, train a RealNVP on samples of it.
 
-The maximum-likelihood Gaussian :math:`\hat p` of the very training samples (the best *linear*
-flow, the book's control) is fitted once when the flow is trained and travels with it.
+Two nulls travel with each trained flow: the maximum-likelihood Gaussian :math:`\hat p` of the very
+training samples (the best *linear* flow: what finite data alone gives), fitted once when the flow is
+trained, and the flow at its initialisation :math:`p_{\theta_0}` (the same seed, no training step:
+what a flow that has learned nothing gives).
 """
 
 from __future__ import annotations
@@ -18,13 +20,14 @@ from flowcore.studies.debruin2024.config import ThesisConfig
 from flowcore.train import History
 from flowcore.validation import check_int
 
-__all__ = ["TrainedFlow", "trained_flow", "trained_flows"]
+__all__ = ["TrainedFlow", "trained_flow", "trained_flows", "untrained_density"]
 
 
 @dataclass
 class TrainedFlow:
-    """A flow trained on ``p``, the ML Gaussian ``p_hat`` of its training set, its history, and
-    whether it came from the cache."""
+    """A flow trained on ``p``, the ML Gaussian ``p_hat`` of its training set, its history, whether
+    it came from the cache, and the density of the same flow before training (``untrained``, see
+    :func:`untrained_density`)."""
 
     dim: int
     p: Gaussian
@@ -32,6 +35,14 @@ class TrainedFlow:
     flow: torch.nn.Module
     history: History
     from_cache: bool
+    untrained: torch.nn.Module
+
+
+def untrained_density(untrained: torch.nn.Module) -> torch.nn.Module:
+    """The density of a flow before training, for scoring: its base N(0, I) when the flow is then the
+    identity up to a permutation (:attr:`~flowcore.flows.RealNVP.initially_identity`; the same numbers
+    at a fraction of the cost), else the flow itself."""
+    return untrained.base if getattr(untrained, "initially_identity", False) else untrained
 
 
 def trained_flow(dim: int, config: ThesisConfig, progress: bool | None = None, callback=None, loss_terms=(), loss_name: str = "") -> TrainedFlow:
@@ -78,7 +89,7 @@ def trained_flow(dim: int, config: ThesisConfig, progress: bool | None = None, c
         description=f"D={dim}" + (f" ({loss_name})" if loss_name else ""),
     )
     p_hat = Gaussian(run.extras["p_hat_mean"], run.extras["p_hat_cov"])
-    return TrainedFlow(dim, p, p_hat, run.flow, run.history, run.from_cache)
+    return TrainedFlow(dim, p, p_hat, run.flow, run.history, run.from_cache, untrained_density(run.untrained))
 
 
 def trained_flows(dim: int, configs: Sequence[ThesisConfig], progress: bool | None = None) -> list[TrainedFlow]:
@@ -113,6 +124,6 @@ def trained_flows(dim: int, configs: Sequence[ThesisConfig], progress: bool | No
         description=f"D={dim}, {len(configs)} flows",
     )
     return [
-        TrainedFlow(dim, p, Gaussian(run.extras["p_hat_mean"], run.extras["p_hat_cov"]), run.flow, run.history, run.from_cache)
+        TrainedFlow(dim, p, Gaussian(run.extras["p_hat_mean"], run.extras["p_hat_cov"]), run.flow, run.history, run.from_cache, untrained_density(run.untrained))
         for p, run in zip(ps, runs)
     ]

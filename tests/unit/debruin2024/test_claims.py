@@ -1,9 +1,10 @@
-"""The claim checks C4–C11 and the verdict rule on small synthetic family tables.
+"""The logic of the claim checks C4–C11 and the verdict rule on small synthetic family tables.
 
 Each table has closed-form-like truth columns for D ∈ {20, 50} (every premise of the claims holds) and
 model columns written to show one behaviour: the truth itself, the thesis's failures (overestimates
 shifted and contracted data, ignores the perturbation, rates outliers like Q(p)), or a model that
-underestimates. A check that cannot tell these apart is broken whatever it says on real runs.
+underestimates. A check that cannot tell these apart is broken whatever it says on real runs. The
+nulls on tables computed by the project's estimators are tested in ``test_nulls.py``.
 """
 
 import math
@@ -14,7 +15,7 @@ import pytest
 
 from flowcore.studies.debruin2024 import claims
 from flowcore.studies.debruin2024 import columns as col
-from flowcore.studies.debruin2024.evaluation import truth_view
+from flowcore.studies.debruin2024.evaluation import null_view, truth_view
 from flowcore.verdicts import Verdict, claims_table, subcheck_table
 
 S, T, DIMS = (0.25, 0.5, 0.75, 1.0, 1.25, 1.75), (0.0, 0.25, 0.5, 0.75), (20, 50)
@@ -38,6 +39,7 @@ def _truth_rows() -> pd.DataFrame:
                             "D": d, "family": fam, "s": s, "t": t,
                             col.H_Q: h_q, col.KL_QP: kl, col.H_QP: h_q + kl, col.H_STAR_QP: h_q + kl,
                             col.se(col.H_STAR_QP): 0.01, col.Z_H_STAR_QP: 0.0, col.KL_STAR_QP: kl,
+                            col.KL_PAIRED_QP: kl, col.se(col.KL_PAIRED_QP): 0.01,
                             col.VAR_TRUTH: s**4 * d / 2 + 2 * t**2 * d, col.OVL_TRUTH: ovl,
                             col.MEAN_SHIFT_TRUTH: -(h_q + kl - h_p(d)), col.TNR_TRUTH: 1 - 0.975 * ovl, col.AUROC_TRUTH: 1 - ovl / 2,
                         }
@@ -46,8 +48,9 @@ def _truth_rows() -> pd.DataFrame:
 
 
 def _with_model(table: pd.DataFrame, cross_entropy, **columns) -> pd.DataFrame:
-    """``table`` with the model's cross-entropy ``cross_entropy`` (a Series) and the given model columns;
-    the ML-Gaussian control columns copy the truth (the control is not under test here)."""
+    """``table`` with the model's cross-entropy ``cross_entropy`` (a Series) and the given model columns
+    (the model fits p: KL*(p‖pθ) = 0.1 nats unless given); the nulls' columns copy the truth (they are
+    not under test here), the untrained flow's with a fit of 0.5 nats per dimension."""
     out = table.copy()
     out[col.H_STAR_Q_MODEL] = cross_entropy
     out[col.se(col.H_STAR_Q_MODEL)] = 0.01
@@ -55,15 +58,24 @@ def _with_model(table: pd.DataFrame, cross_entropy, **columns) -> pd.DataFrame:
     out[col.GAP], out[col.SE_GAP] = cross_entropy - out[col.H_STAR_QP], 0.01
     out[col.DELTA_HC] = (cross_entropy - out[col.H_STAR_QP]).abs()
     defaults = {
+        col.KL_P_MODEL_PAIRED: 0.1, col.se(col.KL_P_MODEL_PAIRED): 0.01,
         col.VAR_MODEL: out[col.VAR_TRUTH], col.OVL_MODEL: out[col.OVL_TRUTH], col.OVL_MODEL_VS_TRUTH: 0.99,
         col.MEAN_SHIFT_MODEL: out[col.MEAN_SHIFT_TRUTH], col.TNR_MODEL: out[col.TNR_TRUTH], col.AUROC_MODEL: out[col.AUROC_TRUTH],
     }
     for name, value in {**defaults, **columns}.items():
         out[name] = value
-    for name in (col.H_STAR_Q_HAT, col.KL_STAR_Q_HAT, col.TNR_GAUSSIAN, col.AUROC_GAUSSIAN, col.se(col.H_STAR_Q_HAT)):
-        out[name] = out[{col.H_STAR_Q_HAT: col.H_STAR_QP, col.KL_STAR_Q_HAT: col.KL_STAR_QP, col.TNR_GAUSSIAN: col.TNR_TRUTH, col.AUROC_GAUSSIAN: col.AUROC_TRUTH, col.se(col.H_STAR_Q_HAT): col.se(col.H_STAR_QP)}[name]]
-    for name in (col.GAP, col.SE_GAP, col.DELTA_HC, col.VAR_MODEL, col.MEAN_SHIFT_MODEL, col.OVL_MODEL, col.OVL_MODEL_VS_TRUTH):
-        out[col.control(name)] = truth_view(out)[name]
+    truth = truth_view(out)
+    for score in ("gaussian", "untrained"):
+        for quantity in (col.CROSS_ENTROPY, col.KL_STAR, col.TNR, col.AUROC):
+            out[quantity[score]] = out[quantity["truth"]]
+        out[col.se(col.CROSS_ENTROPY[score])] = out[col.se(col.H_STAR_QP)]
+    for null in col.NULL_SCORES:
+        for name in col.MODEL_COLUMNS:
+            out[col.of(name, null)] = truth[name]
+    # The untrained flow: far from p (its gap moves with s, its variances are off).
+    out[col.of(col.KL_P_MODEL_PAIRED, "untrained")] = 0.5 * out["D"]
+    out[col.of(col.GAP, "untrained")] = 0.5 * out["D"] * out["s"] ** 2
+    out[col.of(col.VAR_MODEL, "untrained")] = 3 * out[col.VAR_TRUTH]
     return out
 
 
@@ -161,3 +173,31 @@ def test_a_failing_premise_makes_a_claim_untestable_not_failed():
 def test_the_truth_never_reproduces_a_failure_claim(claim):
     check, _ = claims.FAMILY_CHECKS[claim]
     assert claims.assess((check, truth_view(thesis_like()))).verdict in (Verdict.NOT, Verdict.UNTESTABLE)
+    assert claims.assess((check, thesis_like())).verdicts["truth"] == Verdict.NOT, "the truth is judged on its own, unmasked"
+
+
+def test_a_model_that_does_not_fit_p_makes_every_failure_claim_untestable():
+    table = thesis_like()
+    table[col.KL_P_MODEL_PAIRED] = 0.25 * table["D"]  # a quarter nat per dimension: above the bound at every D
+    for claim in FAILURE_CLAIMS:
+        check = claims.assess((claims.FAMILY_CHECKS[claim][0], table))
+        assert check.verdict == Verdict.UNTESTABLE and check.label() == "not testable here: the flow does not fit p", claim
+    # The fit premise is per D: a flow that fits at D = 20 only is judged there alone.
+    table[col.KL_P_MODEL_PAIRED] = np.where(table["D"] == 20, 0.1, 10.0)
+    c5 = claims.assess((claims.c5_shift_only, table))
+    assert c5.informative[next(s.name for s in c5.findings["model"].subchecks if s.role == "main")] == ("D=20",)
+
+
+def test_a_significant_but_small_overestimate_is_not_substantial():
+    table = equal_to_truth()
+    shifted = table["t"] > 0
+    table.loc[shifted, col.GAP] = -0.1 * table.loc[shifted, col.KL_QP]  # far beyond 2 SE (0.01), a tenth of KL
+    main = next(s for s in claims.c5_shift_only(table).subchecks if s.role == "main")
+    assert not any(main.passed.values())
+
+
+def test_untrained_null_view_reads_its_own_columns():
+    table = thesis_like()
+    view = null_view(table, "untrained")
+    assert (view[col.KL_P_MODEL_PAIRED] == 0.5 * view["D"]).all()
+    assert claims.assess((claims.c9_outlier, table)).verdicts["untrained"] == Verdict.UNTESTABLE

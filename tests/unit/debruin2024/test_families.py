@@ -6,7 +6,7 @@ import torch
 
 from flowcore.studies.debruin2024 import ThesisConfig
 from flowcore.studies.debruin2024.calibration import Targets, calibrate_perturbation
-from flowcore.studies.debruin2024.evaluation import control_view, rechunk, results
+from flowcore.studies.debruin2024.evaluation import null_view, rechunk, results
 from flowcore.studies.debruin2024.families import (
     OutlierRecipe,
     Perturbation,
@@ -92,7 +92,7 @@ def test_rechunk_gives_exact_blocks_in_order():
     assert torch.equal(torch.cat(blocks), torch.arange(30))
 
 
-def test_batched_evaluation_table_and_control(tmp_path):
+def test_batched_evaluation_table_and_nulls(tmp_path):
     config = ThesisConfig.from_params(
         dims=[3], n_train=600, n_val=200, max_epochs=2, n_couplings=2, hidden=[8], n_test=3_000, batch_size=128,
         alpha=0.05, beta=0.3, outlier_offset=0.5, outlier_cov_scale=1.0,
@@ -100,12 +100,21 @@ def test_batched_evaluation_table_and_control(tmp_path):
     res = results(config)
     assert len(res.table) == 3 * 24 and len(res.curves) == 3 * 24
     same = res.member(3, "affine", 1.0, 0.0)  # q = p: every detector flags about 1 − TPR
-    for column in ("TNR truth", "TNR model", "TNR gaussian"):
+    for column in ("TNR truth", "TNR model", "TNR gaussian", "TNR untrained"):
         assert same[column] == pytest.approx(0.025, abs=0.015)
     assert abs(same["AUROC truth"] - 0.5) < 0.03
-    view = control_view(res.table)
-    np.testing.assert_array_equal(view["TNR model"], res.table["TNR gaussian"])
-    assert not any(c.endswith("[p̂]") for c in view.columns)
+    for null, score in (("p̂", "gaussian"), ("untrained", "untrained")):
+        view = null_view(res.table, null)
+        np.testing.assert_array_equal(view["TNR model"], res.table[f"TNR {score}"])
+        np.testing.assert_array_equal(view["KL*(p‖pθ) paired"], res.table[f"KL*(p‖pθ) paired [{null}]"])
+        assert not any(c.endswith(("[p̂]", "[untrained]")) for c in view.columns)
+    # The untrained flow is the zero-initialised RealNVP: the identity, so log pθ₀ = log N(0, I) exactly.
+    flow = res.trained[3].untrained
+    x = torch.randn(5, 3, dtype=torch.float64)
+    torch.testing.assert_close(flow.log_prob(x.float()).double(), torch.distributions.Normal(0.0, 1.0).log_prob(x).sum(-1), atol=1e-5, rtol=0)
+    # Each row carries the fit on Q(p), the same within a D; the paired KL route to KL(q‖p) is there too.
+    assert res.table.groupby("D")["KL*(p‖pθ) paired"].nunique().eq(1).all()
+    assert abs(same["E_q[log q − log p]"]) < 5 * same["SE E_q[log q − log p]"] + 1e-12
     again = results(config)
     assert again.timings["from cache"].all()
     np.testing.assert_array_equal(again.table.select_dtypes("number").to_numpy(), res.table.select_dtypes("number").to_numpy())

@@ -40,6 +40,14 @@ def test_design_is_balanced_and_every_job_carries_its_levels(base):
         assert c.train.stopping == labels["training"] and c.flow.zero_init == (labels["last layer"] == "zero")
         assert c.alpha is None and c.outlier_offset is None, "recalibrated per recipe and seed"
     assert len({j.key for j in jobs}) == len(jobs)
+    # D and n_train are crossed in full: every combination on equally many points.
+    cells = points.groupby(["D", "n_train"]).size()
+    assert len(cells) == len(regimes.factors(base)["D"]) * len(regimes.factors(base)["n_train"]) and cells.max() - cells.min() <= 1
+
+
+def test_too_few_points_for_the_crossing_is_named(base):
+    with pytest.raises(ValueError, match="regime_points must be at least the 4 combinations"):
+        regimes.design(base.replace(regime_points=3))
 
 
 def test_maximin_spreads_points_further_than_random_balanced_designs():
@@ -54,16 +62,38 @@ def test_maximin_spreads_points_further_than_random_balanced_designs():
     assert chosen >= max(single) and chosen > np.mean(single)
 
 
-def test_summaries_count_testable_runs_and_failures_apart():
+def _runs(verdicts_by_point: dict, fits: dict | None = None) -> pd.DataFrame:
     rows = []
-    for point, verdicts in (("P1", ["reproduced", "partly reproduced", "not reproduced"]), ("P2", ["not testable here", regimes.FAILED, "not reproduced"])):
+    for point, verdicts in verdicts_by_point.items():
         for seed, v in enumerate(verdicts):
+            fit = True if fits is None else fits[point][seed]
             for claim in regimes.CHECKS:
-                rows.append({"point": point, "seed": seed, "claim": claim, "verdict": v if claim == "C5" else "not reproduced", "metric": 0.0, "D": "20"})
-    runs = pd.DataFrame(rows)
+                rows.append({"point": point, "seed": seed, "claim": claim, "verdict": v if claim == "C5" else "not reproduced", "p̂": "not reproduced",
+                             "metric": 0.0, "D": "20", "n_train": "1,000", "fits p": fit, "KL*(p‖pθ)/D": 0.01 if fit else 0.2,
+                             "KL*(p‖p̂)/D": 0.005, "KL*(p‖pθ₀)/D": 0.7, "log-scale map": "tanh" if point == "P1" else "exp",
+                             "permutations": "random", "last layer": "zero", "training": "early", "Σ_p recipe": "log-uniform", "μ_p scale": "1"})
+    return pd.DataFrame(rows)
+
+
+def test_summaries_count_testable_runs_and_failures_apart():
+    runs = _runs({"P1": ["reproduced", "partly reproduced", "not reproduced"], "P2": ["not testable here", regimes.FAILED, "not reproduced"]})
     cells = regimes.by_point(runs)
     assert cells.loc["P1", "C5"] == "1+1/3" and cells.loc["P2", "C5"] == "0+0/1 (1 failed)"
     assert cells.loc["P1", "score"] == pytest.approx(1.5 / 3) and regimes.closest(runs) == "P1"
+    assert cells.loc["P1", "fits p"] == "3/3"
+
+
+def test_the_closest_point_must_fit_p_and_effects_count_points_not_seeds(base):
+    runs = _runs({"P1": ["reproduced"] * 3, "P2": ["not reproduced"] * 3}, fits={"P1": [True, False, True], "P2": [True, True, True]})
+    assert regimes.closest(runs) == "P2", "P1 scores higher but one of its seeds does not fit p"
+    assert regimes.closest(_runs({"P1": ["reproduced"]}, fits={"P1": [False]})) is None
+    effects = regimes.effects(runs, base.replace(regime_dims=[20], regime_n_train=[1000]))
+    c5 = effects[(effects["claim"] == "C5") & (effects["factor"] == "log-scale map")].set_index("level")
+    # P1's two fitted seeds both hold: one point with share 1 (no interval from one point); P2's point share is 0.
+    assert c5.loc["tanh", "share"] == 1.0 and c5.loc["tanh", "points"] == 1 and c5.loc["tanh", "runs"] == 2
+    assert c5.loc["exp", "share"] == 0.0 and c5.loc["exp", "runs"] == 3
+    strata = regimes.strata(runs)
+    assert strata.loc[("20", "1,000"), "runs fitting p"] == "5/6" and strata.loc[("20", "1,000"), "C5 flow"] == "2/5"
 
 
 def test_an_overflowing_flow_is_rescored_in_float64(base, tmp_path):
@@ -77,7 +107,7 @@ def test_an_overflowing_flow_is_rescored_in_float64(base, tmp_path):
                 module.bias.copy_(torch.tensor([100.0, 0.0]))
     x = p.sample(10, torch.Generator().manual_seed(0)).float()
     assert not torch.isfinite(flow.log_prob(x)).all(), "the setup must overflow in float32"
-    trained = TrainedFlow(2, p, p, flow, History(), False)
+    trained = TrainedFlow(2, p, p, flow, History(), False, untrained=flow)
     consts = Constants(Perturbation(0.0, 0.0), OutlierRecipe(1.0, 1.0), {})
     fam = evaluate_family(trained, config, "affine", consts, n_grid=16, progress=False)
     assert np.isfinite(fam.table.select_dtypes("number").to_numpy()).all()
