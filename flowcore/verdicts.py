@@ -61,6 +61,8 @@ __all__ = [
     "ClaimCheck",
     "verdict_of",
     "beyond",
+    "within",
+    "all_of",
     "judge",
     "judge_effect",
     "claims_table",
@@ -260,6 +262,33 @@ def beyond(low: float, high: float, threshold: float = 0.0, side: str = "above")
     if high <= threshold:
         return False
     return None
+
+
+def all_of(outcomes) -> bool | None:
+    """Three-valued *and* of outcomes: ``False`` if any is ``False``, ``True`` if all are ``True``,
+    else ``None`` (not distinguishable).
+
+    Example:
+        >>> all_of([True, None]), all_of([True, None, False]), all_of([True, True])
+        (None, False, True)
+    """
+    outcomes = list(outcomes)
+    if any(o is False for o in outcomes):
+        return False
+    return True if all(o is True for o in outcomes) else None
+
+
+def within(low: float, high: float, half_width: float) -> bool | None:
+    """Whether the interval ``[low, high]`` lies inside ``(−half_width, half_width)`` (``True``), wholly
+    outside it on one side (``False``), or straddles an end (``None``), by :func:`beyond`.
+
+    Example:
+        >>> within(-0.02, 0.03, 0.05), within(0.06, 0.2, 0.05), within(-0.01, 0.08, 0.05), within(float("nan"), 0.0, 0.05)
+        (True, False, None, None)
+    """
+    if not half_width > 0:
+        raise ValueError(f"half_width must be > 0, got {half_width}")
+    return all_of([beyond(low, high, -half_width, "above"), beyond(low, high, half_width, "below")])
 
 
 def _informative(found: Findings, masks: Sequence[Findings]) -> dict[str, tuple[str, ...]]:

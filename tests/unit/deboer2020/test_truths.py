@@ -187,6 +187,18 @@ def test_energy_distance_subsampling_is_seeded_and_symmetric():
         energy_distance(a, b[:, :1])
 
 
+def test_energy_distance_on_the_cdf_scale_is_not_swamped_by_far_samples_and_still_separates_laws():
+    """The D7 sample measure: energy distance after the truth's CDF per coordinate."""
+    law = PowerGaussian(2, 3)
+    x, y = law.sample(1000, _gen("cdf", 0)), law.sample(1000, _gen("cdf", 1))
+    far = x.clone()
+    far[:5] = 1e12  # a heavy-tailed model's few far samples
+    assert energy_distance(far, y) > 1e6
+    assert abs(energy_distance(law.cdf_1d(far), law.cdf_1d(y))) < 0.01
+    other = PowerGaussian(2, 1).sample(1000, _gen("cdf", 2))
+    assert energy_distance(law.cdf_1d(other), law.cdf_1d(y)) > 0.005  # the null: sd 0.0006 at n = 1000
+
+
 # --- half-moons -------------------------------------------------------------------------------------
 
 EXTENT = (-2.0, 3.0, -1.5, 2.0)
@@ -208,6 +220,27 @@ def test_moons_mass_outside_of_a_gaussian_is_large():
     m = moons_mass_outside(gaussian, math.log(1e-3), EXTENT, n_grid=100)
     assert m.total == pytest.approx(1.0, abs=0.01)
     assert m.outside > 0.2
+
+
+def test_moons_mass_outside_leaves_out_unresolved_cells_and_bounds_what_they_hold():
+    centre = torch.tensor([0.5, 0.25], dtype=torch.float64)
+    scale = 0.6
+
+    def gaussian(x):
+        return -0.5 * (((x - centre) / scale) ** 2).sum(1) - math.log(2 * math.pi * scale**2)
+
+    def overflowing(x):  # NaN and +inf where a flow's pass overflows far from the data, −inf is a resolved 0
+        log_q = gaussian(x)
+        log_q[x[:, 1] > 1.0] = math.nan
+        log_q[x[:, 0] > 2.5] = math.inf
+        log_q[x[:, 0] < -1.5] = -math.inf
+        return log_q
+
+    whole = moons_mass_outside(gaussian, math.log(1e-3), EXTENT, n_grid=100)
+    m = moons_mass_outside(overflowing, math.log(1e-3), EXTENT, n_grid=100)
+    assert whole.unresolved == 0 and m.unresolved > 0
+    assert m.total < whole.total - 0.05  # the unresolved cells held mass
+    assert m.outside < whole.outside <= m.most_outside  # the bounds hold the whole grid's value
 
 
 def test_moons_mass_outside_validates_the_grid():
