@@ -5,8 +5,9 @@ in for natural images) and two tabular data sets for the one-class experiments.
 
 - :mod:`~flowcore.studies.kirichenko2020.data` — splits, OOD sets, dequantisation, bits/dim, AUROC.
 - :mod:`~flowcore.studies.kirichenko2020.config` — the validated parameters of a run.
-- :mod:`~flowcore.studies.kirichenko2020.experiments` — training, scoring and the co-adaptation metrics.
+- :mod:`~flowcore.studies.kirichenko2020.experiments` — training (and the untrained null), scoring and the co-adaptation metrics.
 - :mod:`~flowcore.studies.kirichenko2020.analysis` — every table and measurement of the chapter.
+- :mod:`~flowcore.studies.kirichenko2020.seeds` — the compared flows replicated over seeds, and their paired intervals.
 - :mod:`~flowcore.studies.kirichenko2020.claims` — verdicts on the claims K1–K11.
 """
 

@@ -17,6 +17,7 @@ import torch
 from scipy.stats import spearmanr
 
 from flowcore import rng
+from flowcore.rng import numpy_stream
 from flowcore.config import FlowConfig
 from flowcore.flows.fast import FastPathWarning
 from flowcore.runs import train_or_load
@@ -25,6 +26,7 @@ from flowcore.studies.kirichenko2020.config import KirichenkoConfig
 from flowcore.studies.kirichenko2020.experiments import (
     Digits,
     _dequantised,
+    architecture,
     auroc_table,
     ceiling_r2,
     digits,
@@ -38,17 +40,21 @@ from flowcore.studies.kirichenko2020.experiments import (
     trained_image_flow,
 )
 from flowcore.train import TrainConfig
+from flowcore.validation import check_int, check_probability
 
 __all__ = [
     "ood_summary",
     "main_results",
     "simple_flow_auroc",
-    "masks_table",
-    "bottleneck_table",
+    "scored_sets",
+    "swap_test",
     "coadaptation_table",
     "coupling_figure_data",
     "edges_table",
-    "prediction_vs_likelihood",
+    "prediction_errors",
+    "prediction_rho",
+    "CouplingMeasures",
+    "coupling_measures",
     "layer_r2_by_set",
     "predicting_layer",
     "neighbour_correlation",
@@ -60,7 +66,8 @@ __all__ = [
 ]
 
 
-def _sets(d: Digits) -> dict[str, np.ndarray]:
+def scored_sets(d: Digits) -> dict[str, np.ndarray]:
+    """The sets every flow is scored on: the training and test digits and each OOD set."""
     return {"train": d.splits["train"], "test": d.splits["test"], **{name: images for name, (images, _) in d.ood.items()}}
 
 
@@ -82,7 +89,7 @@ def main_results(config: KirichenkoConfig, progress: bool | None = None) -> Main
     """The main flow (``config.mask``, no bottleneck) and its AUROC table over every OOD set (K1)."""
     d = digits(config)
     run = trained_image_flow(config, progress=progress)
-    scores = score_sets(config, run.flow, _sets(d))
+    scores = score_sets(config, run.flow, scored_sets(d))
     return MainResults(d, run.flow, run.history, scores, auroc_table(config, scores))
 
 
@@ -97,48 +104,42 @@ def simple_flow_auroc(config: KirichenkoConfig, d: Digits, progress: bool | None
     return data.auroc_ci(scores["class 1"], scores["digits"], n_boot=config.n_boot, seed=config.seed)
 
 
-def masks_table(config: KirichenkoConfig, d: Digits, progress: bool | None = None) -> tuple[pd.DataFrame, dict]:
-    """K6: per mask, test bits/dim and the mean AUROC over the OOD sets (and each set's)."""
-    rows, tables = [], {}
-    for mask in config.masks:
-        run = trained_image_flow(config, mask=mask, progress=progress)
-        table = auroc_table(config, score_sets(config, run.flow, _sets(d)))
-        tables[mask] = table
-        rows.append({"mask": mask, "test bits/dim": table.loc["test", "bits/dim"], "train bits/dim": table.loc["train", "bits/dim"], "mean AUROC": ood_summary(table), **{f"AUROC {k}": v for k, v in table["AUROC"].dropna().items()}})
-    return pd.DataFrame(rows).set_index("mask"), tables
-
-
-def bottleneck_table(config: KirichenkoConfig, d: Digits, progress: bool | None = None) -> pd.DataFrame:
-    """K7: per bottleneck size l (None: no bottleneck), test bits/dim and the OOD AUROCs."""
-    rows = []
-    for size in config.bottlenecks:
-        run = trained_image_flow(config, bottleneck=size, progress=progress)
-        table = auroc_table(config, score_sets(config, run.flow, _sets(d)))
-        rows.append({"l": "none" if size is None else str(size), "test bits/dim": table.loc["test", "bits/dim"], "mean AUROC": ood_summary(table), **{f"AUROC {k}": v for k, v in table["AUROC"].dropna().items()}})
-    return pd.DataFrame(rows).set_index("l")
-
-
 def _logit_images(config: KirichenkoConfig, images: np.ndarray, label: str) -> torch.Tensor:
     return _dequantised(images, 1, config.seed, "analysis", label)
 
 
+def swap_test(config: KirichenkoConfig, flow: torch.nn.Module, d: Digits, progress: bool | None = None) -> dict[str, float]:
+    """K5 on one flow with ``config.mask``: the second coupling's R² on the test digits, with the
+    swap, and the ceiling of a same-shaped regressor on the unmodified pixels."""
+    x_train = _logit_images(config, d.splits["train"], "train")
+    x_test = _logit_images(config, d.splits["test"], "test")
+    return {
+        "R² layer 1": layer_r2(flow, x_test)[0],
+        "R² layer 2": layer_r2(flow, x_test)[1],
+        "R² layer 2, swapped": swap_r2(flow, x_test, seed=config.seed)[1],
+        "ceiling": ceiling_r2(config, flow, x_train, x_test, layer_index=1, progress=progress),
+    }
+
+
 def coadaptation_table(config: KirichenkoConfig, d: Digits, progress: bool | None = None) -> pd.DataFrame:
-    """K5: for the main flow, the flow with the smallest bottleneck, and the cycle mask: layer-2 R²
-    in distribution, with the swap, and the ceiling; and the same R² on class 1 and flipped digits."""
+    """K5 at ``config.seed``: for the main flow, the flow with the smallest bottleneck, and the cycle
+    mask: layer-2 R² in distribution, with the swap, and (main flow) the ceiling; and the same R²
+    on class 1 and flipped digits."""
     variants = [(f"{config.mask}", config.mask, None)]
     smallest = min((b for b in config.bottlenecks if b is not None), default=None)
     if smallest is not None:
         variants.append((f"{config.mask}, l = {smallest}", config.mask, smallest))
     if "cycle" in config.masks and config.mask != "cycle":
         variants.append(("cycle", "cycle", None))
-    x_train = _logit_images(config, d.splits["train"], "train")
     x_test = _logit_images(config, d.splits["test"], "test")
     rows = []
     for label, mask, size in variants:
         flow = trained_image_flow(config, mask=mask, bottleneck=size, progress=progress).flow.eval()
-        normal, swapped = layer_r2(flow, x_test), swap_r2(flow, x_test, seed=config.seed)
-        row = {"flow": label, "R² layer 1": normal[0], "R² layer 2": normal[1], "R² layer 2, swapped": swapped[1]}
-        row["ceiling"] = ceiling_r2(config, flow, x_train, x_test, layer_index=1, progress=progress) if size is None and mask == config.mask else float("nan")
+        if size is None and mask == config.mask:
+            row = {"flow": label, **swap_test(config, flow, d, progress)}
+        else:
+            normal, swapped = layer_r2(flow, x_test), swap_r2(flow, x_test, seed=config.seed)
+            row = {"flow": label, "R² layer 1": normal[0], "R² layer 2": normal[1], "R² layer 2, swapped": swapped[1], "ceiling": float("nan")}
         for name in ("class 1", "flipped up–down"):
             if name in d.ood:
                 x = _logit_images(config, d.ood[name][0], name)
@@ -183,7 +184,8 @@ def predicting_layer(r2_table: pd.DataFrame) -> int:
 
 def neighbour_correlation(config: KirichenkoConfig, flow: torch.nn.Module, d: Digits, layer: int) -> float:
     """K4: correlation, over the changed pixels of the test digits, of coupling ``layer``'s −t with
-    the 4-neighbour mean of the values entering it."""
+    the 4-neighbour mean of the values entering it; NaN where −t is constant (the untrained flow's
+    is 0 everywhere: it predicts nothing, so it follows nothing)."""
     from flowcore.flows.image import coupling_layers
 
     coupling = coupling_layers(flow)[layer]
@@ -192,26 +194,97 @@ def neighbour_correlation(config: KirichenkoConfig, flow: torch.nn.Module, d: Di
     with torch.no_grad():
         prediction = coupling.parts(h)["prediction"][:, coupling.change_mask].flatten().numpy()
     neighbours = neighbour_mean(h)[:, coupling.change_mask].flatten().numpy()
+    if np.ptp(prediction) == 0 or np.ptp(neighbours) == 0:
+        return float("nan")
     return float(np.corrcoef(prediction, neighbours)[0, 1])
 
 
-def prediction_vs_likelihood(config: KirichenkoConfig, flow: torch.nn.Module, d: Digits, scores: dict[str, np.ndarray], layer: int = 0) -> tuple[float, float, pd.DataFrame]:
+def prediction_errors(config: KirichenkoConfig, flow: torch.nn.Module, d: Digits, scores: dict[str, np.ndarray], layer: int = 0) -> pd.DataFrame:
     """K3: per image (test and OOD), coupling ``layer``'s mean squared prediction error of its changed
-    pixels against the image's log-likelihood; Spearman ρ and p over all of them."""
+    pixels beside the image's log-likelihood (``scores``, from the same flow)."""
     from flowcore.flows.image import coupling_layers
 
-    first = coupling_layers(flow)[layer]
-    index = list(flow.transform.transforms).index(first)
+    coupling = coupling_layers(flow)[layer]
+    index = list(flow.transform.transforms).index(coupling)
     rows = []
     for name, images in {"test": d.splits["test"], **{k: v for k, (v, _) in d.ood.items()}}.items():
         x = _logit_images(config, images, name)
         h = layer_states(flow, x)[index]
         with torch.no_grad():
-            err = ((first.parts(h)["prediction"] - h)[:, first.change_mask] ** 2).mean(1).numpy()
+            err = ((coupling.parts(h)["prediction"] - h)[:, coupling.change_mask] ** 2).mean(1).numpy()
         rows.append(pd.DataFrame({"set": name, "prediction error": err, "log-likelihood": scores[name]}))
-    frame = pd.concat(rows, ignore_index=True)
-    result = spearmanr(frame["prediction error"], frame["log-likelihood"])
-    return float(result.statistic), float(result.pvalue), frame
+    return pd.concat(rows, ignore_index=True)
+
+
+def prediction_rho(errors: pd.DataFrame, reference: pd.DataFrame | None = None, n_boot: int = 200, seed: int = 0, level: float = 0.95) -> dict[str, float]:
+    """K3's statistic: Spearman ρ between prediction error and log-likelihood over the images of
+    ``errors`` (:func:`prediction_errors`), with a percentile-bootstrap interval (the images drawn
+    with replacement, ``n_boot`` times, from a stream named by ``seed``).
+
+    With ``reference`` (the same images measured on another flow, e.g. the untrained one), also
+    ``Δρ = ρ − ρ_reference`` with its interval from the *same* resamples (paired: what that flow's
+    training changed).
+
+    Returns:
+        ``{"ρ", "CI low", "CI high"}`` and, with a reference, ``{"Δρ", "Δρ CI low", "Δρ CI high"}``.
+
+    Example:
+        >>> x = np.arange(50.0)
+        >>> errors = pd.DataFrame({"prediction error": x, "log-likelihood": -x})
+        >>> out = prediction_rho(errors, errors, n_boot=20)
+        >>> round(out["ρ"], 9), round(out["CI high"], 9), out["Δρ"], (out["Δρ CI low"], out["Δρ CI high"])
+        (-1.0, -1.0, 0.0, (0.0, 0.0))
+    """
+    n_boot = check_int("n_boot", n_boot, minimum=10)
+    level = check_probability("level", level)
+    columns = ["prediction error", "log-likelihood"]
+    frames = [errors] if reference is None else [errors, reference]
+    for name, frame in zip(("errors", "reference"), frames):
+        if set(columns) - set(frame.columns):
+            raise ValueError(f"{name} must have the columns {columns}, got {list(frame.columns)}")
+    if reference is not None and len(reference) != len(errors):
+        raise ValueError(f"reference must hold the same images as errors, got {len(reference)} rows against {len(errors)}")
+    arrays = [frame[columns].to_numpy(dtype=float) for frame in frames]
+    generator = numpy_stream(rng.derived_seed("kirichenko2020", "rho bootstrap", seed))
+
+    def rhos(index) -> list[float]:
+        return [float(spearmanr(a[index, 0], a[index, 1]).statistic) for a in arrays]
+
+    point = rhos(slice(None))
+    boot = np.array([rhos(generator.integers(0, len(errors), len(errors))) for _ in range(n_boot)])
+    quantiles = [(1 - level) / 2, (1 + level) / 2]
+    low, high = np.quantile(boot[:, 0], quantiles)
+    out = {"ρ": point[0], "CI low": float(low), "CI high": float(high)}
+    if reference is not None:
+        d_low, d_high = np.quantile(boot[:, 0] - boot[:, 1], quantiles)
+        out.update({"Δρ": point[0] - point[1], "Δρ CI low": float(d_low), "Δρ CI high": float(d_high)})
+    return out
+
+
+@dataclass
+class CouplingMeasures:
+    """What K2–K4 measure on one flow: each coupling's R² per set (:func:`layer_r2_by_set`), the
+    coupling they read (``layer``, 0-based), its −t's correlation with the 4-neighbour mean, the
+    per-image prediction errors and log-likelihoods (:func:`prediction_errors`), and |z| against
+    the edges (:func:`edges_table`)."""
+
+    r2: pd.DataFrame
+    layer: int
+    neighbour_corr: float
+    errors: pd.DataFrame
+    edges: pd.DataFrame
+
+
+def coupling_measures(config: KirichenkoConfig, flow: torch.nn.Module, d: Digits, scores: dict[str, np.ndarray] | None = None, layer: int | None = None) -> CouplingMeasures:
+    """:class:`CouplingMeasures` of ``flow``: the same measurements for the trained flow and for the
+    untrained null. ``layer`` (default: the coupling that predicts best in distribution,
+    :func:`predicting_layer`) is passed for a null, so that it is measured where the model is;
+    ``scores`` (default: computed) are the flow's log-likelihoods of the test and OOD sets."""
+    r2 = layer_r2_by_set(config, flow, d)
+    layer = predicting_layer(r2) if layer is None else check_int("layer", layer, minimum=0, maximum=r2.shape[1] - 1)
+    if scores is None:
+        scores = score_sets(config, flow, {"test": d.splits["test"], **{k: v for k, (v, _) in d.ood.items()}})
+    return CouplingMeasures(r2, layer, neighbour_correlation(config, flow, d, layer), prediction_errors(config, flow, d, scores, layer), edges_table(config, flow, d))
 
 
 def edges_table(config: KirichenkoConfig, flow: torch.nn.Module, d: Digits) -> pd.DataFrame:
@@ -245,18 +318,18 @@ def negative_training(config: KirichenkoConfig, d: Digits, plain: pd.DataFrame, 
 
     from flowcore.flows.image import image_flow
 
-    architecture = {"size": 8, "n_couplings": config.n_couplings, "mask": config.mask, "channels": config.channels, "n_blocks": config.n_blocks, "bottleneck": None}
+    arch = architecture(config)
 
     def build():
-        flow = image_flow(**architecture)
+        flow = image_flow(**arch)
         build_hook(flow)
         return flow
 
     x_train = _dequantised(d.splits["train"], config.copies, config.seed, "train", "in-distribution")
     x_val = _dequantised(d.splits["val"], 1, config.seed, "val", "in-distribution")
-    spec = {"study": "kirichenko2020", "data": "in-distribution", "in_classes": config.in_classes, "copies": config.copies, "architecture": architecture, "loss": f"negative {target} c={config.negative_cutoff}", "n": len(d.splits["train"])}
+    spec = {"study": "kirichenko2020", "data": "in-distribution", "in_classes": config.in_classes, "copies": config.copies, "architecture": arch, "loss": f"negative {target} c={config.negative_cutoff}", "n": len(d.splits["train"])}
     run = train_or_load(spec, build, lambda: (x_train, x_val), train_config(config, len(x_train), len(x_val)), config.torch_device, loss_terms=[negative_term], progress=progress, description=f"negative training ({target})")
-    sets = {k: v for k, v in _sets(d).items()}
+    sets = {k: v for k, v in scored_sets(d).items()}
     sets[target] = held
     table = auroc_table(config, score_sets(config, run.flow, sets))
     return table, len(held)

@@ -4,7 +4,7 @@ r"""The parameters of the Kirichenko et al. (2020) study: one validated config p
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import ClassVar
 
 from flowcore.config import StudyConfig
@@ -24,6 +24,14 @@ def _optional_sizes(name: str, values) -> tuple[int | None, ...]:
     return tuple(None if v is None else check_int(f"{name}[{i}]", v, minimum=1) for i, v in enumerate(values))
 
 
+def _seeds(name: str, values) -> tuple[int, ...]:
+    """At least 2 distinct non-negative seeds: an interval over seeds needs two."""
+    seeds = check_int_list(name, values, minimum=0)
+    if len(seeds) < 2 or len(set(seeds)) != len(seeds):
+        raise ValueError(f"{name} must hold at least 2 distinct seeds (an interval over seeds needs two), got {list(values)}")
+    return seeds
+
+
 @dataclass(frozen=True)
 class KirichenkoConfig(StudyConfig):
     """Everything the chapter needs, validated.
@@ -40,6 +48,8 @@ class KirichenkoConfig(StudyConfig):
         features: Width of the small classifier's hidden layer whose activations K9's flow models.
         n_draws: Dequantisation draws per scored image. n_boot: Bootstrap resamples of each AUROC.
         seed: Seed of the splits, the weights, the noise and the bootstraps.
+        seeds: The seeds the flows that claims compare (masks, bottlenecks, the swap test, pixel vs
+            feature flow) are trained with, each a whole replicate (splits, weights, noise; at least 2).
         device, chunk_size: Where to evaluate, and how many images per chunk.
 
     Example:
@@ -47,6 +57,12 @@ class KirichenkoConfig(StudyConfig):
         Traceback (most recent call last):
         ...
         ValueError: mask must be one of 'checkerboard', 'horizontal', 'cycle'; got 'diagonal'
+        >>> KirichenkoConfig.from_params(seeds=[0])
+        Traceback (most recent call last):
+        ...
+        ValueError: seeds must hold at least 2 distinct seeds (an interval over seeds needs two), got [0]
+        >>> KirichenkoConfig().at_seed(2).seed
+        2
     """
 
     STUDY: ClassVar[str] = "kirichenko2020"
@@ -58,7 +74,7 @@ class KirichenkoConfig(StudyConfig):
     mask: str = "checkerboard"
     masks: tuple[str, ...] = MASKS
     bottlenecks: tuple[int | None, ...] = (None, 32, 8, 2)
-    copies: int = 2
+    copies: int = 1
     batch_size: int = 128
     lr: float = 1e-3
     max_epochs: int = 40
@@ -69,6 +85,7 @@ class KirichenkoConfig(StudyConfig):
     n_draws: int = 4
     n_boot: int = 200
     seed: int = 0
+    seeds: tuple[int, ...] = (0, 1, 2)
     device: str = "auto"
     chunk_size: int = 512
 
@@ -99,8 +116,13 @@ class KirichenkoConfig(StudyConfig):
             n_draws=check_int("n_draws", self.n_draws, minimum=1, maximum=256),
             n_boot=check_int("n_boot", self.n_boot, minimum=10),
             seed=check_int("seed", self.seed, minimum=0),
+            seeds=_seeds("seeds", self.seeds),
             chunk_size=check_int("chunk_size", self.chunk_size, minimum=1),
         )
+
+    def at_seed(self, seed: int) -> KirichenkoConfig:
+        """This config with ``seed`` in place of :attr:`seed`: one replicate of the experiment."""
+        return replace(self, seed=seed)
 
     def resources(self) -> Estimate:
         """Peak memory and work: 1,797 images of 64 pixels are small; the flows' activations dominate.
@@ -116,6 +138,7 @@ class KirichenkoConfig(StudyConfig):
             Need("st-network activations of a batch (forward and backward)", activations, ("batch_size", "channels", "n_blocks", "n_couplings")),
         )
         per_image = 2.0 * self.n_couplings * pixels * 9 * self.channels**2 * (2 * self.n_blocks + 2)
-        n_flows = len(self.masks) + len(self.bottlenecks) + 1
+        # Per seed, every mask and every bottleneck size (the main flow is both); then negative training.
+        n_flows = len({self.seed, *self.seeds}) * (len(self.masks) + len(self.bottlenecks)) + 1
         flops = n_flows * images * self.copies * self.max_epochs * 3 * per_image + n_flows * 8 * images * self.n_draws * per_image
         return Estimate(needs, flops)

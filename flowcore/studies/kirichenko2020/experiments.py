@@ -39,7 +39,9 @@ __all__ = [
     "Digits",
     "digits",
     "train_config",
+    "architecture",
     "trained_image_flow",
+    "untrained_image_flow",
     "score_sets",
     "auroc_table",
     "layer_states",
@@ -68,6 +70,35 @@ def train_config(config: KirichenkoConfig, n_train: int, n_val: int) -> TrainCon
     return TrainConfig(n_train=n_train, n_val=n_val, batch_size=config.batch_size, lr=config.lr, max_epochs=config.max_epochs, patience=config.patience, seed=config.seed)
 
 
+def architecture(config: KirichenkoConfig, mask: str | None = None, bottleneck: int | None = None) -> dict:
+    """The keyword arguments of :func:`~flowcore.flows.image.image_flow` for ``config`` (default mask:
+    ``config.mask``), as they enter a flow's cache key.
+
+    Example:
+        >>> architecture(KirichenkoConfig(), bottleneck=8)["bottleneck"], architecture(KirichenkoConfig())["mask"]
+        (8, 'checkerboard')
+    """
+    mask = config.mask if mask is None else mask
+    return {"size": 8, "n_couplings": config.n_couplings, "mask": mask, "channels": config.channels, "n_blocks": config.n_blocks, "bottleneck": bottleneck}
+
+
+def untrained_image_flow(config: KirichenkoConfig, mask: str | None = None, bottleneck: int | None = None) -> nn.Module:
+    """The image flow :func:`trained_image_flow` starts from: the same architecture built under the
+    same seed (``config.seed``, as :func:`flowcore.runs.train_or_load` builds it), not trained: the
+    untrained null. Its couplings start as the identity (zero-initialised output layers), so
+    :math:`t = 0` and each coupling's "prediction" of its changed pixels is 0.
+
+    Example:
+        >>> flow = untrained_image_flow(KirichenkoConfig(channels=2, n_blocks=1))
+        >>> x = torch.full((1, 64), 0.5)
+        >>> torch.equal(flow.transform(x)[0], flow.transform.transforms[0](x)[0])  # only the logit acts
+        True
+    """
+    with rng.seeded(config.seed):
+        flow = image_flow(**architecture(config, mask, bottleneck))
+    return flow.to(config.torch_device).eval()
+
+
 def _dequantised(images: np.ndarray, copies: int, seed: int, *labels) -> Tensor:
     """``copies`` dequantisations of ``images`` stacked, each with its own seeded noise."""
     return torch.cat([data.dequantize(images, rng.generator(rng.derived_seed(seed, "dequantize", *labels, c))) for c in range(copies)])
@@ -89,23 +120,22 @@ def trained_image_flow(
 
     ``name`` and ``loss_name`` label the data and any extra loss term in the cache key.
     """
-    mask = config.mask if mask is None else mask
     if images is None:
         d = digits(config)
         images, val = d.splits["train"], d.splits["val"]
-    architecture = {"size": 8, "n_couplings": config.n_couplings, "mask": mask, "channels": config.channels, "n_blocks": config.n_blocks, "bottleneck": bottleneck}
-    spec = {"study": "kirichenko2020", "data": name, "in_classes": config.in_classes, "copies": config.copies, "architecture": architecture, "loss": loss_name, "n": len(images)}
+    arch = architecture(config, mask, bottleneck)
+    spec = {"study": "kirichenko2020", "data": name, "in_classes": config.in_classes, "copies": config.copies, "architecture": arch, "loss": loss_name, "n": len(images)}
     x_train = _dequantised(images, config.copies, config.seed, "train", name)
     x_val = _dequantised(val, 1, config.seed, "val", name)
     return train_or_load(
         spec,
-        lambda: image_flow(**architecture),
+        lambda: image_flow(**arch),
         lambda: (x_train, x_val),
         train_config(config, len(x_train), len(x_val)),
         config.torch_device,
         loss_terms=loss_terms,
         progress=progress,
-        description=f"flow ({mask}, l={bottleneck}, {name})",
+        description=f"flow ({arch['mask']}, l={bottleneck}, {name})",
     )
 
 

@@ -1,4 +1,4 @@
-"""The co-adaptation measurements and the claim checks of the Kirichenko study, on small cases whose
+"""The co-adaptation measurements of the Kirichenko study and its untrained null, on small cases whose
 answer is known."""
 
 import numpy as np
@@ -6,10 +6,13 @@ import pandas as pd
 import pytest
 import torch
 
+from flowcore import rng
 from flowcore.flows.image import coupling_layers, image_flow
-from flowcore.studies.kirichenko2020 import claims
+from flowcore.studies.kirichenko2020 import analysis, experiments
+from flowcore.studies.kirichenko2020.config import KirichenkoConfig
 from flowcore.studies.kirichenko2020.experiments import edge_correlation, layer_r2, r2, swap_r2
-from flowcore.verdicts import Verdict
+
+TINY = {"channels": 2, "n_blocks": 1, "n_couplings": 2, "copies": 1, "max_epochs": 1, "patience": 1, "n_draws": 1, "n_boot": 10, "features": 4, "device": "cpu"}
 
 
 def _perturb(flow, scale=0.3, seed=0):
@@ -52,25 +55,53 @@ def test_edges_are_found_in_the_latent_when_they_are_there():
     assert matched > 0.9 and abs(mismatched) < 0.3
 
 
-def _masks(auc, bpd):
-    return pd.DataFrame({"mean AUROC": auc, "test bits/dim": bpd}, index=["checkerboard", "horizontal", "cycle"])
+def test_the_untrained_flow_is_the_trained_flows_initialisation():
+    config = KirichenkoConfig(**TINY, seed=3)
+    flow = experiments.untrained_image_flow(config, mask="horizontal")
+    with rng.seeded(3):
+        fresh = image_flow(**experiments.architecture(config, "horizontal"))
+    assert all(torch.equal(a, b) for a, b in zip(flow.state_dict().values(), fresh.state_dict().values()))
+    other = experiments.untrained_image_flow(config.at_seed(4), mask="horizontal")
+    assert not all(torch.equal(a, b) for a, b in zip(flow.state_dict().values(), other.state_dict().values()))
+    # Zero-initialised couplings: t = 0, so every coupling "predicts" 0.
+    x = torch.rand(5, 64, generator=torch.Generator().manual_seed(0)) * 0.9 + 0.05
+    assert all(c.parts(x)["prediction"].abs().max() == 0 for c in coupling_layers(flow))
 
 
-def test_k6_reads_the_order_of_the_masks():
-    assert claims.assess("K6", claims.k6(_masks([0.5, 0.6, 0.7], [3.0, 3.1, 3.2]))).verdict == Verdict.REPRODUCED
-    assert claims.assess("K6", claims.k6(_masks([0.5, 0.6, 0.7], [3.2, 3.1, 3.0]))).verdict == Verdict.PARTLY
-    assert claims.assess("K6", claims.k6(_masks([0.7, 0.6, 0.5], [3.0, 3.1, 3.2]))).verdict == Verdict.NOT
+def test_architecture_takes_the_config_and_the_variant():
+    config = KirichenkoConfig(**TINY)
+    assert experiments.architecture(config) == {"size": 8, "n_couplings": 2, "mask": "checkerboard", "channels": 2, "n_blocks": 1, "bottleneck": None}
+    assert experiments.architecture(config, "cycle", 4)["mask"] == "cycle" and experiments.architecture(config, "cycle", 4)["bottleneck"] == 4
 
 
-def test_k7_needs_auroc_to_rise_as_the_bottleneck_narrows():
-    narrowing = pd.DataFrame({"mean AUROC": [0.5, 0.6, 0.8], "test bits/dim": [3.0, 3.05, 3.1]}, index=[None, 32, 2])
-    assert claims.assess("K7", claims.k7(narrowing)).verdict == Verdict.REPRODUCED
-    narrowing["mean AUROC"] = [0.8, 0.6, 0.5]
-    assert claims.assess("K7", claims.k7(narrowing)).verdict == Verdict.NOT
+def test_untrained_measures_read_pixel_magnitude_and_no_neighbours():
+    config = KirichenkoConfig(**TINY)
+    d = experiments.digits(config)
+    flow = experiments.untrained_image_flow(config)
+    measures = analysis.coupling_measures(config, flow, d, layer=1)
+    assert measures.layer == 1 and np.isnan(measures.neighbour_corr)
+    assert (measures.r2.to_numpy() <= 1e-9).all()  # predicting 0 explains nothing
+    # With t = 0 the prediction error is the mean squared value (after the logit) of the changed pixels.
+    h = flow.transform.transforms[0](analysis._logit_images(config, d.splits["test"], "test"))[0]  # the logit
+    change = coupling_layers(flow)[1].change_mask
+    expected = (h[:, change] ** 2).mean(1).numpy()
+    assert np.allclose(measures.errors.loc[measures.errors["set"] == "test", "prediction error"], expected, rtol=1e-5)
+    assert set(measures.errors["set"]) == {"test", *d.ood} and set(measures.edges.index) == {"test", *(k for k in d.ood if k != "uniform noise")}
+    with pytest.raises(ValueError, match="layer"):
+        analysis.coupling_measures(config, flow, d, layer=5)
 
 
-def test_k11_holds_only_within_the_bound():
-    ok = pd.DataFrame({"ε": [0.01], "objective change": [0.005], "bound −log(1−ε)": [0.01005], "AUROC": [0.0]})
-    assert claims.assess("K11", claims.k11(ok)).verdict == Verdict.REPRODUCED
-    ok["objective change"] = 0.5  # beyond the bound: the main sub-check fails, whatever the AUROC
-    assert claims.assess("K11", claims.k11(ok)).verdict == Verdict.NOT
+def test_prediction_rho_interval_and_paired_difference():
+    g = np.random.default_rng(0)
+    x = g.normal(size=400)
+    strong = pd.DataFrame({"prediction error": x, "log-likelihood": -x + 0.1 * g.normal(size=400)})
+    weak = pd.DataFrame({"prediction error": x, "log-likelihood": -x + 3.0 * g.normal(size=400)})
+    out = analysis.prediction_rho(strong, weak, n_boot=100, seed=1)
+    assert out["CI low"] <= out["ρ"] <= out["CI high"] < 0
+    assert out["Δρ"] < 0 and out["Δρ CI high"] < 0  # strong is more negative than weak, paired
+    assert analysis.prediction_rho(strong, weak, n_boot=100, seed=1) == out  # seeded
+    assert "Δρ" not in analysis.prediction_rho(weak, n_boot=20)
+    with pytest.raises(ValueError, match="same images"):
+        analysis.prediction_rho(strong, weak.iloc[:10], n_boot=20)
+    with pytest.raises(ValueError, match="columns"):
+        analysis.prediction_rho(strong.rename(columns={"log-likelihood": "ll"}), n_boot=20)
