@@ -47,7 +47,7 @@ from flowcore.report import tables
 from flowcore.studies.debruin2024 import ThesisConfig
 from flowcore.studies.debruin2024 import claims as thesis_claims
 from flowcore.studies.debruin2024.evaluation import results
-from flowcore.studies.song2024 import analysis, claims, deep, klj, linear
+from flowcore.studies.song2024 import analysis, claims, deep, linear
 
 # %% [markdown]
 # ## The linear theory, checked against the optimiser
@@ -64,7 +64,8 @@ from flowcore.studies.song2024 import analysis, claims, deep, klj, linear
 
 # %% tags=["hide-input"]
 checks = analysis.theorem_checks()
-checks.style.format("{:.3g}", na_rep="—")
+numeric = [c for c in checks.columns if c != "L-BFGS converged"]
+checks.style.format("{:.3g}", na_rep="—", subset=numeric).format(na_rep="—", subset=["L-BFGS converged"])
 
 # %% [markdown]
 # ## Fig. 2 in one dimension
@@ -119,11 +120,26 @@ else:
 display(Markdown(f"Shrinking towards G = {config.prior_scale:g}·I hurts (a larger median KL than the MLE) in {len(worse)} of the {len(hurts)} cells with N > d{where}."))
 
 # %% [markdown]
+# **Below $N = d + 1$ there is no MLE.** $T$ has rank at most $N - 1 < d$, so along a null direction
+# $v$ of $T$ the flow $U_s = I + (s - 1)vv^\top$ (with its best shift) leaves every centred point where
+# it was and multiplies $\det U$ by $s$: the NLL falls by exactly $\log s$, without bound. We compute
+# that fall on every training set of the grid with $N \le d$ (the NLL itself, not the formula);
+# with $N > d$ the same stretch costs $\tfrac12(s^2 - 1)\lambda_{min}$ and the NLL rises instead.
+
+# %% tags=["hide-input"]
+small = analysis.small_n_checks(config)
+falls = [c for c in small.columns if c.startswith("NLL fall")]
+small.groupby("N").agg({"rank T": "max", **{c: ["min", "max"] for c in falls}, "KL(p‖prior)": "median"}).style.format(precision=6)
+
+# %% [markdown]
 # ## Experiment 2: KLJ on deep flows with a known truth
 #
 # A RealNVP per cell (cached), every $\gamma$ without weight decay and each weight decay with $\gamma = 0$,
 # on the thesis's Gaussian ($d = 10$) and the two moons; Monte-Carlo $\mathrm{KL}(p\,\|\,p_\theta)$ to the
-# clean truth, mean over seeds with a Student-$t$ 95% interval.
+# clean truth, mean over seeds with a Student-$t$ 95% interval. A seed draws the same training data for
+# every γ, so the claims below compare γ with γ = 0 by the *paired* difference per seed and its
+# Student-$t$ interval over the seeds (Bonferroni over the γ > 0 tried when a claim asks whether some
+# γ helps).
 
 # %% tags=["hide-input"]
 deep_grid = deep.deep_grid(config)
@@ -163,33 +179,22 @@ klj_table = analysis.thesis_with_klj(thesis_config, dim, config.thesis_klj_weigh
 failure = [c for c in thesis_claims.FAMILY_CHECKS if thesis_claims.KIND[c] == "failure"]
 plain_v = {c: str(thesis_claims.assess((thesis_claims.FAMILY_CHECKS[c][0], plain_table)).verdict) for c in failure}
 klj_v = {c: str(thesis_claims.assess((thesis_claims.FAMILY_CHECKS[c][0], klj_table)).verdict) for c in failure}
-gap = lambda t: float(t[(t["family"] == "affine") & np.isclose(t["s"], 1) & np.isclose(t["t"], 0)]["H*(q,pθ) − H*(q,p)"].iloc[0])  # noqa: E731
 pd.DataFrame({"plain": plain_v, f"KLJ γ = {config.thesis_klj_weight:g}": klj_v}).rename_axis(f"claim (D = {dim})")
 
 # %% [markdown]
 # ## The claims
 
 # %% tags=["hide-input"]
-import torch
-
-from flowcore import rng
-
-bound_pairs = []
-for i in range(6):
-    with rng.seeded(i):
-        net = torch.nn.Sequential(torch.nn.Linear(3, 16), torch.nn.ReLU(), torch.nn.Linear(16, 16), torch.nn.ReLU(), torch.nn.Linear(16, 6))
-    lhs, rhs = klj.frobenius_bound(net, torch.randn(64, 3, generator=rng.generator(i)))
-    bound_pairs.append((float(lhs), float(rhs)))
 theorems = claims.s_theorems(checks)
 found = {
     **theorems,
-    "S3": claims.s_small_n(summary, config.linear_dim),
+    "S3": claims.s_small_n(small, grid),
     "S4": claims.s_outliers_linear(summary, config.linear_dim),
     "S5": claims.s_best_alpha(summary, config.linear_dim),
-    "S6": claims.s_klj_small_n(deep_summary),
-    "S7": claims.s_klj_outliers(deep_summary),
-    "S8": claims.s_best_gamma(deep_summary),
-    "S9": claims.s_bound(bound_pairs),
+    "S6": claims.s_klj_small_n(deep_grid),
+    "S7": claims.s_klj_outliers(deep_grid),
+    "S8": claims.s_best_gamma(deep_grid),
+    "S9": claims.s_bound(analysis.bound_cases()),
     "S10": claims.s_thesis(plain_v, klj_v),
 }
 checks_s = [claims.assess(c, f) for c, f in found.items()]
@@ -200,11 +205,12 @@ pd.DataFrame({"why not tested here": claims.NOT_TESTED}).rename_axis("the paper'
 # ## Checks that must hold whatever the verdicts
 
 # %%
-assert (checks["max rel. error of M"].dropna() < 1e-4).all(), "a closed form disagrees with the optimiser"
+# The machinery, not the claims (the verdicts above report those): every fit of the grid is in the table,
+# every deep run is in the table, and no Monte-Carlo KL to the truth lies below zero beyond its noise.
+assert len(grid) == len(config.linear_n) * len(config.outlier_fractions) * len(config.alphas) * config.replicates
 assert np.isfinite(deep_grid["KL*(p‖pθ)"]).all() and (deep_grid["KL*(p‖pθ)"] > -5 * deep_grid["SE"]).all(), "a KL to the truth below zero beyond noise"
 assert len(deep_grid) == len(deep.cells(config))
-assert (summary[summary["N"] <= config.linear_dim].query("α == 0")["exists"] == 0).all(), "an MLE with N ≤ d"
-print(f"all checks passed: {len(grid)} linear fits, {len(deep_grid)} deep runs, {len(checks_s)} claims")
+print(f"all checks passed: {len(grid)} linear fits, {len(small)} training sets with N ≤ d, {len(deep_grid)} deep runs, {len(checks_s)} claims")
 
 # %% [markdown]
 # ## Conclusion
@@ -213,8 +219,10 @@ print(f"all checks passed: {len(grid)} linear fits, {len(deep_grid)} deep runs, 
 counts = pd.Series([str(c.verdict) for c in checks_s]).value_counts()
 by = {c.claim: c for c in checks_s}
 display(Markdown(
-    f"Of the {len(checks_s)} claims tested offline, {counts.get('reproduced', 0)} reproduced, {counts.get('partly reproduced', 0)} partly and "
-    f"{counts.get('not reproduced', 0)} not. The linear closed forms hold once the printed sign of b, the L2 constant and the KL's factor ½ are corrected "
-    f"(S1 {by['S1'].verdict}, S2 {by['S2'].verdict}). On deep flows with a known truth: S6 {by['S6'].verdict} ({by['S6'].rests_on}); "
-    f"S7 {by['S7'].verdict}; S8 {by['S8'].verdict} ({by['S8'].rests_on}). On the thesis's families: {by['S10'].rests_on}."
+    f"Of the {len(checks_s)} claims tested offline: " + ", ".join(f"{n} {v}" for v, n in counts.items()) + ". "
+    f"The linear closed forms, with the printed sign of b, the L2 constant and the KL's factor ½ corrected, against L-BFGS: "
+    f"S1 {by['S1'].verdict} ({by['S1'].rests_on}), S2 {by['S2'].verdict} ({by['S2'].rests_on}). No MLE below N = d + 1 and an accurate KL fit there: "
+    f"S3 {by['S3'].verdict} ({by['S3'].rests_on}). "
+    f"On deep flows with a known truth, judged by paired intervals over {len(config.seeds)} seeds: S6 {by['S6'].verdict} ({by['S6'].rests_on}); "
+    f"S7 {by['S7'].verdict} ({by['S7'].rests_on}); S8 {by['S8'].verdict} ({by['S8'].rests_on}). On the thesis's families: {by['S10'].rests_on}."
 ))

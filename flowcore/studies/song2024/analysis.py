@@ -19,33 +19,65 @@ from flowcore.gaussians import GaussianRecipe, training_gaussian
 from flowcore.studies.song2024 import linear
 from flowcore.studies.song2024.config import SongConfig
 
-__all__ = ["linear_grid", "linear_summary", "theorem_checks", "thesis_with_klj"]
+__all__ = ["linear_grid", "linear_summary", "small_n_checks", "theorem_checks", "bound_cases", "thesis_with_klj"]
 
 
-def linear_grid(config: SongConfig) -> pd.DataFrame:
-    """One row per (N, r, α, replicate): the closed-form KL(truth ‖ fit) in nats (inf where the fit
-    does not exist: the MLE with N ≤ d)."""
+def _truth(config: SongConfig) -> tuple[np.ndarray, np.ndarray]:
+    """The clean truth of the linear experiment: the thesis's Gaussian at ``linear_dim`` (mean, cov)."""
     d = config.linear_dim
     p = training_gaussian(max(d, 2), GaussianRecipe(), seed=0) if d >= 2 else None
-    mean = p.mean.numpy() if p is not None else np.zeros(1)
-    cov = p.cov.numpy() if p is not None else np.eye(1)
-    G = config.prior_scale * np.eye(d)
-    rows = []
-    for n in config.linear_n:
+    return (p.mean.numpy(), p.cov.numpy()) if p is not None else (np.zeros(1), np.eye(1))
+
+
+def _training_sets(config: SongConfig, mean: np.ndarray, cov: np.ndarray, max_n: int | None = None):
+    """Every training set of the linear experiment (with N ≤ ``max_n`` if given): ``(N, r, replicate, X)``,
+    X with ``round(r·N)`` rows moved by ``outlier_scale``·ε (the same sets for every α, and for every
+    function that reads them)."""
+    for n in (n for n in config.linear_n if max_n is None or n <= max_n):
         for r in config.outlier_fractions:
             for rep in range(config.replicates):
                 g = rng.numpy_stream(rng.derived_seed(config.replicates, "song linear", n, r, rep))
                 x = g.multivariate_normal(mean, cov, size=n)
                 n_out = int(round(r * n))
                 if n_out:
-                    x[:n_out] += config.outlier_scale * g.standard_normal((n_out, d))
-                for alpha in config.alphas:
-                    try:
-                        fit = linear.mle(x) if alpha == 0 else linear.regularised(x, alpha, "kl", G)
-                        kl = linear.kl_gaussian(mean, cov, fit.mean, fit.cov)
-                    except ValueError:
-                        kl = np.inf
-                    rows.append({"N": n, "N/d": n / d, "r": r, "α": alpha, "replicate": rep, "KL(p‖fit)": kl})
+                    x[:n_out] += config.outlier_scale * g.standard_normal((n_out, config.linear_dim))
+                yield n, r, rep, x
+
+
+def linear_grid(config: SongConfig) -> pd.DataFrame:
+    """One row per (N, r, α, replicate): the closed-form KL(truth ‖ fit) in nats (inf where the fit
+    does not exist: the MLE with N ≤ d)."""
+    mean, cov = _truth(config)
+    G = config.prior_scale * np.eye(config.linear_dim)
+    rows = []
+    for n, r, rep, x in _training_sets(config, mean, cov):
+        for alpha in config.alphas:
+            try:
+                fit = linear.mle(x) if alpha == 0 else linear.regularised(x, alpha, "kl", G)
+                kl = linear.kl_gaussian(mean, cov, fit.mean, fit.cov)
+            except ValueError:
+                kl = np.inf
+            rows.append({"N": n, "N/d": n / config.linear_dim, "r": r, "α": alpha, "replicate": rep, "KL(p‖fit)": kl})
+    return pd.DataFrame(rows)
+
+
+def small_n_checks(config: SongConfig, scales: tuple[float, ...] = linear.STRETCHES) -> pd.DataFrame:
+    r"""Per training set of the linear experiment with N ≤ d (every r, every replicate): the numerical
+    rank of T, the fall of the NLL along T's least-variance direction at each stretch s
+    (:func:`~flowcore.studies.song2024.linear.null_direction_fall`; ``log s`` when that direction is a
+    null direction, i.e. no MLE), and the KL to the truth of the prior alone,
+    :math:`\mathcal N(\bar x, G)` (the KL-regularised fit's limit α → ∞)."""
+    mean, cov = _truth(config)
+    d = config.linear_dim
+    G = config.prior_scale * np.eye(d)
+    rows = []
+    for n, r, rep, x in _training_sets(config, mean, cov, max_n=d):
+        falls = linear.null_direction_fall(x, scales)
+        rows.append({
+            "N": n, "r": r, "replicate": rep, "rank T": linear.covariance_rank(x),
+            **{f"NLL fall at s = {s:g}": f for s, f in zip(scales, falls)},
+            "KL(p‖prior)": linear.kl_gaussian(mean, cov, x.mean(axis=0), G),
+        })
     return pd.DataFrame(rows)
 
 
@@ -61,8 +93,9 @@ def linear_summary(grid: pd.DataFrame) -> pd.DataFrame:
 
 def theorem_checks(d: int = 3, n: int = 40, alpha: float = 5.0, seed: int = 0) -> pd.DataFrame:
     """Each closed form against L-BFGS on the objective as :mod:`~flowcore.studies.song2024.linear`
-    writes it, computed live: the largest relative error of M = UUᵀ and of b, and the objective at the
-    printed sign of b (+Uᵀx̄) minus at the derived one (−Uᵀx̄)."""
+    writes it, computed live: whether L-BFGS reports convergence, the largest relative error of
+    M = UUᵀ and of the mean, the objective at the closed form minus at L-BFGS's optimum, and the NLL
+    at the printed sign of b (+Uᵀx̄) minus at the derived one (−Uᵀx̄)."""
     g = rng.numpy_stream(rng.derived_seed(seed, "song theorem checks"))
     A = g.standard_normal((d, d))
     x = g.standard_normal((n, d)) @ A.T + g.standard_normal(d)
@@ -83,6 +116,7 @@ def theorem_checks(d: int = 3, n: int = 40, alpha: float = 5.0, seed: int = 0) -
         mean_opt = -np.linalg.solve(U.T, b)
         rows.append({
             "closed form": label,
+            "L-BFGS converged": bool(res.success),
             "max rel. error of M": float(np.max(np.abs(M - fit.M)) / np.max(np.abs(fit.M))),
             "max abs. error of the mean": float(np.max(np.abs(mean_opt - fit.mean))),
             "objective: closed form − L-BFGS": float(linear.objective(fit.U, fit.b, x, a, kind, G if kind == "kl" else None) - res.fun),
@@ -94,6 +128,28 @@ def theorem_checks(d: int = 3, n: int = 40, alpha: float = 5.0, seed: int = 0) -
     rows.append({"closed form": "printed sign b = +Uᵀx̄ (NLL excess)", "objective: closed form − L-BFGS": float(printed)})
     rows.append({"closed form": "Eq. 6 ≡ Eq. 7 (pseudo-samples)", "max rel. error of M": float(np.max(np.abs(pseudo.M - kl_fit.M)) / np.max(np.abs(kl_fit.M)))})
     return pd.DataFrame(rows).set_index("closed form")
+
+
+def bound_cases(n_nets: int = 6, n_points: int = 64, seed: int = 0) -> list[tuple[float, float]]:
+    """Eq. 10 on ``n_nets`` random ReLU st-networks (3 → 16 → 16 → 6, PyTorch's initialisation, net i
+    seeded by ``seed + i``), each at ``n_points`` standard-normal inputs: the pairs
+    ``(‖∂t/∂x_A‖²_F, Π_k ‖W_k‖²_F)`` of :func:`~flowcore.studies.song2024.klj.frobenius_bound`.
+
+    Example:
+        >>> [lhs <= rhs for lhs, rhs in bound_cases(2)]
+        [True, True]
+    """
+    import torch
+
+    from flowcore.studies.song2024.klj import frobenius_bound
+
+    pairs = []
+    for i in range(seed, seed + n_nets):
+        with rng.seeded(i):
+            net = torch.nn.Sequential(torch.nn.Linear(3, 16), torch.nn.ReLU(), torch.nn.Linear(16, 16), torch.nn.ReLU(), torch.nn.Linear(16, 6))
+        lhs, rhs = frobenius_bound(net, torch.randn(n_points, 3, generator=rng.generator(i)))
+        pairs.append((float(lhs), float(rhs)))
+    return pairs
 
 
 def thesis_with_klj(thesis_config, dim: int, klj_weight: float, progress: bool | None = None):

@@ -56,6 +56,8 @@ class SongConfig(StudyConfig):
             so 0.01 × 64 = 0.64 is the comparable strength), its
             training-outlier fraction r and its small training fraction p.
         digits_channels, digits_blocks, digits_epochs: Its per-class image flows.
+        digits_n_boot: Resamples of its paired bootstrap over the test and OOD images (the intervals of
+            S11–S14).
         device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
 
     Example:
@@ -94,6 +96,7 @@ class SongConfig(StudyConfig):
     digits_channels: int = 8
     digits_blocks: int = 1
     digits_epochs: int = 30
+    digits_n_boot: int = 1000
     device: str = "auto"
 
     def __post_init__(self):
@@ -132,6 +135,7 @@ class SongConfig(StudyConfig):
             digits_channels=check_int("digits_channels", self.digits_channels, minimum=1, maximum=256),
             digits_blocks=check_int("digits_blocks", self.digits_blocks, minimum=1, maximum=16),
             digits_epochs=check_int("digits_epochs", self.digits_epochs, minimum=1),
+            digits_n_boot=check_int("digits_n_boot", self.digits_n_boot, minimum=100),
         )
 
     def digits_config(self):

@@ -75,6 +75,9 @@ __all__ = [
     "Decoupled",
     "nll",
     "mle",
+    "STRETCHES",
+    "covariance_rank",
+    "null_direction_fall",
     "regularised",
     "pseudo_sample_fit",
     "objective",
@@ -304,6 +307,61 @@ def mle(X: ArrayLike) -> LinearFit:
     mean, T = _moments(X)
     _check_full_rank(T, X.shape[0])
     return _fit(T, mean)
+
+
+#: The stretches s of :func:`null_direction_fall` (the study's S3 demonstration).
+STRETCHES = (1e3, 1e6)
+
+
+def covariance_rank(X: ArrayLike) -> int:
+    r"""The numerical rank of the sample covariance :math:`T` of ``X``: its eigenvalues above the
+    relative floor that :func:`mle` uses (``1e-12`` of the largest).
+
+    Example:
+        >>> covariance_rank(np.array([[0.0, 0.0, 0.0], [1.0, 2.0, 0.0], [2.0, 0.0, 1.0]]))  # N = 3: rank ≤ N - 1
+        2
+    """
+    _, T = _moments(_data(X))
+    eigs = np.linalg.eigvalsh(T)
+    return int(np.sum(eigs > _RANK_TOL * max(eigs[-1], np.finfo(float).tiny)))
+
+
+def null_direction_fall(X: ArrayLike, scales=STRETCHES) -> NDArray[np.float64]:
+    r"""How far the NLL falls when the flow stretches the data's least-variance direction, the
+    computation behind "no MLE for :math:`N \le d`" (:func:`mle`).
+
+    With :math:`v` the unit eigenvector of :math:`T`'s smallest eigenvalue :math:`\lambda_{min}`,
+    :math:`U_s = I + (s - 1)vv^\top` and its optimal shift :math:`b_s = -U_s^\top\bar x`, this returns
+    :func:`nll` :math:`(U_1, b_1) -` :func:`nll` :math:`(U_s, b_s)` for each :math:`s` in ``scales``,
+    evaluated on the data (not from a formula). In exact arithmetic it is
+    :math:`\log s - \tfrac12(s^2 - 1)\lambda_{min}`: exactly :math:`\log s`, without bound, when
+    :math:`\lambda_{min} = 0` (always when :math:`N \le d`, since :math:`\operatorname{rank} T \le N - 1`),
+    and falling to :math:`-\infty` as :math:`s` grows when :math:`T` is positive definite.
+
+    Args:
+        X: The data, shape ``(N, d)``.
+        scales: The stretches :math:`s > 0`.
+
+    Example:
+        >>> X = np.array([[0.0, 0.0], [1.0, 1.0]])           # N = d = 2: T has a null direction
+        >>> bool(np.allclose(null_direction_fall(X, (1e3, 1e6)), np.log([1e3, 1e6])))
+        True
+        >>> X = np.random.default_rng(0).normal(size=(50, 2))  # N > d: stretching costs likelihood
+        >>> bool(null_direction_fall(X, (1e3,))[0] < 0)
+        True
+    """
+    X = _data(X)
+    scales = np.asarray([check_positive("scales", s) for s in scales], dtype=np.float64)
+    mean, T = _moments(X)
+    v = np.linalg.eigh(T)[1][:, 0]
+    d = X.shape[1]
+
+    def at(s: float) -> float:
+        U = np.eye(d) + (s - 1) * np.outer(v, v)
+        return nll(U, -U.T @ mean, X)
+
+    base = at(1.0)
+    return np.array([base - at(s) for s in scales])
 
 
 def _regularised_cov(T: NDArray[np.float64], N: int, alpha: float, kind: str, G: NDArray[np.float64] | None) -> NDArray[np.float64]:

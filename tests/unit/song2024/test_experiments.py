@@ -41,27 +41,68 @@ def test_the_linear_grid_has_no_mle_below_d_and_regularised_fits_everywhere():
     assert np.isfinite(summary.query("α == 1")["median KL"]).all()
 
 
-def _deep_summary(kl_by_gamma):
+def _deep_grid(kl_by_gamma, spread=0.05, seeds=(0, 1, 2)):
+    """A deep grid with KL per γ (r = 0) and an outlier cost of 1.0 nats without KLJ, 0.2 with; the
+    seeds scatter every KL by ±``spread`` independently."""
     rows = []
-    for ds in ("gaussian",):
-        for n in (20,):
-            for r in (0.0, 0.1):
-                for k, kl in kl_by_gamma.items():
-                    v = kl + (1.0 if r > 0 and k == 0 else 0.2 if r > 0 else 0.0)
-                    rows.append({"dataset": ds, "N": n, "r": r, "klj_weight": k, "weight_decay": 0.0, "KL*(p‖pθ)": v, "CI low": v - 0.05, "CI high": v + 0.05})
+    g = np.random.default_rng(0)
+    for r in (0.0, 0.1):
+        for k, kl in kl_by_gamma.items():
+            for seed in seeds:
+                v = kl + (1.0 if r > 0 and k == 0 else 0.2 if r > 0 else 0.0) + spread * g.uniform(-1, 1)
+                rows.append({"dataset": "gaussian", "N": 20, "r": r, "klj_weight": k, "weight_decay": 0.0, "seed": seed, "KL*(p‖pθ)": v, "SE": 0.01})
     return pd.DataFrame(rows)
 
 
 def test_deep_claims_read_the_direction_of_the_effect():
-    helps = _deep_summary({0.0: 2.0, 0.01: 1.0})
+    helps = _deep_grid({0.0: 2.0, 0.01: 1.0})
     assert claims.assess("S6", claims.s_klj_small_n(helps)).verdict == Verdict.REPRODUCED
     assert claims.assess("S7", claims.s_klj_outliers(helps)).verdict == Verdict.REPRODUCED
     assert claims.assess("S8", claims.s_best_gamma(helps)).verdict == Verdict.REPRODUCED
-    hurts = _deep_summary({0.0: 1.0, 0.01: 2.0})
+    hurts = _deep_grid({0.0: 1.0, 0.01: 2.0})
     assert claims.assess("S6", claims.s_klj_small_n(hurts)).verdict == Verdict.NOT
     assert claims.assess("S8", claims.s_best_gamma(hurts)).verdict == Verdict.NOT
+
+
+def test_deep_claims_say_not_distinguishable_when_the_seeds_scatter_more_than_the_effect():
+    # KLJ helps by 0.1 nats on average, but the seeds scatter each KL by up to ±2 nats.
+    noisy = _deep_grid({0.0: 2.1, 0.01: 2.0}, spread=2.0)
+    for claim, check in (("S6", claims.s_klj_small_n), ("S7", claims.s_klj_outliers), ("S8", claims.s_best_gamma)):
+        assert claims.assess(claim, check(noisy)).verdict == Verdict.UNDECIDED, claim
+
+
+def test_klj_gains_are_paired_by_seed_and_need_the_plain_flow():
+    grid = _deep_grid({0.0: 2.0, 0.01: 1.0, 0.1: 1.5}, spread=0.0)
+    gains = claims.klj_gains(grid)
+    assert sorted(gains["klj_weight"].unique()) == [0.01, 0.1]
+    assert np.allclose(gains.query("r == 0 and klj_weight == 0.01")["gain"], 1.0)
+    assert np.allclose(gains.query("r == 0.1 and klj_weight == 0.1")["gain"], 0.5 + 0.8)
+    with pytest.raises(ValueError, match="klj_weight 0"):
+        claims.klj_gains(grid[grid["klj_weight"] > 0])
+
+
+def test_s7_needs_the_margin_not_just_a_sign():
+    # KLJ loses 0.02 nats less to outliers than the plain flow, consistently: below the margin.
+    grid = _deep_grid({0.0: 1.0, 0.01: 1.0}, spread=0.0)
+    grid.loc[(grid["r"] > 0) & (grid["klj_weight"] > 0), "KL*(p‖pθ)"] = 1.0 + 1.0 - 0.02 + 0.001 * grid["seed"]
+    assert claims.KL_MARGIN > 0.02
+    assert claims.assess("S7", claims.s_klj_outliers(grid)).verdict == Verdict.NOT
 
 
 def test_a_loss_term_without_a_name_cannot_share_the_plain_flows_cache_key():
     with pytest.raises(ValueError, match="loss_name must name the loss_terms"):
         trained_flow(4, ThesisConfig(), loss_terms=[lambda batch, log_scales: batch.sum() * 0])
+
+
+def test_a_consistent_but_negligible_gain_does_not_count_as_improving_the_fit():
+    tiny = _deep_grid({0.0: 2.0, 0.01: 1.99}, spread=0.0)
+    assert claims.KL_MARGIN > 0.01
+    assert claims.assess("S6", claims.s_klj_small_n(tiny)).verdict == Verdict.NOT
+    # at r = 0.1 KLJ loses 0.8 nats less to the outliers, so only the clean cell fails
+    assert claims.s_best_gamma(tiny).subchecks[0].passed == {"gaussian, N=20, r=0": False, "gaussian, N=20, r=0.1": True}
+
+
+def test_claims_without_the_cells_they_need_are_not_testable():
+    clean_only = _deep_grid({0.0: 2.0, 0.01: 1.0}).query("r == 0")
+    assert claims.assess("S7", claims.s_klj_outliers(clean_only)).label() == "not testable here: the grid has no r > 0"
+    assert claims.assess("S3", claims.s_small_n(pd.DataFrame(), pd.DataFrame())).label() == "not testable here: the grid has no N ≤ d"
