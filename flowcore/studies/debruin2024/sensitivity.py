@@ -156,7 +156,8 @@ def summarise(runs: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
     values = {v: i for i, v in enumerate(runs["value"].unique())}
     summary["_f"], summary["_v"] = summary["factor"].map(order), summary["value"].map(values)
     summary["_c"] = summary["claim"].str[1:].astype(int)
-    return summary.sort_values(["_c", "_f", "_v", "model"], ascending=[True, True, True, False]).drop(columns=["_f", "_v", "_c"]).reset_index(drop=True)
+    summary["_m"] = summary["model"].map({label: i for i, label in enumerate(MODELS.values())})
+    return summary.sort_values(["_c", "_f", "_v", "_m"]).drop(columns=["_f", "_v", "_c", "_m"]).reset_index(drop=True)
 
 
 def every_seed(share: str) -> bool:
