@@ -163,7 +163,7 @@ display(pd.concat({"trained": measures.r2, "untrained": untrained.r2}, axis=1).s
 display(pd.concat({"trained": measures.edges, "untrained": untrained.edges}, axis=1).style.format(precision=3))
 corr_untrained = "undefined: its −t is 0 everywhere" if np.isnan(untrained.neighbour_corr) else f"{untrained.neighbour_corr:.3f}"
 display(Markdown(
-    f"**The untrained null.** At its initialisation every coupling is the identity ($t = 0$), so its \"prediction error\" is the squared "
+    f"**The untrained null.** At its initialisation every coupling is the identity (its shift *t* is 0), so its \"prediction error\" is the squared "
     f"magnitude of the pixels after the logit, and its log-likelihood falls with that magnitude through the Gaussian base. Across the "
     f"{len(measures.errors)} test and OOD images, Spearman ρ between {layer_name}'s prediction error and the log-likelihood is "
     f"{rho['ρ']:+.3f} [{rho['CI low']:+.3f}, {rho['CI high']:+.3f}] for the trained flow and {rho_untrained['ρ']:+.3f} "
