@@ -21,6 +21,7 @@ import difflib
 import html
 import os
 from collections.abc import Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
@@ -32,9 +33,11 @@ from flowcore.cache import CHECKOUT, canonical
 from flowcore.devices import resolve_device
 from flowcore.params import coerce, load_yaml
 from flowcore.resources import Estimate, check_resources
-from flowcore.validation import assign_checked, check_choice, check_int, check_int_list, check_positive
+from flowcore.validation import check_bool, check_choice, check_int, check_int_list, check_positive, checked, validate_fields
 
 __all__ = [
+    "Checked",
+    "section_prefix",
     "FlowConfig",
     "StudyConfig",
     "profile_dir",
@@ -134,9 +137,63 @@ def check_names(given, known, what: str = "parameter") -> None:
 
 # --- config classes ---------------------------------------------------------------------------------
 
+#: Each section class → the prefixes the :attr:`StudyConfig.SECTIONS` of the study configs give it.
+_PREFIXES: dict[type, set[str]] = {}
+#: The section class :meth:`StudyConfig.from_params` is building, and the prefix of its study.
+_BUILDING: ContextVar[tuple[type, str] | None] = ContextVar("flowcore_building_section", default=None)
+
+
+def section_prefix(klass: type) -> str:
+    """The prefix the flat parameters of the config class ``klass`` carry, as :attr:`StudyConfig.SECTIONS`
+    gives it: that of the study whose config is being built, else the one prefix every study gives
+    ``klass``; ``""`` for a class that is no section (or is one under several prefixes).
+
+    Example:
+        >>> from flowcore.studies.debruin2024 import Sweep, ThesisConfig
+        >>> section_prefix(Sweep), section_prefix(ThesisConfig)
+        ('sweep_', '')
+    """
+    building = _BUILDING.get()
+    if building is not None and building[0] is klass:
+        return building[1]
+    prefixes = _PREFIXES.get(klass, ())
+    return next(iter(prefixes)) if len(prefixes) == 1 else ""
+
+
+class Checked:
+    """Base of a frozen config dataclass whose fields declare their own checks.
+
+    Each field states its check once, ``lr: float = field(default=1e-3, metadata=checked(check_positive))``
+    (:func:`flowcore.validation.checked`); this ``__post_init__`` runs them all, naming each parameter
+    by its flat name (the field's name behind the prefix :func:`section_prefix` finds in SECTIONS),
+    and keeps the canonical values. A check that involves two fields goes into the subclass's
+    ``__post_init__``, after ``super().__post_init__()``.
+
+    Example:
+        >>> from flowcore.validation import checked, check_int
+        >>> @dataclass(frozen=True)
+        ... class Sizes(Checked):
+        ...     n_train: int = field(default=100, metadata=checked(check_int, minimum=2))
+        ...     n_val: int = field(default=10, metadata=checked(check_int, minimum=2))
+        ...
+        ...     def __post_init__(self):
+        ...         super().__post_init__()
+        ...         if self.n_val > self.n_train:
+        ...             raise ValueError(f"n_val must be ≤ n_train, got {self.n_val} > {self.n_train}")
+        >>> Sizes(n_train=1000.0)
+        Sizes(n_train=1000, n_val=10)
+        >>> Sizes(n_val=1)
+        Traceback (most recent call last):
+        ...
+        ValueError: n_val must be an integer ≥ 2, got 1
+    """
+
+    def __post_init__(self):
+        validate_fields(self, section_prefix(type(self)))
+
 
 @dataclass(frozen=True)
-class FlowConfig:
+class FlowConfig(Checked):
     """The RealNVP's architecture (the thesis states none of it; these are ours). Defaults: the
     ``default`` profile. See :class:`flowcore.flows.RealNVP` for what each option means.
 
@@ -155,30 +212,17 @@ class FlowConfig:
         4
     """
 
-    n_couplings: int = 8
-    hidden: tuple[int, ...] = (64, 64)
-    log_scale: str = "tanh"
-    log_scale_bound: float = 3.0
-    mask: str = "halves"
-    permutation: str = "random"
-    zero_init: bool = True
-
     LOG_SCALES: ClassVar[tuple[str, ...]] = ("tanh", "exp", "sigmoid")
     MASKS: ClassVar[tuple[str, ...]] = ("halves", "alternating")
     PERMUTATIONS: ClassVar[tuple[str, ...]] = ("random", "reverse", "none")
 
-    def __post_init__(self):
-        if not isinstance(self.zero_init, bool):
-            raise ValueError(f"zero_init must be true or false, got {self.zero_init!r}")
-        assign_checked(
-            self,
-            n_couplings=check_int("n_couplings", self.n_couplings, minimum=1),
-            hidden=check_int_list("hidden", self.hidden, minimum=1),
-            log_scale=check_choice("log_scale", self.log_scale, self.LOG_SCALES),
-            log_scale_bound=check_positive("log_scale_bound", self.log_scale_bound),
-            mask=check_choice("mask", self.mask, self.MASKS),
-            permutation=check_choice("permutation", self.permutation, self.PERMUTATIONS),
-        )
+    n_couplings: int = field(default=8, metadata=checked(check_int, minimum=1))
+    hidden: tuple[int, ...] = field(default=(64, 64), metadata=checked(check_int_list, minimum=1))
+    log_scale: str = field(default="tanh", metadata=checked(check_choice, allowed=LOG_SCALES))
+    log_scale_bound: float = field(default=3.0, metadata=checked(check_positive))
+    mask: str = field(default="halves", metadata=checked(check_choice, allowed=MASKS))
+    permutation: str = field(default="random", metadata=checked(check_choice, allowed=PERMUTATIONS))
+    zero_init: bool = field(default=True, metadata=checked(check_bool))
 
     def build(self, dim: int):
         """A fresh :class:`flowcore.flows.RealNVP` of dimension ``dim`` (weights from the global RNG)."""
@@ -197,13 +241,15 @@ class FlowConfig:
 
 
 @dataclass(frozen=True)
-class StudyConfig:
+class StudyConfig(Checked):
     """Base of a study's config: a frozen dataclass of validated fields, some of them *sections*.
 
     A section is a config object of its own (:class:`FlowConfig`, :class:`flowcore.train.TrainConfig`,
     …) listed in :attr:`SECTIONS` with the prefix its parameters carry in the flat namespace of a
-    profile and a notebook (``""`` for none). A study's config subclasses this, adds its fields and
-    sections, and names its :attr:`STUDY` (the profile section it reads).
+    profile and a notebook (``""`` for none); a section that is :class:`Checked` names its
+    parameters with that prefix in its errors. A study's config subclasses this, adds its fields
+    (each declaring its check, see :class:`Checked`) and sections, and names its :attr:`STUDY` (the
+    profile section it reads).
 
     Example:
         >>> from dataclasses import field
@@ -226,6 +272,11 @@ class StudyConfig:
     #: LocalCluster of one worker process per core), ``"serial"``, or a scheduler address such as
     #: ``"tcp://10.0.0.5:8786"``. It says where, not what, so it is no part of any cache key.
     scheduler: str = field(default="", metadata={"key": False}, kw_only=True)
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        for klass, prefix in cls.SECTIONS.values():
+            _PREFIXES.setdefault(klass, set()).add(prefix)
 
     @classmethod
     def parameter_names(cls) -> dict[str, tuple[str | None, str]]:
@@ -262,7 +313,7 @@ class StudyConfig:
         for name, value in params.items():
             section, field_name = names[name]
             parts[section][field_name] = value
-        sections = {s: klass(**parts[s]) for s, (klass, _) in cls.SECTIONS.items()}
+        sections = {s: _build_section(klass, prefix, parts[s]) for s, (klass, prefix) in cls.SECTIONS.items()}
         if "scheduler" in parts[None]:
             from flowcore.sweep.execution import check_scheduler
 
@@ -300,6 +351,15 @@ class StudyConfig:
             ['1000', 'profile (none)']
         """
         return getattr(self, "_resolved", Resolved(self, "(none)", {})).table()
+
+
+def _build_section(klass: type, prefix: str, values: dict):
+    """``klass(**values)``, its errors naming its parameters with ``prefix`` (see :func:`section_prefix`)."""
+    token = _BUILDING.set((klass, prefix))
+    try:
+        return klass(**values)
+    finally:
+        _BUILDING.reset(token)
 
 
 # --- resolving --------------------------------------------------------------------------------------

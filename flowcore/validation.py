@@ -1,15 +1,88 @@
 """Small checks that turn a bad parameter into a ``ValueError`` naming it and what is allowed.
 
-They run before any expensive work, so a typo in a notebook parameter fails at once.
+They run before any expensive work, so a typo in a notebook parameter fails at once. Each has the
+form ``check(name, value, **options) → canonical value``, so a config's field declares its check once
+(:func:`checked`) and :func:`validate_fields` applies it under the field's own name.
 """
 
 from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import fields
+from functools import partial
+from typing import Any
 
-__all__ = ["assign_checked", "check_int", "check_real", "check_positive", "check_non_negative", "check_probability", "check_choice", "check_int_list", "check_real_list"]
+__all__ = [
+    "checked",
+    "validate_fields",
+    "assign_checked",
+    "check_int",
+    "check_real",
+    "check_positive",
+    "check_non_negative",
+    "check_probability",
+    "check_bool",
+    "check_choice",
+    "check_choice_list",
+    "check_int_list",
+    "check_real_list",
+    "check_seeds",
+    "check_device",
+]
+
+
+def checked(check: Callable[..., Any], /, **options) -> dict[str, Any]:
+    """Field metadata that declares a dataclass field's check: ``check(name, value, **options)``
+    returns the value's canonical form or raises a ``ValueError`` naming ``name``.
+
+    :func:`validate_fields` applies it with the field's own name (behind a section's prefix).
+    Other metadata joins with ``|``: ``metadata=checked(check_choice, allowed=X) | {"key_default": True}``.
+
+    Example:
+        >>> from dataclasses import dataclass, field
+        >>> @dataclass(frozen=True)
+        ... class Settings:
+        ...     n: int = field(default=1, metadata=checked(check_int, minimum=1))
+        ...
+        ...     def __post_init__(self):
+        ...         validate_fields(self)
+        >>> Settings(n=3.0)
+        Settings(n=3)
+        >>> Settings(n=0)
+        Traceback (most recent call last):
+        ...
+        ValueError: n must be an integer ≥ 1, got 0
+    """
+    return {"check": partial(check, **options) if options else check}
+
+
+def validate_fields(instance, prefix: str = "") -> None:
+    """Run the check every field of the frozen dataclass ``instance`` declares (:func:`checked`), in
+    the order of the fields, naming each parameter ``prefix + field name``, and store the canonical
+    values (``100000.0`` becomes ``100000``), so two configs that mean the same compare equal and share
+    one cache key. Fields without a declared check are left as they are.
+
+    Example:
+        >>> from dataclasses import dataclass, field
+        >>> @dataclass(frozen=True)
+        ... class Sweep:
+        ...     dim: int = field(default=2, metadata=checked(check_int, minimum=2))
+        ...     note: str = "free text"
+        >>> sweep = Sweep(dim=4.0)
+        >>> validate_fields(sweep, prefix="sweep_")
+        >>> sweep
+        Sweep(dim=4, note='free text')
+        >>> validate_fields(Sweep(dim=1), prefix="sweep_")
+        Traceback (most recent call last):
+        ...
+        ValueError: sweep_dim must be an integer ≥ 2, got 1
+    """
+    for f in fields(instance):
+        check = f.metadata.get("check")
+        if check is not None:
+            object.__setattr__(instance, f.name, check(prefix + f.name, getattr(instance, f.name)))
 
 
 def _is_bool(value) -> bool:
@@ -93,8 +166,9 @@ def check_non_negative(name: str, value) -> float:
     return _check_bound(name, value, strict=False)
 
 
-def assign_checked(instance, **checked) -> None:
-    """Store checked values on a frozen dataclass from its ``__post_init__``.
+def assign_checked(instance, **values) -> None:
+    """Store checked values on a frozen dataclass from its ``__post_init__`` (a config's fields
+    declare their checks with :func:`checked` instead; this serves the classes that check by hand).
 
     A config keeps the canonical form of each value (``100000.0`` becomes ``100000``), so two
     configs that mean the same compare equal and share one cache key.
@@ -110,7 +184,7 @@ def assign_checked(instance, **checked) -> None:
         >>> Settings(n=3.0), Settings(n=3.0) == Settings(n=3)
         (Settings(n=3), True)
     """
-    for name, value in checked.items():
+    for name, value in values.items():
         object.__setattr__(instance, name, value)
 
 
@@ -130,6 +204,22 @@ def check_probability(name: str, value) -> float:
     return float(value)
 
 
+def check_bool(name: str, value) -> bool:
+    """Return ``value`` if it is ``True`` or ``False`` (``1``, ``"yes"`` and the like are refused).
+
+    Example:
+        >>> check_bool("zero_init", False)
+        False
+        >>> check_bool("zero_init", "yes")
+        Traceback (most recent call last):
+        ...
+        ValueError: zero_init must be true or false, got 'yes'
+    """
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be true or false, got {value!r}")
+    return value
+
+
 def check_choice(name: str, value, allowed: Iterable[str]) -> str:
     """Return ``value`` if it is one of ``allowed``.
 
@@ -145,6 +235,23 @@ def check_choice(name: str, value, allowed: Iterable[str]) -> str:
     if value not in allowed:
         raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}; got {value!r}")
     return value
+
+
+def check_choice_list(name: str, values, allowed: Iterable[str]) -> tuple[str, ...]:
+    """Return a tuple of the entries of the non-empty list ``values``, each one of ``allowed``.
+
+    Example:
+        >>> check_choice_list("masks", ["halves"], ("halves", "alternating"))
+        ('halves',)
+        >>> check_choice_list("masks", [], ("halves", "alternating"))
+        Traceback (most recent call last):
+        ...
+        ValueError: masks must be a non-empty list drawn from ('halves', 'alternating'), got []
+    """
+    allowed = tuple(allowed)
+    if not isinstance(values, (list, tuple)) or not values:
+        raise ValueError(f"{name} must be a non-empty list drawn from {allowed}, got {values!r}")
+    return tuple(check_choice(name, v, allowed) for v in values)
 
 
 def _as_list(name: str, values, what: str) -> Sequence:
@@ -185,3 +292,38 @@ def check_real_list(name: str, values, positive: bool = False) -> tuple[float, .
     check = check_positive if positive else check_real
     what = "numbers > 0" if positive else "finite numbers"
     return tuple(check(f"{name}[{i}]", v) for i, v in enumerate(_as_list(name, values, what)))
+
+
+def check_seeds(name: str, values, distinct: int = 3) -> tuple[int, ...]:
+    """Return the seeds of a spread over seeds: non-negative integers, at least ``distinct`` of them distinct.
+
+    Example:
+        >>> check_seeds("seeds", [0, 1, 2.0])
+        (0, 1, 2)
+        >>> check_seeds("seeds", [0, 1, 1])
+        Traceback (most recent call last):
+        ...
+        ValueError: seeds must hold at least 3 distinct seeds, got [0, 1, 1]
+    """
+    seeds = check_int_list(name, values, minimum=0)
+    if len(set(seeds)) < distinct:
+        raise ValueError(f"{name} must hold at least {distinct} distinct seeds, got {list(values)}")
+    return seeds
+
+
+def check_device(name: str, value) -> str:
+    """Return ``value`` unchanged if :func:`flowcore.devices.resolve_device` accepts it (a config keeps
+    ``"auto"`` as ``"auto"``: where it runs is no part of what it computes).
+
+    Example:
+        >>> check_device("device", "cpu")
+        'cpu'
+        >>> check_device("device", "gpu")
+        Traceback (most recent call last):
+        ...
+        ValueError: device must be one of 'auto', 'cpu', 'cuda', 'cuda:N'; got 'gpu'
+    """
+    from flowcore.devices import resolve_device  # torch: imported only when a device is checked
+
+    resolve_device(value)
+    return value

@@ -4,13 +4,12 @@ r"""The parameters of the de Boer (2020) study: one validated config per run, bu
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 from flowcore.config import StudyConfig
-from flowcore.devices import resolve_device
 from flowcore.resources import Estimate, Need
-from flowcore.validation import assign_checked, check_int, check_int_list, check_positive
+from flowcore.validation import check_device, check_int, check_int_list, check_positive, checked
 
 __all__ = ["DeBoerConfig", "THESIS_TABLE2"]
 
@@ -26,6 +25,13 @@ THESIS_TABLE2 = {
     (3, 3): (-0.92, 0.03, 1.47, 2.22, 1.01),
     (3, 4): (-1.48, -1.1, -0.66, -0.26, 0.74),
 }
+
+
+def _distinct_seeds(name: str, values) -> tuple[int, ...]:
+    seeds = check_int_list(name, values, minimum=0)
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"{name} must be distinct, got {list(values)}")
+    return seeds
 
 
 @dataclass(frozen=True)
@@ -53,52 +59,28 @@ class DeBoerConfig(StudyConfig):
 
     STUDY: ClassVar[str] = "deboer2020"
 
-    dims: tuple[int, ...] = (2, 3, 4)
-    psis: tuple[int, ...] = (1, 2, 3)
-    aux: tuple[int, ...] = (0, 2, 4)
-    seeds: tuple[int, ...] = (0, 1, 2)
-    n_train: int = 2048
-    n_val: int = 512
-    n_test: int = 2048
-    batch_size: int = 256
-    lr: float = 0.001
-    max_epochs: int = 40
-    patience: int = 10
-    n_blocks: int = 4
-    hidden: tuple[int, ...] = (64, 64)
-    n_samples: int = 50
-    moons_aux: tuple[int, ...] = (0, 1, 3, 4)
-    moons_batch_size: int = 64
-    digits_aux: tuple[int, ...] = (0, 2, 8, 16)
-    digits_epochs: int = 20
-    device: str = "auto"
+    dims: tuple[int, ...] = field(default=(2, 3, 4), metadata=checked(check_int_list, minimum=1))
+    psis: tuple[int, ...] = field(default=(1, 2, 3), metadata=checked(check_int_list, minimum=1))
+    aux: tuple[int, ...] = field(default=(0, 2, 4), metadata=checked(check_int_list, minimum=0))
+    seeds: tuple[int, ...] = field(default=(0, 1, 2), metadata=checked(_distinct_seeds))
+    n_train: int = field(default=2048, metadata=checked(check_int, minimum=8))
+    n_val: int = field(default=512, metadata=checked(check_int, minimum=2))
+    n_test: int = field(default=2048, metadata=checked(check_int, minimum=10))
+    batch_size: int = field(default=256, metadata=checked(check_int, minimum=1))
+    lr: float = field(default=0.001, metadata=checked(check_positive))
+    max_epochs: int = field(default=40, metadata=checked(check_int, minimum=1))
+    patience: int = field(default=10, metadata=checked(check_int, minimum=1))
+    n_blocks: int = field(default=4, metadata=checked(check_int, minimum=1, maximum=64))
+    hidden: tuple[int, ...] = field(default=(64, 64), metadata=checked(check_int_list, minimum=1))
+    n_samples: int = field(default=50, metadata=checked(check_int, minimum=1))
+    moons_aux: tuple[int, ...] = field(default=(0, 1, 3, 4), metadata=checked(check_int_list, minimum=0))
+    moons_batch_size: int = field(default=64, metadata=checked(check_int, minimum=1))
+    digits_aux: tuple[int, ...] = field(default=(0, 2, 8, 16), metadata=checked(check_int_list, minimum=0))
+    digits_epochs: int = field(default=20, metadata=checked(check_int, minimum=1))
+    device: str = field(default="auto", metadata=checked(check_device))
 
     def __post_init__(self):
-        seeds = check_int_list("seeds", self.seeds, minimum=0)
-        if len(set(seeds)) != len(seeds):
-            raise ValueError(f"seeds must be distinct, got {list(self.seeds)}")
-        resolve_device(self.device)
-        assign_checked(
-            self,
-            dims=check_int_list("dims", self.dims, minimum=1),
-            psis=check_int_list("psis", self.psis, minimum=1),
-            aux=check_int_list("aux", self.aux, minimum=0),
-            seeds=seeds,
-            n_train=check_int("n_train", self.n_train, minimum=8),
-            n_val=check_int("n_val", self.n_val, minimum=2),
-            n_test=check_int("n_test", self.n_test, minimum=10),
-            batch_size=check_int("batch_size", self.batch_size, minimum=1),
-            lr=check_positive("lr", self.lr),
-            max_epochs=check_int("max_epochs", self.max_epochs, minimum=1),
-            patience=check_int("patience", self.patience, minimum=1),
-            n_blocks=check_int("n_blocks", self.n_blocks, minimum=1, maximum=64),
-            hidden=check_int_list("hidden", self.hidden, minimum=1),
-            n_samples=check_int("n_samples", self.n_samples, minimum=1),
-            moons_aux=check_int_list("moons_aux", self.moons_aux, minimum=0),
-            moons_batch_size=check_int("moons_batch_size", self.moons_batch_size, minimum=1),
-            digits_aux=check_int_list("digits_aux", self.digits_aux, minimum=0),
-            digits_epochs=check_int("digits_epochs", self.digits_epochs, minimum=1),
-        )
+        super().__post_init__()
         if max(self.dims) > 64 or max(self.psis) > 9 or max(self.aux + self.moons_aux + self.digits_aux) > 256:
             raise ValueError("dims ≤ 64, psis ≤ 9 and aux, moons_aux, digits_aux ≤ 256 (the study's small synthetic laws)")
 

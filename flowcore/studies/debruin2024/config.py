@@ -9,21 +9,23 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from flowcore.config import FlowConfig, StudyConfig
-from flowcore.devices import resolve_device
+from flowcore.config import Checked, FlowConfig, StudyConfig
 from flowcore.gaussians import GaussianRecipe
 from flowcore.resources import Estimate, Need
 from flowcore.studies.debruin2024.families import FAMILIES
 from flowcore.train import TrainConfig
 from flowcore.validation import (
-    assign_checked,
     check_choice,
+    check_choice_list,
+    check_device,
     check_int,
     check_int_list,
     check_non_negative,
     check_positive,
     check_probability,
     check_real_list,
+    check_seeds,
+    checked,
 )
 
 __all__ = ["SCALES", "SHIFTS", "Sweep", "Regimes", "ThesisConfig"]
@@ -33,16 +35,32 @@ SCALES = (0.25, 0.5, 0.75, 1.0, 1.25, 1.75)
 SHIFTS = (0.0, 0.25, 0.5, 0.75)
 
 
-def _check_seeds(name: str, seeds) -> tuple[int, ...]:
-    """Seeds of a sweep: non-negative integers, at least 3 distinct (a spread over seeds needs them)."""
-    checked = check_int_list(name, seeds, minimum=0)
-    if len(set(checked)) < 3:
-        raise ValueError(f"{name} must hold at least 3 distinct seeds, got {list(seeds)}")
-    return checked
+def _capacity(name: str, pairs) -> tuple[tuple[int, int], ...]:
+    """Flow capacities: a non-empty list of [couplings, width] pairs of integers ≥ 1."""
+    if not isinstance(pairs, (list, tuple)) or not pairs or any(not isinstance(c, (list, tuple)) or len(c) != 2 for c in pairs):
+        raise ValueError(f"{name} must be a list of [couplings, width] pairs, got {pairs!r}")
+    return tuple(tuple(check_int_list(name, c, minimum=1)) for c in pairs)
+
+
+def _non_negative_reals(name: str, values) -> tuple[float, ...]:
+    out = check_real_list(name, values)
+    if any(v < 0 for v in out):
+        raise ValueError(f"{name} must be numbers ≥ 0, got {list(out)}")
+    return out
+
+
+def _calibrated(name: str, value, strict: bool = False) -> float | None:
+    """A constant of the families: a number ≥ 0 (``> 0`` when ``strict``), or ``None`` to calibrate it."""
+    if value is None:
+        return None
+    try:
+        return check_positive(name, value) if strict else check_non_negative(name, value)
+    except ValueError:
+        raise ValueError(f"{name} must be a number {'>' if strict else '≥'} 0, or null to calibrate it; got {value!r}") from None
 
 
 @dataclass(frozen=True)
-class Sweep:
+class Sweep(Checked):
     """The sensitivity sweep's settings, one factor at a time around the base configuration
     (flat names carry the prefix ``sweep_``).
 
@@ -62,33 +80,17 @@ class Sweep:
         ValueError: sweep_seeds must hold at least 3 distinct seeds, got [0, 1]
     """
 
-    dim: int = 20
-    seeds: tuple[int, ...] = (0, 1, 2)
-    n_train: tuple[int, ...] = (1_000, 10_000, 100_000)
-    max_epochs: tuple[int, ...] = (3, 10, 40)
-    capacity: tuple[tuple[int, int], ...] = ((4, 32), (8, 64), (8, 128))
-    eig_min: tuple[float, ...] = (0.1, 0.01, 0.001)
-    n_test: int = 20_000
-
-    def __post_init__(self):
-        seeds = _check_seeds("sweep_seeds", self.seeds)
-        pairs = self.capacity
-        if not isinstance(pairs, (list, tuple)) or not pairs or any(not isinstance(c, (list, tuple)) or len(c) != 2 for c in pairs):
-            raise ValueError(f"sweep_capacity must be a list of [couplings, width] pairs, got {self.capacity!r}")
-        assign_checked(
-            self,
-            dim=check_int("sweep_dim", self.dim, minimum=2),
-            seeds=seeds,
-            n_train=check_int_list("sweep_n_train", self.n_train, minimum=100),
-            max_epochs=check_int_list("sweep_max_epochs", self.max_epochs, minimum=1),
-            capacity=tuple(tuple(check_int_list("sweep_capacity", c, minimum=1)) for c in self.capacity),
-            eig_min=check_real_list("sweep_eig_min", self.eig_min, positive=True),
-            n_test=check_int("sweep_n_test", self.n_test, minimum=100),
-        )
+    dim: int = field(default=20, metadata=checked(check_int, minimum=2))
+    seeds: tuple[int, ...] = field(default=(0, 1, 2), metadata=checked(check_seeds))
+    n_train: tuple[int, ...] = field(default=(1_000, 10_000, 100_000), metadata=checked(check_int_list, minimum=100))
+    max_epochs: tuple[int, ...] = field(default=(3, 10, 40), metadata=checked(check_int_list, minimum=1))
+    capacity: tuple[tuple[int, int], ...] = field(default=((4, 32), (8, 64), (8, 128)), metadata=checked(_capacity))
+    eig_min: tuple[float, ...] = field(default=(0.1, 0.01, 0.001), metadata=checked(check_real_list, positive=True))
+    n_test: int = field(default=20_000, metadata=checked(check_int, minimum=100))
 
 
 @dataclass(frozen=True)
-class Regimes:
+class Regimes(Checked):
     """The search for the regimes where the thesis's claims hold: a space-filling design over the
     settings the thesis leaves open (flat names carry the prefix ``regime_``; see
     :mod:`flowcore.studies.debruin2024.regimes` for the factors).
@@ -113,34 +115,16 @@ class Regimes:
         ValueError: regime_points must be an integer ≥ 3, got 2
     """
 
-    points: int = 12
-    seeds: tuple[int, ...] = (0, 1, 2)
-    dims: tuple[int, ...] = (20, 50)
-    n_train: tuple[int, ...] = (1_000, 10_000)
-    mean_scales: tuple[float, ...] = (1.0, 4.0)
-    max_epochs: int = 20
-    n_val: int = 2_000
-    n_test: int = 5_000
-    calibration_draws: int = 5_000
-    design_seed: int = 0
-
-    def __post_init__(self):
-        seeds = _check_seeds("regime_seeds", self.seeds)
-        assign_checked(
-            self,
-            points=check_int("regime_points", self.points, minimum=3),
-            seeds=seeds,
-            dims=check_int_list("regime_dims", self.dims, minimum=2),
-            n_train=check_int_list("regime_n_train", self.n_train, minimum=100),
-            mean_scales=check_real_list("regime_mean_scales", self.mean_scales),
-            max_epochs=check_int("regime_max_epochs", self.max_epochs, minimum=1),
-            n_val=check_int("regime_n_val", self.n_val, minimum=2),
-            n_test=check_int("regime_n_test", self.n_test, minimum=100),
-            calibration_draws=check_int("regime_calibration_draws", self.calibration_draws, minimum=100),
-            design_seed=check_int("regime_design_seed", self.design_seed, minimum=0),
-        )
-        if any(m < 0 for m in self.mean_scales):
-            raise ValueError(f"regime_mean_scales must be numbers ≥ 0, got {list(self.mean_scales)}")
+    points: int = field(default=12, metadata=checked(check_int, minimum=3))
+    seeds: tuple[int, ...] = field(default=(0, 1, 2), metadata=checked(check_seeds))
+    dims: tuple[int, ...] = field(default=(20, 50), metadata=checked(check_int_list, minimum=2))
+    n_train: tuple[int, ...] = field(default=(1_000, 10_000), metadata=checked(check_int_list, minimum=100))
+    mean_scales: tuple[float, ...] = field(default=(1.0, 4.0), metadata=checked(_non_negative_reals))
+    max_epochs: int = field(default=20, metadata=checked(check_int, minimum=1))
+    n_val: int = field(default=2_000, metadata=checked(check_int, minimum=2))
+    n_test: int = field(default=5_000, metadata=checked(check_int, minimum=100))
+    calibration_draws: int = field(default=5_000, metadata=checked(check_int, minimum=100))
+    design_seed: int = field(default=0, metadata=checked(check_int, minimum=0))
 
 
 @dataclass(frozen=True)
@@ -187,59 +171,29 @@ class ThesisConfig(StudyConfig):
         "regime": (Regimes, "regime_"),
     }
 
-    dims: tuple[int, ...] = (10, 20, 50, 100)
+    TRAINERS: ClassVar[tuple[str, ...]] = ("single", "batched")
+
+    dims: tuple[int, ...] = field(default=(10, 20, 50, 100), metadata=checked(check_int_list, minimum=2))
     recipe: GaussianRecipe = field(default_factory=GaussianRecipe)
     flow: FlowConfig = field(default_factory=FlowConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     sweep: Sweep = field(default_factory=Sweep)
     regime: Regimes = field(default_factory=Regimes)
-    n_test: int = 100_000
-    n_repeats: int = 10
-    scales: tuple[float, ...] = SCALES
-    shifts: tuple[float, ...] = SHIFTS
-    families: tuple[str, ...] = FAMILIES
-    tpr: float = 0.975
-    alpha: float | None = None
-    beta: float | None = None
-    outlier_offset: float | None = None
-    outlier_cov_scale: float | None = None
-    calibration_dim: int = 50
-    calibration_draws: int = 20_000
-    device: str = "auto"
-    chunk_size: int = 4_096
-    trainer: str = field(default="single", metadata={"key_default": True})
-
-    TRAINERS: ClassVar[tuple[str, ...]] = ("single", "batched")
-
-    def __post_init__(self):
-        if not isinstance(self.families, (list, tuple)) or not self.families:
-            raise ValueError(f"families must be a non-empty list drawn from {FAMILIES}, got {self.families!r}")
-        constants = {}
-        for name in ("alpha", "beta", "outlier_offset", "outlier_cov_scale"):
-            value = getattr(self, name)
-            if value is not None:
-                try:
-                    value = check_positive(name, value) if name == "outlier_cov_scale" else check_non_negative(name, value)
-                except ValueError:
-                    bound = "> 0" if name == "outlier_cov_scale" else "≥ 0"
-                    raise ValueError(f"{name} must be a number {bound}, or null to calibrate it; got {value!r}") from None
-            constants[name] = value
-        resolve_device(self.device)
-        assign_checked(
-            self,
-            dims=check_int_list("dims", self.dims, minimum=2),
-            n_test=check_int("n_test", self.n_test, minimum=2),
-            n_repeats=check_int("n_repeats", self.n_repeats, minimum=2),
-            scales=check_real_list("scales", self.scales, positive=True),
-            shifts=check_real_list("shifts", self.shifts),
-            families=tuple(check_choice("families", f, FAMILIES) for f in self.families),
-            tpr=check_probability("tpr", self.tpr),
-            calibration_dim=check_int("calibration_dim", self.calibration_dim, minimum=2),
-            calibration_draws=check_int("calibration_draws", self.calibration_draws, minimum=100),
-            chunk_size=check_int("chunk_size", self.chunk_size, minimum=1),
-            trainer=check_choice("trainer", self.trainer, self.TRAINERS),
-            **constants,
-        )
+    n_test: int = field(default=100_000, metadata=checked(check_int, minimum=2))
+    n_repeats: int = field(default=10, metadata=checked(check_int, minimum=2))
+    scales: tuple[float, ...] = field(default=SCALES, metadata=checked(check_real_list, positive=True))
+    shifts: tuple[float, ...] = field(default=SHIFTS, metadata=checked(check_real_list))
+    families: tuple[str, ...] = field(default=FAMILIES, metadata=checked(check_choice_list, allowed=FAMILIES))
+    tpr: float = field(default=0.975, metadata=checked(check_probability))
+    alpha: float | None = field(default=None, metadata=checked(_calibrated))
+    beta: float | None = field(default=None, metadata=checked(_calibrated))
+    outlier_offset: float | None = field(default=None, metadata=checked(_calibrated))
+    outlier_cov_scale: float | None = field(default=None, metadata=checked(_calibrated, strict=True))
+    calibration_dim: int = field(default=50, metadata=checked(check_int, minimum=2))
+    calibration_draws: int = field(default=20_000, metadata=checked(check_int, minimum=100))
+    device: str = field(default="auto", metadata=checked(check_device))
+    chunk_size: int = field(default=4_096, metadata=checked(check_int, minimum=1))
+    trainer: str = field(default="single", metadata=checked(check_choice, allowed=TRAINERS) | {"key_default": True})
 
     @property
     def seed(self) -> int:

@@ -4,18 +4,26 @@ r"""The parameters of the Kirichenko et al. (2020) study: one validated config p
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
 from flowcore.config import StudyConfig
-from flowcore.devices import resolve_device
 from flowcore.resources import Estimate, Need
-from flowcore.validation import assign_checked, check_choice, check_int, check_int_list, check_positive, check_real
+from flowcore.validation import check_choice, check_choice_list, check_device, check_int, check_int_list, check_positive, check_real, checked
 
-__all__ = ["MASKS", "KirichenkoConfig"]
+__all__ = ["MASKS", "NEGATIVE_TARGETS", "KirichenkoConfig"]
 
 #: The coupling masks of the paper's §7: checkerboard, horizontal halves, and the quadrant cycle.
 MASKS = ("checkerboard", "horizontal", "cycle")
+#: The OOD sets negative training can push down (K8).
+NEGATIVE_TARGETS = ("class 1", "class 7", "flipped left–right", "flipped up–down", "photo patches")
+
+
+def _in_classes(name: str, values) -> tuple[int, ...]:
+    classes = check_int_list(name, values, minimum=0)
+    if any(c > 9 for c in classes) or len(set(classes)) != len(classes) or not 2 <= len(classes) <= 8 or {1, 7} & set(classes):
+        raise ValueError(f"{name} must be 2 to 8 distinct digits from 0–9 other than 1 and 7 (the held-out OOD classes), got {list(values)}")
+    return classes
 
 
 def _optional_sizes(name: str, values) -> tuple[int | None, ...]:
@@ -67,58 +75,27 @@ class KirichenkoConfig(StudyConfig):
 
     STUDY: ClassVar[str] = "kirichenko2020"
 
-    in_classes: tuple[int, ...] = (0, 2, 3, 4, 5, 6, 8, 9)
-    n_couplings: int = 4
-    channels: int = 16
-    n_blocks: int = 2
-    mask: str = "checkerboard"
-    masks: tuple[str, ...] = MASKS
-    bottlenecks: tuple[int | None, ...] = (None, 32, 8, 2)
-    copies: int = 1
-    batch_size: int = 128
-    lr: float = 1e-3
-    max_epochs: int = 40
-    patience: int = 6
-    negative_target: str = "class 1"
-    negative_cutoff: float = -60.0
-    features: int = 32
-    n_draws: int = 4
-    n_boot: int = 200
-    seed: int = 0
-    seeds: tuple[int, ...] = (0, 1, 2)
-    device: str = "auto"
-    chunk_size: int = 512
-
-    def __post_init__(self):
-        classes = check_int_list("in_classes", self.in_classes, minimum=0)
-        if any(c > 9 for c in classes) or len(set(classes)) != len(classes) or not 2 <= len(classes) <= 8 or {1, 7} & set(classes):
-            raise ValueError(f"in_classes must be 2 to 8 distinct digits from 0–9 other than 1 and 7 (the held-out OOD classes), got {list(self.in_classes)}")
-        if not isinstance(self.masks, (list, tuple)) or not self.masks:
-            raise ValueError(f"masks must be a non-empty list drawn from {MASKS}, got {self.masks!r}")
-        resolve_device(self.device)
-        assign_checked(
-            self,
-            in_classes=classes,
-            n_couplings=check_int("n_couplings", self.n_couplings, minimum=2, maximum=64),
-            channels=check_int("channels", self.channels, minimum=1, maximum=1024),
-            n_blocks=check_int("n_blocks", self.n_blocks, minimum=1, maximum=32),
-            mask=check_choice("mask", self.mask, MASKS),
-            masks=tuple(check_choice("masks", m, MASKS) for m in self.masks),
-            bottlenecks=_optional_sizes("bottlenecks", self.bottlenecks),
-            copies=check_int("copies", self.copies, minimum=1, maximum=64),
-            batch_size=check_int("batch_size", self.batch_size, minimum=1),
-            lr=check_positive("lr", self.lr),
-            max_epochs=check_int("max_epochs", self.max_epochs, minimum=1),
-            patience=check_int("patience", self.patience, minimum=1),
-            negative_target=check_choice("negative_target", self.negative_target, ("class 1", "class 7", "flipped left–right", "flipped up–down", "photo patches")),
-            negative_cutoff=check_real("negative_cutoff", self.negative_cutoff),
-            features=check_int("features", self.features, minimum=2, maximum=4096),
-            n_draws=check_int("n_draws", self.n_draws, minimum=1, maximum=256),
-            n_boot=check_int("n_boot", self.n_boot, minimum=10),
-            seed=check_int("seed", self.seed, minimum=0),
-            seeds=_seeds("seeds", self.seeds),
-            chunk_size=check_int("chunk_size", self.chunk_size, minimum=1),
-        )
+    in_classes: tuple[int, ...] = field(default=(0, 2, 3, 4, 5, 6, 8, 9), metadata=checked(_in_classes))
+    n_couplings: int = field(default=4, metadata=checked(check_int, minimum=2, maximum=64))
+    channels: int = field(default=16, metadata=checked(check_int, minimum=1, maximum=1024))
+    n_blocks: int = field(default=2, metadata=checked(check_int, minimum=1, maximum=32))
+    mask: str = field(default="checkerboard", metadata=checked(check_choice, allowed=MASKS))
+    masks: tuple[str, ...] = field(default=MASKS, metadata=checked(check_choice_list, allowed=MASKS))
+    bottlenecks: tuple[int | None, ...] = field(default=(None, 32, 8, 2), metadata=checked(_optional_sizes))
+    copies: int = field(default=1, metadata=checked(check_int, minimum=1, maximum=64))
+    batch_size: int = field(default=128, metadata=checked(check_int, minimum=1))
+    lr: float = field(default=1e-3, metadata=checked(check_positive))
+    max_epochs: int = field(default=40, metadata=checked(check_int, minimum=1))
+    patience: int = field(default=6, metadata=checked(check_int, minimum=1))
+    negative_target: str = field(default="class 1", metadata=checked(check_choice, allowed=NEGATIVE_TARGETS))
+    negative_cutoff: float = field(default=-60.0, metadata=checked(check_real))
+    features: int = field(default=32, metadata=checked(check_int, minimum=2, maximum=4096))
+    n_draws: int = field(default=4, metadata=checked(check_int, minimum=1, maximum=256))
+    n_boot: int = field(default=200, metadata=checked(check_int, minimum=10))
+    seed: int = field(default=0, metadata=checked(check_int, minimum=0))
+    seeds: tuple[int, ...] = field(default=(0, 1, 2), metadata=checked(_seeds))
+    device: str = field(default="auto", metadata=checked(check_device))
+    chunk_size: int = field(default=512, metadata=checked(check_int, minimum=1))
 
     def at_seed(self, seed: int) -> KirichenkoConfig:
         """This config with ``seed`` in place of :attr:`seed`: one replicate of the experiment."""

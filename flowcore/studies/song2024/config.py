@@ -4,13 +4,12 @@ r"""The parameters of the Song et al. (2024) study: one validated config per run
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 from flowcore.config import StudyConfig
-from flowcore.devices import resolve_device
 from flowcore.resources import Estimate, Need
-from flowcore.validation import assign_checked, check_int, check_int_list, check_positive, check_real_list
+from flowcore.validation import check_device, check_int, check_int_list, check_positive, check_real_list, check_seeds, checked
 
 __all__ = ["SongConfig"]
 
@@ -22,11 +21,21 @@ def _fractions(name: str, values) -> tuple[float, ...]:
     return out
 
 
+def _fraction(name: str, value) -> float:
+    return _fractions(name, [value])[0]
+
+
 def _non_negative(name: str, values) -> tuple[float, ...]:
     out = check_real_list(name, values)
     if any(v < 0 for v in out):
         raise ValueError(f"{name} must hold numbers ≥ 0, got {list(values)}")
     return out
+
+
+def _fraction_up_to_one(name: str, value) -> float:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 < value <= 1:
+        raise ValueError(f"{name} must be a fraction in (0, 1], got {value!r}")
+    return check_positive(name, value)
 
 
 @dataclass(frozen=True)
@@ -69,74 +78,35 @@ class SongConfig(StudyConfig):
 
     STUDY: ClassVar[str] = "song2024"
 
-    linear_dim: int = 10
-    linear_n: tuple[int, ...] = (5, 10, 20, 50, 100, 1000)
-    outlier_fractions: tuple[float, ...] = (0.0, 0.05, 0.1, 0.15)
-    outlier_scale: float = 2.0
-    alphas: tuple[float, ...] = (0.0, 0.1, 1.0, 10.0, 100.0)
-    prior_scale: float = 1.0
-    replicates: int = 50
-    deep_n: tuple[int, ...] = (20, 100, 1000)
-    deep_outlier_fractions: tuple[float, ...] = (0.0, 0.1)
-    klj_weights: tuple[float, ...] = (0.0, 0.001, 0.01, 0.1)
-    weight_decays: tuple[float, ...] = (0.001,)
-    seeds: tuple[int, ...] = (0, 1, 2)
-    n_couplings: int = 4
-    hidden: tuple[int, ...] = (32, 32)
-    lr: float = 0.003
-    max_epochs: int = 100
-    patience: int = 10
-    batch_size: int = 128
-    n_test: int = 5000
-    thesis_klj_weight: float = 0.01
-    thesis_dim: int = 20
-    digits_klj_weight: float = 0.64
-    digits_outlier_fraction: float = 0.1
-    digits_fraction: float = 0.2
-    digits_channels: int = 8
-    digits_blocks: int = 1
-    digits_epochs: int = 30
-    digits_n_boot: int = 1000
-    device: str = "auto"
-
-    def __post_init__(self):
-        seeds = check_int_list("seeds", self.seeds, minimum=0)
-        if len(set(seeds)) < 3:
-            raise ValueError(f"seeds must hold at least 3 distinct seeds, got {list(self.seeds)}")
-        if not isinstance(self.digits_fraction, (int, float)) or isinstance(self.digits_fraction, bool) or not 0 < self.digits_fraction <= 1:
-            raise ValueError(f"digits_fraction must be a fraction in (0, 1], got {self.digits_fraction!r}")
-        resolve_device(self.device)
-        assign_checked(
-            self,
-            linear_dim=check_int("linear_dim", self.linear_dim, minimum=1, maximum=1000),
-            linear_n=check_int_list("linear_n", self.linear_n, minimum=1),
-            outlier_fractions=_fractions("outlier_fractions", self.outlier_fractions),
-            outlier_scale=check_positive("outlier_scale", self.outlier_scale),
-            alphas=_non_negative("alphas", self.alphas),
-            prior_scale=check_positive("prior_scale", self.prior_scale),
-            replicates=check_int("replicates", self.replicates, minimum=2),
-            deep_n=check_int_list("deep_n", self.deep_n, minimum=4),
-            deep_outlier_fractions=_fractions("deep_outlier_fractions", self.deep_outlier_fractions),
-            klj_weights=_non_negative("klj_weights", self.klj_weights),
-            weight_decays=_non_negative("weight_decays", self.weight_decays),
-            seeds=seeds,
-            n_couplings=check_int("n_couplings", self.n_couplings, minimum=1, maximum=64),
-            hidden=check_int_list("hidden", self.hidden, minimum=1),
-            lr=check_positive("lr", self.lr),
-            max_epochs=check_int("max_epochs", self.max_epochs, minimum=1),
-            patience=check_int("patience", self.patience, minimum=1),
-            batch_size=check_int("batch_size", self.batch_size, minimum=1),
-            n_test=check_int("n_test", self.n_test, minimum=10),
-            thesis_klj_weight=check_positive("thesis_klj_weight", self.thesis_klj_weight),
-            thesis_dim=check_int("thesis_dim", self.thesis_dim, minimum=2),
-            digits_klj_weight=check_positive("digits_klj_weight", self.digits_klj_weight),
-            digits_outlier_fraction=_fractions("digits_outlier_fraction", [self.digits_outlier_fraction])[0],
-            digits_fraction=check_positive("digits_fraction", self.digits_fraction),
-            digits_channels=check_int("digits_channels", self.digits_channels, minimum=1, maximum=256),
-            digits_blocks=check_int("digits_blocks", self.digits_blocks, minimum=1, maximum=16),
-            digits_epochs=check_int("digits_epochs", self.digits_epochs, minimum=1),
-            digits_n_boot=check_int("digits_n_boot", self.digits_n_boot, minimum=100),
-        )
+    linear_dim: int = field(default=10, metadata=checked(check_int, minimum=1, maximum=1000))
+    linear_n: tuple[int, ...] = field(default=(5, 10, 20, 50, 100, 1000), metadata=checked(check_int_list, minimum=1))
+    outlier_fractions: tuple[float, ...] = field(default=(0.0, 0.05, 0.1, 0.15), metadata=checked(_fractions))
+    outlier_scale: float = field(default=2.0, metadata=checked(check_positive))
+    alphas: tuple[float, ...] = field(default=(0.0, 0.1, 1.0, 10.0, 100.0), metadata=checked(_non_negative))
+    prior_scale: float = field(default=1.0, metadata=checked(check_positive))
+    replicates: int = field(default=50, metadata=checked(check_int, minimum=2))
+    deep_n: tuple[int, ...] = field(default=(20, 100, 1000), metadata=checked(check_int_list, minimum=4))
+    deep_outlier_fractions: tuple[float, ...] = field(default=(0.0, 0.1), metadata=checked(_fractions))
+    klj_weights: tuple[float, ...] = field(default=(0.0, 0.001, 0.01, 0.1), metadata=checked(_non_negative))
+    weight_decays: tuple[float, ...] = field(default=(0.001,), metadata=checked(_non_negative))
+    seeds: tuple[int, ...] = field(default=(0, 1, 2), metadata=checked(check_seeds))
+    n_couplings: int = field(default=4, metadata=checked(check_int, minimum=1, maximum=64))
+    hidden: tuple[int, ...] = field(default=(32, 32), metadata=checked(check_int_list, minimum=1))
+    lr: float = field(default=0.003, metadata=checked(check_positive))
+    max_epochs: int = field(default=100, metadata=checked(check_int, minimum=1))
+    patience: int = field(default=10, metadata=checked(check_int, minimum=1))
+    batch_size: int = field(default=128, metadata=checked(check_int, minimum=1))
+    n_test: int = field(default=5000, metadata=checked(check_int, minimum=10))
+    thesis_klj_weight: float = field(default=0.01, metadata=checked(check_positive))
+    thesis_dim: int = field(default=20, metadata=checked(check_int, minimum=2))
+    digits_klj_weight: float = field(default=0.64, metadata=checked(check_positive))
+    digits_outlier_fraction: float = field(default=0.1, metadata=checked(_fraction))
+    digits_fraction: float = field(default=0.2, metadata=checked(_fraction_up_to_one))
+    digits_channels: int = field(default=8, metadata=checked(check_int, minimum=1, maximum=256))
+    digits_blocks: int = field(default=1, metadata=checked(check_int, minimum=1, maximum=16))
+    digits_epochs: int = field(default=30, metadata=checked(check_int, minimum=1))
+    digits_n_boot: int = field(default=1000, metadata=checked(check_int, minimum=100))
+    device: str = field(default="auto", metadata=checked(check_device))
 
     def digits_config(self):
         """The image-flow settings of the digits analogue, as a Kirichenko study config."""
