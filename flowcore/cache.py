@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["CACHE_VERSION", "cache_dir", "canonical", "job_key", "entry_path", "save_atomic", "load_entry", "cached", "remove_orphans", "NotCached", "cache_only"]
+__all__ = ["CACHE_VERSION", "cache_dir", "canonical", "job_key", "entry_path", "save_atomic", "load_entry", "lookup", "cached", "remove_orphans", "NotCached", "cache_only"]
 
 #: Bump when the meaning of a cached entry changes, so old entries are not reused.
 #: 2: configs are stored canonically (validated values), trained flows carry p̂, the flow API changed.
@@ -256,6 +256,35 @@ def cache_only() -> Iterator[None]:
         _CACHE_ONLY.reset(token)
 
 
+def lookup(kind: str, config: Any, directory: Path | None = None, validate: Callable[[Any], bool] | None = None) -> Any | None:
+    """The entry :func:`job_key` names, or ``None`` when it has to be computed: it is missing, it is
+    unreadable, or ``validate`` rejects it (the last two are reported with a ``RuntimeWarning``).
+    Under :func:`cache_only` nothing may be computed, so there a miss raises :class:`NotCached`.
+
+    :func:`cached` is ``lookup``, then compute and save on a miss; a caller that computes several
+    entries at once (:func:`flowcore.runs.train_or_load_many`) looks each up, then saves each with
+    :func:`save_atomic` to its :func:`entry_path`.
+
+    Example:
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     before = lookup("table", {"dim": 2}, directory=tmp)
+        ...     save_atomic({"x": 1}, entry_path("table", {"dim": 2}, tmp))
+        ...     print(before, lookup("table", {"dim": 2}, directory=tmp))
+        None {'x': 1}
+    """
+    path = entry_path(kind, config, directory)
+    value = load_entry(path)
+    if value is not None:
+        if validate is None or validate(value):
+            return value
+        if _CACHE_ONLY.get():
+            raise NotCached(f"cache entry {path} does not match its config ({kind})")
+        warnings.warn(f"cache entry {path} does not match its config; recomputing it", RuntimeWarning, stacklevel=2)
+    if _CACHE_ONLY.get():
+        raise NotCached(f"no cache entry {path} ({kind})")
+    return None
+
+
 def cached(kind: str, config: Any, compute: Callable[[], Any], directory: Path | None = None, validate: Callable[[Any], bool] | None = None) -> tuple[Any, bool]:
     """Return ``(value, from_cache)``: the entry :func:`job_key` names, computing and saving it if absent.
 
@@ -270,16 +299,9 @@ def cached(kind: str, config: Any, compute: Callable[[], Any], directory: Path |
         >>> first, again
         (({'x': 1}, False), ({'x': 1}, True))
     """
-    path = entry_path(kind, config, directory)
-    value = load_entry(path)
+    value = lookup(kind, config, directory, validate)
     if value is not None:
-        if validate is None or validate(value):
-            return value, True
-        if _CACHE_ONLY.get():
-            raise NotCached(f"cache entry {path} does not match its config ({kind})")
-        warnings.warn(f"cache entry {path} does not match its config; recomputing it", RuntimeWarning, stacklevel=2)
-    if _CACHE_ONLY.get():
-        raise NotCached(f"no cache entry {path} ({kind})")
+        return value, True
     value = compute()
-    save_atomic(value, path)
+    save_atomic(value, entry_path(kind, config, directory))
     return value, False

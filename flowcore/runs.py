@@ -9,7 +9,8 @@ trained on the CPU serves a GPU run. The initial weights come from ``train.seed`
 :func:`train_or_load_many` is its batched counterpart: the flows it has to train are trained
 together by :func:`flowcore.train_many.fit_many`, and each is cached as its own entry, keyed by its
 spec plus ``"trainer": "batched"`` (the numbers differ from one-at-a-time training by rounding,
-so the two never share an entry).
+so the two never share an entry). Both are one implementation: look every entry up, train the
+missing ones (with ``fit``, or together with ``fit_many``), save them, load them.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from flowcore import rng
-from flowcore.cache import cached, entry_path, save_atomic
+from flowcore.cache import entry_path, lookup, save_atomic
 from flowcore.train import History, LossTerm, TrainConfig, fit
 from flowcore.train_many import fit_many
 
@@ -85,39 +86,12 @@ def train_or_load(
         >>> first.from_cache, again.from_cache, len(again.history.val_nll)
         (False, True, 1)
     """
-    device = torch.device(device)
 
-    def fresh() -> nn.Module:
-        with rng.seeded(train.seed):
-            return build()
+    def train_one(flows: list[nn.Module], x_trains: list[Tensor], x_vals: list[Tensor], configs: list[TrainConfig]) -> list[History]:
+        return [fit(flows[0], x_trains[0], x_vals[0], configs[0], progress=progress, callback=callback, description=description, loss_terms=loss_terms)]
 
-    def compute() -> dict:
-        x_train, x_val = data()
-        kept = {k: v.cpu() for k, v in (extras() if extras is not None else {}).items()}
-        flow = fresh().to(device)
-        history = fit(flow, x_train.to(device), x_val.to(device), train, progress=progress, callback=callback, description=description, loss_terms=loss_terms)
-        return {"state_dict": {k: v.cpu() for k, v in flow.state_dict().items()}, "history": history.as_dict(), "extras": kept}
-
-    def loads(entry) -> bool:
-        try:
-            fresh().load_state_dict(entry["state_dict"])
-            History(**entry["history"])
-            return isinstance(entry["extras"], dict)
-        except Exception:
-            return False
-
-    entry, from_cache = cached("flow", {**spec, "train": train}, compute, validate=loads)
-    flow = fresh()
-    flow.load_state_dict(entry["state_dict"])
-    return Run(flow.to(device).eval(), History(**entry["history"]), from_cache, dict(entry["extras"]), fresh().to(device).eval())
-
-
-class _Missing(Exception):
-    """Raised by the ``compute`` handed to :func:`cached` to learn that an entry has to be trained."""
-
-
-def _missing():
-    raise _Missing
+    (run,) = _train_or_load([{**spec, "train": train}], [build], [data], [train], [extras], torch.device(device), train_one)
+    return run
 
 
 def train_or_load_many(
@@ -158,40 +132,59 @@ def train_or_load_many(
     n = len(specs)
     if not (len(builds) == len(datas) == len(trains) == n) or (extras is not None and len(extras) != n):
         raise ValueError(f"specs, builds, datas, trains (and extras) must have one entry per flow, got {n}, {len(builds)}, {len(datas)}, {len(trains)}")
-    device = torch.device(device)
+    keys = [{**spec, "trainer": "batched", "train": train} for spec, train in zip(specs, trains)]
+
+    def train_together(flows: list[nn.Module], x_trains: list[Tensor], x_vals: list[Tensor], configs: list[TrainConfig]) -> list[History]:
+        return fit_many(flows, x_trains, x_vals, configs, progress=progress, description=description)
+
+    return _train_or_load(keys, builds, datas, trains, extras or [None] * n, torch.device(device), train_together)
+
+
+def _usable(entry: Any, flow: nn.Module) -> bool:
+    """Whether a cached entry has a trained flow's fields, and weights that load into ``flow``."""
+    try:
+        flow.load_state_dict(entry["state_dict"])
+        History(**entry["history"])
+        return isinstance(entry["extras"], dict)
+    except Exception:
+        return False
+
+
+def _train_or_load(
+    keys: Sequence[Mapping[str, Any]],
+    builds: Sequence[Callable[[], nn.Module]],
+    datas: Sequence[Callable[[], tuple[Tensor, Tensor]]],
+    trains: Sequence[TrainConfig],
+    extras: Sequence[Callable[[], Mapping[str, Tensor]] | None],
+    device: torch.device,
+    train: Callable[[list[nn.Module], list[Tensor], list[Tensor], list[TrainConfig]], list[History]],
+) -> list[Run]:
+    """Flow ``k`` is the cache entry of ``keys[k]``: loaded when cached, else built under
+    ``rng.seeded(trains[k].seed)`` and trained, in place, by one call ``train(flows, x_trains,
+    x_vals, configs)`` together with every other missing flow (a key repeated trains once). The
+    entries are saved once all have trained, so a training that raises caches nothing."""
 
     def fresh(k: int) -> nn.Module:
         with rng.seeded(trains[k].seed):
             return builds[k]()
 
-    def loads(k: int, entry) -> bool:
-        try:
-            fresh(k).load_state_dict(entry["state_dict"])
-            History(**entry["history"])
-            return isinstance(entry["extras"], dict)
-        except Exception:
-            return False
-
-    keys = [{**spec, "trainer": "batched", "train": train} for spec, train in zip(specs, trains)]
-    entries: list[dict | None] = [None] * n
-    from_cache = [False] * n
-    todo: dict[Path, list[int]] = {}  # entry file -> the flows that are it (a repeated spec trains once)
-    for k in range(n):
-        try:
-            # cached() reads, validates (warning about a bad entry) and honours cache_only.
-            entries[k], from_cache[k] = cached("flow", keys[k], _missing, validate=lambda entry, k=k: loads(k, entry))
-        except _Missing:
+    # lookup reads, validates (warning about a bad entry) and honours cache_only.
+    entries = [lookup("flow", key, validate=lambda entry, k=k: _usable(entry, fresh(k))) for k, key in enumerate(keys)]
+    from_cache = [entry is not None for entry in entries]
+    todo: dict[Path, list[int]] = {}  # entry file -> the flows that are it
+    for k, entry in enumerate(entries):
+        if entry is None:
             todo.setdefault(entry_path("flow", keys[k]), []).append(k)
     if todo:
         first = [ks[0] for ks in todo.values()]
         flows, x_trains, x_vals, kept = [], [], [], []
         for k in first:
             x_train, x_val = datas[k]()
-            kept.append({name: v.cpu() for name, v in (extras[k]() if extras is not None else {}).items()})
+            kept.append({name: v.cpu() for name, v in (extras[k]() if extras[k] is not None else {}).items()})
             flows.append(fresh(k).to(device))
             x_trains.append(x_train.to(device))
             x_vals.append(x_val.to(device))
-        histories = fit_many(flows, x_trains, x_vals, [trains[k] for k in first], progress=progress, description=description)
+        histories = train(flows, x_trains, x_vals, [trains[k] for k in first])
         trained = [
             {"state_dict": {name: v.cpu() for name, v in flow.state_dict().items()}, "history": history.as_dict(), "extras": extra}
             for flow, history, extra in zip(flows, histories, kept)

@@ -7,7 +7,9 @@ transformed part :math:`B` (``False``), and scales and shifts :math:`B` conditio
     \quad s = \mathrm{map}(\hat s).
 
 The Jacobian is triangular up to a permutation, so :math:`\log|\det \partial y/\partial x| = \sum_j s_j`
-(Eq. 6), and the inverse is :math:`x_B = (y_B - t) \odot \exp(-s)` (Eq. 4).
+(Eq. 6), and the inverse is :math:`x_B = (y_B - t) \odot \exp(-s)` (Eq. 4). The step itself is
+defined once, by :class:`~flowcore.flows.spec.CouplingSpec`; :class:`AffineCoupling` holds the mask
+and the st-network and evaluates its spec.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ import torch
 from torch import Tensor, nn
 
 from flowcore.flows import fast
-from flowcore.flows.fast import LOG_SCALE_MAPS, AffineCouplingStep, FastPathUnsupported
+from flowcore.flows.fast import FastPathUnsupported
+from flowcore.flows.spec import LOG_SCALE_MAPS, CouplingSpec, contiguous_parts, linear_layers
 from flowcore.flows.transforms import Transform
 from flowcore.validation import check_choice, check_int, check_int_list, check_positive
 
@@ -66,10 +69,6 @@ def check_mask(name: str, mask) -> Tensor:
     return mask.cpu()
 
 
-def _contiguous(index: Tensor, start: int) -> bool:
-    return torch.equal(index, torch.arange(start, start + len(index)))
-
-
 def _hooked(module: nn.Module) -> bool:
     """Whether ``module`` has forward or backward hooks (which the fused training path would skip)."""
     return bool(module._forward_hooks or module._forward_pre_hooks or module._backward_hooks or getattr(module, "_backward_pre_hooks", None))
@@ -85,7 +84,8 @@ class AffineCoupling(Transform):
 
     :math:`y_A = x_A` and :math:`y_B = x_B \odot \exp(s) + t`, where one MLP (the *st-network*:
     Linear/ReLU over ``hidden``, then a Linear to :math:`2|B|` outputs split into :math:`(\hat s, t)`)
-    reads :math:`x_A`, and the log-scale map is one of
+    reads :math:`x_A`, :math:`\log|\det J| = \sum_j s_j`, and the log-scale map is one of
+    :data:`~flowcore.flows.spec.LOG_SCALE_MAPS`:
 
     * ``"exp"``: :math:`s = \hat s`, unbounded, as in the thesis's Eq. 3;
     * ``"tanh"``: :math:`s = b\tanh(\hat s/b)`: a layer scales by at most :math:`e^{\pm b}`, which
@@ -104,10 +104,14 @@ class AffineCoupling(Transform):
     default its matrix products are the reference ops' ``addmm``/``mm`` calls and training is bit
     for bit the same; ``flowcore.flows.fast.FUSED_GEMMS = "onednn"`` runs them through oneDNN
     (ReLU fused), which on AMD processors reaches AVX-512 kernels where ``addmm`` (MKL's SGEMM)
-    takes AVX2 ones. The fused path is skipped for subclasses that override the maps, st-networks
-    other than Linear/ReLU, modules with hooks, ``torch.compile`` and ``torch.func``; set
-    ``fused_training = False`` on a coupling (or ``flowcore.flows.fast.FUSED_TRAINING = False``)
-    for the reference ops.
+    takes AVX2 ones. The fused path is skipped for st-networks other than Linear/ReLU, modules with
+    hooks, ``torch.compile`` and ``torch.func``; set ``fused_training = False`` on a coupling (or
+    ``flowcore.flows.fast.FUSED_TRAINING = False``) for the reference ops.
+
+    Every path evaluates :meth:`spec`, the layer's :class:`~flowcore.flows.spec.CouplingSpec`: the
+    reference ops are :meth:`CouplingSpec.forward <flowcore.flows.spec.CouplingSpec.forward>`.
+    :meth:`scale_shift`, :meth:`_split` and :meth:`_join` are views of the spec for analysis code,
+    not extension points: a subclass that changes the step overrides :meth:`spec`.
 
     Args:
         mask: Boolean tensor of shape ``(D,)``: ``True`` = copied (conditions the st-network),
@@ -127,7 +131,8 @@ class AffineCoupling(Transform):
         torch.Size([2, 4])
     """
 
-    LOG_SCALES = LOG_SCALE_MAPS
+    #: The log-scale maps' names (:data:`~flowcore.flows.spec.LOG_SCALE_MAPS`).
+    LOG_SCALES = tuple(LOG_SCALE_MAPS)
 
     #: Whether ``forward`` may take the fused training path (see above); ``False``: the reference ops.
     fused_training: bool = True
@@ -150,13 +155,8 @@ class AffineCoupling(Transform):
         self.zero_init = zero_init
         copied, transformed = mask.nonzero().squeeze(-1), (~mask).nonzero().squeeze(-1)
         self.n_copied, self.n_transformed = len(copied), len(transformed)
-        # Contiguous parts are sliced (as the original halves were); others go through index ops.
-        if _contiguous(copied, 0):
-            self._layout = "copied_first"
-        elif _contiguous(transformed, 0):
-            self._layout = "transformed_first"
-        else:
-            self._layout = "indexed"
+        # Contiguous parts are sliced (views, as the original halves were); others go through index ops.
+        self._slices = contiguous_parts(mask)
         # Derived from the constructor's mask, like hidden: not part of the state dict.
         self.register_buffer("mask", mask, persistent=False)
         self.register_buffer("copied_index", copied, persistent=False)
@@ -173,91 +173,66 @@ class AffineCoupling(Transform):
         self.st_net = nn.Sequential(*layers, last)
 
     def extra_repr(self) -> str:
-        bound = f", log_scale_bound={self.log_scale_bound}" if self.log_scale == "tanh" else ""
+        bound = f", log_scale_bound={self.log_scale_bound}" if LOG_SCALE_MAPS[self.log_scale].uses_bound else ""
         return f"mask={self.mask.int().tolist()}, log_scale={self.log_scale!r}{bound}"
 
+    def spec(self, net=None) -> CouplingSpec:
+        """This layer as a :class:`~flowcore.flows.spec.CouplingSpec` (indices on the layer's device),
+        with the st-network ``net``: by default the module :attr:`st_net` itself, so its hooks run."""
+        net = self.st_net if net is None else net
+        if self._slices is not None:
+            return CouplingSpec(*self._slices, self.n_transformed, net, self.log_scale, self.log_scale_bound)
+        return CouplingSpec(self.copied_index, self.transformed_index, self.n_transformed, net, self.log_scale, self.log_scale_bound, self.join_index)
+
     def _split(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        if self._layout == "copied_first":
-            return x[..., : self.n_copied], x[..., self.n_copied :]
-        if self._layout == "transformed_first":
-            return x[..., self.n_transformed :], x[..., : self.n_transformed]
-        return x.index_select(-1, self.copied_index), x.index_select(-1, self.transformed_index)
+        """``(x_A, x_B)``: :meth:`CouplingSpec.split <flowcore.flows.spec.CouplingSpec.split>`."""
+        return self.spec().split(x)
 
     def _join(self, copied: Tensor, transformed: Tensor) -> Tensor:
-        if self._layout == "copied_first":
-            return torch.cat((copied, transformed), dim=-1)
-        if self._layout == "transformed_first":
-            return torch.cat((transformed, copied), dim=-1)
-        return torch.cat((copied, transformed), dim=-1).index_select(-1, self.join_index)
+        """``y`` from ``(y_A, y_B)``: :meth:`CouplingSpec.join <flowcore.flows.spec.CouplingSpec.join>`."""
+        return self.spec().join(copied, transformed)
 
     def scale_shift(self, copied: Tensor) -> tuple[Tensor, Tensor]:
         r"""``(s, t)`` from the copied coordinates: :math:`(\hat s, t) = \mathrm{MLP}(x_A)`, :math:`s = \mathrm{map}(\hat s)`."""
-        raw_s, t = self.st_net(copied).chunk(2, dim=-1)
-        if self.log_scale == "tanh":
-            b = self.log_scale_bound
-            return b * torch.tanh(raw_s / b), t
-        if self.log_scale == "sigmoid":
-            return torch.log(torch.sigmoid(raw_s + 2.0) + 1e-3), t
-        return raw_s, t
+        return self.spec().scale_shift(copied)
 
-    def _parts(self) -> tuple[slice | Tensor, slice | Tensor]:
-        """The copied and the transformed columns: slices when contiguous, else index tensors."""
-        if self._layout == "copied_first":
-            return slice(None, self.n_copied), slice(self.n_copied, None)
-        if self._layout == "transformed_first":
-            return slice(self.n_transformed, None), slice(None, self.n_transformed)
-        return self.copied_index, self.transformed_index
-
-    def _fused_plan(self, x: Tensor, want_s: bool):
-        """``(plan, params)`` for :class:`~flowcore.flows.fast.FusedAffineCoupling`, or ``None`` where the reference ops run."""
+    def _fused_spec(self, x: Tensor) -> CouplingSpec | None:
+        """The spec with its st-network as layers, for :class:`~flowcore.flows.fast.FusedAffineCoupling`, or ``None`` where the reference ops run."""
         if not (self.fused_training and fast.FUSED_TRAINING and torch.is_grad_enabled()):
             return None
-        cls = type(self)
-        if cls.scale_shift is not AffineCoupling.scale_shift or cls._split is not AffineCoupling._split or cls._join is not AffineCoupling._join:
+        net = self.spec().net
+        layers = linear_layers(net)
+        # Hooks on the st-network would not fire inside the fused node.
+        if layers is None or _global_hooks() or (isinstance(net, nn.Module) and any(_hooked(m) for m in net.modules())):
             return None
-        net = self.st_net
-        if type(net) is not nn.Sequential or len(net) % 2 != 1 or _hooked(net) or _global_hooks():
-            return None
-        mods = list(net)
-        for i, m in enumerate(mods):
-            if type(m) is not (nn.ReLU if i % 2 else nn.Linear) or _hooked(m) or (not i % 2 and m.bias is None):
-                return None
-        params = tuple(t for m in mods[0::2] for t in (m.weight, m.bias))
+        params = tuple(t for wb in layers for t in wb)
         if x.dim() != 2 or x.shape[1] != self.dim or not fast.fused_training_applies(x, params):
             return None
-        return (*self._parts(), self.n_transformed, self.log_scale, self.log_scale_bound, want_s, fast.fused_gemms()), params
+        return self.spec(layers)
 
     def forward(self, x: Tensor, log_scales: list[Tensor] | None = None) -> tuple[Tensor, Tensor]:
         """Data → latent: ``(y, log|det ∂y/∂x|)``; appends ``s`` (shape ``(..., n_transformed)``) to ``log_scales`` if given."""
-        fused = self._fused_plan(x, log_scales is not None)
-        if fused is not None:
-            out = fast.FusedAffineCoupling.apply(x, fused[0], *fused[1])
-            if log_scales is not None:
+        spec = self._fused_spec(x)
+        if spec is not None:
+            want_s = log_scales is not None
+            out = fast.FusedAffineCoupling.apply(x, spec, want_s, fast.fused_gemms(), *(t for wb in spec.net for t in wb))
+            if want_s:
                 log_scales.append(out[2])
             return out[0], out[1]
-        copied, transformed = self._split(x)
-        s, t = self.scale_shift(copied)
+        y, log_det, s = self.spec().forward(x)
         if log_scales is not None:
             log_scales.append(s)
-        return self._join(copied, transformed * torch.exp(s) + t), s.sum(-1)
+        return y, log_det
 
     def inverse(self, y: Tensor) -> tuple[Tensor, Tensor]:
         """Latent → data: ``(x, log|det ∂x/∂y|)``, Eq. 4."""
-        copied, transformed = self._split(y)
-        s, t = self.scale_shift(copied)
-        return self._join(copied, (transformed - t) * torch.exp(-s)), -s.sum(-1)
+        return self.spec().inverse(y)
 
     def fast_steps(self) -> list:
         cls = type(self)
-        if cls.forward is not AffineCoupling.forward or cls.scale_shift is not AffineCoupling.scale_shift or cls._split is not AffineCoupling._split:
-            raise FastPathUnsupported(f"{cls.__name__} overrides AffineCoupling's maps but not fast_steps()")
-        mods = list(self.st_net) if type(self.st_net) is nn.Sequential else []
-        linears = mods[0::2]
-        if not (
-            len(mods) % 2 == 1
-            and all(type(m) is nn.Linear and m.bias is not None for m in linears)
-            and all(type(m) is nn.ReLU for m in mods[1::2])
-        ):
+        if cls.forward is not AffineCoupling.forward:
+            raise FastPathUnsupported(f"{cls.__name__} overrides AffineCoupling.forward but not fast_steps()")
+        layers = linear_layers(self.spec().net)
+        if layers is None:
             raise FastPathUnsupported(f"{cls.__name__}'s st-network is not a Sequential of Linear layers with ReLU between them")
-        copied, transformed = self._parts()
-        return [AffineCouplingStep(copied, transformed, self.n_transformed, tuple((m.weight, m.bias) for m in linears), self.log_scale, self.log_scale_bound)]
+        return [self.spec(layers)]

@@ -10,8 +10,14 @@ Transforms declare that it covers them with ``fast_steps()``, returning primitiv
 module knows how to run:
 
 * :class:`PermuteStep`: ``z = x[..., perm]``;
-* :class:`AffineCouplingStep`: an affine coupling with any boolean mask, a Linear/ReLU
-  st-network and one of the log-scale maps ``exp``, ``tanh`` or ``sigmoid``.
+* :class:`~flowcore.flows.spec.CouplingSpec` with its st-network as
+  :data:`~flowcore.flows.spec.Layers`: an affine coupling with any boolean mask, a Linear/ReLU
+  st-network and a log-scale map of :data:`~flowcore.flows.spec.LOG_SCALE_MAPS`.
+
+Both paths here are optimisations of the spec's reference evaluation
+(:meth:`CouplingSpec.forward <flowcore.flows.spec.CouplingSpec.forward>`), with its arithmetic in
+its order: the no-grad path in place, the training path (:class:`FusedAffineCoupling`) as one
+autograd node. ``tests/unit/test_coupling_paths.py`` holds them equal.
 
 A flow whose base is not :class:`~flowcore.flows.StandardNormal`, or that holds a transform
 without ``fast_steps()``, uses the autograd path instead and warns once per flow
@@ -23,17 +29,17 @@ error; tracing under ``torch.compile``; ``vmap``/``grad`` transforms) fall back 
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import Tensor, nn
 
-from flowcore.flows.distributions import StandardNormal
+from flowcore.flows.distributions import StandardNormal, standard_normal_log_prob
+from flowcore.flows.spec import LOG_SCALE_MAPS, CouplingSpec
 
 __all__ = [
     "FUSED_GEMMS",
     "FUSED_TRAINING",
-    "AffineCouplingStep",
     "FastPathUnsupported",
     "FastPathWarning",
     "FusedAffineCoupling",
@@ -76,31 +82,6 @@ class PermuteStep:
 
     perm: Tensor
 
-
-@dataclass(frozen=True, eq=False)
-class AffineCouplingStep:
-    r""":math:`y_B = x_B \odot e^{s} + t` with :math:`(\hat s, t) = \mathrm{MLP}(x_A)` and :math:`s = \mathrm{map}(\hat s)`.
-
-    Attributes:
-        copied, transformed: The columns :math:`A` and :math:`B`: a ``slice`` when contiguous,
-            else a long index tensor.
-        n_transformed: :math:`|B|`; the MLP's output is :math:`(\hat s, t)`, each of that width.
-        linears: ``(weight, bias)`` per Linear layer, ReLU between consecutive ones.
-        log_scale: ``"exp"`` (:math:`s = \hat s`), ``"tanh"`` (:math:`s = b\tanh(\hat s/b)`) or
-            ``"sigmoid"`` (:math:`s = \log(\sigma(\hat s + 2) + 10^{-3})`).
-        bound: :math:`b`, used by ``"tanh"``.
-    """
-
-    copied: slice | Tensor
-    transformed: slice | Tensor
-    n_transformed: int
-    linears: tuple[tuple[Tensor, Tensor], ...]
-    log_scale: str
-    bound: float
-
-
-#: The log-scale maps an :class:`AffineCouplingStep` may name.
-LOG_SCALE_MAPS = ("exp", "tanh", "sigmoid")
 
 _ONEDNN_LINEAR: bool | None = None
 
@@ -147,10 +128,12 @@ def _steps(flow: nn.Module) -> list:
         raise FastPathUnsupported(f"{type(transform).__name__} does not declare a fast path (no fast_steps())")
     steps = declare()
     for step in steps:
-        if not isinstance(step, (PermuteStep, AffineCouplingStep)):
+        if not isinstance(step, (PermuteStep, CouplingSpec)):
             raise FastPathUnsupported(f"unknown fast-path step {type(step).__name__}")
-        if isinstance(step, AffineCouplingStep) and step.log_scale not in LOG_SCALE_MAPS:
+        if isinstance(step, CouplingSpec) and step.log_scale not in LOG_SCALE_MAPS:
             raise FastPathUnsupported(f"unknown log-scale map {step.log_scale!r}")
+        if isinstance(step, CouplingSpec) and not isinstance(step.net, tuple):
+            raise FastPathUnsupported("a coupling step's st-network is not given as its Linear layers")
     return steps
 
 
@@ -186,11 +169,11 @@ def log_prob_no_grad(flow: nn.Module, x: Tensor) -> Tensor | None:
             flow._fast_path_warned = True
             warnings.warn(f"{type(flow).__name__}.log_prob: no fast no-grad path ({e}); using the autograd path", FastPathWarning, stacklevel=3)
         return None
-    ref = flow.base._log_2pi
+    ref = flow.base.log_2pi
     if not (x.dtype == ref.dtype and x.device == ref.device and x.dim() >= 1 and x.shape[-1] == flow.base.dim):
         return None  # the autograd path raises the error
     for step in steps:
-        tensors = [t for wb in step.linears for t in wb] if isinstance(step, AffineCouplingStep) else []
+        tensors = [t for wb in step.net for t in wb] if isinstance(step, CouplingSpec) else []
         if any(t.dtype != ref.dtype or t.device != ref.device for t in tensors):
             return None
     return _log_prob(flow, x, steps)
@@ -215,8 +198,8 @@ def _log_prob(flow: nn.Module, x: Tensor, steps: list) -> Tensor:
     out = x.new_empty(n_rows)
     if n_rows == 0:
         return out.reshape(batch_shape)
-    couplings = [step for step in steps if isinstance(step, AffineCouplingStep)]
-    widths = sorted({w.shape[0] for step in couplings for w, _ in step.linears})
+    couplings = [step for step in steps if isinstance(step, CouplingSpec)]
+    widths = sorted({w.shape[0] for step in couplings for w, _ in step.net})
     # eval_block_rows None: 2**20 // widest layer rows, clipped to [256, 4096] (see Flow.eval_block_rows).
     rows = getattr(flow, "eval_block_rows", None) or min(4096, max(256, 2**20 // max(widths + [dim])))
     rows = max(1, min(int(rows), n_rows))
@@ -227,9 +210,9 @@ def _log_prob(flow: nn.Module, x: Tensor, steps: list) -> Tensor:
     fused = getattr(flow, "eval_onednn", True) and x.device.type == "cpu" and x.dtype == torch.float32 and onednn_linear_available()
     # Without the fused linear: one activation buffer per st-network layer index (widths are
     # shared across couplings).
-    n_lin = 0 if fused else max((len(step.linears) for step in couplings), default=0)
+    n_lin = 0 if fused else max((len(step.net) for step in couplings), default=0)
     acts = [{w: x.new_empty(rows, w) for w in widths} for _ in range(n_lin)]
-    const = dim * flow.base._log_2pi
+    log_2pi = flow.base.log_2pi
     for start in range(0, n_rows, rows):
         n = min(rows, n_rows - start)
         cur, nxt = state[:n], spare[:n]
@@ -240,14 +223,12 @@ def _log_prob(flow: nn.Module, x: Tensor, steps: list) -> Tensor:
                 torch.index_select(cur, 1, step.perm, out=nxt)
                 cur, nxt = nxt, cur
                 continue
+            # With slices, `transformed` is a view of `cur`, updated in place below (the join).
+            copied, transformed = step.split(cur)
             indexed = not isinstance(step.transformed, slice)
-            if indexed:
-                copied, transformed = cur.index_select(1, step.copied), cur.index_select(1, step.transformed)
-            else:
-                copied, transformed = cur[:, step.copied], cur[:, step.transformed]
             h = copied
-            for j, (w, b) in enumerate(step.linears):
-                relu = j < len(step.linears) - 1
+            for j, (w, b) in enumerate(step.net):
+                relu = j < len(step.net) - 1
                 if fused:
                     h = torch.ops.mkldnn._linear_pointwise(h, w, b, "relu" if relu else "none", [], "")
                     continue
@@ -257,17 +238,12 @@ def _log_prob(flow: nn.Module, x: Tensor, steps: list) -> Tensor:
             # s into a contiguous buffer: in-place ops on the strided ŝ view run slowly when the
             # transformed part is narrow.
             nt = step.n_transformed
-            if step.log_scale == "tanh":
-                s = torch.div(h[:, :nt], step.bound, out=scale[:n, :nt]).tanh_().mul_(step.bound)
-            elif step.log_scale == "sigmoid":
-                s = torch.add(h[:, :nt], 2.0, out=scale[:n, :nt]).sigmoid_().add_(1e-3).log_()
-            else:
-                s = scale[:n, :nt].copy_(h[:, :nt])
+            s = step.log_scale_map.map_into(h[:, :nt], step.bound, scale[:n, :nt])
             ld.add_(s.sum(-1))
             transformed.mul_(s.exp_()).add_(h[:, nt:])
             if indexed:
                 cur.index_copy_(1, step.transformed, transformed)
-        out[start : start + n] = ld.add_(cur.square().sum(-1).add_(const).mul_(-0.5))
+        out[start : start + n] = ld.add_(standard_normal_log_prob(cur, log_2pi))
     return out.reshape(batch_shape)
 
 
@@ -359,51 +335,18 @@ def _weight_grad(g: Tensor, h: Tensor, onednn: bool) -> Tensor:
     return g.t().mm(h)
 
 
-def _split(x: Tensor, copied, transformed) -> tuple[Tensor, Tensor]:
-    if isinstance(transformed, slice):
-        return x[:, copied], x[:, transformed]
-    return x.index_select(1, copied), x.index_select(1, transformed)
-
-
-def _join(a: Tensor, b: Tensor, copied, transformed) -> Tensor:
-    """The inverse of :func:`_split`: ``out[:, copied] = a``, ``out[:, transformed] = b``."""
-    if isinstance(transformed, slice):
-        return torch.cat((a, b) if transformed.start else (b, a), dim=1)
-    out = a.new_empty(a.shape[0], a.shape[1] + b.shape[1])
-    return out.index_copy_(1, copied, a).index_copy_(1, transformed, b)
-
-
-def _coupling_reference(x: Tensor, plan: tuple, params: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
-    """The coupling's forward with plain differentiable ops (the double-backward fallback)."""
-    copied, transformed, nt, log_scale, bound, want_s, _ = plan
-    a, xb = _split(x, copied, transformed)
-    h = a
-    n_lin = len(params) // 2
-    for j in range(n_lin):
-        h = torch.nn.functional.linear(h, params[2 * j], params[2 * j + 1])
-        if j < n_lin - 1:
-            h = torch.relu(h)
-    raw, t = h[:, :nt], h[:, nt:]
-    if log_scale == "tanh":
-        s = bound * torch.tanh(raw / bound)
-    elif log_scale == "sigmoid":
-        s = torch.log(torch.sigmoid(raw + 2.0) + 1e-3)
-    else:
-        s = raw
-    y = _join(a, xb * torch.exp(s) + t, copied, transformed)
-    return (y, s.sum(-1), s) if want_s else (y, s.sum(-1))
-
-
 class FusedAffineCoupling(torch.autograd.Function):
     r"""One affine coupling (st-network, log-scale map, :math:`y_B = x_B e^s + t`, :math:`\sum_j s_j`)
     as a single autograd node with a hand-written backward.
 
-    ``FusedAffineCoupling.apply(x, plan, w_1, b_1, ..., w_L, b_L)`` with ``x`` of shape ``(n, D)``
-    and ``plan = (copied, transformed, n_transformed, log_scale, bound, want_s, gemms)`` returns
-    ``(y, log_det)``, plus ``s`` when ``want_s``. What is fused: the st-network, the log-scale map,
-    the affine update and the log-det are one node instead of the ~15 that the reference ops
-    record (at the book's sizes, batch 512 and widths 64, autograd's per-node and per-op overhead
-    costs about as much as the arithmetic), and the backward is the chain rule written out.
+    ``FusedAffineCoupling.apply(x, spec, want_s, gemms, w_1, b_1, ..., w_L, b_L)`` with ``x`` of
+    shape ``(n, D)``, ``spec`` a :class:`~flowcore.flows.spec.CouplingSpec` whose st-network is given
+    as those layers, returns ``(y, log_det)``, plus ``s`` when ``want_s``: the values of
+    :meth:`spec.forward(x) <flowcore.flows.spec.CouplingSpec.forward>`. What is fused: the
+    st-network, the log-scale map, the affine update and the log-det are one node instead of the
+    ~15 that the reference ops record (at the book's sizes, batch 512 and widths 64, autograd's
+    per-node and per-op overhead costs about as much as the arithmetic), and the backward is the
+    chain rule written out, through the map's :attr:`~flowcore.flows.spec.LogScaleMap.vjp`.
 
     ``gemms`` (:data:`FUSED_GEMMS`) says where the matrix products run. ``"mm"``: ``addmm`` forward,
     ``mm`` backward, the calls autograd makes for ``F.linear``, with every elementwise product and
@@ -416,25 +359,26 @@ class FusedAffineCoupling(torch.autograd.Function):
     ``"onednn-forward"``: oneDNN forward, ``mm`` backward. oneDNN results agree with the
     reference to float32 rounding.
 
-    Under ``create_graph=True`` (a double backward) the backward recomputes the reference ops and
-    differentiates them, so higher derivatives are those of the reference path.
+    Under ``create_graph=True`` (a double backward) the backward re-evaluates the reference
+    definition, :meth:`CouplingSpec.forward <flowcore.flows.spec.CouplingSpec.forward>`, and
+    differentiates it, so higher derivatives are those of the reference path.
 
     Example:
         >>> from flowcore.flows import AffineCoupling, halves
         >>> layer = AffineCoupling(halves(4, 0), hidden=(8,), zero_init=False).double()
-        >>> plan = (slice(None, 2), slice(2, None), 2, "tanh", 3.0, False, "mm")  # no oneDNN in float64
+        >>> spec = layer.fast_steps()[0]                                         # st-network as its layers
         >>> x = torch.randn(5, 4, dtype=torch.float64, requires_grad=True)
-        >>> y, log_det = FusedAffineCoupling.apply(x, plan, *layer.st_net.parameters())
+        >>> y, log_det = FusedAffineCoupling.apply(x, spec, False, "mm", *layer.st_net.parameters())  # no oneDNN in float64
         >>> y_ref, log_det_ref = layer(x)                                        # the reference ops (float64)
-        >>> torch.allclose(y, y_ref), torch.allclose(log_det, log_det_ref)
+        >>> torch.equal(y, y_ref), torch.equal(log_det, log_det_ref)
         (True, True)
     """
 
     @staticmethod
-    def forward(ctx, x, plan, *params):
-        copied, transformed, nt, log_scale, bound, want_s, gemms = plan
+    def forward(ctx, x, spec, want_s, gemms, *params):
         onednn = gemms != "mm"
-        a, xb = _split(x, copied, transformed)
+        nt = spec.n_transformed
+        a, xb = spec.split(x)
         if onednn:
             a = a.contiguous()  # a column slice: oneDNN runs strided operands slowly (see _dense_t)
         n_lin = len(params) // 2
@@ -445,28 +389,23 @@ class FusedAffineCoupling(torch.autograd.Function):
             if j < n_lin - 1:
                 hs.append(h)
         raw, t = h[:, :nt], h[:, nt:]
-        if log_scale == "tanh":
-            aux = torch.tanh(raw / bound)
-            s = aux * bound
-        elif log_scale == "sigmoid":
-            aux = torch.sigmoid(raw + 2.0)
-            s = torch.log(aux + 1e-3)
-        else:
-            aux, s = None, raw.contiguous()
+        s, aux = spec.log_scale_map.map(raw, spec.bound)
+        s = s.contiguous()  # "exp" gives ŝ itself, a column slice of h; the others a new tensor (no copy)
         e = torch.exp(s)
-        y = _join(a, xb * e + t, copied, transformed)
+        y = spec.join(a, xb * e + t)
         ctx.save_for_backward(x, *params)
-        ctx.plan, ctx.hs, ctx.xb, ctx.e, ctx.aux = plan, hs, xb, e, aux
+        ctx.spec, ctx.gemms, ctx.hs, ctx.xb, ctx.e, ctx.aux = spec, gemms, hs, xb, e, aux
         ctx.set_materialize_grads(False)
         return (y, s.sum(-1), s) if want_s else (y, s.sum(-1))
 
     @staticmethod
     def backward(ctx, g_y, g_ld, *g_s):
         x, *params = ctx.saved_tensors
-        copied, transformed, nt, log_scale, bound, want_s, gemms = ctx.plan
-        onednn = gemms == "onednn"
         if torch.is_grad_enabled():
             return FusedAffineCoupling._double_backward(ctx, x, params, (g_y, g_ld, *g_s))
+        spec = ctx.spec
+        nt = spec.n_transformed
+        onednn = ctx.gemms == "onednn"
         hs, xb, e = ctx.hs, ctx.xb, ctx.e
         n = e.shape[0]
         g_s = g_s[0] if g_s else None
@@ -474,7 +413,7 @@ class FusedAffineCoupling(torch.autograd.Function):
         # product and sum in the order and grouping autograd uses on the reference ops, so that with
         # gemms="mm" the gradients are theirs bit for bit.
         if g_y is not None:
-            g_a, g_yb = _split(g_y, copied, transformed)
+            g_a, g_yb = spec.split(g_y)
             grad_xb = g_yb * e
             grad_s = (g_yb * xb) * e
             if g_ld is not None:
@@ -485,24 +424,17 @@ class FusedAffineCoupling(torch.autograd.Function):
             grad_s = e.new_zeros(n, nt) if g_ld is None else g_ld.unsqueeze(1).expand(n, nt).clone()
         if g_s is not None:
             grad_s += g_s
-        # through the log-scale map to ŝ
-        if log_scale == "tanh":  # s = b tanh(ŝ / b): ds/dŝ = 1 - tanh², as b·, tanh', /b
-            grad_raw = torch.ops.aten.tanh_backward(grad_s * bound, ctx.aux) / bound
-        elif log_scale == "sigmoid":  # s = log(σ + 10⁻³), σ = sigmoid(ŝ + 2): ds/dŝ = σ(1 - σ) / (σ + 10⁻³)
-            sig = ctx.aux
-            grad_raw = torch.ops.aten.sigmoid_backward(grad_s / (sig + 1e-3), sig)
-        else:
-            grad_raw = grad_s
+        grad_raw = spec.log_scale_map.vjp(grad_s, ctx.aux, spec.bound)  # through the map to ŝ
         g = torch.cat((grad_raw, g_yb if g_yb is not None else grad_raw.new_zeros(n, nt)), dim=1)
-        # back through the st-network
+        # back through the st-network; inputs 0-3 are x, spec, want_s, gemms
         needs = ctx.needs_input_grad
         grads: list[Tensor | None] = [None] * len(params)
         n_lin = len(params) // 2
         g_in = None
         for j in reversed(range(n_lin)):
-            if needs[2 + 2 * j]:
+            if needs[4 + 2 * j]:
                 grads[2 * j] = _weight_grad(g, hs[j], onednn)
-            if needs[3 + 2 * j]:
+            if needs[5 + 2 * j]:
                 grads[2 * j + 1] = g.sum(0)
             if j > 0:
                 g = torch.ops.aten.threshold_backward(_input_grad(g, params[2 * j], onednn), hs[j], 0)
@@ -511,19 +443,19 @@ class FusedAffineCoupling(torch.autograd.Function):
         grad_x = None
         if needs[0]:
             grad_a = g_in if g_a is None else g_in.add_(g_a)
-            grad_x = _join(grad_a, grad_xb, copied, transformed)
-        return (grad_x, None, *grads)
+            grad_x = spec.join(grad_a, grad_xb)
+        return (grad_x, None, None, None, *grads)
 
     @staticmethod
     def _double_backward(ctx, x, params, grad_outputs):
-        """The backward as differentiable ops (``create_graph=True``): recompute the reference ops and differentiate them."""
+        """The backward as differentiable ops (``create_graph=True``): the reference definition, re-evaluated and differentiated."""
         inputs = [t for t in (x, *params) if t.requires_grad]
         with torch.enable_grad():
-            outputs = _coupling_reference(x, ctx.plan, tuple(params))
+            outputs = replace(ctx.spec, net=tuple(zip(params[0::2], params[1::2]))).forward(x)  # (y, log_det, s)
             pairs = [(o, g) for o, g in zip(outputs, grad_outputs) if g is not None]
             grads = torch.autograd.grad([o for o, _ in pairs], inputs, [g for _, g in pairs], create_graph=True, allow_unused=True) if pairs else [None] * len(inputs)
         found = dict(zip(map(id, inputs), grads))
-        return (found.get(id(x)), None, *(found.get(id(p)) for p in params))
+        return (found.get(id(x)), None, None, None, *(found.get(id(p)) for p in params))
 
 
 class FusedPermutation(torch.autograd.Function):

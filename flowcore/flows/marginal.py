@@ -35,7 +35,7 @@ import torch
 from torch import Tensor, nn
 
 from flowcore.flows.couplings import AffineCoupling, halves
-from flowcore.flows.distributions import StandardNormal
+from flowcore.flows.distributions import StandardNormal, standard_normal_log_prob
 from flowcore.flows.flow import Flow
 from flowcore.flows.transforms import CompositeTransform, Permutation, Transform
 from flowcore.gaussians import LOG_2PI
@@ -215,17 +215,6 @@ def r_block_flow(
     return flow
 
 
-#: :math:`\log 2\pi` as :class:`~flowcore.flows.StandardNormal` holds it (a float32 value, widened
-#: for float64), so that the proposal's density cancels the base's exactly where the joint factorises.
-_LOG_2PI_F32 = torch.tensor(LOG_2PI, dtype=torch.float32)
-
-
-def _log_normal(eps: Tensor) -> Tensor:
-    r""":math:`\log\mathcal{N}(\varepsilon; 0, I_B)` over the last dimension."""
-    log_2pi = _LOG_2PI_F32.to(dtype=eps.dtype, device=eps.device)
-    return -0.5 * (eps.shape[-1] * log_2pi + eps.square().sum(-1))
-
-
 def _randn(shape: tuple[int, ...], like: Tensor, generator: torch.Generator | None) -> Tensor:
     """Standard normals of ``like``'s dtype on its device; with a (CPU) ``generator``, drawn on the CPU and moved."""
     device = "cpu" if generator is not None else like.device
@@ -376,7 +365,8 @@ class MarginalFlow(nn.Module):
             s = min(per_pass, n_samples - start)
             eps = _randn((s, n, self.aux), rows, generator)
             y = torch.cat((rows.expand(s, n, self.dim), eps), dim=-1)
-            chunks.append(self.flow.log_prob(y.reshape(s * n, -1)).reshape(s, n) - _log_normal(eps))
+            # the base's own density (its float32 log 2π), so the proposal cancels it exactly where the joint factorises
+            chunks.append(self.flow.log_prob(y.reshape(s * n, -1)).reshape(s, n) - standard_normal_log_prob(eps))
         log_w = torch.cat(chunks, dim=0)  # (S, n)
         estimate = torch.logsumexp(log_w, dim=0) - math.log(n_samples)
         if n_samples > 1:

@@ -10,6 +10,7 @@ from torch import Tensor, nn
 from flowcore.flows.couplings import AffineCoupling, alternating, check_mask, halves
 from flowcore.flows.distributions import StandardNormal
 from flowcore.flows.flow import Flow
+from flowcore.flows.spec import LOG_SCALE_MAPS
 from flowcore.flows.transforms import CompositeTransform, Permutation
 from flowcore.validation import check_choice, check_int, check_int_list, check_positive
 
@@ -100,4 +101,4 @@ class RealNVP(Flow):
         #: Whether the flow *as built* (before any training step) is a permutation of the identity, so
         #: that its density is its base's, N(0, I), exactly: zero-initialised couplings whose log-scale
         #: map sends 0 to 0 (``exp``, ``tanh``; nflows' ``sigmoid`` map does not).
-        self.initially_identity = zero_init and log_scale in ("exp", "tanh")
+        self.initially_identity = zero_init and LOG_SCALE_MAPS[log_scale].zero_at_zero

@@ -39,8 +39,9 @@ def _coupling(layout, log_scale, dim=7, hidden=(6, 5), dtype=F64, seed=0):
 
 
 def _plan(layer, want_s, gemms="mm"):
-    """The plan AffineCoupling passes to FusedAffineCoupling; ``gemms="mm"``: no oneDNN (float64)."""
-    return (*layer._parts(), layer.n_transformed, layer.log_scale, layer.log_scale_bound, want_s, gemms)
+    """The arguments AffineCoupling passes to FusedAffineCoupling before the parameters: its spec
+    (st-network as layers), ``want_s`` and ``gemms``; ``gemms="mm"``: no oneDNN (float64)."""
+    return (layer.fast_steps()[0], want_s, gemms)
 
 
 @pytest.mark.parametrize("layout", LAYOUTS, ids=lambda v: f"{v[0]}{v[1]}")
@@ -54,11 +55,11 @@ def test_fused_coupling_gradcheck_float64(layout, log_scale, hidden):
     x = torch.randn(9, layer.dim, dtype=F64, generator=torch.Generator().manual_seed(3), requires_grad=True)
     for want_s in (False, True):
         plan = _plan(layer, want_s)
-        assert torch.autograd.gradcheck(lambda x, *ps: FusedAffineCoupling.apply(x, plan, *ps), (x, *params))
+        assert torch.autograd.gradcheck(lambda x, *ps: FusedAffineCoupling.apply(x, *plan, *ps), (x, *params))
     # Only some outputs used, and the data input without a gradient (the first coupling's case).
     plan = _plan(layer, True)
-    assert torch.autograd.gradcheck(lambda *ps: FusedAffineCoupling.apply(x.detach(), plan, *ps)[1], params)
-    assert torch.autograd.gradcheck(lambda x, *ps: FusedAffineCoupling.apply(x, plan, *ps)[2], (x, *params))
+    assert torch.autograd.gradcheck(lambda *ps: FusedAffineCoupling.apply(x.detach(), *plan, *ps)[1], params)
+    assert torch.autograd.gradcheck(lambda x, *ps: FusedAffineCoupling.apply(x, *plan, *ps)[2], (x, *params))
 
 
 @pytest.mark.parametrize("log_scale", MAPS)
@@ -68,7 +69,7 @@ def test_fused_coupling_gradgradcheck_float64(log_scale):
     plan = _plan(layer, True)
     params = tuple(p.detach().double().requires_grad_() for p in layer.st_net.parameters())
     x = torch.randn(5, layer.dim, dtype=F64, generator=torch.Generator().manual_seed(4), requires_grad=True)
-    assert torch.autograd.gradgradcheck(lambda x, *ps: FusedAffineCoupling.apply(x, plan, *ps), (x, *params))
+    assert torch.autograd.gradgradcheck(lambda x, *ps: FusedAffineCoupling.apply(x, *plan, *ps), (x, *params))
 
 
 def test_fused_coupling_matches_reference_ops_in_float64():
@@ -78,7 +79,7 @@ def test_fused_coupling_matches_reference_ops_in_float64():
             layer = _coupling(layout, log_scale)
             plan = _plan(layer, True)
             x = torch.randn(11, layer.dim, dtype=F64, generator=torch.Generator().manual_seed(5), requires_grad=True)
-            y, log_det, s = FusedAffineCoupling.apply(x, plan, *layer.st_net.parameters())
+            y, log_det, s = FusedAffineCoupling.apply(x, *plan, *layer.st_net.parameters())
             ref_scales = []
             y_ref, log_det_ref = layer(x, log_scales=ref_scales)  # float64: the reference ops
             for a, b in ((y, y_ref), (log_det, log_det_ref), (s, ref_scales[0])):
@@ -198,17 +199,19 @@ def test_reference_ops_where_the_fused_path_does_not_apply():
     handle = flow.transform.transforms[-1].st_net.register_forward_hook(lambda mod, inp, out: seen.append(out.shape))
     assert "Fused" not in last_node(flow, x) and seen == [(8, 20)]
     handle.remove()
-    # Another st-network, or a subclass that changes the maps: the reference ops.
+    # Another st-network, in the module or in a subclass's spec: the reference ops.
     layer = AffineCoupling(halves(4, 0), hidden=(8,))
+    assert layer._fused_spec(torch.zeros(3, 4)) is not None
     layer.st_net[1] = nn.Tanh()
-    assert layer._fused_plan(torch.zeros(3, 4), False) is None
+    assert layer._fused_spec(torch.zeros(3, 4)) is None
 
     class Shifted(AffineCoupling):
-        def scale_shift(self, copied):
-            s, t = super().scale_shift(copied)
-            return s, t + 1
+        def spec(self, net=None):
+            return super().spec(net if net is not None else lambda a: self.st_net(a) + 1)
 
-    assert Shifted(halves(4, 0), hidden=(8,))._fused_plan(torch.zeros(3, 4), False) is None
+    shifted = Shifted(halves(4, 0), hidden=(8,))
+    assert shifted._fused_spec(torch.zeros(3, 4)) is None
+    assert torch.equal(shifted(torch.zeros(3, 4))[0][:, 2:], torch.ones(3, 2))  # t = 1 at zero init
 
 
 @pytest.mark.parametrize("gemms", GEMMS)
