@@ -2,12 +2,15 @@ r"""Maximum-likelihood training of a flow: :math:`\max_\theta \frac1n\sum_i \log
 
 ``fit`` runs Adam on minibatches, tracks a held-out validation NLL, stops early when it stops
 improving and restores the best weights (``stopping="early"``), or trains a fixed number of epochs
-and keeps the last weights (``stopping="fixed"``). A non-finite loss raises at once.
+and keeps the last weights (``stopping="fixed"``). A non-finite loss raises at once. The rules of
+this bookkeeping (history, learning-rate halving, best weights, stopping) live in :class:`Tracker`,
+which :func:`flowcore.train_many.fit_many` keeps one of per flow.
 """
 
 from __future__ import annotations
 
 import copy
+import math
 import os
 import sys
 import time
@@ -22,7 +25,7 @@ from tqdm.auto import tqdm
 from flowcore import status
 from flowcore.validation import assign_checked, check_choice, check_int, check_non_negative, check_positive
 
-__all__ = ["TrainConfig", "History", "fit", "show_progress"]
+__all__ = ["TrainConfig", "History", "Tracker", "fit", "show_progress"]
 
 #: An extra loss term for :func:`fit`: ``term(batch, log_scales) -> scalar tensor``, where
 #: ``log_scales`` holds each coupling's :math:`s` for the batch (a Jacobian regulariser, say).
@@ -40,8 +43,9 @@ class TrainConfig:
         lr: Adam learning rate.
         max_epochs: Upper bound on epochs.
         patience: Stop after this many epochs without a validation improvement of ``min_delta``.
-        lr_patience: Halve the learning rate after this many epochs without improvement
-            (``ReduceLROnPlateau``); the last hundredths of a nat need the smaller steps.
+        lr_patience: Halve the learning rate once more than this many epochs in a row bring no
+            improvement (``ReduceLROnPlateau``'s ``patience``; :class:`Tracker` states the rule);
+            the last hundredths of a nat need the smaller steps.
         min_delta: Smallest validation-NLL decrease (nats) that counts as an improvement.
         seed: Seed of the initial weights and the minibatch order.
         stopping: ``"early"``: stop after ``patience`` epochs without improvement, halve the learning
@@ -106,6 +110,102 @@ class History:
 
     def as_dict(self) -> dict:
         return {"train_nll": self.train_nll, "val_nll": self.val_nll, "best_epoch": self.best_epoch, "seconds": self.seconds}
+
+
+def _scalar(x: float | Tensor) -> float:
+    return x.detach().item() if isinstance(x, Tensor) else float(x)
+
+
+@dataclass
+class Tracker:
+    r"""One flow's bookkeeping from epoch to epoch, the same for :func:`fit` and
+    :func:`flowcore.train_many.fit_many` (one per flow there): the history, the finite checks, the
+    learning rate, the best weights and the decision to stop.
+
+    :meth:`end_epoch` records an epoch's mean training NLL and validation NLL :math:`v` and says
+    whether to go on. With ``config.stopping == "early"``:
+
+    * :math:`v` *improves* if :math:`v < v_\text{best} - \text{min\_delta}`; then it becomes
+      :math:`v_\text{best}`, the flow's ``state_dict`` is copied (``best_state``) and the epoch is
+      ``history.best_epoch``; otherwise the epoch is *stale*.
+    * The learning rate is halved when more than ``lr_patience`` epochs in a row are stale, counted
+      from the last improvement or the last halving (a halving that would change it by 1e-8 or less
+      is skipped). This is ``torch.optim.lr_scheduler.ReduceLROnPlateau(mode="min", factor=0.5,
+      patience=lr_patience, threshold=min_delta, threshold_mode="abs")`` with its defaults
+      ``cooldown=0``, ``min_lr=0``, ``eps=1e-8``, written out because ``fit_many`` needs one schedule
+      per flow (the scheduler halves all of an optimizer's param groups on one metric).
+    * Training stops after ``patience`` stale epochs in a row; :meth:`finish` then restores the
+      best weights.
+
+    With ``"fixed"`` every epoch is the latest ``best_epoch``, the learning rate stays ``config.lr``,
+    only ``max_epochs`` stops training, and the last weights are kept.
+
+    Example:
+        >>> flow = torch.nn.Linear(1, 1)
+        >>> tracker = Tracker(TrainConfig(lr=0.1, patience=3, lr_patience=1))
+        >>> [tracker.end_epoch(e, 1.0, v, flow) for e, v in enumerate([2.0, 1.5, 1.6, 1.5, 1.4995])]
+        [True, True, True, True, False]
+        >>> tracker.history.best_epoch, tracker.lr
+        (1, 0.05)
+    """
+
+    config: TrainConfig
+    #: Put before the error messages: which flow (``fit_many`` names its index and seed).
+    name: str = ""
+    history: History = field(default_factory=History)
+    lr: float = field(init=False)
+    best_val: float = float("inf")
+    best_state: dict | None = None
+    #: Stale epochs since the last improvement (stops training at ``patience``).
+    stale: int = 0
+    #: Stale epochs since the last improvement or halving (``ReduceLROnPlateau.num_bad_epochs``).
+    bad: int = 0
+
+    def __post_init__(self):
+        self.lr = self.config.lr
+
+    def check_loss(self, loss: float | Tensor, epoch: int, step: int, parts: Sequence[tuple[str, float | Tensor]] = (), hint: str = "") -> None:
+        """Raise ``FloatingPointError`` unless the minibatch ``loss`` is finite, naming the ``parts``
+        (scalars) that are not."""
+        value = _scalar(loss)
+        if math.isfinite(value):
+            return
+        bad = ", ".join(f"{name} = {_scalar(part)}" for name, part in parts if not math.isfinite(_scalar(part))) or f"the sum = {value}"
+        raise FloatingPointError(
+            f"{self.name}training loss became {value} at epoch {epoch}, step {step} (lr={self.config.lr}); not finite: {bad}; "
+            f"try a lower lr or check the data scale{hint}"
+        )
+
+    def end_epoch(self, epoch: int, train_nll: float, val_nll: float, flow: nn.Module) -> bool:
+        """Record epoch ``epoch`` of ``flow`` (its weights now) and apply the rules above; return
+        whether training goes on. A non-finite ``val_nll`` raises ``FloatingPointError``."""
+        if not math.isfinite(val_nll):
+            raise FloatingPointError(f"{self.name}validation NLL became {val_nll} at epoch {epoch} (lr={self.config.lr})")
+        self.history.train_nll.append(train_nll)
+        self.history.val_nll.append(val_nll)
+        if self.config.stopping == "fixed":
+            self.history.best_epoch = epoch  # the weights kept are the last ones
+            return True
+        if val_nll < self.best_val - self.config.min_delta:
+            self.best_val, self.best_state, self.history.best_epoch = val_nll, copy.deepcopy(flow.state_dict()), epoch
+            self.stale = self.bad = 0
+        else:
+            self.stale += 1
+            self.bad += 1
+        if self.bad > self.config.lr_patience:
+            halved = max(self.lr * 0.5, 0.0)
+            if self.lr - halved > 1e-8:
+                self.lr = halved
+            self.bad = 0
+        return self.stale < self.config.patience
+
+    def finish(self, flow: nn.Module, seconds: float) -> History:
+        """Put ``flow`` in eval mode with the weights to keep (the best, if any were copied); return the history."""
+        flow.eval()
+        if self.best_state is not None:
+            flow.load_state_dict(self.best_state)
+        self.history.seconds = seconds
+        return self.history
 
 
 def show_progress() -> bool:
@@ -228,9 +328,9 @@ def fit(
             raise ValueError(f"{name} contains NaN or inf; training needs finite data")
     generator = torch.Generator().manual_seed(config.seed)
     optimizer = _adam(flow, config.lr)
-    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=config.lr_patience, threshold=config.min_delta, threshold_mode="abs")
-    history = History()
-    best_val, best_state, stale = float("inf"), None, 0
+    tracker = Tracker(config)
+    hint = " and the loss terms" if terms else ""
+    unit = "epochs" if config.stopping == "fixed" else "epochs at most"
     start, start_wall = time.perf_counter(), time.time()
     show = show_progress() if progress is None else progress
     epochs = tqdm(range(config.max_epochs), desc=description, disable=not show, leave=False)
@@ -240,12 +340,7 @@ def fit(
         running, seen = 0.0, 0
         for step, idx in enumerate(order.split(config.batch_size)):
             loss, nll, parts = _loss(flow, x_train[idx], terms)
-            if not torch.isfinite(loss):
-                bad = ", ".join(f"{name} = {value.item()}" for name, value in parts if not torch.isfinite(value).all()) or f"the sum = {loss.item()}"
-                raise FloatingPointError(
-                    f"training loss became {loss.item()} at epoch {epoch}, step {step} (lr={config.lr}); not finite: {bad}; "
-                    "try a lower lr or check the data scale" + (" and the loss terms" if terms else "")
-                )
+            tracker.check_loss(loss, epoch, step, parts, hint)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -253,29 +348,12 @@ def fit(
             seen += len(idx)
         flow.eval()
         val = _mean_nll(flow, x_val, config.batch_size)
-        if not torch.isfinite(torch.tensor(val)):
-            raise FloatingPointError(f"validation NLL became {val} at epoch {epoch} (lr={config.lr})")
-        history.train_nll.append(running / seen)
-        history.val_nll.append(val)
-        if config.stopping == "fixed":
-            history.best_epoch = epoch  # the weights kept are the last ones
-            epochs.set_postfix(train=f"{running / seen:.3f}", val=f"{val:.3f}")
-            status.report(f"training {description}", epoch + 1, config.max_epochs, start_wall, unit="epochs", note=f"val NLL {val:.3f}")
-            if callback is not None:
-                callback(epoch, history)
-            continue
-        scheduler.step(val)
-        if val < best_val - config.min_delta:
-            best_val, best_state, stale, history.best_epoch = val, copy.deepcopy(flow.state_dict()), 0, epoch
-        else:
-            stale += 1
+        go_on = tracker.end_epoch(epoch, running / seen, val, flow)
+        optimizer.param_groups[0]["lr"] = tracker.lr  # halved, or not, by the Tracker's schedule
         epochs.set_postfix(train=f"{running / seen:.3f}", val=f"{val:.3f}")
-        status.report(f"training {description}", epoch + 1, config.max_epochs, start_wall, unit="epochs at most", note=f"val NLL {val:.3f}")
+        status.report(f"training {description}", epoch + 1, config.max_epochs, start_wall, unit=unit, note=f"val NLL {val:.3f}")
         if callback is not None:
-            callback(epoch, history)
-        if stale >= config.patience:
+            callback(epoch, tracker.history)
+        if not go_on:
             break
-    if best_state is not None:
-        flow.load_state_dict(best_state)
-    history.seconds = time.perf_counter() - start
-    return history
+    return tracker.finish(flow, time.perf_counter() - start)

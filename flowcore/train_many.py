@@ -4,15 +4,18 @@ r"""Train :math:`K` flows of one architecture at once, as one batched model.
 flows' weights are stacked along a leading axis of length :math:`K`: each step evaluates all
 :math:`K` minibatch NLLs with one batched matrix product per st-network layer (``torch.baddbmm``,
 the same operations in the same order as ``Flow.log_prob`` with gradients on), and updates all
-weights with one Adam update of a single flat buffer, so the number of ops per step does not
-grow with :math:`K` (at the book's sizes on the CPU, per-op overhead rivals the arithmetic). Because flow
+weights with one step of a stock ``torch.optim.Adam`` whose param groups are the flows' rows of
+one flat buffer, so the forward and backward passes' ops per step do not grow with :math:`K` (at
+the book's sizes on the CPU, per-op overhead rivals the arithmetic; Adam's step takes about ten
+ops per flow). Because flow
 :math:`k`'s loss depends only on its own weights,
 
 .. math:: \nabla_{\theta_k} \sum_{j=1}^K L_j(\theta_j) = \nabla_{\theta_k} L_k(\theta_k),
 
 one backward pass of the summed loss gives every flow the gradient ``fit`` would give it. The
-minibatch order, Adam's moments and learning rate, the ``ReduceLROnPlateau`` schedule and early
-stopping are each flow's own, as in ``fit``; so the result is, per flow, what ``fit`` computes, up
+minibatch order, Adam's moments and learning rate, and the bookkeeping of
+:class:`~flowcore.train.Tracker` (history, ``ReduceLROnPlateau``'s schedule, best weights, early
+stopping) are each flow's own, as in ``fit``; so the result is, per flow, what ``fit`` computes, up
 to floating-point rounding.
 
 Measured agreement with one-at-a-time ``fit`` (``tests/unit/test_train_many.py``, 2-core AMD EPYC
@@ -31,9 +34,7 @@ CPU, torch 2.13):
 
 from __future__ import annotations
 
-import copy
 import dataclasses
-import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -43,14 +44,13 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from flowcore import status
-from flowcore.flows.fast import AffineCouplingStep, PermuteStep, unsupported_reason
+from flowcore.flows.distributions import LOG_2PI_F32, standard_normal_log_prob
+from flowcore.flows.fast import PermuteStep, unsupported_reason
 from flowcore.flows.flow import Flow
-from flowcore.train import History, TrainConfig, _mean_nll, show_progress
+from flowcore.flows.spec import CouplingSpec
+from flowcore.train import History, TrainConfig, Tracker, _mean_nll, show_progress
 
 __all__ = ["fit_many"]
-
-# torch.optim.Adam's defaults.
-_BETA1, _BETA2, _EPS = 0.9, 0.999, 1e-8
 
 
 @dataclass(frozen=True, eq=False)
@@ -60,56 +60,15 @@ class _Permute:
     perm: Tensor
 
 
-@dataclass(frozen=True, eq=False)
-class _Coupling:
-    """One affine coupling of all K flows (masks and maps must be the same for every flow)."""
-
-    copied: slice | Tensor
-    transformed: slice | Tensor
-    layout: str  # "copied_first", "transformed_first" or "indexed", as in AffineCoupling
-    join_index: Tensor | None
-    n_transformed: int
-    n_linears: int
-    log_scale: str
-    bound: float
-
-
-@dataclass
-class _Plateau:
-    """``torch.optim.lr_scheduler.ReduceLROnPlateau(factor=0.5, threshold_mode="abs", mode="min")``
-    with its defaults ``cooldown=0``, ``min_lr=0``, ``eps=1e-8``, for one flow."""
-
-    lr: float
-    patience: int
-    threshold: float
-    best: float = float("inf")
-    num_bad_epochs: int = 0
-
-    def step(self, metric: float) -> None:
-        if metric < self.best - self.threshold:
-            self.best, self.num_bad_epochs = metric, 0
-        else:
-            self.num_bad_epochs += 1
-        if self.num_bad_epochs > self.patience:
-            new_lr = max(self.lr * 0.5, 0.0)
-            if self.lr - new_lr > 1e-8:
-                self.lr = new_lr
-            self.num_bad_epochs = 0
-
-
 @dataclass
 class _Track:
-    """What ``fit`` keeps per flow besides the weights."""
+    """Flow ``index``'s own part of a batched run: its parameters (in the plan's order), its
+    minibatch order and its bookkeeping."""
 
     index: int
-    config: TrainConfig
-    params: list[nn.Parameter]  # in the packing order
+    params: list[nn.Parameter]
     generator: torch.Generator
-    plateau: _Plateau
-    history: History
-    best_val: float = float("inf")
-    best_state: dict | None = None
-    stale: int = 0
+    tracker: Tracker
 
 
 def _check_configs(configs: Sequence[TrainConfig]) -> TrainConfig:
@@ -143,7 +102,7 @@ def _plan(flows: Sequence[nn.Module]) -> tuple[list, list[list[nn.Parameter]]]:
         if reason is not None:  # the stacked forward runs the fast path's steps, with autograd
             raise ValueError(f"flows[{k}] has a layer the batched trainer does not cover: {reason}")
         steps = flow.transform.fast_steps()
-        params = [t for step in steps if isinstance(step, AffineCouplingStep) for wb in step.linears for t in wb]
+        params = [t for step in steps if isinstance(step, CouplingSpec) for wb in step.net for t in wb]
         ids = {id(p) for p in params}
         if ids != {id(p) for p in flow.parameters()}:
             raise ValueError(f"flows[{k}] has parameters outside its couplings' st-networks")
@@ -162,21 +121,19 @@ def _plan(flows: Sequence[nn.Module]) -> tuple[list, list[list[nn.Parameter]]]:
             continue
         for k, s in enumerate(column):
             same = type(s.copied) is type(step.copied) and (s.copied == step.copied if isinstance(step.copied, slice) else torch.equal(s.copied, step.copied))
-            if not same or (s.log_scale, s.bound, len(s.linears)) != (step.log_scale, step.bound, len(step.linears)):
+            if not same or (s.log_scale, s.bound, len(s.net)) != (step.log_scale, step.bound, len(step.net)):
                 raise ValueError(f"flows must share one architecture: flows[{k}]'s layer {i} has another mask or log-scale map than flows[0]'s")
-        if isinstance(step.copied, slice):
-            layout, join = ("copied_first" if step.copied.start is None else "transformed_first"), None
-        else:
-            layout, join = "indexed", torch.argsort(torch.cat([step.copied, step.transformed]))
-        plan.append(_Coupling(step.copied, step.transformed, layout, join, step.n_transformed, len(step.linears), step.log_scale, step.bound))
+        plan.append(step)  # flows[0]'s spec: _stacked_log_prob swaps in the stacked layers
     return plan, per_flow_params
 
 
-def _stacked_log_prob(x: Tensor, plan: list, params: list[Tensor], log_2pi: Tensor) -> Tensor:
-    """``log p_k(x[k])`` of shape ``(K, B)`` for ``x`` of shape ``(K, B, D)``: the same operations, in
-    the same order, as ``Flow.log_prob`` with gradients on (AffineCoupling.forward, Permutation.forward,
-    CompositeTransform.forward and StandardNormal.log_prob); a permutation's zero log-det is left out
-    (adding 0 is exact)."""
+def _stacked_log_prob(x: Tensor, plan: list, params: list[Tensor], log_2pi: Tensor | float = LOG_2PI_F32) -> Tensor:
+    """``log p_k(x[k])`` of shape ``(K, B)`` for ``x`` of shape ``(K, B, D)``: ``Flow.log_prob`` with
+    gradients on, as the same operations in the same order. Each coupling is its spec's reference
+    evaluation (:meth:`~flowcore.flows.spec.CouplingSpec.forward`) with the K flows' layers stacked
+    (one ``torch.baddbmm`` per layer); a permutation's zero log-det is left out (adding 0 is exact).
+    ``log_2pi``: :data:`~flowcore.flows.distributions.LOG_2PI_F32`, or the base's
+    :attr:`~flowcore.flows.StandardNormal.log_2pi` (the same value on the flows' device)."""
     log_det = x.new_zeros(x.shape[:-1])
     weights = iter(params)
     for layer in plan:
@@ -184,55 +141,60 @@ def _stacked_log_prob(x: Tensor, plan: list, params: list[Tensor], log_2pi: Tens
             perm = layer.perm
             x = x[..., perm] if perm.dim() == 1 else x.gather(-1, perm[:, None, :].expand(x.shape))
             continue
-        if layer.layout == "indexed":
-            copied, transformed = x.index_select(-1, layer.copied), x.index_select(-1, layer.transformed)
-        else:
-            copied, transformed = x[..., layer.copied], x[..., layer.transformed]
-        h = copied
-        for j in range(layer.n_linears):
-            w, b = next(weights), next(weights)
-            h = torch.baddbmm(b.unsqueeze(1), h, w.transpose(1, 2))  # nn.Linear of each flow
-            if j < layer.n_linears - 1:
-                h = torch.relu(h)
-        raw_s, t = h.chunk(2, dim=-1)
-        if layer.log_scale == "tanh":
-            s = layer.bound * torch.tanh(raw_s / layer.bound)
-        elif layer.log_scale == "sigmoid":
-            s = torch.log(torch.sigmoid(raw_s + 2.0) + 1e-3)
-        else:
-            s = raw_s
-        y = transformed * torch.exp(s) + t
-        if layer.layout == "copied_first":
-            x = torch.cat((copied, y), dim=-1)
-        elif layer.layout == "transformed_first":
-            x = torch.cat((y, copied), dim=-1)
-        else:
-            x = torch.cat((copied, y), dim=-1).index_select(-1, layer.join_index)
-        log_det = log_det + s.sum(-1)
-    return -0.5 * (x.shape[-1] * log_2pi + x.square().sum(-1)) + log_det
+        stacked = tuple((next(weights), next(weights)) for _ in layer.net)
+        x, ld, _ = dataclasses.replace(layer, net=stacked).forward(x)
+        log_det = log_det + ld
+    return standard_normal_log_prob(x, log_2pi) + log_det
 
 
 class _Packed:
-    """The active flows' weights in one flat buffer: parameter ``j`` of all K flows is the contiguous
-    block ``(K, *shape_j)``, so Adam is a handful of large elementwise ops, not one per tensor."""
+    """The active flows' weights as the rows of one ``(m, P)`` buffer (flow ``a``'s parameters,
+    flattened in the plan's order, in row ``a``) and a stock ``torch.optim.Adam`` with one param
+    group per row: its own learning rate, moments and step count. The stacked forward reads
+    parameter ``j`` of all flows as the view ``(m, *shape_j)`` of a block of columns, and the
+    optimizer updates the rows in place, so neither copies the weights.
 
-    def __init__(self, shapes: list[torch.Size]):
-        self.shapes = shapes
-        self.numels = [s.numel() for s in shapes]
+    The stock step gives bit for bit the numbers of the hand-written Adam over the whole buffer that
+    it replaced (``tests/unit/test_train_tracker.py``), at about ten ops per flow instead of ten in
+    all: one param group per flow is what gives each flow its own learning rate."""
 
-    def views(self, flat: Tensor, n_flows: int) -> list[Tensor]:
+    def __init__(self, per_flow: Sequence[Sequence[Tensor]], lr: float):
+        self.shapes = [p.shape for p in per_flow[0]]
+        self.numels = [s.numel() for s in self.shapes]
+        with torch.no_grad():
+            theta = torch.stack([torch.cat([p.reshape(-1) for p in params]) for params in per_flow])
+        self._build(theta, [lr] * len(per_flow), [{} for _ in per_flow])
+
+    def _build(self, theta: Tensor, lrs: list[float], states: list[dict]) -> None:
+        self.theta = theta
+        self.rows = list(theta)  # views, so the optimizer's in-place steps update theta
+        # foreach=True, as fit's _adam: the same update, bit for bit, as the per-parameter loop.
+        self.optimizer = torch.optim.Adam([{"params": [row], "lr": lr} for row, lr in zip(self.rows, lrs)], foreach=True)
+        for row, state in zip(self.rows, states):
+            if state:
+                self.optimizer.state[row] = state
+
+    def views(self, flat: Tensor) -> list[Tensor]:
+        """Each parameter of ``flat``: ``(m, *shape_j)`` views of the whole buffer, or ``shape_j`` of one row."""
         out, start = [], 0
         for shape, numel in zip(self.shapes, self.numels):
-            out.append(flat[start : start + n_flows * numel].view(n_flows, *shape))
-            start += n_flows * numel
+            out.append(flat[..., start : start + numel].view(*flat.shape[:-1], *shape))
+            start += numel
         return out
 
-    def pack(self, blocks: Sequence[Tensor]) -> Tensor:
-        return torch.cat([b.reshape(-1) for b in blocks])
+    def step(self, grads: Sequence[Tensor], lrs: Sequence[float]) -> None:
+        """One Adam step of every row, at learning rates ``lrs``, given each parameter's stacked gradient ``(m, *shape_j)``."""
+        flat = torch.cat([g.reshape(len(g), -1) for g in grads], dim=1)
+        for group, row, grad, lr in zip(self.optimizer.param_groups, self.rows, flat, lrs):
+            row.grad, group["lr"] = grad, lr
+        self.optimizer.step()
 
-    def owner(self, n_flows: int, device: torch.device) -> Tensor:
-        """Each flat element's flow (its row in the stack)."""
-        return torch.cat([torch.arange(n_flows, device=device).repeat_interleave(n) for n in self.numels])
+    def keep(self, rows: list[int]) -> None:
+        """Keep only ``rows`` (drop the flows that stopped: frozen, they cost nothing more), with their Adam state."""
+        lrs = [self.optimizer.param_groups[a]["lr"] for a in rows]
+        states = [self.optimizer.state[self.rows[a]] for a in rows]
+        with torch.no_grad():
+            self._build(self.theta[rows], lrs, states)
 
 
 def fit_many(
@@ -251,11 +213,11 @@ def fit_many(
     ``torch.Generator().manual_seed(configs[k].seed)``, and takes a ``torch.optim.Adam`` step
     (defaults, bias-corrected) with flow :math:`k`'s own learning rate, moment estimates and
     ``ReduceLROnPlateau`` schedule; after each epoch the flow's validation NLL (``flow.log_prob``
-    on ``val_sets[k]``, as in ``fit``) drives its own early stopping. A flow that has stopped is
-    frozen (its weights and optimizer state no longer change) while the others go on; training
-    ends when every flow has stopped. All flows run as one batched model: one forward and one
+    on ``val_sets[k]``, as in ``fit``) drives its own :class:`~flowcore.train.Tracker`. A flow
+    that has stopped is frozen (its weights and optimizer state no longer change) while the others
+    go on; training ends when every flow has stopped. All flows run as one batched model: one forward and one
     backward pass of :math:`\sum_k L_k` per step (flow :math:`k`'s gradient is that of :math:`L_k`
-    alone) and one Adam update of all weights.
+    alone) and one Adam step, with a param group per flow.
 
     So each flow ends with what ``fit(flows[k], train_sets[k], val_sets[k], configs[k])`` would
     give it, up to rounding: in float64 the tests find the weights and histories bitwise equal; in
@@ -317,107 +279,63 @@ def fit_many(
                 raise ValueError(f"{name}[{k}] contains NaN or inf; training needs finite data")
 
     start, start_wall = time.perf_counter(), time.time()
-    packed = _Packed([p.shape for p in flow_params[0]])
     tracks = [
-        _Track(k, configs[k], flow_params[k], torch.Generator().manual_seed(configs[k].seed), _Plateau(config.lr, config.lr_patience, config.min_delta), History())
+        _Track(k, flow_params[k], torch.Generator().manual_seed(configs[k].seed), Tracker(configs[k], name=f"flow {k} (seed {configs[k].seed}): "))
         for k in range(n)
     ]
-    log_2pi = flows[0].base._log_2pi
+    packed = _Packed(flow_params, config.lr)
+    log_2pi = flows[0].base.log_2pi
     n_train, device = len(train_sets[0]), ref.device
 
-    # The active flows' state, stacked in the order of `active`; rebuilt when a flow stops.
+    # The flows still training, in the order of packed's rows and of xs; all three shrink when flows stop.
     active = list(tracks)
-    with torch.no_grad():
-        theta = packed.pack([torch.stack([t.params[j] for t in active]) for j in range(len(packed.shapes))])
-    exp_avg, exp_avg_sq = torch.zeros_like(theta), torch.zeros_like(theta)
     xs = torch.stack(list(train_sets))
-    owner = packed.owner(len(active), device)
-    adam_steps = 0
-
+    unit = "epochs" if config.stopping == "fixed" else "epochs at most"
     show = show_progress() if progress is None else progress
     bar = tqdm(range(config.max_epochs), desc=description, disable=not show, leave=False)
     try:
         for epoch in bar:
-            if not active:
-                break
             m = len(active)
-            leaves = [v.detach().requires_grad_() for v in packed.views(theta, m)]
+            leaves = [v.detach().requires_grad_() for v in packed.views(packed.theta)]
             orders = torch.stack([torch.randperm(n_train, generator=t.generator) for t in active]).to(device)
             rows = torch.arange(m, device=device)[:, None]
-            lrs = [t.plateau.lr for t in active]
-            # Per-element learning rates, only needed once the flows' schedules have diverged.
-            lr_el = None if len(set(lrs)) == 1 else torch.tensor(lrs, dtype=torch.float64, device=device)[owner]
+            lrs = [t.tracker.lr for t in active]
             running, seen = [0.0] * m, 0
             for step, lo in enumerate(range(0, n_train, config.batch_size)):
                 idx = orders[:, lo : lo + config.batch_size]
                 nll = -_stacked_log_prob(xs[rows, idx], plan, leaves, log_2pi).mean(-1)
                 values = nll.tolist()
-                for a, value in enumerate(values):
-                    if not math.isfinite(value):
-                        t = active[a]
-                        raise FloatingPointError(
-                            f"flow {t.index} (seed {t.config.seed}): training loss became {value} at epoch {epoch}, step {step} "
-                            f"(lr={t.config.lr}); not finite: NLL = {value}; try a lower lr or check the data scale"
-                        )
-                grads = torch.autograd.grad(nll.sum(), leaves)
-                with torch.no_grad():
-                    grad = packed.pack(grads)
-                    adam_steps += 1  # every active flow has taken the same number of steps
-                    exp_avg.lerp_(grad, 1 - _BETA1)
-                    exp_avg_sq.mul_(_BETA2).addcmul_(grad, grad, value=1 - _BETA2)
-                    bias1 = 1 - _BETA1 ** float(adam_steps)
-                    denom = (exp_avg_sq.sqrt() / (1 - _BETA2 ** float(adam_steps)) ** 0.5).add_(_EPS)
-                    if lr_el is None:
-                        theta.addcdiv_(exp_avg, denom, value=-(lrs[0] / bias1))
-                    else:  # Adam's addcdiv with value -lr_k / bias1, rounded to the weights' dtype as torch does
-                        theta.addcdiv_(exp_avg * (lr_el / -bias1).to(theta.dtype), denom)
+                for t, value in zip(active, values):
+                    t.tracker.check_loss(value, epoch, step, [("NLL", value)])
+                packed.step(torch.autograd.grad(nll.sum(), leaves), lrs)
                 for a, value in enumerate(values):
                     running[a] += value * idx.shape[1]
                 seen += idx.shape[1]
 
-            with torch.no_grad():
-                for j, view in enumerate(packed.views(theta, m)):
-                    for a, t in enumerate(active):
-                        t.params[j].copy_(view[a])
             stopped = []
             for a, t in enumerate(active):
                 flow = flows[t.index]
+                with torch.no_grad():
+                    for param, weights in zip(t.params, packed.views(packed.rows[a])):
+                        param.copy_(weights)
                 flow.eval()
-                val = _mean_nll(flow, val_sets[t.index], config.batch_size)
-                if not math.isfinite(val):
-                    raise FloatingPointError(f"flow {t.index} (seed {t.config.seed}): validation NLL became {val} at epoch {epoch} (lr={t.config.lr})")
-                t.history.train_nll.append(running[a] / seen)
-                t.history.val_nll.append(val)
-                if config.stopping == "fixed":
-                    t.history.best_epoch = epoch  # the weights kept are the last ones
-                    continue
-                t.plateau.step(val)
-                if val < t.best_val - config.min_delta:
-                    t.best_val, t.best_state, t.stale, t.history.best_epoch = val, copy.deepcopy(flow.state_dict()), 0, epoch
-                else:
-                    t.stale += 1
-                if t.stale >= config.patience:
+                if not t.tracker.end_epoch(epoch, running[a] / seen, _mean_nll(flow, val_sets[t.index], config.batch_size), flow):
                     stopped.append(a)
-            vals = [t.history.val_nll[-1] for t in active]
-            bar.set_postfix(active=f"{m - len(stopped)}/{n}", val=f"{sum(vals) / m:.3f}")
-            unit = "epochs" if config.stopping == "fixed" else "epochs at most"
-            status.report(f"training {description}", epoch + 1, config.max_epochs, start_wall, unit=unit, note=f"{m - len(stopped)}/{n} flows training, mean val NLL {sum(vals) / m:.3f}")
+            mean_val = sum(t.tracker.history.val_nll[-1] for t in active) / m
+            bar.set_postfix(active=f"{m - len(stopped)}/{n}", val=f"{mean_val:.3f}")
+            status.report(f"training {description}", epoch + 1, config.max_epochs, start_wall, unit=unit, note=f"{m - len(stopped)}/{n} flows training, mean val NLL {mean_val:.3f}")
             if stopped:
                 # Drop the stopped flows from the stack: they are frozen, and cost nothing more.
                 keep = [a for a in range(m) if a not in stopped]
+                active = [active[a] for a in keep]
+                if not active:
+                    break
                 keep_t = torch.tensor(keep, dtype=torch.long, device=device)
-                theta, exp_avg, exp_avg_sq = (packed.pack([v[keep_t] for v in packed.views(s, m)]) for s in (theta, exp_avg, exp_avg_sq))
+                packed.keep(keep)
                 xs = xs[keep_t]
                 plan = [_Permute(layer.perm[keep_t]) if isinstance(layer, _Permute) and layer.perm.dim() == 2 else layer for layer in plan]
-                active = [active[a] for a in keep]
-                owner = packed.owner(len(active), device)
     finally:
         bar.close()
 
     seconds = time.perf_counter() - start
-    for t in tracks:
-        flows[t.index].eval()
-        if t.best_state is not None:
-            flows[t.index].load_state_dict(t.best_state)
-        t.history.seconds = seconds
-    return [t.history for t in tracks]
+    return [t.tracker.finish(flows[t.index], seconds) for t in tracks]

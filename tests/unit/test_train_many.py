@@ -29,7 +29,7 @@ from flowcore import rng
 from flowcore.config import FlowConfig
 from flowcore.flows import RealNVP
 from flowcore.runs import train_or_load, train_or_load_many
-from flowcore.train import TrainConfig, fit
+from flowcore.train import TrainConfig, Tracker, fit
 from flowcore.train_many import fit_many
 
 
@@ -67,15 +67,16 @@ def _bitwise(a, b) -> bool:
 
 
 def _alone_with_lrs(flow, x_train, x_val, config):
-    """fit, recording the learning rate after each scheduler step."""
+    """fit, recording the learning rate its Tracker sets after each epoch."""
     lrs = []
-    step = torch.optim.lr_scheduler.ReduceLROnPlateau.step
+    end_epoch = Tracker.end_epoch
 
-    def spy(self, metrics, epoch=None):
-        step(self, metrics)
-        lrs.append(self.optimizer.param_groups[0]["lr"])
+    def spy(self, *args):
+        go_on = end_epoch(self, *args)
+        lrs.append(self.lr)
+        return go_on
 
-    with mock.patch.object(torch.optim.lr_scheduler.ReduceLROnPlateau, "step", spy):
+    with mock.patch.object(Tracker, "end_epoch", spy):
         history = fit(flow, x_train, x_val, config, progress=False)
     return history, lrs
 
