@@ -1,13 +1,96 @@
+"""What every test shares: an isolated cache, a seeded generator, the smoke build; and the markers.
+
+Markers (registered in pyproject.toml) are applied here, not in each test file:
+
+- ``integration``: every test under tests/book (the smoke build, the browser and the live explorer)
+  and tests/notebooks (chapters executed in kernels), the chapters run under nbval by
+  ``pipeline.py test``, and the unit tests of :data:`INTEGRATION` (they start a Dask cluster);
+- ``slow``: the unit tests of :data:`SLOW`, which train or compute for a long while.
+
+The fast unit subset leaves both out: ``pytest tests/unit -m "not slow and not integration"``.
+"""
+
 import os
-import sys
+import warnings
 from pathlib import Path
 
 import pytest
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-import pipeline  # noqa: E402
+from bookpipe.book import build
+
+TESTS = Path(__file__).resolve().parent
+
+#: Folders under tests/ whose every test is an integration test.
+INTEGRATION_FOLDERS = ("book", "notebooks")
+#: Unit tests that start a Dask cluster (``dask scheduler`` and workers as processes, or a
+#: LocalCluster), as node ids without parameters: ``path`` (the whole file) or ``path::name``.
+INTEGRATION = {
+    "tests/unit/test_sweep_dask.py::test_a_real_cluster_gives_the_serial_table",
+    "tests/unit/test_sweep_dask.py::test_a_worker_killed_mid_task_leaves_a_whole_sweep_and_cache",
+    "tests/unit/test_sweep_dask.py::test_jobs_that_raise_are_reported_and_the_others_complete",
+}
+#: Slow unit tests (found with ``pytest tests/unit --durations=60``), as node ids like those of INTEGRATION.
+#: Measured 2026-12 on the 2-core development machine under a load of 5 to 10 (other test runs): each
+#: took 5 s or more there (the whole unit suite: 19 min). A whole file when its module fixture is the cost.
+SLOW = {
+    "tests/unit/test_runs.py::test_fit_learns_the_gaussian",
+    "tests/unit/test_runs.py::test_training_is_deterministic",
+    "tests/unit/test_runs.py::test_corrupted_cache_entry_is_reported_and_recomputed",
+    "tests/unit/test_runs.py::test_cache_round_trip_and_atomic_files",
+    "tests/unit/test_fuzz_params.py::test_any_value_validates_or_names_the_parameter",
+    "tests/unit/test_cache_faults.py::test_two_processes_filling_one_entry_leave_one_valid_file",
+    "tests/unit/test_marginal.py::test_fit_through_the_training_view_lowers_the_validation_nll",
+    "tests/unit/test_image_flows.py::test_flow_inverts_and_log_dets_match_autograd",
+    "tests/unit/test_sweep_dask.py::test_an_unreachable_scheduler_is_named_within_seconds",
+    "tests/unit/debruin2024/test_nulls.py",
+    "tests/unit/debruin2024/test_families.py::test_perturbation_calibration_reaches_the_thesis_rates",
+    "tests/unit/debruin2024/test_families.py::test_batched_evaluation_table_and_nulls",
+    "tests/unit/debruin2024/test_families.py::test_explorer_widget_updates_from_cached_results",
+    "tests/unit/debruin2024/test_cached_results.py::test_cached_results_after_results_equal_them",
+    "tests/unit/debruin2024/test_cached_results.py::test_cached_results_is_none_while_one_family_is_missing",
+    "tests/unit/kirichenko2020/test_seeds.py::test_a_tiny_sweep_gives_every_claim_its_seed_rows",
+    "tests/unit/kirichenko2020/test_experiments.py::test_untrained_measures_read_pixel_magnitude_and_no_neighbours",
+    "tests/unit/song2024/test_experiments.py::test_the_moons_density_integrates_to_one",
+    "tests/unit/song2024/test_klj.py::test_training_with_klj_shrinks_the_log_scales",
+    "tests/unit/deboer2020/test_truths.py::test_moons_mass_outside_of_the_truth_is_tiny_and_its_grid_mass_is_one",
+    "tests/unit/deboer2020/test_truths.py::test_moons_mass_outside_leaves_out_unresolved_cells_and_bounds_what_they_hold",
+}
+
+
+def _listed(base: str, listed: set[str]) -> str | None:
+    """The entry of ``listed`` that names the test ``base`` (a node id without parameters), if any."""
+    for entry in listed:
+        if base == entry or base.startswith(entry + "::"):
+            return entry
+    return None
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m and -k deselect anything
+def pytest_collection_modifyitems(config, items):
+    used, files = set(), set()
+    for item in items:
+        path = Path(item.path)
+        if path.suffix == ".ipynb":  # a chapter's cell under nbval
+            item.add_marker(pytest.mark.integration)
+            continue
+        try:
+            folder = path.relative_to(TESTS).parts[0]
+        except ValueError:
+            continue  # the library's doctests
+        if folder in INTEGRATION_FOLDERS:
+            item.add_marker(pytest.mark.integration)
+        file = path.relative_to(TESTS.parent).as_posix()
+        files.add(file)
+        base = "::".join([file, *item.nodeid.split("[", 1)[0].split("::")[1:]])
+        for marker, listed in ((pytest.mark.integration, INTEGRATION), (pytest.mark.slow, SLOW)):
+            entry = _listed(base, listed)
+            if entry:
+                item.add_marker(marker)
+                used.add(entry)
+    for entry in sorted((INTEGRATION | SLOW) - used):
+        if entry.split("::", 1)[0] in files:  # its file was collected, but no such test: renamed?
+            warnings.warn(pytest.PytestWarning(f"tests/conftest.py marks {entry}, which names no test"), stacklevel=1)
 
 
 @pytest.fixture(autouse=True)
@@ -30,7 +113,7 @@ def built(tmp_path_factory):
     out = tmp_path_factory.mktemp("book")
     saved = dict(os.environ)  # the build sets the kernels' environment (PATH, FLOWCORE_CACHE, ...)
     try:
-        index = pipeline.build("ci", out=out, cache=out / "cache")
+        index = build("ci", out=out, cache=out / "cache")
     finally:
         os.environ.clear()
         os.environ.update(saved)

@@ -7,7 +7,7 @@ import tempfile
 
 import pytest
 
-import pipeline
+from bookpipe.layout import CHROMEDRIVER, CHROMIUM
 
 
 @pytest.fixture(scope="module")
@@ -16,14 +16,14 @@ def browser():
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
-    missing = [str(p) for p in (pipeline.CHROMIUM, pipeline.CHROMEDRIVER) if not p.exists()]
+    missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
     if missing:
         pytest.fail(f"{' and '.join(missing)} missing: `python3 pipeline.py test` installs them (apt-get install -y chromium chromium-driver)")
     previous = os.environ.get("SE_OFFLINE")
     os.environ["SE_OFFLINE"] = "1"  # never let Selenium Manager download a driver or a browser
     profile = tempfile.TemporaryDirectory(prefix="chromium-profile-")
     options = webdriver.ChromeOptions()
-    options.binary_location = str(pipeline.CHROMIUM)
+    options.binary_location = str(CHROMIUM)
     for flag in (
         "--headless",
         "--no-sandbox",
@@ -43,7 +43,7 @@ def browser():
     options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
     driver = None
     try:
-        driver = webdriver.Chrome(options=options, service=Service(executable_path=str(pipeline.CHROMEDRIVER)))
+        driver = webdriver.Chrome(options=options, service=Service(executable_path=str(CHROMEDRIVER)))
         driver.set_page_load_timeout(30)
         driver.set_script_timeout(30)
         yield driver

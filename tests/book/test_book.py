@@ -2,12 +2,10 @@
 browser test, tests/book/test_browser.py, opens the same build in Chromium)."""
 
 import re
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-import pipeline  # noqa: E402
+from bookpipe.chapters import drop_hidden_widget_state
+from bookpipe.layout import ROOT
 
 
 # The smoke build itself is the session fixture ``built`` in conftest.py (shared with test_browser.py).
@@ -95,5 +93,5 @@ def test_widget_state_is_dropped_only_when_no_widget_is_shown(tmp_path):
         nb = nbformat.v4.new_notebook(cells=[cell], metadata={"widgets": state})
         path = tmp_path / "chapter.ipynb"
         nbformat.write(nb, path)
-        pipeline._drop_hidden_widget_state(path)
+        drop_hidden_widget_state(path)
         assert ("widgets" in nbformat.read(path, as_version=4).metadata) is kept, tags

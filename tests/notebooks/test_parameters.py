@@ -3,16 +3,12 @@ its declared knobs equal the default profile's values, a bad value or an unknown
 that cell (from the pipeline before any kernel starts), and nothing is trained or cached first."""
 
 import ast
-import sys
-from pathlib import Path
 
 import papermill
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-import pipeline  # noqa: E402
-from flowcore.config import load_profile  # noqa: E402
+from bookpipe import chapters
+from flowcore.config import load_profile
 
 #: One bad value per chapter (a study's chapters share its configure call), as (parameter, value, message).
 BAD = {
@@ -33,9 +29,9 @@ BAD = {
 }
 
 
-@pytest.mark.parametrize("name", pipeline.CHAPTERS)
+@pytest.mark.parametrize("name", chapters.CHAPTERS)
 def test_declared_defaults_are_the_default_profile(name):
-    declared = papermill.inspect_notebook(pipeline.chapter_notebook(name))
+    declared = papermill.inspect_notebook(chapters.chapter_notebook(name))
     assert declared["profile"]["default"] == "'default'" or declared["profile"]["default"] == '"default"'
     assert len(declared) <= 5, f"{name}: a parameters cell holds the profile and a few knobs, not every setting"
     values = load_profile("default")[name.split("/")[0]]
@@ -44,13 +40,13 @@ def test_declared_defaults_are_the_default_profile(name):
             assert ast.literal_eval(spec["default"]) == values[knob], f"{name}: {knob} = {spec['default']} but default.yaml says {values[knob]!r}"
 
 
-@pytest.mark.parametrize("name", pipeline.CHAPTERS)
+@pytest.mark.parametrize("name", chapters.CHAPTERS)
 def test_a_bad_value_fails_in_the_configure_cell(name, tmp_path, capsys):
     parameter, value, message = BAD[name]
     cache = tmp_path / "cache"
-    pipeline.kernel_environment(cache)
+    chapters.kernel_environment(cache)
     with pytest.raises(SystemExit):
-        pipeline.execute_chapter(name, {"profile": "ci", parameter: value}, tmp_path / "out.ipynb")
+        chapters.execute_chapter(name, {"profile": "ci", parameter: value}, tmp_path / "out.ipynb")
     err = capsys.readouterr().err
     assert f"ValueError: {message}" in err, err[-600:]
     assert "configure(globals())" in err, "it failed in the configure cell"
@@ -59,29 +55,29 @@ def test_a_bad_value_fails_in_the_configure_cell(name, tmp_path, capsys):
 
 def test_unknown_parameter_from_plain_papermill(tmp_path):
     """`papermill -p n_trian 5000` injects a name no chapter knows: the configure cell names it."""
-    pipeline.kernel_environment(tmp_path / "cache")
+    chapters.kernel_environment(tmp_path / "cache")
     with pytest.raises(papermill.PapermillExecutionError) as err:
-        papermill.execute_notebook(pipeline.chapter_notebook("baseline"), str(tmp_path / "out.ipynb"), parameters={"profile": "ci", "n_trian": 5000}, kernel_name="python3", progress_bar=False)
+        papermill.execute_notebook(chapters.chapter_notebook("baseline"), str(tmp_path / "out.ipynb"), parameters={"profile": "ci", "n_trian": 5000}, kernel_name="python3", progress_bar=False)
     assert "unknown parameter 'n_trian' (did you mean 'n_train'?)" in str(err.value)
     assert not (tmp_path / "cache").exists()
 
 
 def test_unknown_parameter_from_the_pipeline_stops_before_any_kernel(monkeypatch):
-    monkeypatch.setattr(pipeline, "execute_chapter", lambda *a, **k: pytest.fail("a kernel was started"))
+    monkeypatch.setattr(chapters, "execute_chapter", lambda *a, **k: pytest.fail("a kernel was started"))
     with pytest.raises(SystemExit, match=r"unknown parameter 'n_trian' \(did you mean 'n_train'\?\)"):
-        pipeline.chapter("baseline", "ci", [("n_trian", "5000")])
+        chapters.chapter("baseline", "ci", [("n_trian", "5000")])
     with pytest.raises(SystemExit, match="n_test must be an integer ≥ 2"):
-        pipeline.chapter("baseline", "ci", [("n_test", "0")])
+        chapters.chapter("baseline", "ci", [("n_test", "0")])
     with pytest.raises(SystemExit, match="chapter must be one of"):
-        pipeline.chapter("baselin", "ci", [])
+        chapters.chapter("baselin", "ci", [])
 
 
 def test_rerun_one_chapter_with_other_parameters(tmp_path, monkeypatch):
     import nbformat
 
-    monkeypatch.setattr(pipeline, "BUILD", tmp_path)
-    monkeypatch.setattr(pipeline, "kernel_environment", lambda cache, scheduler="": None)  # keep the test's own cache
-    output = pipeline.chapter("baseline", "ci", [("dims", "[3]"), ("n_test", "4000")])
+    monkeypatch.setattr(chapters, "BUILD", tmp_path)
+    monkeypatch.setattr(chapters, "kernel_environment", lambda cache, scheduler="": None)  # keep the test's own cache
+    output = chapters.chapter("baseline", "ci", [("dims", "[3]"), ("n_test", "4000")])
     nb = nbformat.read(output, as_version=4)
     (injected,) = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
     assert "dims = [3]" in injected.source and "n_test = 4000" in injected.source and 'profile = "ci"' in injected.source

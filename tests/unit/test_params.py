@@ -5,20 +5,15 @@ the kernel replaced by a recorder: valid values reach the chapter as numbers, a 
 size the machine cannot hold stop with one line before any kernel starts.
 """
 
-import sys
 import warnings
-from pathlib import Path
 
 import pytest
 
+from bookpipe import chapters as pipeline  # what `pipeline.py chapter` runs
 from flowcore.config import resolve
 from flowcore.params import coerce, load_yaml, parse_value
 from flowcore.resources import Estimate, Need, SlowRunWarning, check_resources
 from flowcore.studies.debruin2024 import ThesisConfig
-
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-import pipeline  # noqa: E402
 
 
 @pytest.fixture
