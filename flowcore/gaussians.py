@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 import torch
 from torch import Tensor
 
 from flowcore import rng
-from flowcore.validation import assign_checked, check_choice, check_int, check_positive, check_real
+from flowcore.validation import check_choice, check_int, check_positive, check_real, checked, validate_fields
 
 __all__ = ["LOG_2PI", "Gaussian", "GaussianRecipe", "training_gaussian", "affine_family"]
 
@@ -243,6 +243,13 @@ class Gaussian:
         return cls(mean, centred.T @ centred / x.shape[0])
 
 
+def _non_negative_real(name: str, value) -> float:
+    checked_value = check_real(name, value)
+    if checked_value < 0:
+        raise ValueError(f"{name} must be ≥ 0, got {value}")
+    return checked_value
+
+
 @dataclass(frozen=True)
 class GaussianRecipe:
     r"""How the training distribution :math:`p = \mathcal{N}(\mu_p, \Sigma_p)` is drawn.
@@ -271,23 +278,17 @@ class GaussianRecipe:
         ValueError: eig_max must be ≥ eig_min = 2.0, got 1.0
     """
 
-    eig_min: float = 0.1
-    eig_max: float = 1.0
-    mean_scale: float = 1.0
-    spectrum: str = "loguniform"
-
     SPECTRA: ClassVar[tuple[str, ...]] = ("loguniform", "uniform", "wishart", "spd")
 
+    eig_min: float = field(default=0.1, metadata=checked(check_positive))
+    eig_max: float = field(default=1.0, metadata=checked(check_positive))
+    mean_scale: float = field(default=1.0, metadata=checked(_non_negative_real))
+    spectrum: str = field(default="loguniform", metadata=checked(check_choice, allowed=SPECTRA))
+
     def __post_init__(self):
-        eig_min = check_positive("eig_min", self.eig_min)
-        eig_max = check_positive("eig_max", self.eig_max)
-        if eig_max < eig_min:
-            raise ValueError(f"eig_max must be ≥ eig_min = {eig_min}, got {eig_max}")
-        mean_scale = check_real("mean_scale", self.mean_scale)
-        if mean_scale < 0:
-            raise ValueError(f"mean_scale must be ≥ 0, got {self.mean_scale}")
-        spectrum = check_choice("spectrum", self.spectrum, self.SPECTRA)
-        assign_checked(self, eig_min=eig_min, eig_max=eig_max, mean_scale=mean_scale, spectrum=spectrum)
+        validate_fields(self)
+        if self.eig_max < self.eig_min:
+            raise ValueError(f"eig_max must be ≥ eig_min = {self.eig_min}, got {self.eig_max}")
 
 
 def training_gaussian(dim: int, recipe: GaussianRecipe = GaussianRecipe(), seed: int = 0) -> Gaussian:

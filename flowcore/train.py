@@ -23,7 +23,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from flowcore import status
-from flowcore.validation import assign_checked, check_choice, check_int, check_non_negative, check_positive
+from flowcore.validation import check_choice, check_int, check_non_negative, check_positive, checked, validate_fields
 
 __all__ = ["TrainConfig", "History", "Tracker", "fit", "show_progress"]
 
@@ -63,34 +63,22 @@ class TrainConfig:
         ValueError: batch_size must be an integer ≥ 1, got 0
     """
 
-    n_train: int = 100_000
-    n_val: int = 10_000
-    batch_size: int = 512
-    lr: float = 1e-3
-    max_epochs: int = 40
-    patience: int = 6
-    lr_patience: int = 2
-    min_delta: float = 1e-3
-    seed: int = 0
-    stopping: str = field(default="early", metadata={"key_default": True})
-
     STOPPING: ClassVar[tuple[str, ...]] = ("early", "fixed")
+
+    n_train: int = field(default=100_000, metadata=checked(check_int, minimum=2))
+    n_val: int = field(default=10_000, metadata=checked(check_int, minimum=2))
+    batch_size: int = field(default=512, metadata=checked(check_int, minimum=1))
+    lr: float = field(default=1e-3, metadata=checked(check_positive))
+    max_epochs: int = field(default=40, metadata=checked(check_int, minimum=1))
+    patience: int = field(default=6, metadata=checked(check_int, minimum=1))
+    lr_patience: int = field(default=2, metadata=checked(check_int, minimum=1))
+    min_delta: float = field(default=1e-3, metadata=checked(check_non_negative))
+    seed: int = field(default=0, metadata=checked(check_int, minimum=0))
+    stopping: str = field(default="early", metadata=checked(check_choice, allowed=STOPPING) | {"key_default": True})
 
     def __post_init__(self):
         # Store the checked values, so that 100000.0 and 100000 are one config (and one cache key).
-        assign_checked(
-            self,
-            n_train=check_int("n_train", self.n_train, minimum=2),
-            n_val=check_int("n_val", self.n_val, minimum=2),
-            batch_size=check_int("batch_size", self.batch_size, minimum=1),
-            lr=check_positive("lr", self.lr),
-            max_epochs=check_int("max_epochs", self.max_epochs, minimum=1),
-            patience=check_int("patience", self.patience, minimum=1),
-            lr_patience=check_int("lr_patience", self.lr_patience, minimum=1),
-            min_delta=check_non_negative("min_delta", self.min_delta),
-            seed=check_int("seed", self.seed, minimum=0),
-            stopping=check_choice("stopping", self.stopping, self.STOPPING),
-        )
+        validate_fields(self)
 
 
 @dataclass

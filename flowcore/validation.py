@@ -17,7 +17,6 @@ from typing import Any
 __all__ = [
     "checked",
     "validate_fields",
-    "assign_checked",
     "check_int",
     "check_real",
     "check_positive",
@@ -164,28 +163,6 @@ def check_non_negative(name: str, value) -> float:
         ValueError: min_delta must be a finite number ≥ 0, got -0.1
     """
     return _check_bound(name, value, strict=False)
-
-
-def assign_checked(instance, **values) -> None:
-    """Store checked values on a frozen dataclass from its ``__post_init__`` (a config's fields
-    declare their checks with :func:`checked` instead; this serves the classes that check by hand).
-
-    A config keeps the canonical form of each value (``100000.0`` becomes ``100000``), so two
-    configs that mean the same compare equal and share one cache key.
-
-    Example:
-        >>> from dataclasses import dataclass
-        >>> @dataclass(frozen=True)
-        ... class Settings:
-        ...     n: int = 1
-        ...
-        ...     def __post_init__(self):
-        ...         assign_checked(self, n=check_int("n", self.n, minimum=1))
-        >>> Settings(n=3.0), Settings(n=3.0) == Settings(n=3)
-        (Settings(n=3), True)
-    """
-    for name, value in values.items():
-        object.__setattr__(instance, name, value)
 
 
 def check_probability(name: str, value) -> float:

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import numpy as np
@@ -45,7 +45,7 @@ from scipy import special, stats
 from torch import Tensor
 
 from flowcore import rng
-from flowcore.validation import assign_checked, check_int, check_real, check_real_list
+from flowcore.validation import check_int, check_real, check_real_list, checked, validate_fields
 
 __all__ = ["PowerGaussian", "ks_per_coordinate", "energy_distance", "GridMass", "moons_mass_outside", "pca_components"]
 
@@ -84,11 +84,11 @@ class PowerGaussian:
         -1.5675
     """
 
-    dim: int
-    psi: int
+    dim: int = field(metadata=checked(check_int, minimum=1))
+    psi: int = field(metadata=checked(check_int, minimum=1))
 
     def __post_init__(self):
-        assign_checked(self, dim=check_int("dim", self.dim, minimum=1), psi=check_int("psi", self.psi, minimum=1))
+        validate_fields(self)
 
     @property
     def n_preimages(self) -> int:
