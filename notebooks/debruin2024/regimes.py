@@ -173,8 +173,9 @@ else:
     best_job = next(j for j in regimes.jobs(config, points) if j.labels["point"] == best)
     best_table = evaluation.results(best_job.config).table
     score = cells.loc[best, "score"]
-    caveat = (" No fitted point shows any failure claim, even partly: this one is the nearest only by the C11 shortfall, "
-              "and it stands for the thesis's behaviour in none of the claims." if score == 0 else "")
+    caveat = (" No fitted point shows any failure claim, even partly, so every fitted point ties at 0 and this one is only "
+              "the tie-break's choice (the larger C11 shortfall where C11 is testable, else the design's order); it stands "
+              "for the thesis's behaviour in none of the claims." if score == 0 else "")
     display(Markdown(f"**Closest to the thesis among fitted points: {best}** — " + ", ".join(f"{k} = {v}" for k, v in best_row.items()) + f" (score {score:.2f} of 7; fits p in {cells.loc[best, 'fits p']} seeds)." + caveat))
     best_checks = [claims.assess((check, best_table), exact=True) for check in regimes.CHECKS.values()]
     display(tables.verdict_html(best_checks, claims.SOURCES))
