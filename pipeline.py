@@ -37,7 +37,13 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 PROFILES = tuple(sorted(p.stem for p in (ROOT / "notebooks" / "params").glob("*.yaml")))
 #: The chapters of ``_toc.yml`` (for the help text; bookpipe.layout.CHAPTERS reads them the same way).
-CHAPTERS = tuple(re.findall(r"^\s*-?\s*file:\s*book/chapters/([\w-]+/[\w-]+)\s*$", (ROOT / "_toc.yml").read_text(), flags=re.M))
+CHAPTERS = tuple(
+    re.findall(
+        r"^\s*-?\s*file:\s*book/chapters/([\w-]+/[\w-]+)\s*$",
+        (ROOT / "_toc.yml").read_text(),
+        flags=re.M,
+    )
+)
 #: The studies with a live explorer (``notebooks/explorers/<study>.py``; bookpipe.explorer.EXPLORERS).
 EXPLORER_STUDIES = tuple(sorted(p.stem for p in (ROOT / "notebooks" / "explorers").glob("*.py")))
 
@@ -64,7 +70,9 @@ def ensure_venv() -> None:
     if not python.exists():
         log(f"creating {VENV}")
         subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
-    digest = hashlib.sha256((ROOT / "requirements.txt").read_bytes() + (ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    digest = hashlib.sha256(
+        (ROOT / "requirements.txt").read_bytes() + (ROOT / "pyproject.toml").read_bytes()
+    ).hexdigest()
     stamp = VENV / ".installed"
     if not stamp.exists() or stamp.read_text().strip() != digest:
         log("installing requirements.txt into .venv (first run only; a few minutes)")
@@ -77,7 +85,21 @@ def ensure_venv() -> None:
     # papermill find the venv's kernel even when the venv is not activated.
     kernel = VENV / "share" / "jupyter" / "kernels" / "python3" / "kernel.json"
     if not kernel.exists() or str(python) not in kernel.read_text():
-        subprocess.run([str(python), "-m", "ipykernel", "install", "--sys-prefix", "--name", "python3", "--display-name", "Python 3 (flowcore)"], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [
+                str(python),
+                "-m",
+                "ipykernel",
+                "install",
+                "--sys-prefix",
+                "--name",
+                "python3",
+                "--display-name",
+                "Python 3 (flowcore)",
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
 
 
 def reexec_in_venv() -> None:
@@ -95,21 +117,49 @@ SCHEDULER_HELP = "where the sweeps' jobs run: a Dask scheduler address (tcp://HO
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     p_build = sub.add_parser("build", help="execute every chapter and build the HTML book")
-    p_build.add_argument("--profile", default=os.environ.get("FLOWCORE_PROFILE", "default"), choices=PROFILES)
+    p_build.add_argument(
+        "--profile", default=os.environ.get("FLOWCORE_PROFILE", "default"), choices=PROFILES
+    )
     p_build.add_argument("--scheduler", default="", metavar="ADDRESS", help=SCHEDULER_HELP)
-    sub.add_parser("test", help="run the unit tests, the notebook tests and the smoke build (extra arguments go to pytest)")
+    sub.add_parser(
+        "test",
+        help="run the unit tests, the notebook tests and the smoke build (extra arguments go to pytest)",
+    )
     p_chapter = sub.add_parser("chapter", help="rerun one chapter with other parameters")
     p_chapter.add_argument("name", help=f"one of {', '.join(CHAPTERS)} (or the part after the /)")
-    p_chapter.add_argument("--profile", default=os.environ.get("FLOWCORE_PROFILE", "default"), choices=PROFILES)
+    p_chapter.add_argument(
+        "--profile", default=os.environ.get("FLOWCORE_PROFILE", "default"), choices=PROFILES
+    )
     p_chapter.add_argument("--scheduler", default="", metavar="ADDRESS", help=SCHEDULER_HELP)
-    p_chapter.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"), help="override a parameter (VALUE is YAML)")
-    p_explore = sub.add_parser("explore", help="serve the live explorer (Voilà) on 127.0.0.1 from a build's cached results")
-    p_explore.add_argument("--profile", default=os.environ.get("FLOWCORE_PROFILE", "default"), choices=PROFILES)
-    p_explore.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
-    p_explore.add_argument("--study", default="debruin2024", choices=EXPLORER_STUDIES, help="whose explorer (notebooks/explorers/<study>.py)")
+    p_chapter.add_argument(
+        "-p",
+        "--parameter",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "VALUE"),
+        help="override a parameter (VALUE is YAML)",
+    )
+    p_explore = sub.add_parser(
+        "explore", help="serve the live explorer (Voilà) on 127.0.0.1 from a build's cached results"
+    )
+    p_explore.add_argument(
+        "--profile", default=os.environ.get("FLOWCORE_PROFILE", "default"), choices=PROFILES
+    )
+    p_explore.add_argument(
+        "--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)"
+    )
+    p_explore.add_argument(
+        "--study",
+        default="debruin2024",
+        choices=EXPLORER_STUDIES,
+        help="whose explorer (notebooks/explorers/<study>.py)",
+    )
     args, extra = parser.parse_known_args(argv)
     if extra and args.command != "test":
         parser.error(f"unrecognized arguments: {' '.join(extra)}")

@@ -30,15 +30,27 @@ def run(profile: str, cold: bool) -> float:
     if cold:
         env["FLOWCORE_CACHE"] = tempfile.mkdtemp(prefix=f"flowcore-cold-{profile}-")
     start = time.perf_counter()
-    subprocess.run([sys.executable, str(ROOT / "pipeline.py"), "build", "--profile", profile], check=True, env=env)
+    subprocess.run(
+        [sys.executable, str(ROOT / "pipeline.py"), "build", "--profile", profile],
+        check=True,
+        env=env,
+    )
     if cold:
         shutil.rmtree(env["FLOWCORE_CACHE"], ignore_errors=True)
     return time.perf_counter() - start
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--run", nargs="*", default=[], choices=["ci", "default", "paper"], help="profiles to build before reporting")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--run",
+        nargs="*",
+        default=[],
+        choices=["ci", "default", "paper"],
+        help="profiles to build before reporting",
+    )
     parser.add_argument("--cold", action="store_true", help="build from an empty cache")
     args = parser.parse_args()
     wall = {profile: run(profile, args.cold) for profile in args.run}
@@ -53,11 +65,25 @@ def main() -> None:
     print("| step | " + " | ".join(found) + " |")
     print("|---|" + "---|" * len(found))
     for chapter in chapters:
-        print(f"| chapter {chapter} | " + " | ".join(f"{t['chapters'].get(chapter, float('nan')):.1f} s" for t in found.values()) + " |")
-    print("| jupyter-book HTML | " + " | ".join(f"{t['html']:.1f} s" for t in found.values()) + " |")
-    print("| **whole build** | " + " | ".join(f"**{t['total']:.1f} s**" for t in found.values()) + " |")
+        print(
+            f"| chapter {chapter} | "
+            + " | ".join(
+                f"{t['chapters'].get(chapter, float('nan')):.1f} s" for t in found.values()
+            )
+            + " |"
+        )
+    print(
+        "| jupyter-book HTML | " + " | ".join(f"{t['html']:.1f} s" for t in found.values()) + " |"
+    )
+    print(
+        "| **whole build** | "
+        + " | ".join(f"**{t['total']:.1f} s**" for t in found.values())
+        + " |"
+    )
     for profile, seconds in wall.items():
-        print(f"\n{profile}: {seconds:.1f} s wall-clock including the venv check ({'empty' if args.cold else 'existing'} cache)")
+        print(
+            f"\n{profile}: {seconds:.1f} s wall-clock including the venv check ({'empty' if args.cold else 'existing'} cache)"
+        )
 
 
 if __name__ == "__main__":

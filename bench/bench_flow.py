@@ -34,7 +34,9 @@ def timed(fn, repeats: int = 3) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--dims", type=int, nargs="+", default=[10, 20, 50, 100])
     parser.add_argument("--hidden", type=int, nargs="+", default=[64, 64])
     parser.add_argument("--couplings", type=int, default=8)
@@ -43,8 +45,14 @@ def main() -> None:
     args = parser.parse_args()
     device = resolve_device(args.device)
     chunks = (4_096, 16_384, 65_536)
-    print(f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads, RealNVP {args.couplings} couplings, hidden {args.hidden}")
-    header = f"{'D':>4} {'train (samples/s)':>18} " + " ".join(f"{f'log pθ @{c}':>16}" for c in chunks) + f" {'log p (closed)':>15} {'sample p':>12}"
+    print(
+        f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads, RealNVP {args.couplings} couplings, hidden {args.hidden}"
+    )
+    header = (
+        f"{'D':>4} {'train (samples/s)':>18} "
+        + " ".join(f"{f'log pθ @{c}':>16}" for c in chunks)
+        + f" {'log p (closed)':>15} {'sample p':>12}"
+    )
     print(header)
     print("-" * len(header))
     for dim in args.dims:
@@ -71,7 +79,11 @@ def main() -> None:
         rates += [args.n / timed(lambda c=c: eval_pass(c)) for c in chunks]
         rates.append(args.n / timed(lambda: p.log_prob(x64)))
         rates.append(args.n / timed(lambda: p.sample(args.n, torch.Generator().manual_seed(2))))
-        print(f"{dim:>4} {rates[0]:>18,.0f} " + " ".join(f"{r:>16,.0f}" for r in rates[1:4]) + f" {rates[4]:>15,.0f} {rates[5]:>12,.0f}")
+        print(
+            f"{dim:>4} {rates[0]:>18,.0f} "
+            + " ".join(f"{r:>16,.0f}" for r in rates[1:4])
+            + f" {rates[4]:>15,.0f} {rates[5]:>12,.0f}"
+        )
 
 
 if __name__ == "__main__":

@@ -67,7 +67,9 @@ def wall_time(fn: Callable[[], object], device: torch.device) -> float:
     return time.perf_counter() - start
 
 
-def gemm_rate(m: int, k: int, n: int, device: torch.device, tries: int, backend: str = "mm") -> float:
+def gemm_rate(
+    m: int, k: int, n: int, device: torch.device, tries: int, backend: str = "mm"
+) -> float:
     """Best GFLOP/s of an (m x k) by (k x n) float32 product.
 
     ``backend="mm"``: ``torch.mm`` into a reused output (on the CPU, MKL's SGEMM);
@@ -115,7 +117,9 @@ def linear_macs(model: nn.Module) -> int:
     return sum(
         m.in_features * m.out_features
         for m in model.modules()
-        if hasattr(m, "in_features") and hasattr(m, "out_features") and isinstance(getattr(m, "weight", None), torch.Tensor)
+        if hasattr(m, "in_features")
+        and hasattr(m, "out_features")
+        and isinstance(getattr(m, "weight", None), torch.Tensor)
     )
 
 
@@ -174,7 +178,11 @@ def build_normflows(dim=DIM, hidden=HIDDEN, couplings=COUPLINGS):
             flows.append(nf.flows.Permute(dim, mode="shuffle"))
         # normflows splits off the first ceil(D/2) coordinates to condition on; its MLP maps them to
         # 2 x floor(D/2) outputs (the same shapes as flowcore's for even D).
-        flows.append(nf.flows.AffineCouplingBlock(nf.nets.MLP([(dim + 1) // 2, *hidden, 2 * (dim // 2)]), scale_map="exp"))
+        flows.append(
+            nf.flows.AffineCouplingBlock(
+                nf.nets.MLP([(dim + 1) // 2, *hidden, 2 * (dim // 2)]), scale_map="exp"
+            )
+        )
     model = nf.NormalizingFlow(q0=nf.distributions.DiagGaussian(dim, trainable=False), flows=flows)
     return model, model.log_prob
 
@@ -199,7 +207,9 @@ def build_nflows(dim=DIM, hidden=HIDDEN, couplings=COUPLINGS):
             transforms.append(RandomPermutation(dim))
         mask = (torch.arange(dim) >= dim // 2) if i % 2 == 0 else (torch.arange(dim) < dim // 2)
         transforms.append(
-            AffineCouplingTransform(mask.int(), lambda n_in, n_out: Net([n_in], [n_out], list(hidden)))
+            AffineCouplingTransform(
+                mask.int(), lambda n_in, n_out: Net([n_in], [n_out], list(hidden))
+            )
         )
     model = Flow(CompositeTransform(transforms), StandardNormal([dim]))
     return model, model.log_prob
@@ -213,7 +223,9 @@ def build_zuko(dim=DIM, hidden=HIDDEN, couplings=COUPLINGS):
     import zuko
 
     torch.manual_seed(0)
-    model = zuko.flows.RealNVP(dim, transforms=couplings, randmask=True, hidden_features=list(hidden))
+    model = zuko.flows.RealNVP(
+        dim, transforms=couplings, randmask=True, hidden_features=list(hidden)
+    )
 
     def log_prob(x):
         return model().log_prob(x)
@@ -238,7 +250,9 @@ def build_freia(dim=DIM, hidden=HIDDEN, couplings=COUPLINGS):
     for i in range(couplings):
         if i > 0:
             inn.append(Fm.PermuteRandom, seed=i)
-        inn.append(Fm.AffineCouplingOneSided, subnet_constructor=subnet, clamp=3.0, clamp_activation="TANH")
+        inn.append(
+            Fm.AffineCouplingOneSided, subnet_constructor=subnet, clamp=3.0, clamp_activation="TANH"
+        )
 
     def log_prob(x):
         z, log_det = inn(x)
@@ -247,7 +261,12 @@ def build_freia(dim=DIM, hidden=HIDDEN, couplings=COUPLINGS):
     return inn, log_prob
 
 
-LIBRARIES = {"normflows": build_normflows, "nflows": build_nflows, "zuko": build_zuko, "FrEIA": build_freia}
+LIBRARIES = {
+    "normflows": build_normflows,
+    "nflows": build_nflows,
+    "zuko": build_zuko,
+    "FrEIA": build_freia,
+}
 
 
 def compiled_flowcore(device, x_probe):
@@ -266,16 +285,34 @@ def compiled_flowcore(device, x_probe):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--n", type=int, default=131_072, help="samples per timed pass of the chunked rows")
-    parser.add_argument("--repeats", type=int, default=5, help="timed rounds (the median per row is reported)")
+    parser.add_argument(
+        "--n", type=int, default=131_072, help="samples per timed pass of the chunked rows"
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=5, help="timed rounds (the median per row is reported)"
+    )
     parser.add_argument("--warmup", type=int, default=1, help="untimed rounds first")
-    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)"
+    )
     parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile row")
-    parser.add_argument("--libs", nargs="*", default=list(LIBRARIES), help="comparison libraries to try")
-    parser.add_argument("--block-rows", type=int, nargs="*", default=[], help="also time flowcore's no-grad path at these eval_block_rows")
-    parser.add_argument("--quick", action="store_true", help="smoke run: few samples, 1 round, no compile")
+    parser.add_argument(
+        "--libs", nargs="*", default=list(LIBRARIES), help="comparison libraries to try"
+    )
+    parser.add_argument(
+        "--block-rows",
+        type=int,
+        nargs="*",
+        default=[],
+        help="also time flowcore's no-grad path at these eval_block_rows",
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="smoke run: few samples, 1 round, no compile"
+    )
     args = parser.parse_args()
     if args.quick:
         args.n, args.repeats, args.warmup, args.no_compile = 8_192, 1, 1, True
@@ -286,16 +323,22 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     whole = min(65_536, args.n)
-    modes = [(f"chunks of {c:,}", c, args.n) for c in (4_096, 65_536) if c <= args.n] + [(f"one {whole:,} batch", whole, whole)]
+    modes = [(f"chunks of {c:,}", c, args.n) for c in (4_096, 65_536) if c <= args.n] + [
+        (f"one {whole:,} batch", whole, whole)
+    ]
 
     load0 = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, load average {load0:.2f}")
+    print(
+        f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, load average {load0:.2f}"
+    )
     print(
         f"model: RealNVP D={DIM}, {COUPLINGS} affine couplings, st-net MLP {HIDDEN} ReLU, float32; "
         f"{args.n:,} samples per chunked pass; median of {args.repeats} interleaved rounds after {args.warmup} warm-up round(s)\n"
     )
     gen = torch.Generator().manual_seed(1)
-    x = torch.randn(max(args.n, 65_536 if not args.no_compile else 0), DIM, generator=gen).to(device)
+    x = torch.randn(max(args.n, 65_536 if not args.no_compile else 0), DIM, generator=gen).to(
+        device
+    )
 
     # Build every model first, then time them in interleaved rounds, so that load from other
     # processes during the run hits all rows alike.
@@ -314,7 +357,9 @@ def main() -> None:
             model.eval_block_rows = block_rows
         with torch.inference_mode():
             check = log_prob(x[:256])
-        models.append((name, model, log_prob, "" if torch.isfinite(check).all() else "non-finite log p!"))
+        models.append(
+            (name, model, log_prob, "" if torch.isfinite(check).all() else "non-finite log p!")
+        )
 
     add("flowcore", build_flowcore)
     for block in args.block_rows:
@@ -326,7 +371,9 @@ def main() -> None:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 model, compiled, compile_s = compiled_flowcore(device, x)
-            models.append(("flowcore + torch.compile", model, compiled, f"compiled in {compile_s:.0f} s"))
+            models.append(
+                ("flowcore + torch.compile", model, compiled, f"compiled in {compile_s:.0f} s")
+            )
         except Exception as err:  # compile needs a working C++ toolchain; report and go on
             msg = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"[:120]
             skipped.append(("flowcore + torch.compile", f"failed: {msg}"))
@@ -338,11 +385,22 @@ def main() -> None:
     backends = gemm_backends(device)
 
     def peak_now() -> dict[str, float]:
-        return {backend: gemm_rate(4_096, 4_096, 4_096, device, tries, backend) for backend in backends}
+        return {
+            backend: gemm_rate(4_096, 4_096, 4_096, device, tries, backend) for backend in backends
+        }
 
     peaks = [peak_now()]
-    shapes = [(4_096, DIM // 2, HIDDEN[0]), (4_096, HIDDEN[0], HIDDEN[1]), (4_096, HIDDEN[1], DIM), (1_024, HIDDEN[0], HIDDEN[1])]
-    shape_rates = {(backend, sh): gemm_rate(*sh, device, tries, backend) for backend in backends for sh in shapes}
+    shapes = [
+        (4_096, DIM // 2, HIDDEN[0]),
+        (4_096, HIDDEN[0], HIDDEN[1]),
+        (4_096, HIDDEN[1], DIM),
+        (1_024, HIDDEN[0], HIDDEN[1]),
+    ]
+    shape_rates = {
+        (backend, sh): gemm_rate(*sh, device, tries, backend)
+        for backend in backends
+        for sh in shapes
+    }
 
     times: dict[tuple[str, str], list[float]] = {}
     for rnd in range(args.warmup + args.repeats):
@@ -361,16 +419,32 @@ def main() -> None:
         if timed:
             peaks.append(peak_now())
             now = ", ".join(f"{backend} {rate:,.1f}" for backend, rate in peaks[-1].items())
-            print(f"  round {rnd - args.warmup + 1}/{args.repeats} done, GEMM peak now {now} GFLOP/s", flush=True)
+            print(
+                f"  round {rnd - args.warmup + 1}/{args.repeats} done, GEMM peak now {now} GFLOP/s",
+                flush=True,
+            )
         else:
             print(f"  warm-up round {rnd + 1}/{args.warmup} done", flush=True)
 
     peak = max(max(p.values()) for p in peaks)
     load1 = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"\nfp32 GEMM peak (4096x4096x4096 float32, best of {' and '.join(backends)} over the run): {peak:,.1f} GFLOP/s")
+    print(
+        f"\nfp32 GEMM peak (4096x4096x4096 float32, best of {' and '.join(backends)} over the run): {peak:,.1f} GFLOP/s"
+    )
     for backend in backends:
-        print(f"  {backend}: best {max(p[backend] for p in peaks):,.1f}; per round " + ", ".join(f"{p[backend]:,.0f}" for p in peaks))
-        print(f"  {backend} at the model's shapes: " + ", ".join(f"{m}x{k} @ {k}x{n}: {r:,.1f}" for (b, (m, k, n)), r in shape_rates.items() if b == backend) + " GFLOP/s")
+        print(
+            f"  {backend}: best {max(p[backend] for p in peaks):,.1f}; per round "
+            + ", ".join(f"{p[backend]:,.0f}" for p in peaks)
+        )
+        print(
+            f"  {backend} at the model's shapes: "
+            + ", ".join(
+                f"{m}x{k} @ {k}x{n}: {r:,.1f}"
+                for (b, (m, k, n)), r in shape_rates.items()
+                if b == backend
+            )
+            + " GFLOP/s"
+        )
     print(f"load average at the end {load1:.2f}\n")
 
     print("| model | evaluation | samples/s | GFLOP/s | % of fp32 GEMM peak | note |")
@@ -382,20 +456,28 @@ def main() -> None:
             rate = total / statistics.median(times[(name, mode)])
             rates[name] = max(rates.get(name, 0.0), rate)
             gflops = rate * 2 * macs / 1e9
-            print(f"| {name} | {mode} | {rate:,.0f} | {gflops:,.1f} | {100 * gflops / peak:.0f}% | {note}{'; ' if note else ''}{2 * macs / 1e6:.2f} MFLOP/sample |")
+            print(
+                f"| {name} | {mode} | {rate:,.0f} | {gflops:,.1f} | {100 * gflops / peak:.0f}% | {note}{'; ' if note else ''}{2 * macs / 1e6:.2f} MFLOP/sample |"
+            )
     for name, note in skipped:
         print(f"| {name} | – | – | – | – | {note} |")
 
     if "flowcore" in rates:
         ours = rates["flowcore"]
-        print(f"\nflowcore best: {ours:,.0f} samples/s (bar {BAR_SAMPLES_PER_S:,}: {'met' if ours >= BAR_SAMPLES_PER_S else 'NOT met'})")
+        print(
+            f"\nflowcore best: {ours:,.0f} samples/s (bar {BAR_SAMPLES_PER_S:,}: {'met' if ours >= BAR_SAMPLES_PER_S else 'NOT met'})"
+        )
         others = {k: v for k, v in rates.items() if k in LIBRARIES}
         if others:
             lib, theirs = max(others.items(), key=lambda kv: kv[1])
             ratio = ours / theirs
-            print(f"best other library: {lib} {theirs:,.0f} samples/s; flowcore / best = {ratio:.2f}x (bar {BAR_RATIO}x: {'met' if ratio >= BAR_RATIO else 'NOT met'})")
+            print(
+                f"best other library: {lib} {theirs:,.0f} samples/s; flowcore / best = {ratio:.2f}x (bar {BAR_RATIO}x: {'met' if ratio >= BAR_RATIO else 'NOT met'})"
+            )
         fp32_ceiling = peak * 1e9 / (2 * linear_macs(models[0][1]))
-        print(f"fp32 ceiling for this model at 100% of the measured GEMM peak: {fp32_ceiling:,.0f} samples/s")
+        print(
+            f"fp32 ceiling for this model at 100% of the measured GEMM peak: {fp32_ceiling:,.0f} samples/s"
+        )
 
 
 if __name__ == "__main__":

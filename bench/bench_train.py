@@ -101,12 +101,25 @@ def load_average() -> float:
 class Trainer:
     """One model with its optimizer and its training step."""
 
-    def __init__(self, name: str, model: nn.Module, step: Callable[[torch.Tensor], torch.Tensor], note: str = ""):
+    def __init__(
+        self,
+        name: str,
+        model: nn.Module,
+        step: Callable[[torch.Tensor], torch.Tensor],
+        note: str = "",
+    ):
         self.name, self.model, self.step, self.note = name, model, step, note
         self.losses: list[float] = []
 
 
-def flowcore_trainer(name: str, dim: int, device: torch.device, fused: bool, fit_optimizer: bool, gemms: str | None = None) -> Trainer:
+def flowcore_trainer(
+    name: str,
+    dim: int,
+    device: torch.device,
+    fused: bool,
+    fit_optimizer: bool,
+    gemms: str | None = None,
+) -> Trainer:
     torch.manual_seed(0)  # every flowcore row starts from the same weights
     flow, _ = build_flowcore(dim, HIDDEN, COUPLINGS)
     flow.to(device).train()
@@ -145,7 +158,9 @@ def library_trainer(lib: str, dim: int, device: torch.device) -> Trainer:
     return Trainer(lib, model, step)
 
 
-def run_dim(dim: int, args, device: torch.device) -> tuple[list[tuple[str, float, str]], dict[str, float]]:
+def run_dim(
+    dim: int, args, device: torch.device
+) -> tuple[list[tuple[str, float, str]], dict[str, float]]:
     torch.manual_seed(0)
     p = training_gaussian(dim)
     n = BATCH * args.steps
@@ -154,15 +169,44 @@ def run_dim(dim: int, args, device: torch.device) -> tuple[list[tuple[str, float
 
     trainers: list[Trainer] = []
     skipped: list[tuple[str, str]] = []
-    fused_note = f"FUSED_GEMMS={fast.fused_gemms()!r}" if device.type == "cpu" else "fused path not taken (CPU float32 only)"
-    trainers.append(flowcore_trainer("flowcore (fast training path)", dim, device, fused=True, fit_optimizer=True))
+    fused_note = (
+        f"FUSED_GEMMS={fast.fused_gemms()!r}"
+        if device.type == "cpu"
+        else "fused path not taken (CPU float32 only)"
+    )
+    trainers.append(
+        flowcore_trainer(
+            "flowcore (fast training path)", dim, device, fused=True, fit_optimizer=True
+        )
+    )
     trainers[-1].note = fused_note
     if args.gemm_variants:
         for gemms in fast.GEMM_CHOICES:
             if gemms != fast.FUSED_GEMMS:
-                trainers.append(flowcore_trainer(f"flowcore (fast path, FUSED_GEMMS={gemms!r})", dim, device, fused=True, fit_optimizer=True, gemms=gemms))
-    trainers.append(flowcore_trainer("flowcore (reference autograd)", dim, device, fused=False, fit_optimizer=True))
-    trainers.append(flowcore_trainer("flowcore (before: reference autograd, default Adam)", dim, device, fused=False, fit_optimizer=False))
+                trainers.append(
+                    flowcore_trainer(
+                        f"flowcore (fast path, FUSED_GEMMS={gemms!r})",
+                        dim,
+                        device,
+                        fused=True,
+                        fit_optimizer=True,
+                        gemms=gemms,
+                    )
+                )
+    trainers.append(
+        flowcore_trainer(
+            "flowcore (reference autograd)", dim, device, fused=False, fit_optimizer=True
+        )
+    )
+    trainers.append(
+        flowcore_trainer(
+            "flowcore (before: reference autograd, default Adam)",
+            dim,
+            device,
+            fused=False,
+            fit_optimizer=False,
+        )
+    )
     for lib in args.libs:
         try:
             trainers.append(library_trainer(lib, dim, device))
@@ -182,7 +226,11 @@ def run_dim(dim: int, args, device: torch.device) -> tuple[list[tuple[str, float
             t.losses.append(loss.item())
             if timed:
                 times[t.name].append(seconds)
-        label = f"round {rnd - args.warmup + 1}/{args.repeats}" if timed else f"warm-up round {rnd + 1}/{args.warmup}"
+        label = (
+            f"round {rnd - args.warmup + 1}/{args.repeats}"
+            if timed
+            else f"warm-up round {rnd + 1}/{args.warmup}"
+        )
         print(f"  D={dim}: {label} done", flush=True)
 
     rows, rates = [], {}
@@ -190,23 +238,52 @@ def run_dim(dim: int, args, device: torch.device) -> tuple[list[tuple[str, float
         rate = n / statistics.median(times[t.name])
         rates[t.name] = rate
         finite = all(map(lambda v: v == v and abs(v) != float("inf"), t.losses))
-        note = "; ".join(filter(None, [t.note, "" if finite else "non-finite loss!", f"loss {t.losses[0]:.2f} -> {t.losses[-1]:.2f}", f"{2 * linear_macs(t.model) / 1e6:.2f} MFLOP/sample fwd"]))
+        note = "; ".join(
+            filter(
+                None,
+                [
+                    t.note,
+                    "" if finite else "non-finite loss!",
+                    f"loss {t.losses[0]:.2f} -> {t.losses[-1]:.2f}",
+                    f"{2 * linear_macs(t.model) / 1e6:.2f} MFLOP/sample fwd",
+                ],
+            )
+        )
         rows.append((t.name, rate, note))
     rows += [(name, float("nan"), note) for name, note in skipped]
     return rows, rates
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--dims", type=int, nargs="+", default=[20, 100])
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
-    parser.add_argument("--steps", type=int, default=40, help="training steps (minibatches of 512) per model per round")
-    parser.add_argument("--repeats", type=int, default=5, help="timed rounds (the median per model is reported)")
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=40,
+        help="training steps (minibatches of 512) per model per round",
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=5, help="timed rounds (the median per model is reported)"
+    )
     parser.add_argument("--warmup", type=int, default=1, help="untimed rounds first")
-    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
-    parser.add_argument("--libs", nargs="*", default=list(LIBRARIES), help="comparison libraries to try")
-    parser.add_argument("--gemm-variants", action="store_true", help="also time the fused path with the other flowcore.flows.fast.FUSED_GEMMS settings")
-    parser.add_argument("--quick", action="store_true", help="smoke run: 3 steps, 1 warm-up and 1 timed round")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)"
+    )
+    parser.add_argument(
+        "--libs", nargs="*", default=list(LIBRARIES), help="comparison libraries to try"
+    )
+    parser.add_argument(
+        "--gemm-variants",
+        action="store_true",
+        help="also time the fused path with the other flowcore.flows.fast.FUSED_GEMMS settings",
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="smoke run: 3 steps, 1 warm-up and 1 timed round"
+    )
     args = parser.parse_args()
     if args.quick:
         args.steps, args.repeats, args.warmup = 3, 1, 1
@@ -219,7 +296,9 @@ def main() -> None:
 
     load0 = load_average()
     gpu = f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""
-    print(f"CPU {cpu_model()} ({cpu_flags()}), {os.cpu_count()} CPUs; device {device}{gpu}; torch {torch.__version__}, {torch.get_num_threads()} threads; oneDNN linear {'available' if onednn_linear_available() else 'not available'}")
+    print(
+        f"CPU {cpu_model()} ({cpu_flags()}), {os.cpu_count()} CPUs; device {device}{gpu}; torch {torch.__version__}, {torch.get_num_threads()} threads; oneDNN linear {'available' if onednn_linear_available() else 'not available'}"
+    )
     print(f"load average at the start {load0:.2f}")
     print(
         f"model: RealNVP, {COUPLINGS} affine couplings, st-net MLP {HIDDEN} ReLU, float32; batch {BATCH}, Adam lr {LR}; "
@@ -229,7 +308,11 @@ def main() -> None:
     load1 = load_average()
     print(f"\nload average at the end {load1:.2f}")
 
-    flowcore_names = ("flowcore (fast training path)", "flowcore (reference autograd)", "flowcore (before: reference autograd, default Adam)")
+    flowcore_names = (
+        "flowcore (fast training path)",
+        "flowcore (reference autograd)",
+        "flowcore (before: reference autograd, default Adam)",
+    )
     for dim, rows, rates in results:
         print(f"\nD = {dim}\n")
         print("| model | samples/s | ms per step | note |")
@@ -238,11 +321,15 @@ def main() -> None:
             cells = f"{rate:,.0f} | {1e3 * BATCH / rate:.2f}" if rate == rate else "– | –"
             print(f"| {name} | {cells} | {note} |")
         ours = rates[flowcore_names[0]]
-        print(f"\nflowcore fast path / reference autograd: {ours / rates[flowcore_names[1]]:.2f}x; / before (reference, default Adam): {ours / rates[flowcore_names[2]]:.2f}x")
+        print(
+            f"\nflowcore fast path / reference autograd: {ours / rates[flowcore_names[1]]:.2f}x; / before (reference, default Adam): {ours / rates[flowcore_names[2]]:.2f}x"
+        )
         others = {k: v for k, v in rates.items() if not k.startswith("flowcore")}
         if others:
             lib, theirs = max(others.items(), key=lambda kv: kv[1])
-            print(f"best other library: {lib} {theirs:,.0f} samples/s; flowcore (fast training path) / best = {ours / theirs:.2f}x")
+            print(
+                f"best other library: {lib} {theirs:,.0f} samples/s; flowcore (fast training path) / best = {ours / theirs:.2f}x"
+            )
         else:
             print("no other library importable")
 

@@ -23,7 +23,9 @@ from flowcore.studies.debruin2024.training import trained_flow, trained_flows
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--dims", type=int, nargs="+", default=[10, 20, 50, 100])
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--batched-seeds", type=int, default=5)
@@ -32,19 +34,30 @@ def main() -> None:
     config = resolve(ThesisConfig, args.profile, {"device": args.device, "dims": args.dims}).config
     device = config.torch_device
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
-    print(f"device {device} ({name}); CPU {cpu_model()}; torch {torch.__version__}; profile {args.profile}, N = {config.n_test:,}, dims {list(config.dims)}", flush=True)
+    print(
+        f"device {device} ({name}); CPU {cpu_model()}; torch {torch.__version__}; profile {args.profile}, N = {config.n_test:,}, dims {list(config.dims)}",
+        flush=True,
+    )
     for dim in config.dims:
         start = time.perf_counter()
         trained = trained_flow(dim, config, progress=False)
         h = trained.history
-        print(f"D = {dim:>3}: trained in {time.perf_counter() - start:6.1f} s, {len(h.val_nll)} epochs, best val NLL {h.val_nll[h.best_epoch]:.4f}", flush=True)
+        print(
+            f"D = {dim:>3}: trained in {time.perf_counter() - start:6.1f} s, {len(h.val_nll)} epochs, best val NLL {h.val_nll[h.best_epoch]:.4f}",
+            flush=True,
+        )
     start = time.perf_counter()
     res = evaluation.results(config, families=["affine"], progress=False)
-    print(f"affine family Λ at N = {config.n_test:,} for {len(config.dims)} D: {time.perf_counter() - start:.1f} s (calibration included)")
+    print(
+        f"affine family Λ at N = {config.n_test:,} for {len(config.dims)} D: {time.perf_counter() - start:.1f} s (calibration included)"
+    )
     print(res.timings.to_string(index=False))
     for label, check in (("C4", claims.c4_scale_only), ("C5", claims.c5_shift_only)):
         found = claims.assess((check, res.table))
-        print(f"{label}: model {found.label()}; " + "; ".join(f"{null} {found.label(null)}" for null in ("p̂", "untrained", "truth")))
+        print(
+            f"{label}: model {found.label()}; "
+            + "; ".join(f"{null} {found.label(null)}" for null in ("p̂", "untrained", "truth"))
+        )
     d = 20 if 20 in config.dims else config.dims[0]
     seeds = [config.replace(dims=[d], seed=s) for s in range(args.batched_seeds)]
     start = time.perf_counter()
@@ -52,9 +65,13 @@ def main() -> None:
         trained_flow(d, c.replace(seed=c.seed + 100), progress=False)  # seeds not cached above
     single = time.perf_counter() - start
     start = time.perf_counter()
-    trained_flows(d, [c.replace(seed=c.seed + 100, trainer="batched") for c in seeds], progress=False)
+    trained_flows(
+        d, [c.replace(seed=c.seed + 100, trainer="batched") for c in seeds], progress=False
+    )
     batched = time.perf_counter() - start
-    print(f"{args.batched_seeds} flows at D = {d}: one at a time {single:.1f} s, batched {batched:.1f} s ({single / batched:.2f}x)")
+    print(
+        f"{args.batched_seeds} flows at D = {d}: one at a time {single:.1f} s, batched {batched:.1f} s ({single / batched:.2f}x)"
+    )
 
 
 if __name__ == "__main__":

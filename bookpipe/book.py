@@ -13,7 +13,13 @@ import subprocess
 import time
 from pathlib import Path
 
-from .chapters import check_parameters, check_scheduler, drop_hidden_widget_state, execute_chapter, kernel_environment
+from .chapters import (
+    check_parameters,
+    check_scheduler,
+    drop_hidden_widget_state,
+    execute_chapter,
+    kernel_environment,
+)
 from .layout import BOOK_SOURCES, BUILD, CHAPTERS, ROOT, log, venv_bin
 
 
@@ -25,35 +31,58 @@ def stage_sources(target: Path) -> Path:
     for item in BOOK_SOURCES:
         src = ROOT / item
         if src.is_dir():
-            shutil.copytree(src, target / item, ignore=shutil.ignore_patterns("chapters", "_build", ".ipynb_checkpoints"))
+            shutil.copytree(
+                src,
+                target / item,
+                ignore=shutil.ignore_patterns("chapters", "_build", ".ipynb_checkpoints"),
+            )
         else:
             shutil.copy2(src, target / item)
     return target
 
 
-def build(profile: str, out: Path | None = None, cache: Path | None = None, scheduler: str = "") -> Path:
+def build(
+    profile: str, out: Path | None = None, cache: Path | None = None, scheduler: str = ""
+) -> Path:
     """Execute every chapter under ``profile`` and build the HTML; return the path of index.html."""
     for first in {chapter.split("/", 1)[0]: chapter for chapter in reversed(CHAPTERS)}.values():
         check_parameters(first, profile, {})  # the profile's section of every study in the book
     scheduler = check_scheduler(scheduler)
     out = out or BUILD / profile
-    kernel_environment(cache or ROOT / ".cache" / "flowcore", scheduler)  # flowcore's own default cache, made explicit
+    kernel_environment(
+        cache or ROOT / ".cache" / "flowcore", scheduler
+    )  # flowcore's own default cache, made explicit
     src = stage_sources(out / "src")
     total = time.perf_counter()
     timings: dict = {"profile": profile, "chapters": {}}
     for name in CHAPTERS:
         log(f"executing chapter {name!r} with profile {profile!r}")
-        seconds = execute_chapter(name, {"profile": profile}, src / "book" / "chapters" / f"{name}.ipynb")
+        seconds = execute_chapter(
+            name, {"profile": profile}, src / "book" / "chapters" / f"{name}.ipynb"
+        )
         drop_hidden_widget_state(src / "book" / "chapters" / f"{name}.ipynb")
         timings["chapters"][name] = seconds
         log(f"chapter {name!r} done in {seconds:.1f} s")
     log("building the HTML with Jupyter Book")
     shutil.rmtree(out / "_build", ignore_errors=True)
-    command = [str(venv_bin() / "jupyter-book"), "build", str(src), "--path-output", str(out), "--builder", "html", "-W", "-n", "--keep-going"]
+    command = [
+        str(venv_bin() / "jupyter-book"),
+        "build",
+        str(src),
+        "--path-output",
+        str(out),
+        "--builder",
+        "html",
+        "-W",
+        "-n",
+        "--keep-going",
+    ]
     html_start = time.perf_counter()
     result = subprocess.run(command)
     if result.returncode != 0:
-        raise SystemExit(f"jupyter-book build failed (exit {result.returncode}); see the warnings above")
+        raise SystemExit(
+            f"jupyter-book build failed (exit {result.returncode}); see the warnings above"
+        )
     index = out / "_build" / "html" / "index.html"
     timings.update(html=time.perf_counter() - html_start, total=time.perf_counter() - total)
     (out / "timings.json").write_text(json.dumps(timings, indent=2))  # read by bench/bench_book.py

@@ -33,7 +33,9 @@ def chapter_id(name: str) -> str:
     """``"<study>/<name>"`` for a chapter given as that or by its name alone (when unambiguous)."""
     matches = [c for c in CHAPTERS if name in (c, c.split("/", 1)[1])]
     if len(matches) != 1:
-        raise SystemExit(f"[pipeline] chapter must be one of {', '.join(CHAPTERS)} (or the part after the /); got {name!r}")
+        raise SystemExit(
+            f"[pipeline] chapter must be one of {', '.join(CHAPTERS)} (or the part after the /); got {name!r}"
+        )
     return matches[0]
 
 
@@ -42,7 +44,11 @@ def chapter_notebook(name: str):
     import jupytext
 
     nb = jupytext.read(ROOT / "notebooks" / f"{chapter_id(name)}.py")
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     return nb
 
 
@@ -103,7 +109,10 @@ def drop_hidden_widget_state(path: Path) -> None:
         tags = set(cell.metadata.get("tags", []))
         if cell.cell_type != "code" or tags & {"remove-cell", "remove-output"}:
             continue
-        if any("application/vnd.jupyter.widget-view+json" in output.get("data", {}) for output in cell.get("outputs", [])):
+        if any(
+            "application/vnd.jupyter.widget-view+json" in output.get("data", {})
+            for output in cell.get("outputs", [])
+        ):
             return  # a widget is shown: keep its state
     del nb.metadata["widgets"]
     nbformat.write(nb, path)
@@ -143,7 +152,9 @@ class ProgressWatcher:
         last_line, last_print = None, time.perf_counter()
         while not self.stop.wait(self.every):
             state = self.status.read(self.path)
-            line = self.status.describe(state) if state else None  # with a sweep's cluster and dashboard
+            line = (
+                self.status.describe(state) if state else None
+            )  # with a sweep's cluster and dashboard
             now = time.perf_counter()
             if line and line != last_line:
                 log(f"  {self.chapter}: {line}")
@@ -165,7 +176,15 @@ def execute_chapter(name: str, parameters: dict, output: Path) -> float:
     start = time.perf_counter()
     try:
         with ProgressWatcher(name):
-            papermill.execute_notebook(nb, str(output), parameters=params, kernel_name="python3", cwd=str(ROOT), progress_bar=sys.stderr.isatty(), log_output=False)
+            papermill.execute_notebook(
+                nb,
+                str(output),
+                parameters=params,
+                kernel_name="python3",
+                cwd=str(ROOT),
+                progress_bar=sys.stderr.isatty(),
+                log_output=False,
+            )
     except papermill.PapermillExecutionError as err:
         log(f"chapter {name!r} failed in cell {err.exec_count}:")
         print(err.source, file=sys.stderr)

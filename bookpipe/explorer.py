@@ -78,20 +78,40 @@ def explore(study: str = "debruin2024", profile: str = "default", port: int = 0)
         raise SystemExit(f"[pipeline] {err}") from None
     log(f"loading the cached results of profile {profile!r} from {cache}")
     if importlib.import_module(EXPLORERS[study]).cached_results(config) is None:
-        raise SystemExit(f"[pipeline] no cached results for profile {profile!r} in {cache}; build them first: python3 pipeline.py build --profile {profile}")
+        raise SystemExit(
+            f"[pipeline] no cached results for profile {profile!r} in {cache}; build them first: python3 pipeline.py build --profile {profile}"
+        )
     os.environ["FLOWCORE_PROFILE"] = profile
     templates = EXPLORER_SOURCES / "jupyter"
-    os.environ["JUPYTER_PATH"] = os.pathsep.join(filter(None, (str(templates), os.environ.get("JUPYTER_PATH"))))
+    os.environ["JUPYTER_PATH"] = os.pathsep.join(
+        filter(None, (str(templates), os.environ.get("JUPYTER_PATH")))
+    )
     nb = jupytext.read(EXPLORER_SOURCES / f"{study}.py")
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     notebook = BUILD / "explore" / f"{study}.ipynb"
     notebook.parent.mkdir(parents=True, exist_ok=True)
     jupytext.write(nb, notebook)
     port = port or free_port()
     url = f"http://127.0.0.1:{port}/"
-    voila = [str(venv_bin() / "voila"), str(notebook), "--no-browser", "--Voila.ip=127.0.0.1", f"--port={port}", "--Voila.port_retries=0", "--template=offline", "--show_tracebacks=True"]
+    voila = [
+        str(venv_bin() / "voila"),
+        str(notebook),
+        "--no-browser",
+        "--Voila.ip=127.0.0.1",
+        f"--port={port}",
+        "--Voila.port_retries=0",
+        "--template=offline",
+        "--show_tracebacks=True",
+    ]
     # The page loads the widgets' lab extensions alone (jupytext's, say, fails outside JupyterLab).
-    voila += [f"--VoilaConfiguration.extension_allowlist={name}" for name in ("@voila-dashboards/widgets-manager8", "@jupyter-widgets/jupyterlab-manager")]
+    voila += [
+        f"--VoilaConfiguration.extension_allowlist={name}"
+        for name in ("@voila-dashboards/widgets-manager8", "@jupyter-widgets/jupyterlab-manager")
+    ]
     # SIGTERM ends this command like Ctrl-C, so that the server is always stopped with it.
     signal.signal(signal.SIGTERM, _interrupt)
     server = subprocess.Popen(voila, cwd=ROOT)
@@ -99,7 +119,9 @@ def explore(study: str = "debruin2024", profile: str = "default", port: int = 0)
         deadline = time.monotonic() + 60
         while not listening(port):
             if server.poll() is not None:
-                raise SystemExit(f"[pipeline] Voilà exited (code {server.returncode}) before serving on port {port}; see its output above")
+                raise SystemExit(
+                    f"[pipeline] Voilà exited (code {server.returncode}) before serving on port {port}; see its output above"
+                )
             if time.monotonic() > deadline:
                 raise SystemExit(f"[pipeline] Voilà did not answer on port {port} within 60 s")
             time.sleep(0.2)

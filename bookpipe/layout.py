@@ -18,7 +18,9 @@ BUILD = ROOT / "_build"
 def toc_chapters() -> tuple[str, ...]:
     """The executed chapters, ``"<study>/<name>"``, in the order of ``_toc.yml`` (the one list of them)."""
     text = (ROOT / "_toc.yml").read_text()
-    return tuple(re.findall(r"^\s*-?\s*file:\s*book/chapters/([\w-]+/[\w-]+)\s*$", text, flags=re.M))
+    return tuple(
+        re.findall(r"^\s*-?\s*file:\s*book/chapters/([\w-]+/[\w-]+)\s*$", text, flags=re.M)
+    )
 
 
 #: Chapters in book order, ``"<study>/<name>"`` (sources in notebooks/<study>/<name>.py).

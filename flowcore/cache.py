@@ -25,7 +25,20 @@ from typing import Any
 
 import torch
 
-__all__ = ["CACHE_VERSION", "cache_dir", "canonical", "job_key", "entry_path", "save_atomic", "load_entry", "lookup", "cached", "remove_orphans", "NotCached", "cache_only"]
+__all__ = [
+    "CACHE_VERSION",
+    "cache_dir",
+    "canonical",
+    "job_key",
+    "entry_path",
+    "save_atomic",
+    "load_entry",
+    "lookup",
+    "cached",
+    "remove_orphans",
+    "NotCached",
+    "cache_only",
+]
 
 #: Bump when the meaning of a cached entry changes, so old entries are not reused.
 #: 2: configs are stored canonically (validated values), trained flows carry p̂, the flow API changed.
@@ -74,7 +87,8 @@ def canonical(value: Any) -> Any:
         return {
             f.name: canonical(getattr(value, f.name))
             for f in fields(value)
-            if f.metadata.get("key", True) and not (f.metadata.get("key_default") and getattr(value, f.name) == f.default)
+            if f.metadata.get("key", True)
+            and not (f.metadata.get("key_default") and getattr(value, f.name) == f.default)
         }
     if isinstance(value, Mapping):
         return {str(k): canonical(v) for k, v in value.items()}
@@ -84,7 +98,9 @@ def canonical(value: Any) -> Any:
         return value
     if hasattr(value, "item"):  # NumPy and torch scalars
         return value.item()
-    raise TypeError(f"cannot put a {type(value).__name__} into a cache key; give its parameters instead")
+    raise TypeError(
+        f"cannot put a {type(value).__name__} into a cache key; give its parameters instead"
+    )
 
 
 def job_key(kind: str, config: Any) -> str:
@@ -100,7 +116,9 @@ def job_key(kind: str, config: Any) -> str:
         >>> job_key("flow", {"dim": 10})[:5]
         'flow-'
     """
-    blob = json.dumps({"kind": kind, "version": CACHE_VERSION, "config": canonical(config)}, sort_keys=True)
+    blob = json.dumps(
+        {"kind": kind, "version": CACHE_VERSION, "config": canonical(config)}, sort_keys=True
+    )
     return f"{kind}-{hashlib.sha256(blob.encode()).hexdigest()[:20]}"
 
 
@@ -212,7 +230,11 @@ def load_entry(path: Path) -> Any | None:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # a truncated or corrupted file: report it, drop it, recompute
-        warnings.warn(f"cache entry {path} is unreadable ({type(err).__name__}: {err}); recomputing it", RuntimeWarning, stacklevel=2)
+        warnings.warn(
+            f"cache entry {path} is unreadable ({type(err).__name__}: {err}); recomputing it",
+            RuntimeWarning,
+            stacklevel=2,
+        )
         path.unlink(missing_ok=True)
         return None
 
@@ -226,7 +248,9 @@ class NotCached(LookupError):
     """
 
 
-_CACHE_ONLY: contextvars.ContextVar[bool] = contextvars.ContextVar("flowcore_cache_only", default=False)
+_CACHE_ONLY: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "flowcore_cache_only", default=False
+)
 
 
 @contextlib.contextmanager
@@ -256,7 +280,12 @@ def cache_only() -> Iterator[None]:
         _CACHE_ONLY.reset(token)
 
 
-def lookup(kind: str, config: Any, directory: Path | None = None, validate: Callable[[Any], bool] | None = None) -> Any | None:
+def lookup(
+    kind: str,
+    config: Any,
+    directory: Path | None = None,
+    validate: Callable[[Any], bool] | None = None,
+) -> Any | None:
     """The entry :func:`job_key` names, or ``None`` when it has to be computed: it is missing, it is
     unreadable, or ``validate`` rejects it (the last two are reported with a ``RuntimeWarning``).
     Under :func:`cache_only` nothing may be computed, so there a miss raises :class:`NotCached`.
@@ -279,13 +308,23 @@ def lookup(kind: str, config: Any, directory: Path | None = None, validate: Call
             return value
         if _CACHE_ONLY.get():
             raise NotCached(f"cache entry {path} does not match its config ({kind})")
-        warnings.warn(f"cache entry {path} does not match its config; recomputing it", RuntimeWarning, stacklevel=2)
+        warnings.warn(
+            f"cache entry {path} does not match its config; recomputing it",
+            RuntimeWarning,
+            stacklevel=2,
+        )
     if _CACHE_ONLY.get():
         raise NotCached(f"no cache entry {path} ({kind})")
     return None
 
 
-def cached(kind: str, config: Any, compute: Callable[[], Any], directory: Path | None = None, validate: Callable[[Any], bool] | None = None) -> tuple[Any, bool]:
+def cached(
+    kind: str,
+    config: Any,
+    compute: Callable[[], Any],
+    directory: Path | None = None,
+    validate: Callable[[Any], bool] | None = None,
+) -> tuple[Any, bool]:
     """Return ``(value, from_cache)``: the entry :func:`job_key` names, computing and saving it if absent.
 
     ``validate`` may reject a loaded entry (for example one with missing fields); it is then

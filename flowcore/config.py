@@ -33,7 +33,15 @@ from flowcore.cache import CHECKOUT, canonical
 from flowcore.devices import resolve_device
 from flowcore.params import coerce, load_yaml
 from flowcore.resources import Estimate, check_resources
-from flowcore.validation import check_bool, check_choice, check_int, check_int_list, check_positive, checked, validate_fields
+from flowcore.validation import (
+    check_bool,
+    check_choice,
+    check_int,
+    check_int_list,
+    check_positive,
+    checked,
+    validate_fields,
+)
 
 __all__ = [
     "Checked",
@@ -80,7 +88,11 @@ def _merge(base: Mapping, update: Mapping) -> dict:
     """``base`` updated by ``update``, recursively for nested mappings (a study's section)."""
     out = dict(base)
     for key, value in update.items():
-        out[key] = _merge(out[key], value) if isinstance(value, Mapping) and isinstance(out.get(key), Mapping) else value
+        out[key] = (
+            _merge(out[key], value)
+            if isinstance(value, Mapping) and isinstance(out.get(key), Mapping)
+            else value
+        )
     return out
 
 
@@ -101,11 +113,17 @@ def load_profile(name: str) -> dict[str, dict]:
         if not isinstance(name, str) or name not in names:
             raise ValueError(f"profile must be one of {', '.join(map(repr, names))}; got {name!r}")
         if name in chain:
-            raise ValueError(f"profile {chain[0]!r} inherits in a cycle: {' → '.join([*chain, name])}")
+            raise ValueError(
+                f"profile {chain[0]!r} inherits in a cycle: {' → '.join([*chain, name])}"
+            )
         chain.append(name)
         data = load_yaml(profile_dir() / f"{name}.yaml") or {}
-        if not isinstance(data, Mapping) or not all(isinstance(v, Mapping) for k, v in data.items() if k != "inherits"):
-            raise ValueError(f"profile {name!r} must map each study to its parameters (see {profile_dir() / 'default.yaml'})")
+        if not isinstance(data, Mapping) or not all(
+            isinstance(v, Mapping) for k, v in data.items() if k != "inherits"
+        ):
+            raise ValueError(
+                f"profile {name!r} must map each study to its parameters (see {profile_dir() / 'default.yaml'})"
+            )
         values = _merge({k: v for k, v in data.items() if k != "inherits"}, values)
         name = data.get("inherits")
     return values
@@ -140,7 +158,9 @@ def check_names(given, known, what: str = "parameter") -> None:
 #: Each section class → the prefixes the :attr:`StudyConfig.SECTIONS` of the study configs give it.
 _PREFIXES: dict[type, set[str]] = {}
 #: The section class :meth:`StudyConfig.from_params` is building, and the prefix of its study.
-_BUILDING: ContextVar[tuple[type, str] | None] = ContextVar("flowcore_building_section", default=None)
+_BUILDING: ContextVar[tuple[type, str] | None] = ContextVar(
+    "flowcore_building_section", default=None
+)
 
 
 def section_prefix(klass: type) -> str:
@@ -288,7 +308,9 @@ class StudyConfig(Checked):
             >>> names["dims"], names["n_train"], names["sweep_dim"]
             ((None, 'dims'), ('train', 'n_train'), ('sweep', 'dim'))
         """
-        names: dict[str, tuple[str | None, str]] = {f.name: (None, f.name) for f in fields(cls) if f.name not in cls.SECTIONS}
+        names: dict[str, tuple[str | None, str]] = {
+            f.name: (None, f.name) for f in fields(cls) if f.name not in cls.SECTIONS
+        }
         for section, (klass, prefix) in cls.SECTIONS.items():
             names.update({prefix + f.name: (section, f.name) for f in fields(klass)})
         return names
@@ -313,7 +335,10 @@ class StudyConfig(Checked):
         for name, value in params.items():
             section, field_name = names[name]
             parts[section][field_name] = value
-        sections = {s: _build_section(klass, prefix, parts[s]) for s, (klass, prefix) in cls.SECTIONS.items()}
+        sections = {
+            s: _build_section(klass, prefix, parts[s])
+            for s, (klass, prefix) in cls.SECTIONS.items()
+        }
         if "scheduler" in parts[None]:
             from flowcore.sweep.execution import check_scheduler
 
@@ -331,7 +356,10 @@ class StudyConfig(Checked):
             >>> ThesisConfig.from_params(**params) == ThesisConfig.from_params(dims=[4, 7], n_train=1000)
             True
         """
-        return {name: canonical(getattr(getattr(self, s), f) if s else getattr(self, f)) for name, (s, f) in self.parameter_names().items()}
+        return {
+            name: canonical(getattr(getattr(self, s), f) if s else getattr(self, f))
+            for name, (s, f) in self.parameter_names().items()
+        }
 
     @property
     def torch_device(self) -> torch.device:
@@ -391,7 +419,12 @@ class Resolved:
         """
         params = self.config.as_params()
         return pd.DataFrame(
-            {"value": [str(v) for v in params.values()], "source": ["override" if k in self.overrides else f"profile {self.profile}" for k in params]},
+            {
+                "value": [str(v) for v in params.values()],
+                "source": [
+                    "override" if k in self.overrides else f"profile {self.profile}" for k in params
+                ],
+            },
             index=pd.Index(list(params), name="parameter"),
         )
 
@@ -407,7 +440,11 @@ class Resolved:
         """
         if not self.overrides:
             return f"Parameters: profile {self.profile}, no overrides."
-        return f"Parameters: profile {self.profile}; overridden: " + ", ".join(f"{k} = {v!r}" for k, v in self.overrides.items()) + "."
+        return (
+            f"Parameters: profile {self.profile}; overridden: "
+            + ", ".join(f"{k} = {v!r}" for k, v in self.overrides.items())
+            + "."
+        )
 
     def __repr__(self) -> str:
         return self.summary()
@@ -417,7 +454,9 @@ class Resolved:
         return f"<details><summary>{html.escape(self.summary())}</summary>{self.table().to_html()}</details>"
 
 
-def resolve(config_class: type[Config], profile: str = "default", overrides: Mapping[str, Any] | None = None) -> Resolved:
+def resolve(
+    config_class: type[Config], profile: str = "default", overrides: Mapping[str, Any] | None = None
+) -> Resolved:
     """Merge the study's section of ``profile`` with ``overrides`` and validate them into ``config_class``.
 
     Raises:
@@ -471,10 +510,18 @@ def _injected_names() -> set[str] | None:
     if not previous.lstrip().startswith(_PAPERMILL_MARK):
         return set()
     tree = ast.parse(previous)
-    return {t.id for node in tree.body if isinstance(node, ast.Assign) for t in node.targets if isinstance(t, ast.Name)}
+    return {
+        t.id
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        for t in node.targets
+        if isinstance(t, ast.Name)
+    }
 
 
-def configure(config_class: type[Config], namespace: Mapping[str, Any], show: bool = True) -> Config:
+def configure(
+    config_class: type[Config], namespace: Mapping[str, Any], show: bool = True
+) -> Config:
     """A notebook's one call after its parameters cell: ``config = configure(ThesisConfig, globals())``.
 
     The notebook's ``profile`` picks the profile. A parameter overrides it when papermill injected it
@@ -501,7 +548,8 @@ def configure(config_class: type[Config], namespace: Mapping[str, Any], show: bo
     overrides = {
         name: namespace[name]
         for name in names
-        if name in namespace and (name in injected or canonical(namespace[name]) != canonical(defaults.get(name)))
+        if name in namespace
+        and (name in injected or canonical(namespace[name]) != canonical(defaults.get(name)))
     }
     resolved = resolve(config_class, profile, overrides)
     if show:

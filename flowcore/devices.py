@@ -25,10 +25,14 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
         device = str(device)
     if device is None or device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if not isinstance(device, str) or not (device in ("cpu", "cuda") or (device.startswith("cuda:") and device[5:].isdigit())):
+    if not isinstance(device, str) or not (
+        device in ("cpu", "cuda") or (device.startswith("cuda:") and device[5:].isdigit())
+    ):
         raise ValueError(f"device must be one of 'auto', 'cpu', 'cuda', 'cuda:N'; got {device!r}")
     if device.startswith("cuda"):
         index = int(device[5:]) if ":" in device else 0
         if not torch.cuda.is_available() or index >= torch.cuda.device_count():
-            raise ValueError(f"device {device!r} was requested but this machine has no such CUDA device; use 'auto' or 'cpu'")
+            raise ValueError(
+                f"device {device!r} was requested but this machine has no such CUDA device; use 'auto' or 'cpu'"
+            )
     return torch.device(device)

@@ -68,7 +68,9 @@ def _finite_1d(name: str, values) -> np.ndarray:
     if values.size < 2:
         raise ValueError(f"{name} needs at least 2 values, got {values.size}")
     if not np.isfinite(values).all():
-        raise ValueError(f"{name} contains NaN or inf ({np.count_nonzero(~np.isfinite(values))} of {values.size})")
+        raise ValueError(
+            f"{name} contains NaN or inf ({np.count_nonzero(~np.isfinite(values))} of {values.size})"
+        )
     return values
 
 
@@ -173,7 +175,9 @@ def kde(values, grid, max_points: int = 20_000, seed: int = 0) -> np.ndarray:
     return gaussian_kde(values)(np.asarray(grid, dtype=np.float64))
 
 
-def kde_binned(values, grid=None, n_grid: int = 256, n_bins: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+def kde_binned(
+    values, grid=None, n_grid: int = 256, n_bins: int = 4096
+) -> tuple[np.ndarray, np.ndarray]:
     """Gaussian KDE with Scott's bandwidth (as :func:`kde`) of *all* ``values``, by linear binning and an FFT.
 
     The values are spread over ``n_bins`` bins covering their range ±4 bandwidths; convolving the

@@ -18,7 +18,14 @@ import torch
 from torch import Tensor
 
 from flowcore import rng
-from flowcore.validation import check_choice, check_int, check_positive, check_real, checked, validate_fields
+from flowcore.validation import (
+    check_choice,
+    check_int,
+    check_positive,
+    check_real,
+    checked,
+    validate_fields,
+)
 
 __all__ = ["LOG_2PI", "Gaussian", "GaussianRecipe", "training_gaussian", "affine_family"]
 
@@ -51,10 +58,14 @@ class Gaussian:
         mean = torch.as_tensor(mean, dtype=torch.float64)
         cov = torch.as_tensor(cov, dtype=torch.float64)
         if mean.dim() != 1 or mean.numel() < 1:
-            raise ValueError(f"mean must be a 1-D tensor with at least one entry, got shape {tuple(mean.shape)}")
+            raise ValueError(
+                f"mean must be a 1-D tensor with at least one entry, got shape {tuple(mean.shape)}"
+            )
         dim = mean.numel()
         if cov.shape != (dim, dim):
-            raise ValueError(f"cov must have shape ({dim}, {dim}) to match mean, got {tuple(cov.shape)}")
+            raise ValueError(
+                f"cov must have shape ({dim}, {dim}) to match mean, got {tuple(cov.shape)}"
+            )
         if not (torch.isfinite(mean).all() and torch.isfinite(cov).all()):
             raise ValueError("mean and cov must be finite (found NaN or inf)")
         if not torch.allclose(cov, cov.T, rtol=1e-10, atol=1e-12):
@@ -62,7 +73,9 @@ class Gaussian:
         cov = (cov + cov.T) / 2
         scale_tril, info = torch.linalg.cholesky_ex(cov)
         if info.item() != 0:
-            raise ValueError("cov must be symmetric positive definite; its Cholesky factorisation failed")
+            raise ValueError(
+                "cov must be symmetric positive definite; its Cholesky factorisation failed"
+            )
         self.mean = mean
         self.cov = cov
         self.scale_tril = scale_tril
@@ -116,7 +129,13 @@ class Gaussian:
             raise ValueError(f"x must have last dimension {self.dim}, got shape {tuple(x.shape)}")
         return -0.5 * (self.dim * LOG_2PI + self.logdet_cov() + self.mahalanobis_sq(x.cpu()))
 
-    def iter_samples(self, n: int, generator: torch.Generator | None = None, chunk_size: int = 65_536, dtype: torch.dtype = torch.float64) -> Iterator[Tensor]:
+    def iter_samples(
+        self,
+        n: int,
+        generator: torch.Generator | None = None,
+        chunk_size: int = 65_536,
+        dtype: torch.dtype = torch.float64,
+    ) -> Iterator[Tensor]:
         r"""Yield ``n`` samples :math:`x = \mu + L\varepsilon`, :math:`\varepsilon \sim \mathcal{N}(0, I)`, in chunks.
 
         Only one chunk of ``chunk_size × D`` values is alive at a time, so a million samples in
@@ -140,7 +159,13 @@ class Gaussian:
             yield (self.mean + eps @ self.scale_tril.T).to(dtype)
             done += m
 
-    def sample(self, n: int, generator: torch.Generator | None = None, chunk_size: int = 65_536, dtype: torch.dtype = torch.float64) -> Tensor:
+    def sample(
+        self,
+        n: int,
+        generator: torch.Generator | None = None,
+        chunk_size: int = 65_536,
+        dtype: torch.dtype = torch.float64,
+    ) -> Tensor:
         """Draw ``n`` samples into one preallocated ``(n, D)`` tensor, filled chunk by chunk.
 
         Example:
@@ -188,8 +213,15 @@ class Gaussian:
         """
         self._check_same_dim(other)
         # tr(Σp⁻¹ Σq) = ‖Lp⁻¹ Lq‖²_F
-        trace = torch.linalg.solve_triangular(other.scale_tril, self.scale_tril, upper=False).square().sum()
-        return float(0.5 * (self.dim * LOG_2PI + other.logdet_cov() + trace + other.mahalanobis_sq(self.mean)))
+        trace = (
+            torch.linalg.solve_triangular(other.scale_tril, self.scale_tril, upper=False)
+            .square()
+            .sum()
+        )
+        return float(
+            0.5
+            * (self.dim * LOG_2PI + other.logdet_cov() + trace + other.mahalanobis_sq(self.mean))
+        )
 
     def kl(self, other: Gaussian) -> float:
         r"""KL divergence :math:`D_{KL}(q\,\|\,p)` with ``self`` as q and ``other`` as p (Proposition 1).
@@ -203,7 +235,11 @@ class Gaussian:
             (0.0, 1.0)
         """
         self._check_same_dim(other)
-        trace = torch.linalg.solve_triangular(other.scale_tril, self.scale_tril, upper=False).square().sum()
+        trace = (
+            torch.linalg.solve_triangular(other.scale_tril, self.scale_tril, upper=False)
+            .square()
+            .sum()
+        )
         log_ratio = other.logdet_cov() - self.logdet_cov()
         return float(0.5 * (log_ratio - self.dim + other.mahalanobis_sq(self.mean) + trace))
 
@@ -237,7 +273,9 @@ class Gaussian:
         """
         x = torch.as_tensor(x, dtype=torch.float64)
         if x.dim() != 2 or x.shape[0] <= x.shape[1]:
-            raise ValueError(f"x must have shape (n, D) with n > D to fit a covariance, got {tuple(x.shape)}")
+            raise ValueError(
+                f"x must have shape (n, D) with n > D to fit a covariance, got {tuple(x.shape)}"
+            )
         mean = x.mean(0)
         centred = x - mean
         return cls(mean, centred.T @ centred / x.shape[0])
@@ -291,7 +329,9 @@ class GaussianRecipe:
             raise ValueError(f"eig_max must be ≥ eig_min = {self.eig_min}, got {self.eig_max}")
 
 
-def training_gaussian(dim: int, recipe: GaussianRecipe = GaussianRecipe(), seed: int = 0) -> Gaussian:
+def training_gaussian(
+    dim: int, recipe: GaussianRecipe = GaussianRecipe(), seed: int = 0
+) -> Gaussian:
     r"""Draw the training distribution :math:`p` of dimension ``dim`` from ``recipe`` and ``seed``.
 
     The same ``(dim, recipe, seed)`` always gives the same :math:`p`, on any device.
@@ -309,7 +349,9 @@ def training_gaussian(dim: int, recipe: GaussianRecipe = GaussianRecipe(), seed:
     g = rng.generator(seed * 1_000_003 + dim)
     u = torch.rand(dim, generator=g, dtype=torch.float64)
     if recipe.spectrum == "loguniform":
-        eigs = torch.exp(math.log(recipe.eig_min) + u * (math.log(recipe.eig_max) - math.log(recipe.eig_min)))
+        eigs = torch.exp(
+            math.log(recipe.eig_min) + u * (math.log(recipe.eig_max) - math.log(recipe.eig_min))
+        )
     elif recipe.spectrum == "spd":
         eigs = 1.0 + u
     else:
@@ -326,7 +368,9 @@ def training_gaussian(dim: int, recipe: GaussianRecipe = GaussianRecipe(), seed:
     return Gaussian(mean, (cov + cov.T) / 2)
 
 
-def affine_family(p: Gaussian, scales: list[float], shifts: list[float]) -> dict[tuple[float, float], Gaussian]:
+def affine_family(
+    p: Gaussian, scales: list[float], shifts: list[float]
+) -> dict[tuple[float, float], Gaussian]:
     r"""The set :math:`\Lambda = \{q_\lambda(s, t) \mid s \in S, t \in T\}` of Eq. 19, keyed by ``(s, t)``.
 
     Example:

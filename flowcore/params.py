@@ -30,9 +30,12 @@ class _Loader(yaml.SafeLoader):
 # YAML 1.2's booleans only: YAML 1.1 also reads yes/no/on/off as booleans, which a word-valued
 # parameter (or a typo) should not silently become.
 _Loader.yaml_implicit_resolvers = {
-    key: [(tag, regexp) for tag, regexp in value if tag != "tag:yaml.org,2002:bool"] for key, value in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    key: [(tag, regexp) for tag, regexp in value if tag != "tag:yaml.org,2002:bool"]
+    for key, value in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
-_Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
 _Loader.add_implicit_resolver(
     "tag:yaml.org,2002:float",
     re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
@@ -61,8 +64,12 @@ def parse_value(name: str, text: str) -> Any:
         where = ""
         if mark is not None:
             where = " at its end" if mark.index >= len(text) else f" at character {mark.index + 1}"
-        problem = problem.replace("expected ',' or ']', but got '<stream end>'", "expected ',' or ']'")
-        raise ValueError(f"{name}: cannot read {text!r} as a value ({problem}{where}); expected {_EXPECTED}") from None
+        problem = problem.replace(
+            "expected ',' or ']', but got '<stream end>'", "expected ',' or ']'"
+        )
+        raise ValueError(
+            f"{name}: cannot read {text!r} as a value ({problem}{where}); expected {_EXPECTED}"
+        ) from None
 
 
 def coerce(name: str, value: Any) -> Any:
@@ -94,4 +101,6 @@ def load_yaml(path: Path) -> Any:
         except yaml.YAMLError as err:
             mark = getattr(err, "problem_mark", None)
             line = f" line {mark.line + 1}" if mark is not None else ""
-            raise ValueError(f"{path}{line}: not valid YAML ({getattr(err, 'problem', None) or err})") from None
+            raise ValueError(
+                f"{path}{line}: not valid YAML ({getattr(err, 'problem', None) or err})"
+            ) from None

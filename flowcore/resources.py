@@ -18,7 +18,16 @@ import os
 import warnings
 from dataclasses import dataclass
 
-__all__ = ["Need", "Estimate", "SlowRunWarning", "available_memory", "check_resources", "CPU_FLOPS", "GPU_FLOPS", "HOURS_WARNING"]
+__all__ = [
+    "Need",
+    "Estimate",
+    "SlowRunWarning",
+    "available_memory",
+    "check_resources",
+    "CPU_FLOPS",
+    "GPU_FLOPS",
+    "HOURS_WARNING",
+]
 
 #: Sustained flop/s assumed on a CPU and on a GPU (rough; see the module docstring).
 CPU_FLOPS = 4e10

@@ -87,10 +87,34 @@ def train_or_load(
         (False, True, 1)
     """
 
-    def train_one(flows: list[nn.Module], x_trains: list[Tensor], x_vals: list[Tensor], configs: list[TrainConfig]) -> list[History]:
-        return [fit(flows[0], x_trains[0], x_vals[0], configs[0], progress=progress, callback=callback, description=description, loss_terms=loss_terms)]
+    def train_one(
+        flows: list[nn.Module],
+        x_trains: list[Tensor],
+        x_vals: list[Tensor],
+        configs: list[TrainConfig],
+    ) -> list[History]:
+        return [
+            fit(
+                flows[0],
+                x_trains[0],
+                x_vals[0],
+                configs[0],
+                progress=progress,
+                callback=callback,
+                description=description,
+                loss_terms=loss_terms,
+            )
+        ]
 
-    (run,) = _train_or_load([{**spec, "train": train}], [build], [data], [train], [extras], torch.device(device), train_one)
+    (run,) = _train_or_load(
+        [{**spec, "train": train}],
+        [build],
+        [data],
+        [train],
+        [extras],
+        torch.device(device),
+        train_one,
+    )
     return run
 
 
@@ -130,14 +154,27 @@ def train_or_load_many(
         ([False, False], [True, True])
     """
     n = len(specs)
-    if not (len(builds) == len(datas) == len(trains) == n) or (extras is not None and len(extras) != n):
-        raise ValueError(f"specs, builds, datas, trains (and extras) must have one entry per flow, got {n}, {len(builds)}, {len(datas)}, {len(trains)}")
+    if not (len(builds) == len(datas) == len(trains) == n) or (
+        extras is not None and len(extras) != n
+    ):
+        raise ValueError(
+            f"specs, builds, datas, trains (and extras) must have one entry per flow, got {n}, {len(builds)}, {len(datas)}, {len(trains)}"
+        )
     keys = [{**spec, "trainer": "batched", "train": train} for spec, train in zip(specs, trains)]
 
-    def train_together(flows: list[nn.Module], x_trains: list[Tensor], x_vals: list[Tensor], configs: list[TrainConfig]) -> list[History]:
-        return fit_many(flows, x_trains, x_vals, configs, progress=progress, description=description)
+    def train_together(
+        flows: list[nn.Module],
+        x_trains: list[Tensor],
+        x_vals: list[Tensor],
+        configs: list[TrainConfig],
+    ) -> list[History]:
+        return fit_many(
+            flows, x_trains, x_vals, configs, progress=progress, description=description
+        )
 
-    return _train_or_load(keys, builds, datas, trains, extras or [None] * n, torch.device(device), train_together)
+    return _train_or_load(
+        keys, builds, datas, trains, extras or [None] * n, torch.device(device), train_together
+    )
 
 
 def _usable(entry: Any, flow: nn.Module) -> bool:
@@ -157,7 +194,9 @@ def _train_or_load(
     trains: Sequence[TrainConfig],
     extras: Sequence[Callable[[], Mapping[str, Tensor]] | None],
     device: torch.device,
-    train: Callable[[list[nn.Module], list[Tensor], list[Tensor], list[TrainConfig]], list[History]],
+    train: Callable[
+        [list[nn.Module], list[Tensor], list[Tensor], list[TrainConfig]], list[History]
+    ],
 ) -> list[Run]:
     """Flow ``k`` is the cache entry of ``keys[k]``: loaded when cached, else built under
     ``rng.seeded(trains[k].seed)`` and trained, in place, by one call ``train(flows, x_trains,
@@ -169,7 +208,10 @@ def _train_or_load(
             return builds[k]()
 
     # lookup reads, validates (warning about a bad entry) and honours cache_only.
-    entries = [lookup("flow", key, validate=lambda entry, k=k: _usable(entry, fresh(k))) for k, key in enumerate(keys)]
+    entries = [
+        lookup("flow", key, validate=lambda entry, k=k: _usable(entry, fresh(k)))
+        for k, key in enumerate(keys)
+    ]
     from_cache = [entry is not None for entry in entries]
     todo: dict[Path, list[int]] = {}  # entry file -> the flows that are it
     for k, entry in enumerate(entries):
@@ -180,13 +222,22 @@ def _train_or_load(
         flows, x_trains, x_vals, kept = [], [], [], []
         for k in first:
             x_train, x_val = datas[k]()
-            kept.append({name: v.cpu() for name, v in (extras[k]() if extras[k] is not None else {}).items()})
+            kept.append(
+                {
+                    name: v.cpu()
+                    for name, v in (extras[k]() if extras[k] is not None else {}).items()
+                }
+            )
             flows.append(fresh(k).to(device))
             x_trains.append(x_train.to(device))
             x_vals.append(x_val.to(device))
         histories = train(flows, x_trains, x_vals, [trains[k] for k in first])
         trained = [
-            {"state_dict": {name: v.cpu() for name, v in flow.state_dict().items()}, "history": history.as_dict(), "extras": extra}
+            {
+                "state_dict": {name: v.cpu() for name, v in flow.state_dict().items()},
+                "history": history.as_dict(),
+                "extras": extra,
+            }
             for flow, history, extra in zip(flows, histories, kept)
         ]
         for (path, ks), entry in zip(todo.items(), trained):
@@ -197,5 +248,13 @@ def _train_or_load(
     for k, entry in enumerate(entries):
         flow = fresh(k)
         flow.load_state_dict(entry["state_dict"])
-        runs.append(Run(flow.to(device).eval(), History(**entry["history"]), from_cache[k], dict(entry["extras"]), fresh(k).to(device).eval()))
+        runs.append(
+            Run(
+                flow.to(device).eval(),
+                History(**entry["history"]),
+                from_cache[k],
+                dict(entry["extras"]),
+                fresh(k).to(device).eval(),
+            )
+        )
     return runs

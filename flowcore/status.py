@@ -16,7 +16,9 @@ from pathlib import Path
 __all__ = ["report", "read", "describe"]
 
 
-def report(what: str, done: int, total: int, started: float | None = None, unit: str = "", **extra) -> None:
+def report(
+    what: str, done: int, total: int, started: float | None = None, unit: str = "", **extra
+) -> None:
     """Write ``what``: ``done`` of ``total`` (and, given ``started`` from ``time.time()``, the time
     spent and an estimate of the time left) to ``$FLOWCORE_STATUS``, if it is set.
 
@@ -31,7 +33,14 @@ def report(what: str, done: int, total: int, started: float | None = None, unit:
     target = os.environ.get("FLOWCORE_STATUS")
     if not target:
         return
-    state = {"what": what, "done": int(done), "total": int(total), "unit": unit, "time": time.time(), **extra}
+    state = {
+        "what": what,
+        "done": int(done),
+        "total": int(total),
+        "unit": unit,
+        "time": time.time(),
+        **extra,
+    }
     if started is not None:
         state["elapsed"] = time.time() - started
     path = Path(target)

@@ -23,7 +23,14 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from flowcore import status
-from flowcore.validation import check_choice, check_int, check_non_negative, check_positive, checked, validate_fields
+from flowcore.validation import (
+    check_choice,
+    check_int,
+    check_non_negative,
+    check_positive,
+    checked,
+    validate_fields,
+)
 
 __all__ = ["TrainConfig", "History", "Tracker", "fit", "show_progress"]
 
@@ -74,7 +81,9 @@ class TrainConfig:
     lr_patience: int = field(default=2, metadata=checked(check_int, minimum=1))
     min_delta: float = field(default=1e-3, metadata=checked(check_non_negative))
     seed: int = field(default=0, metadata=checked(check_int, minimum=0))
-    stopping: str = field(default="early", metadata=checked(check_choice, allowed=STOPPING) | {"key_default": True})
+    stopping: str = field(
+        default="early", metadata=checked(check_choice, allowed=STOPPING) | {"key_default": True}
+    )
 
     def __post_init__(self):
         # Store the checked values, so that 100000.0 and 100000 are one config (and one cache key).
@@ -97,7 +106,12 @@ class History:
     seconds: float = 0.0
 
     def as_dict(self) -> dict:
-        return {"train_nll": self.train_nll, "val_nll": self.val_nll, "best_epoch": self.best_epoch, "seconds": self.seconds}
+        return {
+            "train_nll": self.train_nll,
+            "val_nll": self.val_nll,
+            "best_epoch": self.best_epoch,
+            "seconds": self.seconds,
+        }
 
 
 def _scalar(x: float | Tensor) -> float:
@@ -152,13 +166,27 @@ class Tracker:
     def __post_init__(self):
         self.lr = self.config.lr
 
-    def check_loss(self, loss: float | Tensor, epoch: int, step: int, parts: Sequence[tuple[str, float | Tensor]] = (), hint: str = "") -> None:
+    def check_loss(
+        self,
+        loss: float | Tensor,
+        epoch: int,
+        step: int,
+        parts: Sequence[tuple[str, float | Tensor]] = (),
+        hint: str = "",
+    ) -> None:
         """Raise ``FloatingPointError`` unless the minibatch ``loss`` is finite, naming the ``parts``
         (scalars) that are not."""
         value = _scalar(loss)
         if math.isfinite(value):
             return
-        bad = ", ".join(f"{name} = {_scalar(part)}" for name, part in parts if not math.isfinite(_scalar(part))) or f"the sum = {value}"
+        bad = (
+            ", ".join(
+                f"{name} = {_scalar(part)}"
+                for name, part in parts
+                if not math.isfinite(_scalar(part))
+            )
+            or f"the sum = {value}"
+        )
         raise FloatingPointError(
             f"{self.name}training loss became {value} at epoch {epoch}, step {step} (lr={self.config.lr}); not finite: {bad}; "
             f"try a lower lr or check the data scale{hint}"
@@ -168,14 +196,20 @@ class Tracker:
         """Record epoch ``epoch`` of ``flow`` (its weights now) and apply the rules above; return
         whether training goes on. A non-finite ``val_nll`` raises ``FloatingPointError``."""
         if not math.isfinite(val_nll):
-            raise FloatingPointError(f"{self.name}validation NLL became {val_nll} at epoch {epoch} (lr={self.config.lr})")
+            raise FloatingPointError(
+                f"{self.name}validation NLL became {val_nll} at epoch {epoch} (lr={self.config.lr})"
+            )
         self.history.train_nll.append(train_nll)
         self.history.val_nll.append(val_nll)
         if self.config.stopping == "fixed":
             self.history.best_epoch = epoch  # the weights kept are the last ones
             return True
         if val_nll < self.best_val - self.config.min_delta:
-            self.best_val, self.best_state, self.history.best_epoch = val_nll, copy.deepcopy(flow.state_dict()), epoch
+            self.best_val, self.best_state, self.history.best_epoch = (
+                val_nll,
+                copy.deepcopy(flow.state_dict()),
+                epoch,
+            )
             self.stale = self.bad = 0
         else:
             self.stale += 1
@@ -224,14 +258,25 @@ def _mean_nll(flow: nn.Module, x: Tensor, batch_size: int) -> float:
 
 def _check_loss_terms(loss_terms) -> tuple[tuple[str, Callable], ...]:
     """``loss_terms`` as ``((name, term), ...)``; a ``ValueError`` unless it is a list of callables."""
-    if callable(loss_terms) or isinstance(loss_terms, (str, bytes)) or not isinstance(loss_terms, Iterable):
+    if (
+        callable(loss_terms)
+        or isinstance(loss_terms, (str, bytes))
+        or not isinstance(loss_terms, Iterable)
+    ):
         hint = " (wrap a single term in a list)" if callable(loss_terms) else ""
-        raise ValueError(f"loss_terms must be a list of callables term(batch, log_scales) -> scalar tensor, got {loss_terms!r}{hint}")
+        raise ValueError(
+            f"loss_terms must be a list of callables term(batch, log_scales) -> scalar tensor, got {loss_terms!r}{hint}"
+        )
     terms = tuple(loss_terms)
     for i, term in enumerate(terms):
         if not callable(term):
-            raise ValueError(f"loss_terms[{i}] must be a callable term(batch, log_scales) -> scalar tensor, got {term!r} ({type(term).__name__})")
-    return tuple((f"loss term {i} ({getattr(term, '__name__', type(term).__name__)})", term) for i, term in enumerate(terms))
+            raise ValueError(
+                f"loss_terms[{i}] must be a callable term(batch, log_scales) -> scalar tensor, got {term!r} ({type(term).__name__})"
+            )
+    return tuple(
+        (f"loss term {i} ({getattr(term, '__name__', type(term).__name__)})", term)
+        for i, term in enumerate(terms)
+    )
 
 
 def _adam(flow: nn.Module, lr: float) -> torch.optim.Adam:
@@ -241,7 +286,9 @@ def _adam(flow: nn.Module, lr: float) -> torch.optim.Adam:
     return torch.optim.Adam(flow.parameters(), lr=lr, foreach=True)
 
 
-def _loss(flow: nn.Module, batch: Tensor, terms: tuple[tuple[str, Callable], ...]) -> tuple[Tensor, Tensor, list[tuple[str, Tensor]]]:
+def _loss(
+    flow: nn.Module, batch: Tensor, terms: tuple[tuple[str, Callable], ...]
+) -> tuple[Tensor, Tensor, list[tuple[str, Tensor]]]:
     """``(total loss, mean NLL, [(part name, value), ...])`` of one minibatch."""
     if not terms:
         nll = -flow.log_prob(batch).mean()
@@ -310,7 +357,9 @@ def fit(
     """
     terms = _check_loss_terms(loss_terms)
     if terms and not callable(getattr(flow, "log_prob_and_log_scales", None)):
-        raise ValueError(f"loss_terms need a flow with log_prob_and_log_scales(x) (a flowcore.flows.Flow), got {type(flow).__name__}")
+        raise ValueError(
+            f"loss_terms need a flow with log_prob_and_log_scales(x) (a flowcore.flows.Flow), got {type(flow).__name__}"
+        )
     for name, x in (("x_train", x_train), ("x_val", x_val)):
         if not torch.isfinite(x).all():
             raise ValueError(f"{name} contains NaN or inf; training needs finite data")
@@ -339,7 +388,14 @@ def fit(
         go_on = tracker.end_epoch(epoch, running / seen, val, flow)
         optimizer.param_groups[0]["lr"] = tracker.lr  # halved, or not, by the Tracker's schedule
         epochs.set_postfix(train=f"{running / seen:.3f}", val=f"{val:.3f}")
-        status.report(f"training {description}", epoch + 1, config.max_epochs, start_wall, unit=unit, note=f"val NLL {val:.3f}")
+        status.report(
+            f"training {description}",
+            epoch + 1,
+            config.max_epochs,
+            start_wall,
+            unit=unit,
+            note=f"val NLL {val:.3f}",
+        )
         if callback is not None:
             callback(epoch, tracker.history)
         if not go_on:

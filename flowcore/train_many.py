@@ -93,21 +93,31 @@ def _plan(flows: Sequence[nn.Module]) -> tuple[list, list[list[nn.Parameter]]]:
     per_flow_steps, per_flow_params = [], []
     for k, flow in enumerate(flows):
         if type(flow) is not type(first):
-            raise ValueError(f"flows must share one architecture: flows[{k}] is a {type(flow).__name__}, flows[0] a {type(first).__name__}")
+            raise ValueError(
+                f"flows must share one architecture: flows[{k}] is a {type(flow).__name__}, flows[0] a {type(first).__name__}"
+            )
         if {n: v.shape for n, v in flow.state_dict().items()} != shapes:
-            raise ValueError(f"flows must share one architecture: flows[{k}]'s state_dict keys or shapes differ from flows[0]'s")
+            raise ValueError(
+                f"flows must share one architecture: flows[{k}]'s state_dict keys or shapes differ from flows[0]'s"
+            )
         if not isinstance(flow, Flow) or type(flow).log_prob is not Flow.log_prob:
-            raise ValueError(f"flows[{k}] must be a flowcore.flows.Flow that keeps Flow.log_prob, got {type(flow).__name__}")
+            raise ValueError(
+                f"flows[{k}] must be a flowcore.flows.Flow that keeps Flow.log_prob, got {type(flow).__name__}"
+            )
         reason = unsupported_reason(flow)
         if reason is not None:  # the stacked forward runs the fast path's steps, with autograd
             raise ValueError(f"flows[{k}] has a layer the batched trainer does not cover: {reason}")
         steps = flow.transform.fast_steps()
-        params = [t for step in steps if isinstance(step, CouplingSpec) for wb in step.net for t in wb]
+        params = [
+            t for step in steps if isinstance(step, CouplingSpec) for wb in step.net for t in wb
+        ]
         ids = {id(p) for p in params}
         if ids != {id(p) for p in flow.parameters()}:
             raise ValueError(f"flows[{k}] has parameters outside its couplings' st-networks")
         if ids & seen:
-            raise ValueError(f"flows[{k}] shares parameters with an earlier flow; pass K distinct flows")
+            raise ValueError(
+                f"flows[{k}] shares parameters with an earlier flow; pass K distinct flows"
+            )
         seen |= ids
         per_flow_steps.append(steps)
         per_flow_params.append(params)
@@ -117,17 +127,31 @@ def _plan(flows: Sequence[nn.Module]) -> tuple[list, list[list[nn.Parameter]]]:
         column = [steps[i] for steps in per_flow_steps]
         if isinstance(step, PermuteStep):
             perms = torch.stack([s.perm for s in column])
-            plan.append(_Permute(step.perm if all(torch.equal(p, step.perm) for p in perms) else perms))
+            plan.append(
+                _Permute(step.perm if all(torch.equal(p, step.perm) for p in perms) else perms)
+            )
             continue
         for k, s in enumerate(column):
-            same = type(s.copied) is type(step.copied) and (s.copied == step.copied if isinstance(step.copied, slice) else torch.equal(s.copied, step.copied))
-            if not same or (s.log_scale, s.bound, len(s.net)) != (step.log_scale, step.bound, len(step.net)):
-                raise ValueError(f"flows must share one architecture: flows[{k}]'s layer {i} has another mask or log-scale map than flows[0]'s")
+            same = type(s.copied) is type(step.copied) and (
+                s.copied == step.copied
+                if isinstance(step.copied, slice)
+                else torch.equal(s.copied, step.copied)
+            )
+            if not same or (s.log_scale, s.bound, len(s.net)) != (
+                step.log_scale,
+                step.bound,
+                len(step.net),
+            ):
+                raise ValueError(
+                    f"flows must share one architecture: flows[{k}]'s layer {i} has another mask or log-scale map than flows[0]'s"
+                )
         plan.append(step)  # flows[0]'s spec: _stacked_log_prob swaps in the stacked layers
     return plan, per_flow_params
 
 
-def _stacked_log_prob(x: Tensor, plan: list, params: list[Tensor], log_2pi: Tensor | float = LOG_2PI_F32) -> Tensor:
+def _stacked_log_prob(
+    x: Tensor, plan: list, params: list[Tensor], log_2pi: Tensor | float = LOG_2PI_F32
+) -> Tensor:
     """``log p_k(x[k])`` of shape ``(K, B)`` for ``x`` of shape ``(K, B, D)``: ``Flow.log_prob`` with
     gradients on, as the same operations in the same order. Each coupling is its spec's reference
     evaluation (:meth:`~flowcore.flows.spec.CouplingSpec.forward`) with the K flows' layers stacked
@@ -169,7 +193,9 @@ class _Packed:
         self.theta = theta
         self.rows = list(theta)  # views, so the optimizer's in-place steps update theta
         # foreach=True, as fit's _adam: the same update, bit for bit, as the per-parameter loop.
-        self.optimizer = torch.optim.Adam([{"params": [row], "lr": lr} for row, lr in zip(self.rows, lrs)], foreach=True)
+        self.optimizer = torch.optim.Adam(
+            [{"params": [row], "lr": lr} for row, lr in zip(self.rows, lrs)], foreach=True
+        )
         for row, state in zip(self.rows, states):
             if state:
                 self.optimizer.state[row] = state
@@ -263,24 +289,42 @@ def fit_many(
     """
     n = len(flows)
     if n == 0 or not (len(train_sets) == len(val_sets) == len(configs) == n):
-        raise ValueError(f"fit_many needs K ≥ 1 flows and as many train_sets, val_sets and configs, got {n}, {len(train_sets)}, {len(val_sets)}, {len(configs)}")
+        raise ValueError(
+            f"fit_many needs K ≥ 1 flows and as many train_sets, val_sets and configs, got {n}, {len(train_sets)}, {len(val_sets)}, {len(configs)}"
+        )
     config = _check_configs(configs)
     plan, flow_params = _plan(flows)
     ref = flow_params[0][0]
     for name, sets in (("train_sets", train_sets), ("val_sets", val_sets)):
         for k, x in enumerate(sets):
-            if not isinstance(x, Tensor) or x.dim() != 2 or x.shape[1] != flows[0].base.dim or len(x) == 0:
-                raise ValueError(f"{name}[{k}] must be a non-empty (n, {flows[0].base.dim}) tensor, got {getattr(x, 'shape', type(x).__name__)}")
+            if (
+                not isinstance(x, Tensor)
+                or x.dim() != 2
+                or x.shape[1] != flows[0].base.dim
+                or len(x) == 0
+            ):
+                raise ValueError(
+                    f"{name}[{k}] must be a non-empty (n, {flows[0].base.dim}) tensor, got {getattr(x, 'shape', type(x).__name__)}"
+                )
             if x.dtype != ref.dtype or x.device != ref.device:
-                raise ValueError(f"{name}[{k}] is {x.dtype} on {x.device}; the flows are {ref.dtype} on {ref.device}")
+                raise ValueError(
+                    f"{name}[{k}] is {x.dtype} on {x.device}; the flows are {ref.dtype} on {ref.device}"
+                )
             if name == "train_sets" and x.shape != train_sets[0].shape:
-                raise ValueError(f"train_sets must have one shape: train_sets[{k}] is {tuple(x.shape)}, train_sets[0] {tuple(train_sets[0].shape)}")
+                raise ValueError(
+                    f"train_sets must have one shape: train_sets[{k}] is {tuple(x.shape)}, train_sets[0] {tuple(train_sets[0].shape)}"
+                )
             if not torch.isfinite(x).all():
                 raise ValueError(f"{name}[{k}] contains NaN or inf; training needs finite data")
 
     start, start_wall = time.perf_counter(), time.time()
     tracks = [
-        _Track(k, flow_params[k], torch.Generator().manual_seed(configs[k].seed), Tracker(configs[k], name=f"flow {k} (seed {configs[k].seed}): "))
+        _Track(
+            k,
+            flow_params[k],
+            torch.Generator().manual_seed(configs[k].seed),
+            Tracker(configs[k], name=f"flow {k} (seed {configs[k].seed}): "),
+        )
         for k in range(n)
     ]
     packed = _Packed(flow_params, config.lr)
@@ -297,7 +341,9 @@ def fit_many(
         for epoch in bar:
             m = len(active)
             leaves = [v.detach().requires_grad_() for v in packed.views(packed.theta)]
-            orders = torch.stack([torch.randperm(n_train, generator=t.generator) for t in active]).to(device)
+            orders = torch.stack(
+                [torch.randperm(n_train, generator=t.generator) for t in active]
+            ).to(device)
             rows = torch.arange(m, device=device)[:, None]
             lrs = [t.tracker.lr for t in active]
             running, seen = [0.0] * m, 0
@@ -319,11 +365,23 @@ def fit_many(
                     for param, weights in zip(t.params, packed.views(packed.rows[a])):
                         param.copy_(weights)
                 flow.eval()
-                if not t.tracker.end_epoch(epoch, running[a] / seen, _mean_nll(flow, val_sets[t.index], config.batch_size), flow):
+                if not t.tracker.end_epoch(
+                    epoch,
+                    running[a] / seen,
+                    _mean_nll(flow, val_sets[t.index], config.batch_size),
+                    flow,
+                ):
                     stopped.append(a)
             mean_val = sum(t.tracker.history.val_nll[-1] for t in active) / m
             bar.set_postfix(active=f"{m - len(stopped)}/{n}", val=f"{mean_val:.3f}")
-            status.report(f"training {description}", epoch + 1, config.max_epochs, start_wall, unit=unit, note=f"{m - len(stopped)}/{n} flows training, mean val NLL {mean_val:.3f}")
+            status.report(
+                f"training {description}",
+                epoch + 1,
+                config.max_epochs,
+                start_wall,
+                unit=unit,
+                note=f"{m - len(stopped)}/{n} flows training, mean val NLL {mean_val:.3f}",
+            )
             if stopped:
                 # Drop the stopped flows from the stack: they are frozen, and cost nothing more.
                 keep = [a for a in range(m) if a not in stopped]
@@ -333,7 +391,12 @@ def fit_many(
                 keep_t = torch.tensor(keep, dtype=torch.long, device=device)
                 packed.keep(keep)
                 xs = xs[keep_t]
-                plan = [_Permute(layer.perm[keep_t]) if isinstance(layer, _Permute) and layer.perm.dim() == 2 else layer for layer in plan]
+                plan = [
+                    _Permute(layer.perm[keep_t])
+                    if isinstance(layer, _Permute) and layer.perm.dim() == 2
+                    else layer
+                    for layer in plan
+                ]
     finally:
         bar.close()
 

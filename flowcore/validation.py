@@ -99,7 +99,11 @@ def check_int(name: str, value, minimum: int | None = None, maximum: int | None 
         ...
         ValueError: n_train must be an integer ≥ 2, got 1
     """
-    allowed = "an integer" + (f" ≥ {minimum}" if minimum is not None else "") + (f" and ≤ {maximum}" if maximum is not None else "")
+    allowed = (
+        "an integer"
+        + (f" ≥ {minimum}" if minimum is not None else "")
+        + (f" and ≤ {maximum}" if maximum is not None else "")
+    )
     if _is_bool(value) or not isinstance(value, numbers.Integral):
         if isinstance(value, numbers.Real) and not _is_bool(value) and float(value).is_integer():
             value = int(value)
@@ -125,7 +129,9 @@ def check_real(name: str, value) -> float:
         ValueError: t must be a finite real number, got nan (float)
     """
     if _is_bool(value) or not isinstance(value, numbers.Real) or not math.isfinite(float(value)):
-        raise ValueError(f"{name} must be a finite real number, got {value!r} ({type(value).__name__})")
+        raise ValueError(
+            f"{name} must be a finite real number, got {value!r} ({type(value).__name__})"
+        )
     return float(value)
 
 
@@ -133,7 +139,9 @@ def _check_bound(name: str, value, strict: bool) -> float:
     """``value`` as ``float`` if it is a finite number above 0 (``strict``) or at least 0."""
     ok = not _is_bool(value) and isinstance(value, numbers.Real) and math.isfinite(float(value))
     if not ok or (value <= 0 if strict else value < 0):
-        raise ValueError(f"{name} must be a finite number {'>' if strict else '≥'} 0, got {value!r}")
+        raise ValueError(
+            f"{name} must be a finite number {'>' if strict else '≥'} 0, got {value!r}"
+        )
     return float(value)
 
 
@@ -252,7 +260,9 @@ def check_int_list(name: str, values, minimum: int | None = None) -> tuple[int, 
         ValueError: dims[1] must be an integer ≥ 2, got 1
     """
     what = "integers" + (f" ≥ {minimum}" if minimum is not None else "")
-    return tuple(check_int(f"{name}[{i}]", v, minimum) for i, v in enumerate(_as_list(name, values, what)))
+    return tuple(
+        check_int(f"{name}[{i}]", v, minimum) for i, v in enumerate(_as_list(name, values, what))
+    )
 
 
 def check_real_list(name: str, values, positive: bool = False) -> tuple[float, ...]:

@@ -78,7 +78,13 @@ KINDS = ("failure", "fit", "estimator", "effect", "theorem")
 #: The nulls a claim can be checked with in the model's place, in the order tables show them.
 NULLS = ("p̂", "untrained", "truth")
 #: Per kind, the nulls whose passing units are uninformative for the model (see the module docstring).
-MASKED_BY = {"failure": ("truth", "p̂"), "fit": ("untrained",), "effect": NULLS, "estimator": (), "theorem": ()}
+MASKED_BY = {
+    "failure": ("truth", "p̂"),
+    "fit": ("untrained",),
+    "effect": NULLS,
+    "estimator": (),
+    "theorem": (),
+}
 
 
 class Verdict(str, Enum):
@@ -168,7 +174,12 @@ class Findings:
 
     def __add__(self, other: Findings) -> Findings:
         join = lambda a, b, sep: sep.join(x for x in (a, b) if x)  # noqa: E731
-        return Findings(self.subchecks + other.subchecks, join(self.evidence, other.evidence, " | "), join(self.scope, other.scope, "; "), join(self.headline, other.headline, "; "))
+        return Findings(
+            self.subchecks + other.subchecks,
+            join(self.evidence, other.evidence, " | "),
+            join(self.scope, other.scope, "; "),
+            join(self.headline, other.headline, "; "),
+        )
 
 
 @dataclass(frozen=True)
@@ -207,7 +218,9 @@ class ClaimCheck:
         found = self.findings.get("model")
         if found is None:
             return self.evidence
-        return found.headline or "; ".join(s.detail or s.name for s in found.subchecks if s.role == "main")
+        return found.headline or "; ".join(
+            s.detail or s.name for s in found.subchecks if s.role == "main"
+        )
 
     def label(self, view: str = "model") -> str:
         """The view's verdict in words; a *not testable here* says why when a premise's ``unmet`` does
@@ -217,7 +230,14 @@ class ClaimCheck:
             return "—"
         found = self.findings.get(view)
         if verdict == Verdict.UNTESTABLE and found is not None:
-            unmet = dict.fromkeys(s.unmet for s in found.subchecks if s.role == "premise" and s.unmet and not all(v is True for v in s.passed.values()) and not s.gates)
+            unmet = dict.fromkeys(
+                s.unmet
+                for s in found.subchecks
+                if s.role == "premise"
+                and s.unmet
+                and not all(v is True for v in s.passed.values())
+                and not s.gates
+            )
             if unmet:
                 return f"{verdict}: {'; '.join(unmet)}"
         return str(verdict)
@@ -254,7 +274,9 @@ def beyond(low: float, high: float, threshold: float = 0.0, side: str = "above")
     if low != low or high != high:  # NaN
         return None
     if low > high:
-        raise ValueError(f"the interval's low end must not exceed its high end, got [{low}, {high}]")
+        raise ValueError(
+            f"the interval's low end must not exceed its high end, got [{low}, {high}]"
+        )
     if side == "below":
         return beyond(-high, -low, -threshold, "above")
     if low > threshold:
@@ -300,7 +322,13 @@ def _informative(found: Findings, masks: Sequence[Findings]) -> dict[str, tuple[
     for s in found.subchecks:
         if s.role == "premise":
             continue
-        failed = {u for p in premises if p.gates in ("", s.name) for u, ok in p.passed.items() if ok is not True}
+        failed = {
+            u
+            for p in premises
+            if p.gates in ("", s.name)
+            for u, ok in p.passed.items()
+            if ok is not True
+        }
         units = [] if "all" in failed else [u for u in s.passed if u not in failed]
         for null in by_name:
             if s.name in null:
@@ -309,11 +337,15 @@ def _informative(found: Findings, masks: Sequence[Findings]) -> dict[str, tuple[
     return out
 
 
-def _rule(kind: str, found: Findings, masks: Sequence[Findings] = ()) -> tuple[Verdict, str, dict[str, tuple[str, ...]]]:
+def _rule(
+    kind: str, found: Findings, masks: Sequence[Findings] = ()
+) -> tuple[Verdict, str, dict[str, tuple[str, ...]]]:
     """The verdict of ``found`` under the module's rule, masked by ``masks`` (the nulls' findings), why,
     and the informative units per sub-check."""
     premises = [s for s in found.subchecks if s.role == "premise"]
-    whole = [s for s in premises if not s.gates and "all" in s.passed and s.passed["all"] is not True]
+    whole = [
+        s for s in premises if not s.gates and "all" in s.passed and s.passed["all"] is not True
+    ]
     if whole:
         return Verdict.UNTESTABLE, f"premise fails: {'; '.join(s.name for s in whole)}", {}
     informative = _informative(found, masks)
@@ -324,28 +356,58 @@ def _rule(kind: str, found: Findings, masks: Sequence[Findings] = ()) -> tuple[V
     main_results = [s.passed[u] for s in mains for u in informative[s.name]]
     if not main_results:
         if failed_premises and not any(_informative(found, ())[s.name] for s in mains):
-            return Verdict.UNTESTABLE, f"premise fails at every unit: {'; '.join(failed_premises)}", informative
-        return Verdict.UNTESTABLE, "the nulls pass the main sub-check at every unit, so it cannot tell", informative
+            return (
+                Verdict.UNTESTABLE,
+                f"premise fails at every unit: {'; '.join(failed_premises)}",
+                informative,
+            )
+        return (
+            Verdict.UNTESTABLE,
+            "the nulls pass the main sub-check at every unit, so it cannot tell",
+            informative,
+        )
     main_names = " and ".join(f"“{s.name}”" for s in mains)
     verb = "holds" if len(mains) == 1 else "hold"
-    secondary = [(s, [s.passed[u] for u in informative[s.name]]) for s in found.subchecks if s.role == "secondary"]
+    secondary = [
+        (s, [s.passed[u] for u in informative[s.name]])
+        for s in found.subchecks
+        if s.role == "secondary"
+    ]
     failed_secondary = [s.name for s, results in secondary if not all(r is True for r in results)]
     held = sum(r is True for r in main_results)
     undecided = sum(r is None for r in main_results)
     if held == len(main_results) and not failed_secondary:
         full = Verdict.DEMONSTRATED if kind == "theorem" else Verdict.REPRODUCED
-        return full, f"main {main_names} {verb} at every informative unit, and so does every informative secondary", informative
+        return (
+            full,
+            f"main {main_names} {verb} at every informative unit, and so does every informative secondary",
+            informative,
+        )
     if held:
-        parts = [f"main {main_names} {verb} at {held} of {len(main_results)} informative units" if held < len(main_results) else f"main {main_names} {verb}"]
+        parts = [
+            f"main {main_names} {verb} at {held} of {len(main_results)} informative units"
+            if held < len(main_results)
+            else f"main {main_names} {verb}"
+        ]
         if failed_secondary:
             parts.append("fails or cannot tell: " + "; ".join(f"“{n}”" for n in failed_secondary))
         return Verdict.PARTLY, ", ".join(parts), informative
     if undecided:
-        return Verdict.UNDECIDED, f"main {main_names} {verb} at none of {len(main_results)} informative units, and at {undecided} the interval straddles the threshold", informative
-    return Verdict.NOT, f"main {main_names} {verb} at none of {len(main_results)} informative units", informative
+        return (
+            Verdict.UNDECIDED,
+            f"main {main_names} {verb} at none of {len(main_results)} informative units, and at {undecided} the interval straddles the threshold",
+            informative,
+        )
+    return (
+        Verdict.NOT,
+        f"main {main_names} {verb} at none of {len(main_results)} informative units",
+        informative,
+    )
 
 
-def judge(claim: str, kind: str, findings: Mapping[str, Findings], statement: str = "") -> ClaimCheck:
+def judge(
+    claim: str, kind: str, findings: Mapping[str, Findings], statement: str = ""
+) -> ClaimCheck:
     """Apply the module's rule to what a claim check found per view.
 
     Args:
@@ -378,10 +440,28 @@ def judge(claim: str, kind: str, findings: Mapping[str, Findings], statement: st
         verdicts[view], reasons[view], _ = _rule(kind, findings[view])
     model = findings["model"]
     ordered = {v: findings[v] for v in ("model", *NULLS) if v in findings}
-    return ClaimCheck(claim, verdicts["model"], model.evidence, model.scope, statement, reasons["model"], kind, ordered, verdicts, informative, reasons)
+    return ClaimCheck(
+        claim,
+        verdicts["model"],
+        model.evidence,
+        model.scope,
+        statement,
+        reasons["model"],
+        kind,
+        ordered,
+        verdicts,
+        informative,
+        reasons,
+    )
 
 
-def judge_effect(claim: str, found: Findings, statement: str = "", nulls: Mapping[str, Findings] | None = None, kind: str = "effect") -> ClaimCheck:
+def judge_effect(
+    claim: str,
+    found: Findings,
+    statement: str = "",
+    nulls: Mapping[str, Findings] | None = None,
+    kind: str = "effect",
+) -> ClaimCheck:
     """:func:`judge` for a claim with no truth to stand in for the model: kind ``"effect"`` (masked by
     any ``nulls`` given, e.g. the untrained flow), or ``"theorem"`` (shown as *demonstrated*).
 
@@ -456,7 +536,13 @@ def subcheck_table(checks: Sequence[ClaimCheck]) -> pd.DataFrame:
             row = {"claim": c.claim, "sub-check": s.name, "role": s.role, "model": _mark(s, units)}
             for null in NULLS:
                 sub = views.get(null, {}).get(s.name)
-                row[null] = "—" if null not in views else _mark(sub, None if (sub is None or s.role == "premise") else own[null].get(s.name))
+                row[null] = (
+                    "—"
+                    if null not in views
+                    else _mark(
+                        sub, None if (sub is None or s.role == "premise") else own[null].get(s.name)
+                    )
+                )
             rows.append({**row, "numbers (model)": s.detail, "the thesis's words": s.quote})
     return pd.DataFrame(rows)
 

@@ -90,7 +90,10 @@ def pytest_collection_modifyitems(config, items):
                 used.add(entry)
     for entry in sorted((INTEGRATION | SLOW) - used):
         if entry.split("::", 1)[0] in files:  # its file was collected, but no such test: renamed?
-            warnings.warn(pytest.PytestWarning(f"tests/conftest.py marks {entry}, which names no test"), stacklevel=1)
+            warnings.warn(
+                pytest.PytestWarning(f"tests/conftest.py marks {entry}, which names no test"),
+                stacklevel=1,
+            )
 
 
 @pytest.fixture(autouse=True)

@@ -29,7 +29,12 @@ Example:
 
 from flowcore.flows.couplings import AffineCoupling, alternating, halves
 from flowcore.flows.distributions import StandardNormal, standard_normal_log_prob
-from flowcore.flows.fast import FastPathUnsupported, FastPathWarning, onednn_linear_available, unsupported_reason
+from flowcore.flows.fast import (
+    FastPathUnsupported,
+    FastPathWarning,
+    onednn_linear_available,
+    unsupported_reason,
+)
 from flowcore.flows.flow import Flow
 from flowcore.flows.realnvp import RealNVP
 from flowcore.flows.spec import LOG_SCALE_MAPS, CouplingSpec

@@ -43,7 +43,15 @@ def autograd_log_det(fn: Callable[[Tensor], tuple[Tensor, Tensor]], v: Tensor) -
     return torch.linalg.slogdet(jac).logabsdet
 
 
-def check_inverse_and_log_dets(transform, x: Tensor, z: Tensor, log_det: Tensor, inverse_atol: float, log_det_atol: float, rows: int | None = None) -> None:
+def check_inverse_and_log_dets(
+    transform,
+    x: Tensor,
+    z: Tensor,
+    log_det: Tensor,
+    inverse_atol: float,
+    log_det_atol: float,
+    rows: int | None = None,
+) -> None:
     """Assert that ``transform.inverse(z)`` returns ``x`` with log-det ``−log_det``, and that both
     directions' log-dets match the autograd Jacobian at the first ``rows`` rows (all by default).
     ``(z, log_det)`` is the caller's forward pass, so it can also inspect the log-scales.
@@ -55,7 +63,13 @@ def check_inverse_and_log_dets(transform, x: Tensor, z: Tensor, log_det: Tensor,
     """
     x_back, inv_log_det = transform.inverse(z)
     assert torch.allclose(x_back, x, atol=inverse_atol), "the inverse does not return x"
-    assert torch.allclose(inv_log_det, -log_det, atol=inverse_atol), "the inverse's log-det is not minus the forward one"
+    assert torch.allclose(inv_log_det, -log_det, atol=inverse_atol), (
+        "the inverse's log-det is not minus the forward one"
+    )
     for i in range(len(x) if rows is None else rows):
-        assert torch.allclose(autograd_log_det(transform, x[i]), log_det[i], atol=log_det_atol), f"forward log-det at row {i}"
-        assert torch.allclose(autograd_log_det(transform.inverse, z[i]), inv_log_det[i], atol=log_det_atol), f"inverse log-det at row {i}"
+        assert torch.allclose(autograd_log_det(transform, x[i]), log_det[i], atol=log_det_atol), (
+            f"forward log-det at row {i}"
+        )
+        assert torch.allclose(
+            autograd_log_det(transform.inverse, z[i]), inv_log_det[i], atol=log_det_atol
+        ), f"inverse log-det at row {i}"

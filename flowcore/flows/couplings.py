@@ -63,20 +63,37 @@ def check_mask(name: str, mask) -> Tensor:
     """Return ``mask`` as a 1-D bool CPU tensor with at least one ``True`` and one ``False``."""
     mask = torch.as_tensor(mask)
     if mask.dtype != torch.bool or mask.dim() != 1:
-        raise ValueError(f"{name} must be a 1-D boolean tensor (True = copied, False = transformed), got {mask!r}")
+        raise ValueError(
+            f"{name} must be a 1-D boolean tensor (True = copied, False = transformed), got {mask!r}"
+        )
     if mask.all() or not mask.any():
-        raise ValueError(f"{name} must have at least one True (copied) and one False (transformed) entry, got {mask.tolist()}")
+        raise ValueError(
+            f"{name} must have at least one True (copied) and one False (transformed) entry, got {mask.tolist()}"
+        )
     return mask.cpu()
 
 
 def _hooked(module: nn.Module) -> bool:
     """Whether ``module`` has forward or backward hooks (which the fused training path would skip)."""
-    return bool(module._forward_hooks or module._forward_pre_hooks or module._backward_hooks or getattr(module, "_backward_pre_hooks", None))
+    return bool(
+        module._forward_hooks
+        or module._forward_pre_hooks
+        or module._backward_hooks
+        or getattr(module, "_backward_pre_hooks", None)
+    )
 
 
 def _global_hooks() -> bool:
     m = nn.modules.module
-    return any(getattr(m, name, None) for name in ("_global_forward_hooks", "_global_forward_pre_hooks", "_global_backward_hooks", "_global_backward_pre_hooks"))
+    return any(
+        getattr(m, name, None)
+        for name in (
+            "_global_forward_hooks",
+            "_global_forward_pre_hooks",
+            "_global_backward_hooks",
+            "_global_backward_pre_hooks",
+        )
+    )
 
 
 class AffineCoupling(Transform):
@@ -161,7 +178,9 @@ class AffineCoupling(Transform):
         self.register_buffer("mask", mask, persistent=False)
         self.register_buffer("copied_index", copied, persistent=False)
         self.register_buffer("transformed_index", transformed, persistent=False)
-        self.register_buffer("join_index", torch.argsort(torch.cat([copied, transformed])), persistent=False)
+        self.register_buffer(
+            "join_index", torch.argsort(torch.cat([copied, transformed])), persistent=False
+        )
         widths = [self.n_copied, *check_int_list("hidden", hidden, minimum=1)]
         layers: list[nn.Module] = []
         for a, b in zip(widths[:-1], widths[1:]):
@@ -173,7 +192,11 @@ class AffineCoupling(Transform):
         self.st_net = nn.Sequential(*layers, last)
 
     def extra_repr(self) -> str:
-        bound = f", log_scale_bound={self.log_scale_bound}" if LOG_SCALE_MAPS[self.log_scale].uses_bound else ""
+        bound = (
+            f", log_scale_bound={self.log_scale_bound}"
+            if LOG_SCALE_MAPS[self.log_scale].uses_bound
+            else ""
+        )
         return f"mask={self.mask.int().tolist()}, log_scale={self.log_scale!r}{bound}"
 
     def spec(self, net=None) -> CouplingSpec:
@@ -181,8 +204,18 @@ class AffineCoupling(Transform):
         with the st-network ``net``: by default the module :attr:`st_net` itself, so its hooks run."""
         net = self.st_net if net is None else net
         if self._slices is not None:
-            return CouplingSpec(*self._slices, self.n_transformed, net, self.log_scale, self.log_scale_bound)
-        return CouplingSpec(self.copied_index, self.transformed_index, self.n_transformed, net, self.log_scale, self.log_scale_bound, self.join_index)
+            return CouplingSpec(
+                *self._slices, self.n_transformed, net, self.log_scale, self.log_scale_bound
+            )
+        return CouplingSpec(
+            self.copied_index,
+            self.transformed_index,
+            self.n_transformed,
+            net,
+            self.log_scale,
+            self.log_scale_bound,
+            self.join_index,
+        )
 
     def _split(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """``(x_A, x_B)``: :meth:`CouplingSpec.split <flowcore.flows.spec.CouplingSpec.split>`."""
@@ -203,7 +236,11 @@ class AffineCoupling(Transform):
         net = self.spec().net
         layers = linear_layers(net)
         # Hooks on the st-network would not fire inside the fused node.
-        if layers is None or _global_hooks() or (isinstance(net, nn.Module) and any(_hooked(m) for m in net.modules())):
+        if (
+            layers is None
+            or _global_hooks()
+            or (isinstance(net, nn.Module) and any(_hooked(m) for m in net.modules()))
+        ):
             return None
         params = tuple(t for wb in layers for t in wb)
         if x.dim() != 2 or x.shape[1] != self.dim or not fast.fused_training_applies(x, params):
@@ -215,7 +252,9 @@ class AffineCoupling(Transform):
         spec = self._fused_spec(x)
         if spec is not None:
             want_s = log_scales is not None
-            out = fast.FusedAffineCoupling.apply(x, spec, want_s, fast.fused_gemms(), *(t for wb in spec.net for t in wb))
+            out = fast.FusedAffineCoupling.apply(
+                x, spec, want_s, fast.fused_gemms(), *(t for wb in spec.net for t in wb)
+            )
             if want_s:
                 log_scales.append(out[2])
             return out[0], out[1]
@@ -231,8 +270,12 @@ class AffineCoupling(Transform):
     def fast_steps(self) -> list:
         cls = type(self)
         if cls.forward is not AffineCoupling.forward:
-            raise FastPathUnsupported(f"{cls.__name__} overrides AffineCoupling.forward but not fast_steps()")
+            raise FastPathUnsupported(
+                f"{cls.__name__} overrides AffineCoupling.forward but not fast_steps()"
+            )
         layers = linear_layers(self.spec().net)
         if layers is None:
-            raise FastPathUnsupported(f"{cls.__name__}'s st-network is not a Sequential of Linear layers with ReLU between them")
+            raise FastPathUnsupported(
+                f"{cls.__name__}'s st-network is not a Sequential of Linear layers with ReLU between them"
+            )
         return [self.spec(layers)]

@@ -80,5 +80,11 @@ class StandardNormal(nn.Module):
         """
         n = check_int("n", n, minimum=1)
         ref = self._log_2pi
-        z = torch.randn(n, self.dim, generator=generator, dtype=ref.dtype, device="cpu" if generator is not None else ref.device)
+        z = torch.randn(
+            n,
+            self.dim,
+            generator=generator,
+            dtype=ref.dtype,
+            device="cpu" if generator is not None else ref.device,
+        )
         return z.to(ref.device)

@@ -115,7 +115,9 @@ def onednn_linear_available() -> bool:
             x, w, b = (torch.randn(*shape, generator=g) for shape in ((3, 5), (4, 5), (4,)))
             with torch.inference_mode():
                 got = torch.ops.mkldnn._linear_pointwise(x, w, b, "relu", [], "")
-            _ONEDNN_LINEAR = bool(torch.backends.mkldnn.is_available()) and torch.allclose(got, torch.addmm(b, x, w.t()).clamp_min(0), atol=1e-5)
+            _ONEDNN_LINEAR = bool(torch.backends.mkldnn.is_available()) and torch.allclose(
+                got, torch.addmm(b, x, w.t()).clamp_min(0), atol=1e-5
+            )
         except (AttributeError, RuntimeError, NotImplementedError):
             _ONEDNN_LINEAR = False
     return _ONEDNN_LINEAR
@@ -130,11 +132,15 @@ def _steps(flow: nn.Module) -> list:
     """The flow's steps; raises :class:`FastPathUnsupported` naming the layer that has none."""
     base = getattr(flow, "base", None)
     if type(base) is not StandardNormal:
-        raise FastPathUnsupported(f"the base distribution {type(base).__name__} is not StandardNormal")
+        raise FastPathUnsupported(
+            f"the base distribution {type(base).__name__} is not StandardNormal"
+        )
     transform = flow.transform
     declare = getattr(transform, "fast_steps", None)
     if declare is None:
-        raise FastPathUnsupported(f"{type(transform).__name__} does not declare a fast path (no fast_steps())")
+        raise FastPathUnsupported(
+            f"{type(transform).__name__} does not declare a fast path (no fast_steps())"
+        )
     steps = declare()
     for step in steps:
         if not isinstance(step, (PermuteStep, CouplingSpec)):
@@ -142,7 +148,9 @@ def _steps(flow: nn.Module) -> list:
         if isinstance(step, CouplingSpec) and step.log_scale not in LOG_SCALE_MAPS:
             raise FastPathUnsupported(f"unknown log-scale map {step.log_scale!r}")
         if isinstance(step, CouplingSpec) and not isinstance(step.net, tuple):
-            raise FastPathUnsupported("a coupling step's st-network is not given as its Linear layers")
+            raise FastPathUnsupported(
+                "a coupling step's st-network is not given as its Linear layers"
+            )
     return steps
 
 
@@ -176,10 +184,19 @@ def log_prob_no_grad(flow: nn.Module, x: Tensor) -> Tensor | None:
     except FastPathUnsupported as e:
         if not getattr(flow, "_fast_path_warned", False):
             flow._fast_path_warned = True
-            warnings.warn(f"{type(flow).__name__}.log_prob: no fast no-grad path ({e}); using the autograd path", FastPathWarning, stacklevel=3)
+            warnings.warn(
+                f"{type(flow).__name__}.log_prob: no fast no-grad path ({e}); using the autograd path",
+                FastPathWarning,
+                stacklevel=3,
+            )
         return None
     ref = flow.base.log_2pi
-    if not (x.dtype == ref.dtype and x.device == ref.device and x.dim() >= 1 and x.shape[-1] == flow.base.dim):
+    if not (
+        x.dtype == ref.dtype
+        and x.device == ref.device
+        and x.dim() >= 1
+        and x.shape[-1] == flow.base.dim
+    ):
         return None  # the autograd path raises the error
     for step in steps:
         tensors = [t for wb in step.net for t in wb] if isinstance(step, CouplingSpec) else []
@@ -210,13 +227,20 @@ def _log_prob(flow: nn.Module, x: Tensor, steps: list) -> Tensor:
     couplings = [step for step in steps if isinstance(step, CouplingSpec)]
     widths = sorted({w.shape[0] for step in couplings for w, _ in step.net})
     # eval_block_rows None: 2**20 // widest layer rows, clipped to [256, 4096] (see Flow.eval_block_rows).
-    rows = getattr(flow, "eval_block_rows", None) or min(4096, max(256, 2**20 // max(widths + [dim])))
+    rows = getattr(flow, "eval_block_rows", None) or min(
+        4096, max(256, 2**20 // max(widths + [dim]))
+    )
     rows = max(1, min(int(rows), n_rows))
     state = x.new_empty(rows, dim)
     spare = x.new_empty(rows, dim)
     scale = x.new_empty(rows, max((step.n_transformed for step in couplings), default=0))
     log_det = x.new_empty(rows)
-    fused = getattr(flow, "eval_onednn", True) and x.device.type == "cpu" and x.dtype == torch.float32 and onednn_linear_available()
+    fused = (
+        getattr(flow, "eval_onednn", True)
+        and x.device.type == "cpu"
+        and x.dtype == torch.float32
+        and onednn_linear_available()
+    )
     # Without the fused linear: one activation buffer per st-network layer index (widths are
     # shared across couplings).
     n_lin = 0 if fused else max((len(step.net) for step in couplings), default=0)
@@ -239,7 +263,9 @@ def _log_prob(flow: nn.Module, x: Tensor, steps: list) -> Tensor:
             for j, (w, b) in enumerate(step.net):
                 relu = j < len(step.net) - 1
                 if fused:
-                    h = torch.ops.mkldnn._linear_pointwise(h, w, b, "relu" if relu else "none", [], "")
+                    h = torch.ops.mkldnn._linear_pointwise(
+                        h, w, b, "relu" if relu else "none", [], ""
+                    )
                     continue
                 o = acts[j][w.shape[0]][:n]
                 torch.addmm(b, h, w.t(), out=o)
@@ -300,7 +326,11 @@ def fused_training_applies(x: Tensor, tensors=()) -> bool:
         return False
     if any(t.dtype != torch.float32 or t.device.type != "cpu" for t in tensors):
         return False
-    return not (torch.compiler.is_compiling() or _is_functorch_wrapped(x) or any(_is_functorch_wrapped(t) for t in tensors))
+    return not (
+        torch.compiler.is_compiling()
+        or _is_functorch_wrapped(x)
+        or any(_is_functorch_wrapped(t) for t in tensors)
+    )
 
 
 def fused_gemms() -> str:
@@ -399,7 +429,9 @@ class FusedAffineCoupling(torch.autograd.Function):
                 hs.append(h)
         raw, t = h[:, :nt], h[:, nt:]
         s, aux = spec.log_scale_map.map(raw, spec.bound)
-        s = s.contiguous()  # "exp" gives ŝ itself, a column slice of h; the others a new tensor (no copy)
+        s = (
+            s.contiguous()
+        )  # "exp" gives ŝ itself, a column slice of h; the others a new tensor (no copy)
         e = torch.exp(s)
         y = spec.join(a, xb * e + t)
         ctx.save_for_backward(x, *params)
@@ -446,7 +478,9 @@ class FusedAffineCoupling(torch.autograd.Function):
             if needs[5 + 2 * j]:
                 grads[2 * j + 1] = g.sum(0)
             if j > 0:
-                g = torch.ops.aten.threshold_backward(_input_grad(g, params[2 * j], onednn), hs[j], 0)
+                g = torch.ops.aten.threshold_backward(
+                    _input_grad(g, params[2 * j], onednn), hs[j], 0
+                )
             elif needs[0]:
                 g_in = _input_grad(g, params[0], onednn)
         grad_x = None
@@ -460,9 +494,21 @@ class FusedAffineCoupling(torch.autograd.Function):
         """The backward as differentiable ops (``create_graph=True``): the reference definition, re-evaluated and differentiated."""
         inputs = [t for t in (x, *params) if t.requires_grad]
         with torch.enable_grad():
-            outputs = replace(ctx.spec, net=tuple(zip(params[0::2], params[1::2]))).forward(x)  # (y, log_det, s)
+            outputs = replace(ctx.spec, net=tuple(zip(params[0::2], params[1::2]))).forward(
+                x
+            )  # (y, log_det, s)
             pairs = [(o, g) for o, g in zip(outputs, grad_outputs) if g is not None]
-            grads = torch.autograd.grad([o for o, _ in pairs], inputs, [g for _, g in pairs], create_graph=True, allow_unused=True) if pairs else [None] * len(inputs)
+            grads = (
+                torch.autograd.grad(
+                    [o for o, _ in pairs],
+                    inputs,
+                    [g for _, g in pairs],
+                    create_graph=True,
+                    allow_unused=True,
+                )
+                if pairs
+                else [None] * len(inputs)
+            )
         found = dict(zip(map(id, inputs), grads))
         return (found.get(id(x)), None, None, None, *(found.get(id(p)) for p in params))
 

@@ -153,7 +153,9 @@ def cycle_masks(size: int) -> list[tuple[Tensor, Tensor]]:
     """
     size = check_int("size", size, minimum=2)
     if size % 2:
-        raise ValueError(f"size must be an even integer ≥ 2 for the cycle mask (four equal quadrants), got {size}")
+        raise ValueError(
+            f"size must be an even integer ≥ 2 for the cycle mask (four equal quadrants), got {size}"
+        )
     quadrants = [_quadrant(size, k) for k in range(4)]
     return [(quadrants[k], quadrants[(k + 1) % 4]) for k in range(4)]
 
@@ -193,8 +195,15 @@ def mask_sequence(kind: str, size: int, n_layers: int) -> list[tuple[Tensor, Ten
 
 def _check_image_mask(name: str, mask) -> Tensor:
     mask = torch.as_tensor(mask)
-    if mask.dtype != torch.bool or mask.dim() != 2 or mask.shape[0] != mask.shape[1] or mask.shape[0] < 2:
-        raise ValueError(f"{name} must be a square boolean tensor of shape (size, size) with size ≥ 2, got {mask!r}")
+    if (
+        mask.dtype != torch.bool
+        or mask.dim() != 2
+        or mask.shape[0] != mask.shape[1]
+        or mask.shape[0] < 2
+    ):
+        raise ValueError(
+            f"{name} must be a square boolean tensor of shape (size, size) with size ≥ 2, got {mask!r}"
+        )
     if not mask.any():
         raise ValueError(f"{name} must have at least one True pixel")
     return mask.cpu()
@@ -265,7 +274,9 @@ class ConvSTNet(nn.Module):
         0.0
     """
 
-    def __init__(self, size: int, channels: int = 16, n_blocks: int = 2, bottleneck: int | None = None):
+    def __init__(
+        self, size: int, channels: int = 16, n_blocks: int = 2, bottleneck: int | None = None
+    ):
         super().__init__()
         self.size = check_int("size", size, minimum=2)
         channels = check_int("channels", channels, minimum=1)
@@ -276,7 +287,11 @@ class ConvSTNet(nn.Module):
         self.in_conv = nn.Conv2d(2, channels, 3, padding=1)
         first = n_blocks // 2
         self.blocks_before = nn.ModuleList(_ResidualBlock(channels) for _ in range(first))
-        self.middle = _Bottleneck(channels, self.size, bottleneck) if bottleneck is not None else nn.Identity()
+        self.middle = (
+            _Bottleneck(channels, self.size, bottleneck)
+            if bottleneck is not None
+            else nn.Identity()
+        )
         self.blocks_after = nn.ModuleList(_ResidualBlock(channels) for _ in range(n_blocks - first))
         self.out_conv = nn.Conv2d(channels, 2, 3, padding=1)
         nn.init.zeros_(self.out_conv.weight)
@@ -346,11 +361,17 @@ class ImageAffineCoupling(Transform):
     ):
         super().__init__()
         condition = _check_image_mask("condition_mask", condition_mask)
-        change = ~condition if change_mask is None else _check_image_mask("change_mask", change_mask)
+        change = (
+            ~condition if change_mask is None else _check_image_mask("change_mask", change_mask)
+        )
         if change.shape != condition.shape:
-            raise ValueError(f"change_mask must have the shape of condition_mask {tuple(condition.shape)}, got {tuple(change.shape)}")
+            raise ValueError(
+                f"change_mask must have the shape of condition_mask {tuple(condition.shape)}, got {tuple(change.shape)}"
+            )
         if (change & condition).any():
-            raise ValueError("change_mask and condition_mask must be disjoint (a changed pixel cannot condition its own transform)")
+            raise ValueError(
+                "change_mask and condition_mask must be disjoint (a changed pixel cannot condition its own transform)"
+            )
         if not change.any():
             raise ValueError("change_mask must have at least one True pixel")
         self.size = condition.shape[0]
@@ -358,7 +379,9 @@ class ImageAffineCoupling(Transform):
         # Derived from the constructor's masks: not part of the state dict.
         self.register_buffer("condition_mask", condition.flatten(), persistent=False)
         self.register_buffer("change_mask", change.flatten(), persistent=False)
-        self.register_buffer("change_index", change.flatten().nonzero().squeeze(-1), persistent=False)
+        self.register_buffer(
+            "change_index", change.flatten().nonzero().squeeze(-1), persistent=False
+        )
         self.w = nn.Parameter(torch.tensor(1.0))
         self.net = ConvSTNet(self.size, channels, n_blocks, bottleneck)
 
@@ -368,7 +391,9 @@ class ImageAffineCoupling(Transform):
     def _image(self, x: Tensor) -> Tensor:
         d = self.size * self.size
         if x.dim() < 1 or x.shape[-1] != d:
-            raise ValueError(f"expected flat images of shape (..., {d}) for size {self.size}, got {tuple(x.shape)}")
+            raise ValueError(
+                f"expected flat images of shape (..., {d}) for size {self.size}, got {tuple(x.shape)}"
+            )
         return x.reshape(-1, 1, self.size, self.size)
 
     def scale_shift(self, image: Tensor) -> tuple[Tensor, Tensor]:
@@ -527,7 +552,10 @@ def image_flow(
     alpha = _check_alpha(alpha)
     masks = mask_sequence(mask, size, n_couplings)
     layers: list[nn.Module] = [Logit(alpha)]
-    layers += [ImageAffineCoupling(condition, change, channels, n_blocks, bottleneck) for condition, change in masks]
+    layers += [
+        ImageAffineCoupling(condition, change, channels, n_blocks, bottleneck)
+        for condition, change in masks
+    ]
     flow = Flow(CompositeTransform(layers), StandardNormal(size * size))
     flow.autograd_only = True
     return flow

@@ -117,7 +117,9 @@ class ActNorm(Transform):
         """
         rows = x.detach().reshape(-1, self.dim)
         if rows.shape[0] < 2:
-            raise ValueError(f"ActNorm's data-dependent initialisation needs a batch of at least 2 rows, got {rows.shape[0]}")
+            raise ValueError(
+                f"ActNorm's data-dependent initialisation needs a batch of at least 2 rows, got {rows.shape[0]}"
+            )
         mean = rows.mean(0)
         sd = rows.std(0, correction=0)
         self.loc.copy_(mean)
@@ -257,7 +259,9 @@ class MarginalFlow(nn.Module):
         self.aux = check_int("aux", aux, minimum=0)
         base_dim = getattr(getattr(flow, "base", None), "dim", None)
         if base_dim is not None and base_dim != self.dim + self.aux:
-            raise ValueError(f"the flow is on R^{base_dim}, but dim + aux = {self.dim} + {self.aux} = {self.dim + self.aux}")
+            raise ValueError(
+                f"the flow is on R^{base_dim}, but dim + aux = {self.dim} + {self.aux} = {self.dim + self.aux}"
+            )
         self.flow = flow
 
     def forward(self, *args, **kwargs):
@@ -295,7 +299,9 @@ class MarginalFlow(nn.Module):
         if self.aux == 0 and eps is None:
             return self.flow.log_prob(x)
         if eps is None or eps.shape[-1] != self.aux:
-            raise ValueError(f"eps must have shape (..., {self.aux}), got {None if eps is None else tuple(eps.shape)}")
+            raise ValueError(
+                f"eps must have shape (..., {self.aux}), got {None if eps is None else tuple(eps.shape)}"
+            )
         return self.flow.log_prob(torch.cat((x, eps), dim=-1))
 
     def training_batch(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
@@ -313,7 +319,9 @@ class MarginalFlow(nn.Module):
             return x
         return torch.cat((x, _randn((*x.shape[:-1], self.aux), x, generator)), dim=-1)
 
-    def log_prob_marginal(self, x: Tensor, n_samples: int = 200, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+    def log_prob_marginal(
+        self, x: Tensor, n_samples: int = 200, generator: torch.Generator | None = None
+    ) -> tuple[Tensor, Tensor]:
         r"""The importance-sampled marginal (Eq. 8) in log space, and its Monte-Carlo standard error.
 
         With :math:`\varepsilon_s \sim \mathcal{N}(0, I_B)` drawn independently for each row of ``x``
@@ -366,7 +374,10 @@ class MarginalFlow(nn.Module):
             eps = _randn((s, n, self.aux), rows, generator)
             y = torch.cat((rows.expand(s, n, self.dim), eps), dim=-1)
             # the base's own density (its float32 log 2π), so the proposal cancels it exactly where the joint factorises
-            chunks.append(self.flow.log_prob(y.reshape(s * n, -1)).reshape(s, n) - standard_normal_log_prob(eps))
+            chunks.append(
+                self.flow.log_prob(y.reshape(s * n, -1)).reshape(s, n)
+                - standard_normal_log_prob(eps)
+            )
         log_w = torch.cat(chunks, dim=0)  # (S, n)
         estimate = torch.logsumexp(log_w, dim=0) - math.log(n_samples)
         if n_samples > 1:
@@ -478,4 +489,6 @@ class JointTrainingView(nn.Module):
             >>> log_p.shape, [s.shape for s in log_scales]
             (torch.Size([4]), [torch.Size([4, 2]), torch.Size([4, 2])])
         """
-        return self.model.flow.log_prob_and_log_scales(self.model.training_batch(x, self._generator()))
+        return self.model.flow.log_prob_and_log_scales(
+            self.model.training_batch(x, self._generator())
+        )

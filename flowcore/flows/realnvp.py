@@ -82,20 +82,26 @@ class RealNVP(Flow):
         masks = [check_mask(f"mask({dim}, {parity})", mask(dim, parity)) for parity in (0, 1)]
         for parity, m in enumerate(masks):
             if m.shape != (dim,):
-                raise ValueError(f"mask({dim}, {parity}) must have shape ({dim},), got {tuple(m.shape)}")
+                raise ValueError(
+                    f"mask({dim}, {parity}) must have shape ({dim},), got {tuple(m.shape)}"
+                )
         permutation = check_choice("permutation", permutation, self.PERMUTATIONS)
         check_choice("log_scale", log_scale, AffineCoupling.LOG_SCALES)
         check_positive("log_scale_bound", log_scale_bound)
         if not isinstance(zero_init, bool):
             raise ValueError(f"zero_init must be True or False, got {zero_init!r}")
-        g = torch.Generator().manual_seed(check_int("permutation_seed", permutation_seed, minimum=0))
+        g = torch.Generator().manual_seed(
+            check_int("permutation_seed", permutation_seed, minimum=0)
+        )
         layers: list[nn.Module] = []
         for i in range(n_couplings):
             if i > 0 and permutation == "random":
                 layers.append(Permutation.random(dim, g))
             elif i > 0 and permutation == "reverse":
                 layers.append(Permutation.reverse(dim))
-            layers.append(AffineCoupling(masks[i % 2], hidden, log_scale, log_scale_bound, zero_init))
+            layers.append(
+                AffineCoupling(masks[i % 2], hidden, log_scale, log_scale_bound, zero_init)
+            )
         super().__init__(CompositeTransform(layers), StandardNormal(dim))
         self.dim = dim
         #: Whether the flow *as built* (before any training step) is a permutation of the identity, so

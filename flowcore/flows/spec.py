@@ -25,7 +25,15 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-__all__ = ["LOG_SCALE_MAPS", "CouplingSpec", "Layers", "LogScaleMap", "contiguous_parts", "linear_layers", "mlp"]
+__all__ = [
+    "LOG_SCALE_MAPS",
+    "CouplingSpec",
+    "Layers",
+    "LogScaleMap",
+    "contiguous_parts",
+    "linear_layers",
+    "mlp",
+]
 
 #: An st-network as its layers: ``(weight, bias)`` per Linear layer, ReLU between consecutive ones.
 #: A weight of shape ``(K, out, in)`` is a stack of K networks, one per leading batch entry.
@@ -116,9 +124,33 @@ def _sigmoid_derivative(raw: Tensor, b: float) -> Tensor:
 LOG_SCALE_MAPS: dict[str, LogScaleMap] = {
     m.name: m
     for m in (
-        LogScaleMap("exp", _exp, _exp_into, lambda g, aux, b: g, lambda raw, b: torch.ones_like(raw), uses_bound=False, zero_at_zero=True),
-        LogScaleMap("tanh", _tanh, _tanh_into, _tanh_vjp, lambda raw, b: 1 - torch.tanh(raw / b).square(), uses_bound=True, zero_at_zero=True),
-        LogScaleMap("sigmoid", _sigmoid, _sigmoid_into, _sigmoid_vjp, _sigmoid_derivative, uses_bound=False, zero_at_zero=False),
+        LogScaleMap(
+            "exp",
+            _exp,
+            _exp_into,
+            lambda g, aux, b: g,
+            lambda raw, b: torch.ones_like(raw),
+            uses_bound=False,
+            zero_at_zero=True,
+        ),
+        LogScaleMap(
+            "tanh",
+            _tanh,
+            _tanh_into,
+            _tanh_vjp,
+            lambda raw, b: 1 - torch.tanh(raw / b).square(),
+            uses_bound=True,
+            zero_at_zero=True,
+        ),
+        LogScaleMap(
+            "sigmoid",
+            _sigmoid,
+            _sigmoid_into,
+            _sigmoid_vjp,
+            _sigmoid_derivative,
+            uses_bound=False,
+            zero_at_zero=False,
+        ),
     )
 }
 
@@ -227,14 +259,24 @@ class CouplingSpec:
     join_index: Tensor | None = None
 
     @classmethod
-    def from_mask(cls, mask: Tensor, net, log_scale: str = "tanh", bound: float = 3.0) -> CouplingSpec:
+    def from_mask(
+        cls, mask: Tensor, net, log_scale: str = "tanh", bound: float = 3.0
+    ) -> CouplingSpec:
         """The spec of the boolean ``mask`` (``True`` = copied), slices where the parts are contiguous."""
         parts = contiguous_parts(mask)
         n_transformed = int((~mask).sum())
         if parts is not None:
             return cls(*parts, n_transformed, net, log_scale, bound)
         copied, transformed = mask.nonzero().squeeze(-1), (~mask).nonzero().squeeze(-1)
-        return cls(copied, transformed, n_transformed, net, log_scale, bound, torch.argsort(torch.cat([copied, transformed])))
+        return cls(
+            copied,
+            transformed,
+            n_transformed,
+            net,
+            log_scale,
+            bound,
+            torch.argsort(torch.cat([copied, transformed])),
+        )
 
     @property
     def log_scale_map(self) -> LogScaleMap:

@@ -53,7 +53,9 @@ class Transform(nn.Module):
 
     def fast_steps(self) -> list:
         """The fast path's steps for this transform; raises :class:`FastPathUnsupported` if it has none."""
-        raise FastPathUnsupported(f"{type(self).__name__} does not declare a fast path (no fast_steps())")
+        raise FastPathUnsupported(
+            f"{type(self).__name__} does not declare a fast path (no fast_steps())"
+        )
 
 
 class CompositeTransform(Transform):
@@ -87,7 +89,9 @@ class CompositeTransform(Transform):
             # Only pass log_scales when asked for, so a transform with a plain forward(x) works
             # everywhere except where log-scales are collected.
             x, ld = transform(x) if log_scales is None else transform(x, log_scales=log_scales)
-            if type(transform) is not Permutation:  # a Permutation's log-det is exactly zero: one op and one autograd node fewer
+            if (
+                type(transform) is not Permutation
+            ):  # a Permutation's log-det is exactly zero: one op and one autograd node fewer
                 log_det = log_det + ld
         return x, log_det
 
@@ -103,7 +107,9 @@ class CompositeTransform(Transform):
         for i, transform in enumerate(self.transforms):
             declare = getattr(transform, "fast_steps", None)
             if declare is None:
-                raise FastPathUnsupported(f"transforms[{i}] ({type(transform).__name__}) does not declare a fast path (no fast_steps())")
+                raise FastPathUnsupported(
+                    f"transforms[{i}] ({type(transform).__name__}) does not declare a fast path (no fast_steps())"
+                )
             try:
                 steps += declare()
             except FastPathUnsupported as e:
@@ -131,11 +137,21 @@ class Permutation(Transform):
     def __init__(self, perm: Tensor | Iterable[int]):
         super().__init__()
         perm = torch.as_tensor(perm)
-        if perm.dtype in (torch.bool,) or perm.is_floating_point() or perm.is_complex() or perm.dim() != 1 or len(perm) == 0:
-            raise ValueError(f"perm must be a 1-D integer tensor holding a permutation of 0..D-1, got {perm!r}")
+        if (
+            perm.dtype in (torch.bool,)
+            or perm.is_floating_point()
+            or perm.is_complex()
+            or perm.dim() != 1
+            or len(perm) == 0
+        ):
+            raise ValueError(
+                f"perm must be a 1-D integer tensor holding a permutation of 0..D-1, got {perm!r}"
+            )
         perm = perm.to(torch.long)
         if not torch.equal(perm.sort().values, torch.arange(len(perm), device=perm.device)):
-            raise ValueError(f"perm must be a permutation of 0..{len(perm) - 1}, got {perm.tolist()}")
+            raise ValueError(
+                f"perm must be a permutation of 0..{len(perm) - 1}, got {perm.tolist()}"
+            )
         self.register_buffer("perm", perm)
         self.register_buffer("inv_perm", torch.argsort(perm))
 
@@ -161,7 +177,9 @@ class Permutation(Transform):
         # Training on the CPU in float32 (fast.fused_training_applies): one index_select whose
         # backward is an index_select (fast.FusedPermutation); the same values.
         if x.requires_grad and fast.fused_training_applies(x):
-            return fast.FusedPermutation.apply(x, self.perm, self.inv_perm), x.new_zeros(x.shape[:-1])
+            return fast.FusedPermutation.apply(x, self.perm, self.inv_perm), x.new_zeros(
+                x.shape[:-1]
+            )
         return x[..., self.perm], x.new_zeros(x.shape[:-1])
 
     def inverse(self, z: Tensor) -> tuple[Tensor, Tensor]:
@@ -169,5 +187,7 @@ class Permutation(Transform):
 
     def fast_steps(self) -> list:
         if type(self).forward is not Permutation.forward:
-            raise FastPathUnsupported(f"{type(self).__name__} overrides forward but not fast_steps()")
+            raise FastPathUnsupported(
+                f"{type(self).__name__} overrides forward but not fast_steps()"
+            )
         return [PermuteStep(self.perm)]

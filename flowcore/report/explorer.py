@@ -28,7 +28,20 @@ if TYPE_CHECKING:
 __all__ = ["NUMBERS", "member_title", "member_numbers", "member_figure", "member_svg", "explorer"]
 
 #: The numbers shown for a member, in nats or as rates.
-NUMBERS = [col.H_QP, col.H_STAR_QP, col.H_STAR_Q_MODEL, col.H_STAR_Q_HAT, col.KL_QP, col.KL_STAR_Q_MODEL, col.TNR_TRUTH, col.TNR_MODEL, col.AUROC_TRUTH, col.AUROC_MODEL, col.OVL_TRUTH, col.OVL_MODEL]
+NUMBERS = [
+    col.H_QP,
+    col.H_STAR_QP,
+    col.H_STAR_Q_MODEL,
+    col.H_STAR_Q_HAT,
+    col.KL_QP,
+    col.KL_STAR_Q_MODEL,
+    col.TNR_TRUTH,
+    col.TNR_MODEL,
+    col.AUROC_TRUTH,
+    col.AUROC_MODEL,
+    col.OVL_TRUTH,
+    col.OVL_MODEL,
+]
 
 
 def member_title(dim: int, family: str, s: float, t: float) -> str:
@@ -70,14 +83,24 @@ def explorer(results: Results):
     table = results.table
     choose = {
         "dim": widgets.Dropdown(options=sorted(table["D"].unique().tolist()), description="D"),
-        "family": widgets.Dropdown(options=list(dict.fromkeys(table["family"])), description="family"),
-        "s": widgets.Dropdown(options=sorted(table["s"].unique().tolist()), value=1.0 if 1.0 in set(table["s"]) else None, description="s"),
+        "family": widgets.Dropdown(
+            options=list(dict.fromkeys(table["family"])), description="family"
+        ),
+        "s": widgets.Dropdown(
+            options=sorted(table["s"].unique().tolist()),
+            value=1.0 if 1.0 in set(table["s"]) else None,
+            description="s",
+        ),
         "t": widgets.Dropdown(options=sorted(table["t"].unique().tolist()), description="t"),
     }
 
     def show(dim, family, s, t):
         display(SVG(member_svg(results, dim, family, s, t)))
-        display(member_numbers(results, dim, family, s, t).style.format(precision=4).set_caption(member_title(dim, family, s, t)))
+        display(
+            member_numbers(results, dim, family, s, t)
+            .style.format(precision=4)
+            .set_caption(member_title(dim, family, s, t))
+        )
 
     output = widgets.interactive_output(show, choose)
     return widgets.VBox([widgets.HBox(list(choose.values())), output])

@@ -18,7 +18,20 @@ from matplotlib.ticker import FixedLocator
 from flowcore.estimators import kde, kde_grid
 from flowcore.train import History
 
-__all__ = ["STYLE", "MEMBER_STYLE", "plot_kdes", "kde_panels", "training_curves", "member_kdes", "member_grid", "versus_s", "heatmaps", "sweep_panels", "effect_panels", "compare_configs"]
+__all__ = [
+    "STYLE",
+    "MEMBER_STYLE",
+    "plot_kdes",
+    "kde_panels",
+    "training_curves",
+    "member_kdes",
+    "member_grid",
+    "versus_s",
+    "heatmaps",
+    "sweep_panels",
+    "effect_panels",
+    "compare_configs",
+]
 
 #: Line style per curve label: the model in blue, the truth in orange, the nulls p̂ grey and the
 #: untrained flow green.
@@ -32,7 +45,12 @@ STYLE = {
 _SWEEP_STYLE = {"RealNVP": "model", "ML Gaussian p̂": "gaussian", "untrained RealNVP": "untrained"}
 
 
-def plot_kdes(ax: Axes, curves: Mapping[str, np.ndarray], title: str = "", styles: Mapping[str, dict] | None = None) -> Axes:
+def plot_kdes(
+    ax: Axes,
+    curves: Mapping[str, np.ndarray],
+    title: str = "",
+    styles: Mapping[str, dict] | None = None,
+) -> Axes:
     """Draw the KDE of each array in ``curves`` on ``ax``, on one common grid.
 
     ``curves`` maps a key of :data:`STYLE` (or of ``styles``) to log-likelihood values.
@@ -60,11 +78,15 @@ def plot_kdes(ax: Axes, curves: Mapping[str, np.ndarray], title: str = "", style
     return ax
 
 
-def _panel_grid(n: int, ncols: int, width: float = 4.2, height: float = 3.2) -> tuple[Figure, np.ndarray]:
+def _panel_grid(
+    n: int, ncols: int, width: float = 4.2, height: float = 3.2
+) -> tuple[Figure, np.ndarray]:
     """A figure with ``n`` visible axes in rows of ``ncols``; the spare cells of the last row are hidden."""
     ncols = min(ncols, n)
     nrows = -(-n // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=False, layout="constrained")
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=False, layout="constrained"
+    )
     for ax in axes.flat[n:]:
         ax.set_visible(False)
     return fig, axes.flat[:n]
@@ -95,7 +117,9 @@ def kde_panels(panels: Mapping[str, Mapping[str, np.ndarray]], ncols: int = 2) -
     return fig
 
 
-def training_curves(histories: Mapping[str, History], entropies: Mapping[str, float], ncols: int = 2) -> Figure:
+def training_curves(
+    histories: Mapping[str, History], entropies: Mapping[str, float], ncols: int = 2
+) -> Figure:
     r"""Excess NLL over :math:`H(p)` per epoch, training and validation, one panel per run.
 
     The validation curve is the KL estimate :math:`D^*_{KL}(p\|p_\theta)` on held-out data, since
@@ -114,8 +138,16 @@ def training_curves(histories: Mapping[str, History], entropies: Mapping[str, fl
     for ax, (title, history) in zip(axes, histories.items()):
         epochs = np.arange(1, len(history.val_nll) + 1)
         h = entropies[title]
-        ax.plot(epochs, np.asarray(history.train_nll) - h, color="tab:blue", alpha=0.5, label="training NLL − H(p)")
-        ax.plot(epochs, np.asarray(history.val_nll) - h, color="tab:blue", label="validation NLL − H(p)")
+        ax.plot(
+            epochs,
+            np.asarray(history.train_nll) - h,
+            color="tab:blue",
+            alpha=0.5,
+            label="training NLL − H(p)",
+        )
+        ax.plot(
+            epochs, np.asarray(history.val_nll) - h, color="tab:blue", label="validation NLL − H(p)"
+        )
         ax.axvline(history.best_epoch + 1, color="k", lw=0.8, ls=":", label="kept epoch")
         ax.axhline(0, color="tab:orange", ls="--", lw=1, label="H(p): a perfect fit")
         ax.set_yscale("symlog", linthresh=0.01)
@@ -138,7 +170,9 @@ MEMBER_STYLE = {
 }
 
 
-def member_kdes(ax: Axes, curves: Mapping[str, tuple[np.ndarray, np.ndarray]], title: str = "") -> Axes:
+def member_kdes(
+    ax: Axes, curves: Mapping[str, tuple[np.ndarray, np.ndarray]], title: str = ""
+) -> Axes:
     """The four KDEs of one test distribution (from ``Results.curves``), each on its own grid.
 
     Example:
@@ -161,7 +195,9 @@ def member_kdes(ax: Axes, curves: Mapping[str, tuple[np.ndarray, np.ndarray]], t
     return ax
 
 
-def member_grid(curves: Mapping, keys, titles=None, ncols: int = 3, width: float = 3.6, height: float = 2.8) -> Figure:
+def member_grid(
+    curves: Mapping, keys, titles=None, ncols: int = 3, width: float = 3.6, height: float = 2.8
+) -> Figure:
     """One :func:`member_kdes` panel per key ``(D, family, s, t)`` of ``curves``, one shared legend.
 
     Example:
@@ -207,15 +243,26 @@ def versus_s(
         >>> plt.close(fig)
     """
     dims, shifts = list(dims), list(shifts)
-    fig, axes = plt.subplots(len(dims), len(shifts), figsize=(width * len(shifts), height * len(dims)), squeeze=False, sharex=True, layout="constrained")
+    fig, axes = plt.subplots(
+        len(dims),
+        len(shifts),
+        figsize=(width * len(shifts), height * len(dims)),
+        squeeze=False,
+        sharex=True,
+        layout="constrained",
+    )
     for i, dim in enumerate(dims):
         for j, t in enumerate(shifts):
             ax = axes[i, j]
             for label, (fam, column, style) in lines.items():
-                rows = table[(table["D"] == dim) & (table["family"] == fam) & np.isclose(table["t"], t)].sort_values("s")
+                rows = table[
+                    (table["D"] == dim) & (table["family"] == fam) & np.isclose(table["t"], t)
+                ].sort_values("s")
                 se = f"SE {column}"
                 if se in rows:
-                    ax.errorbar(rows["s"], rows[column], yerr=2 * rows[se], label=label, capsize=2, **style)
+                    ax.errorbar(
+                        rows["s"], rows[column], yerr=2 * rows[se], label=label, capsize=2, **style
+                    )
                 else:
                     ax.plot(rows["s"], rows[column], label=label, **style)
             ax.set_title(f"D = {dim}, t = {t:g}", fontsize=10)
@@ -228,7 +275,17 @@ def versus_s(
     return fig
 
 
-def heatmaps(table, panels: Mapping[str, tuple[str, str]], dim: int, scales, shifts, vmin: float = 0.0, vmax: float = 1.0, cmap: str = "viridis", ncols: int = 2) -> Figure:
+def heatmaps(
+    table,
+    panels: Mapping[str, tuple[str, str]],
+    dim: int,
+    scales,
+    shifts,
+    vmin: float = 0.0,
+    vmax: float = 1.0,
+    cmap: str = "viridis",
+    ncols: int = 2,
+) -> Figure:
     """One annotated heat map over (s, t) per panel: ``title -> (family, column)``, at dimension ``dim``.
 
     Example:
@@ -246,10 +303,21 @@ def heatmaps(table, panels: Mapping[str, tuple[str, str]], dim: int, scales, shi
         rows = table[(table["D"] == dim) & (table["family"] == fam)]
         grid = np.full((len(scales), len(shifts)), np.nan)
         for _, r in rows.iterrows():
-            grid[scales.index(min(scales, key=lambda s: abs(s - r["s"]))), shifts.index(min(shifts, key=lambda t: abs(t - r["t"])))] = r[column]
+            grid[
+                scales.index(min(scales, key=lambda s: abs(s - r["s"]))),
+                shifts.index(min(shifts, key=lambda t: abs(t - r["t"]))),
+            ] = r[column]
         image = ax.imshow(grid, vmin=vmin, vmax=vmax, cmap=cmap, origin="lower", aspect="auto")
         for (a, b), value in np.ndenumerate(grid):
-            ax.text(b, a, f"{value:.2f}", ha="center", va="center", fontsize=8, color="white" if value < (vmin + vmax) / 2 else "black")
+            ax.text(
+                b,
+                a,
+                f"{value:.2f}",
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="white" if value < (vmin + vmax) / 2 else "black",
+            )
         ax.set_xticks(range(len(shifts)), [f"{t:g}" for t in shifts])
         ax.set_yticks(range(len(scales)), [f"{s:g}" for s in scales])
         ax.set_xlabel("shift t")
@@ -311,10 +379,21 @@ def sweep_panels(summary, metrics: Mapping[str, tuple], title: str = "", ncols: 
         shown = [m for m in _SWEEP_STYLE if m in set(rows_of["model"])]
         for i, model in enumerate(shown):
             style_key, offset = _SWEEP_STYLE[model], 0.3 * (i - (len(shown) - 1) / 2)
-            rows = settings.merge(rows_of[rows_of["model"] == model], on=["factor", "value"], how="left")
+            rows = settings.merge(
+                rows_of[rows_of["model"] == model], on=["factor", "value"], how="left"
+            )
             x = np.arange(len(rows)) + offset
             err = [rows["metric"] - rows["CI low"], rows["CI high"] - rows["metric"]]
-            ax.errorbar(x, rows["metric"], yerr=err, fmt="o", color=STYLE[style_key]["color"], capsize=2, ms=4, label=model)
+            ax.errorbar(
+                x,
+                rows["metric"],
+                yerr=err,
+                fmt="o",
+                color=STYLE[style_key]["color"],
+                capsize=2,
+                ms=4,
+                label=model,
+            )
         description, unit = metrics[claim][0], metrics[claim][1]
         values = rows_of[["metric", "CI low", "CI high"]].to_numpy(dtype=float).ravel()
         linthresh = _needs_symlog(values)
@@ -367,7 +446,13 @@ def effect_panels(effects, title: str = "", ncols: int = 2) -> Figure:
         colors = plt.cm.tab10(factor_codes % 10)
         ax.errorbar(x, rows["share"], yerr=err, fmt="none", ecolor="gray", capsize=2, lw=0.8)
         ax.scatter(x, rows["share"], c=colors, s=18, zorder=3)
-        ax.set_xticks(x, [f"{f}: {lv}" for f, lv in zip(rows["factor"], rows["level"])], rotation=60, ha="right", fontsize=7)
+        ax.set_xticks(
+            x,
+            [f"{f}: {lv}" for f, lv in zip(rows["factor"], rows["level"])],
+            rotation=60,
+            ha="right",
+            fontsize=7,
+        )
         ax.set_ylim(-0.03, 1.03)
         ax.set_title(claim, fontsize=9)
         ax.set_ylabel("share of runs where it holds (≥ partly)", fontsize=8)

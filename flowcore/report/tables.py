@@ -70,7 +70,9 @@ def verdict_html(
     short = short[[c for c in short.columns if not (short[c] == "—").all()]]
     rows = subcheck_table(checks).rename(columns={"the thesis's words": words_label})
     rows = rows[[c for c in rows.columns if not rows[c].isin(["—", ""]).all()]]
-    why = "".join(f"<li><b>{html.escape(c)}</b>: {html.escape(r)}</li>" for c, r in table["why"].items())
+    why = "".join(
+        f"<li><b>{html.escape(c)}</b>: {html.escape(r)}</li>" for c, r in table["why"].items()
+    )
     details = (
         f"<details{' open' if open_details else ''}><summary>Sub-checks per claim: the model and the nulls in its place "
         "(p̂: the ML Gaussian of the training set; untrained: the model at its initialisation; truth: p itself). "

@@ -24,7 +24,16 @@ from flowcore.sweep.execution import check_scheduler, run_tasks
 from flowcore.train import show_progress
 from flowcore.validation import check_probability
 
-__all__ = ["Job", "run", "failures", "check_scheduler", "summarise_over_seeds", "space_filling", "wilson_interval", "main_effects"]
+__all__ = [
+    "Job",
+    "run",
+    "failures",
+    "check_scheduler",
+    "summarise_over_seeds",
+    "space_filling",
+    "wilson_interval",
+    "main_effects",
+]
 
 
 @dataclass(frozen=True)
@@ -83,7 +92,15 @@ def run(
     """
     jobs = list(jobs)
     show = show_progress() if progress is None else progress
-    outcomes, problems = run_tasks(jobs, fn, scheduler=scheduler, group=group, prepare=prepare, progress=show, description=description)
+    outcomes, problems = run_tasks(
+        jobs,
+        fn,
+        scheduler=scheduler,
+        group=group,
+        prepare=prepare,
+        progress=show,
+        description=description,
+    )
     rows, failed = [], []
     for job, (state, value) in zip(jobs, outcomes):
         if state == "ok":
@@ -93,8 +110,14 @@ def run(
     table = pd.DataFrame(rows)
     table.attrs["failures"] = failed
     if failed:
-        listed = "; ".join(f"{ {k: v for k, v in f.items() if k != 'error'} }: {f['error']}" for f in failed[:5])
-        warnings.warn(f"{description}: {len(failed)} of {len(jobs)} jobs failed and are missing from the table: {listed}", RuntimeWarning, stacklevel=2)
+        listed = "; ".join(
+            f"{ {k: v for k, v in f.items() if k != 'error'} }: {f['error']}" for f in failed[:5]
+        )
+        warnings.warn(
+            f"{description}: {len(failed)} of {len(jobs)} jobs failed and are missing from the table: {listed}",
+            RuntimeWarning,
+            stacklevel=2,
+        )
     for problem in problems:
         warnings.warn(f"{problem}; its jobs ran one by one instead", RuntimeWarning, stacklevel=2)
     return table
@@ -110,7 +133,9 @@ def failures(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(table.attrs.get("failures", []))
 
 
-def summarise_over_seeds(runs: pd.DataFrame, by: Sequence[str], value: str, confidence: float = 0.95) -> pd.DataFrame:
+def summarise_over_seeds(
+    runs: pd.DataFrame, by: Sequence[str], value: str, confidence: float = 0.95
+) -> pd.DataFrame:
     """Per group of ``by``: the mean of ``value`` over the group's rows (one per seed) with a two-sided
     Student-t confidence interval (``CI low``, ``CI high``; NaN for a single seed).
 
@@ -123,7 +148,11 @@ def summarise_over_seeds(runs: pd.DataFrame, by: Sequence[str], value: str, conf
 
     def one(group: pd.DataFrame) -> pd.Series:
         m = group[value].to_numpy(dtype=float)
-        half = student_t.ppf((1 + confidence) / 2, len(m) - 1) * m.std(ddof=1) / np.sqrt(len(m)) if len(m) > 1 else np.nan
+        half = (
+            student_t.ppf((1 + confidence) / 2, len(m) - 1) * m.std(ddof=1) / np.sqrt(len(m))
+            if len(m) > 1
+            else np.nan
+        )
         return pd.Series({value: m.mean(), "CI low": m.mean() - half, "CI high": m.mean() + half})
 
     return runs.groupby(list(by), sort=False)[[value]].apply(one).reset_index()

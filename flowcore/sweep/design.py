@@ -26,7 +26,9 @@ from flowcore.validation import check_int, check_probability
 __all__ = ["space_filling", "wilson_interval", "main_effects"]
 
 
-def space_filling(factors: Mapping[str, Sequence[Any]], n_points: int, seed: int = 0, candidates: int = 256) -> pd.DataFrame:
+def space_filling(
+    factors: Mapping[str, Sequence[Any]], n_points: int, seed: int = 0, candidates: int = 256
+) -> pd.DataFrame:
     """A balanced, maximin design: ``n_points`` rows, one column per factor.
 
     Args:
@@ -47,7 +49,9 @@ def space_filling(factors: Mapping[str, Sequence[Any]], n_points: int, seed: int
     """
     for name, levels in factors.items():
         if isinstance(levels, str) or len(levels) < 2:
-            raise ValueError(f"factor {name!r} needs at least two levels, got {list(levels) if not isinstance(levels, str) else levels!r}")
+            raise ValueError(
+                f"factor {name!r} needs at least two levels, got {list(levels) if not isinstance(levels, str) else levels!r}"
+            )
     widest = max(len(levels) for levels in factors.values())
     n_points = check_int("n_points", n_points, minimum=widest)
     candidates = check_int("candidates", candidates, minimum=1)
@@ -55,7 +59,10 @@ def space_filling(factors: Mapping[str, Sequence[Any]], n_points: int, seed: int
     names = list(factors)
     best, best_score = None, -1
     for _ in range(candidates):
-        codes = np.stack([rng.permutation(np.resize(np.arange(len(factors[n])), n_points)) for n in names], axis=1)
+        codes = np.stack(
+            [rng.permutation(np.resize(np.arange(len(factors[n])), n_points)) for n in names],
+            axis=1,
+        )
         distances = (codes[:, None, :] != codes[None, :, :]).sum(-1)
         score = distances[np.triu_indices(n_points, 1)].min() if n_points > 1 else 0
         if score > best_score:
@@ -81,7 +88,13 @@ def wilson_interval(successes: int, trials: int, confidence: float = 0.95) -> tu
     return float(max(0.0, min(p, centre - half))), float(min(1.0, max(p, centre + half)))
 
 
-def main_effects(runs: pd.DataFrame, factors: Sequence[str], outcome: str, by: Sequence[str] = (), confidence: float = 0.95) -> pd.DataFrame:
+def main_effects(
+    runs: pd.DataFrame,
+    factors: Sequence[str],
+    outcome: str,
+    by: Sequence[str] = (),
+    confidence: float = 0.95,
+) -> pd.DataFrame:
     """Per group of ``by`` (e.g. a claim), factor and level: runs, how many have ``outcome`` true,
     the share, its Wilson interval, and the factor's *spread* (largest minus smallest share over its
     levels, a rough rank of how much it matters).
@@ -99,7 +112,20 @@ def main_effects(runs: pd.DataFrame, factors: Sequence[str], outcome: str, by: S
             for level, at in group.groupby(factor, sort=False):
                 k, n = int(at[outcome].sum()), len(at)
                 low, high = wilson_interval(k, n, confidence)
-                rows.append({**dict(zip(by, key)), "factor": factor, "level": level, "runs": n, "holds": k, "share": k / n, "CI low": low, "CI high": high})
+                rows.append(
+                    {
+                        **dict(zip(by, key)),
+                        "factor": factor,
+                        "level": level,
+                        "runs": n,
+                        "holds": k,
+                        "share": k / n,
+                        "CI low": low,
+                        "CI high": high,
+                    }
+                )
     out = pd.DataFrame(rows)
-    out["spread"] = out.groupby([*by, "factor"], sort=False)["share"].transform(lambda s: s.max() - s.min())
+    out["spread"] = out.groupby([*by, "factor"], sort=False)["share"].transform(
+        lambda s: s.max() - s.min()
+    )
     return out

@@ -42,7 +42,15 @@ from tqdm.auto import tqdm
 from flowcore import status
 from flowcore.cache import cache_dir, remove_orphans
 
-__all__ = ["SERIAL", "LOCAL", "check_scheduler", "chosen_scheduler", "connect", "run_tasks", "Outcome"]
+__all__ = [
+    "SERIAL",
+    "LOCAL",
+    "check_scheduler",
+    "chosen_scheduler",
+    "connect",
+    "run_tasks",
+    "Outcome",
+]
 
 SERIAL, LOCAL = "serial", "local"
 _ADDRESS = re.compile(r"^(tcp|tls|ucx|ws|wss|inproc)://[^\s/]+/?$")
@@ -92,11 +100,18 @@ def chosen_scheduler(value: str = "") -> str:
 
 def worker_count() -> int:
     """The cores this process may use (one LocalCluster worker each)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return (
+        len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    )
 
 
 @contextlib.contextmanager
-def connect(scheduler: str, timeout: float = 5.0, n_workers: int | None = None, announce: Callable[[str], None] | None = None) -> Iterator[Any]:
+def connect(
+    scheduler: str,
+    timeout: float = 5.0,
+    n_workers: int | None = None,
+    announce: Callable[[str], None] | None = None,
+) -> Iterator[Any]:
     """A ``distributed.Client`` for ``scheduler`` (``None`` for ``"serial"``), closed on exit.
 
     ``"local"`` starts a LocalCluster on 127.0.0.1 (``n_workers`` processes, default one per core,
@@ -122,9 +137,21 @@ def connect(scheduler: str, timeout: float = 5.0, n_workers: int | None = None, 
 
     if scheduler == LOCAL:
         n = n_workers or worker_count()
-        with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
+        with (
+            LocalCluster(
+                n_workers=n,
+                threads_per_worker=1,
+                processes=True,
+                host="127.0.0.1",
+                dashboard_address="127.0.0.1:0",
+                silence_logs=logging.ERROR,
+            ) as cluster,
+            Client(cluster) as client,
+        ):
             if announce:
-                announce(f"LocalCluster of {n} worker processes, dashboard at {client.dashboard_link}")
+                announce(
+                    f"LocalCluster of {n} worker processes, dashboard at {client.dashboard_link}"
+                )
             yield client
         return
     try:
@@ -138,9 +165,13 @@ def connect(scheduler: str, timeout: float = 5.0, n_workers: int | None = None, 
         try:
             client.wait_for_workers(1, timeout=timeout)
         except (OSError, TimeoutError):
-            raise ConnectionError(f"scheduler: the Dask scheduler at {scheduler} has no workers after {timeout:g} s; start some with `dask worker {scheduler}`") from None
+            raise ConnectionError(
+                f"scheduler: the Dask scheduler at {scheduler} has no workers after {timeout:g} s; start some with `dask worker {scheduler}`"
+            ) from None
         if announce:
-            announce(f"Dask scheduler {scheduler} with {len(client.scheduler_info()['workers'])} workers, dashboard at {client.dashboard_link}")
+            announce(
+                f"Dask scheduler {scheduler} with {len(client.scheduler_info()['workers'])} workers, dashboard at {client.dashboard_link}"
+            )
         yield client
     finally:
         client.close()
@@ -156,7 +187,11 @@ def _describe(err: BaseException) -> str:
     return f"{type(err).__name__}: {err}{where}"
 
 
-def _run_group(fn: Callable[[Any], Iterable[dict]], prepare: Callable[[Sequence[Any]], None] | None, jobs: Sequence[Any]) -> tuple[str | None, list[Outcome]]:
+def _run_group(
+    fn: Callable[[Any], Iterable[dict]],
+    prepare: Callable[[Sequence[Any]], None] | None,
+    jobs: Sequence[Any],
+) -> tuple[str | None, list[Outcome]]:
     """Run one task: ``prepare(jobs)`` (if given), then ``fn`` on each job; errors become outcomes.
 
     A failing ``prepare`` is reported, and each job still runs on its own (its ``fn`` computes what
@@ -294,7 +329,15 @@ def run_tasks(
                 groups = split_for(groups, len(client.scheduler_info()["workers"]))
                 token = uuid.uuid4().hex[:8]
                 futures = {
-                    client.submit(_task, fn, prepare, [jobs[i] for i in indices], cache, key=f"{description}-{n}-{token}", pure=False): indices
+                    client.submit(
+                        _task,
+                        fn,
+                        prepare,
+                        [jobs[i] for i in indices],
+                        cache,
+                        key=f"{description}-{n}-{token}",
+                        pure=False,
+                    ): indices
                     for n, indices in enumerate(groups)
                 }
                 for future in as_completed(futures):

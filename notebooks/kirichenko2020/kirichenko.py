@@ -218,7 +218,6 @@ mixture.style.format(precision=4).hide(axis="index")
 # $\mathrm{KL}(q\|p)$.
 
 # %% tags=["hide-input"]
-from flowcore.studies.debruin2024.claims import nearest_dim
 
 thesis_config = resolve(ThesisConfig, profile, {}).config
 gauss_dim = min(thesis_config.dims, key=lambda dd: (abs(dd - 20), dd))

@@ -18,7 +18,9 @@ def browser():
 
     missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
     if missing:
-        pytest.fail(f"{' and '.join(missing)} missing: `python3 pipeline.py test` installs them (apt-get install -y chromium chromium-driver)")
+        pytest.fail(
+            f"{' and '.join(missing)} missing: `python3 pipeline.py test` installs them (apt-get install -y chromium chromium-driver)"
+        )
     previous = os.environ.get("SE_OFFLINE")
     os.environ["SE_OFFLINE"] = "1"  # never let Selenium Manager download a driver or a browser
     profile = tempfile.TemporaryDirectory(prefix="chromium-profile-")
@@ -43,7 +45,9 @@ def browser():
     options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
     driver = None
     try:
-        driver = webdriver.Chrome(options=options, service=Service(executable_path=str(CHROMEDRIVER)))
+        driver = webdriver.Chrome(
+            options=options, service=Service(executable_path=str(CHROMEDRIVER))
+        )
         driver.set_page_load_timeout(30)
         driver.set_script_timeout(30)
         yield driver

@@ -13,12 +13,21 @@ from bookpipe.layout import ROOT
 
 def _text(path: Path) -> str:
     html = path.read_text()
-    return re.sub(r"<[^>]+>", " ", re.sub(r"<script.*?</script>|<style.*?</style>", " ", html, flags=re.S))
+    return re.sub(
+        r"<[^>]+>", " ", re.sub(r"<script.*?</script>|<style.*?</style>", " ", html, flags=re.S)
+    )
 
 
 def test_every_page_is_built(built):
     pages = {p.relative_to(built).as_posix() for p in built.rglob("*.html")}
-    for page in ("index.html", "book/intro.html", "book/preliminaries.html", "book/methodology.html", "book/chapters/debruin2024/baseline.html", "book/bibliography.html"):
+    for page in (
+        "index.html",
+        "book/intro.html",
+        "book/preliminaries.html",
+        "book/methodology.html",
+        "book/chapters/debruin2024/baseline.html",
+        "book/bibliography.html",
+    ):
         assert page in pages
 
 
@@ -31,9 +40,13 @@ def test_baseline_chapter_has_its_figures_tables_and_verdicts(built):
         assert (page.parent / src).resolve().is_file(), src
     text = _text(built / "book/chapters/debruin2024/baseline.html")
     assert "Traceback (most recent call last)" not in text
-    assert "output traceback" not in html and "output stderr" not in html, "no error or warning output in the chapter"
+    assert "output traceback" not in html and "output stderr" not in html, (
+        "no error or warning output in the chapter"
+    )
     for claim in ("C1", "C2", "C3"):
-        assert re.search(rf"{claim}\s+.*?(not reproduced|partly reproduced|reproduced)", text, flags=re.S)
+        assert re.search(
+            rf"{claim}\s+.*?(not reproduced|partly reproduced|reproduced)", text, flags=re.S
+        )
     assert "all checks passed" in text
     # The parameters and injected-parameters cells are removed; the validated configuration is shown instead.
     assert "# Parameters" not in text and not re.search(r"n_train\s*=\s*\d", text)
@@ -44,26 +57,38 @@ def test_math_is_served_from_the_build_not_a_cdn(built):
     """MathJax 3 comes from _static/ (sphinx-mathjax-offline), at the mathjax_path of _config.yml."""
     import yaml
 
-    mathjax_path = yaml.safe_load((ROOT / "_config.yml").read_text())["sphinx"]["config"]["mathjax_path"]
+    mathjax_path = yaml.safe_load((ROOT / "_config.yml").read_text())["sphinx"]["config"][
+        "mathjax_path"
+    ]
     assert "://" not in mathjax_path
     assert (built / "_static" / mathjax_path).is_file()
-    assert (built / "_static" / "mathjax" / "output" / "chtml" / "fonts" / "woff-v2").is_dir(), "the CHTML fonts MathJax loads at run time"
+    assert (built / "_static" / "mathjax" / "output" / "chtml" / "fonts" / "woff-v2").is_dir(), (
+        "the CHTML fonts MathJax loads at run time"
+    )
     pages_with_math = 0
     for page in built.rglob("*.html"):
         html = page.read_text()
-        scripts = [src for src in re.findall(r'<script[^>]+src="([^"]+)"', html) if "mathjax" in src.lower()]
+        scripts = [
+            src
+            for src in re.findall(r'<script[^>]+src="([^"]+)"', html)
+            if "mathjax" in src.lower()
+        ]
         assert not [src for src in scripts if "://" in src or src.startswith("//")], (page, scripts)
         if 'class="math' in html:
             pages_with_math += 1
             assert len(scripts) == 1, (page, scripts)
-            assert (page.parent / scripts[0]).resolve() == (built / "_static" / mathjax_path).resolve(), (page, scripts)
+            assert (page.parent / scripts[0]).resolve() == (
+                built / "_static" / mathjax_path
+            ).resolve(), (page, scripts)
     assert pages_with_math >= 3, "the front matter and the chapters have equations"
 
 
 def test_no_numpy_scalar_reprs_in_the_prose(built):
     """NumPy 2 writes a scalar as ``np.int64(10)``; computed text must format numbers for readers."""
     for page in built.rglob("*.html"):
-        leaks = re.findall(r"np\.(?:u?int(?:8|16|32|64)|float(?:16|32|64)|bool_?|str_)\(", _text(page))
+        leaks = re.findall(
+            r"np\.(?:u?int(?:8|16|32|64)|float(?:16|32|64)|bool_?|str_)\(", _text(page)
+        )
         assert not leaks, (page.relative_to(built).as_posix(), leaks[:3])
 
 
@@ -73,7 +98,10 @@ def test_no_untypeset_tex_in_paragraphs(built):
     for page in built.rglob("*.html"):
         for paragraph in re.findall(r"<p>(.*?)</p>", page.read_text(), flags=re.S):
             text = re.sub(r"<[^>]+>", "", paragraph)
-            assert not re.search(r"\$[^$\n]+\$", text), (page.relative_to(built).as_posix(), text[:200])
+            assert not re.search(r"\$[^$\n]+\$", text), (
+                page.relative_to(built).as_posix(),
+                text[:200],
+            )
 
 
 def test_bibliography_resolves_citations(built):
@@ -86,9 +114,30 @@ def test_widget_state_is_dropped_only_when_no_widget_is_shown(tmp_path):
     """A removed live widget must not make the page load the widget manager from a CDN."""
     import nbformat
 
-    view = nbformat.v4.new_output("display_data", data={"application/vnd.jupyter.widget-view+json": {"model_id": "m", "version_major": 2, "version_minor": 0}, "text/plain": "VBox()"})
-    state = {"application/vnd.jupyter.widget-state+json": {"state": {"m": {}}, "version_major": 2, "version_minor": 0}}
-    for tags, kept in ((["remove-cell"], False), (["remove-output"], False), ([], True), (["remove-input"], True)):
+    view = nbformat.v4.new_output(
+        "display_data",
+        data={
+            "application/vnd.jupyter.widget-view+json": {
+                "model_id": "m",
+                "version_major": 2,
+                "version_minor": 0,
+            },
+            "text/plain": "VBox()",
+        },
+    )
+    state = {
+        "application/vnd.jupyter.widget-state+json": {
+            "state": {"m": {}},
+            "version_major": 2,
+            "version_minor": 0,
+        }
+    }
+    for tags, kept in (
+        (["remove-cell"], False),
+        (["remove-output"], False),
+        ([], True),
+        (["remove-input"], True),
+    ):
         cell = nbformat.v4.new_code_cell("explorer()", outputs=[view], metadata={"tags": tags})
         nb = nbformat.v4.new_notebook(cells=[cell], metadata={"widgets": state})
         path = tmp_path / "chapter.ipynb"

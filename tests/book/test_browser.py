@@ -89,7 +89,9 @@ def server(built):
     """The HTML build on http://127.0.0.1:<free port>/, served from a thread."""
     requests: list[tuple[str, int]] = []
     handler = type("Handler", (_Handler,), {"log": requests})
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(handler, directory=str(built)))
+    httpd = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(handler, directory=str(built))
+    )
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{httpd.server_address[1]}", requests
@@ -142,7 +144,10 @@ _RAW_TEX = ("$$", "\\begin{", "\\end{", "\\(", "\\[")
 #: Console errors of the pinned theme stack itself, harmless to a reader: Jupyter Book 1 includes
 #: sphinx-thebe's config script twice (thebe is never launched: the book has no launch buttons), and
 #: pydata-sphinx-theme reports the empty theme mode of a fresh browser profile before defaulting to auto.
-KNOWN_CONSOLE_ERRORS = ("Identifier 'THEBE_JS_URL' has already been declared", "Got invalid theme mode")
+KNOWN_CONSOLE_ERRORS = (
+    "Identifier 'THEBE_JS_URL' has already been declared",
+    "Got invalid theme mode",
+)
 
 
 def _png_size(data: bytes) -> tuple[int, int]:
@@ -154,12 +159,19 @@ def _screenshot(driver, path: Path) -> tuple[int, int]:
     """A full-page PNG through the DevTools protocol, saved to ``path``: the viewport is set to the
     document's full height for the capture (the page lays out as in a tall window), then restored."""
     width = driver.execute_script("return window.innerWidth")
-    height = driver.execute_script("return Math.ceil(Math.max(document.documentElement.scrollHeight, document.body.scrollHeight))")
-    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
+    height = driver.execute_script(
+        "return Math.ceil(Math.max(document.documentElement.scrollHeight, document.body.scrollHeight))"
+    )
+    driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
+    )
     try:
         # (captureBeyondViewport is not needed once the viewport holds the whole page, and together
         # with the override it shifts the layout sideways in Chromium 156.)
-        shot = driver.execute_cdp_cmd("Page.captureScreenshot", {"format": "png", "fromSurface": True})
+        shot = driver.execute_cdp_cmd(
+            "Page.captureScreenshot", {"format": "png", "fromSurface": True}
+        )
     finally:
         driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
     data = base64.b64decode(shot["data"])
@@ -180,7 +192,9 @@ def _requested_urls(driver) -> list[str]:
     return urls
 
 
-def _check_page(driver, base: str, built: Path, page: str, requests: list, shots: Path) -> tuple[list[str], str]:
+def _check_page(
+    driver, base: str, built: Path, page: str, requests: list, shots: Path
+) -> tuple[list[str], str]:
     """Open ``page`` and return (problems found, the page finally shown)."""
     from selenium.common.exceptions import WebDriverException
 
@@ -196,9 +210,14 @@ def _check_page(driver, base: str, built: Path, page: str, requests: list, shots
             problems.append(f"redirects to {target}, which is not in the build")
         deadline = time.monotonic() + 15
 
-        def arrived() -> bool:  # on the target, and its document fully loaded (deferred scripts run)
+        def arrived() -> (
+            bool
+        ):  # on the target, and its document fully loaded (deferred scripts run)
             try:
-                return urlsplit(driver.current_url).path.lstrip("/") == target and driver.execute_script("return document.readyState") == "complete"
+                return (
+                    urlsplit(driver.current_url).path.lstrip("/") == target
+                    and driver.execute_script("return document.readyState") == "complete"
+                )
             except WebDriverException:  # the old document went away mid-call
                 return False
 
@@ -214,7 +233,13 @@ def _check_page(driver, base: str, built: Path, page: str, requests: list, shots
 
     if not info["title"].strip() or "404" in info["title"] or "Error response" in info["title"]:
         problems.append(f"bad title {info['title']!r}")
-    errors = sorted({f"{code} {path}" for path, code in requests if code >= 400 and not path.endswith("favicon.ico")})
+    errors = sorted(
+        {
+            f"{code} {path}"
+            for path, code in requests
+            if code >= 400 and not path.endswith("favicon.ico")
+        }
+    )
     if errors:
         problems.append(f"server errors: {errors}")
     for src, width in info["images"]:
@@ -224,7 +249,9 @@ def _check_page(driver, base: str, built: Path, page: str, requests: list, shots
         if status != "done":
             problems.append(f"MathJax did not finish: {status}")
         if info["untypeset"]:
-            problems.append(f"{len(info['untypeset'])} of {info['math']} math elements not typeset, e.g. {info['untypeset'][:3]}")
+            problems.append(
+                f"{len(info['untypeset'])} of {info['math']} math elements not typeset, e.g. {info['untypeset'][:3]}"
+            )
         if not info["containers"]:
             problems.append("no mjx-container on a page with math")
     if info["merrors"]:
@@ -235,7 +262,11 @@ def _check_page(driver, base: str, built: Path, page: str, requests: list, shots
     if info["tracebacks"] or "Traceback (most recent call last)" in info["bodyText"]:
         problems.append("an output shows a Python traceback")
     for href, absolute in info["links"]:
-        if href.startswith("#") or re.match(r"^[a-z][a-z0-9+.-]*:", href, flags=re.I) or href.startswith("//"):
+        if (
+            href.startswith("#")
+            or re.match(r"^[a-z][a-z0-9+.-]*:", href, flags=re.I)
+            or href.startswith("//")
+        ):
             continue  # same-page anchor, or external (http:, https:, mailto:...)
         parts = urlsplit(absolute)
         if not absolute.startswith(base + "/"):
@@ -247,12 +278,21 @@ def _check_page(driver, base: str, built: Path, page: str, requests: list, shots
         if not (built / rel).is_file():
             problems.append(f"broken link {href!r} (no {rel} in the build)")
     # Network requests only (the browser's own chrome:// pages, data: and blob: URLs are no traffic).
-    outside = sorted({u for u in _requested_urls(driver) if re.match(r"^(https?|wss?|ftp):", u) and not u.startswith(base + "/")})
+    outside = sorted(
+        {
+            u
+            for u in _requested_urls(driver)
+            if re.match(r"^(https?|wss?|ftp):", u) and not u.startswith(base + "/")
+        }
+    )
     if outside:
         problems.append(f"requested from outside the book: {outside}")
     console = [
-        e["message"] for e in driver.get_log("browser")
-        if e["level"] == "SEVERE" and "favicon.ico" not in e["message"] and not any(known in e["message"] for known in KNOWN_CONSOLE_ERRORS)
+        e["message"]
+        for e in driver.get_log("browser")
+        if e["level"] == "SEVERE"
+        and "favicon.ico" not in e["message"]
+        and not any(known in e["message"] for known in KNOWN_CONSOLE_ERRORS)
     ]
     if console:
         problems.append(f"console errors: {console}")
@@ -273,13 +313,19 @@ def test_every_page_renders_in_a_headless_browser(built, server, browser, capsys
     report, failures = [], {}
     for page in pages:
         problems, shown = _check_page(browser, base, built, page, requests, shots)
-        report.append(f"  {'FAIL' if problems else 'ok  '} {page}" + (f" -> {shown}" if shown != page else ""))
+        report.append(
+            f"  {'FAIL' if problems else 'ok  '} {page}" + (f" -> {shown}" if shown != page else "")
+        )
         if problems:
             failures[page] = problems
     for page in pages:
         shot = shots / f"{page.replace('/', '__')}.png"
         assert shot.stat().st_size > 0 and _png_size(shot.read_bytes())[1] > 0, shot
     with capsys.disabled():
-        print(f"\n[browser] {len(pages)} pages checked in headless Chromium in {time.perf_counter() - start:.1f} s (skipped: {', '.join(SKIPPED)}); screenshots in {shots}")
+        print(
+            f"\n[browser] {len(pages)} pages checked in headless Chromium in {time.perf_counter() - start:.1f} s (skipped: {', '.join(SKIPPED)}); screenshots in {shots}"
+        )
         print("\n".join(report))
-    assert not failures, "\n".join(f"{page}:\n  - " + "\n  - ".join(problems) for page, problems in failures.items())
+    assert not failures, "\n".join(
+        f"{page}:\n  - " + "\n  - ".join(problems) for page, problems in failures.items()
+    )

@@ -94,14 +94,22 @@ def explorer_url(ci_results, tmp_path_factory):
     port = _free_port()
     log = tmp_path_factory.mktemp("explore") / "server.log"
     with open(log, "wb") as out:
-        server = _explore(cache, "--port", str(port), stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        server = _explore(
+            cache, "--port", str(port), stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
     url = f"http://127.0.0.1:{port}/"
     try:
         deadline = time.monotonic() + START_TIMEOUT
         while f"the explorer is at {url}" not in log.read_text(errors="replace"):
             if server.poll() is not None or time.monotonic() > deadline:
-                state = f"exited with {server.returncode}" if server.poll() is not None else f"printed no address within {START_TIMEOUT} s"
-                pytest.fail(f"pipeline.py explore {state}; its output:\n{log.read_text(errors='replace')}")
+                state = (
+                    f"exited with {server.returncode}"
+                    if server.poll() is not None
+                    else f"printed no address within {START_TIMEOUT} s"
+                )
+                pytest.fail(
+                    f"pipeline.py explore {state}; its output:\n{log.read_text(errors='replace')}"
+                )
             time.sleep(0.5)
         yield url, log
     finally:
@@ -152,7 +160,9 @@ def _svg_texts(svg: str) -> list[str]:
             svg = unquote(data)
     svg = re.sub(r"<!DOCTYPE[^>]*>", "", svg)
     root = ET.fromstring(svg)
-    return ["".join(el.itertext()).strip() for el in root.iter() if el.tag.rsplit("}", 1)[-1] == "text"]
+    return [
+        "".join(el.itertext()).strip() for el in root.iter() if el.tag.rsplit("}", 1)[-1] == "text"
+    ]
 
 
 def _expected(results, dim, family, s, t) -> dict:
@@ -170,10 +180,17 @@ def _wait_for(driver, caption: str) -> dict:
     page: dict = {}
     while time.monotonic() < deadline:
         page = driver.execute_script(_READ_PAGE)
-        if page["caption"] == caption and page["svg"] and caption in _svg_texts(page["svg"]) and len(page["rows"]) > 0:
+        if (
+            page["caption"] == caption
+            and page["svg"]
+            and caption in _svg_texts(page["svg"])
+            and len(page["rows"]) > 0
+        ):
             return page
         time.sleep(0.5)
-    pytest.fail(f"the explorer did not show {caption!r} within {PAGE_TIMEOUT} s; the page shows caption {page.get('caption')!r}, dropdowns {page.get('dropdowns')}:\n{page.get('text', '')[:2000]}")
+    pytest.fail(
+        f"the explorer did not show {caption!r} within {PAGE_TIMEOUT} s; the page shows caption {page.get('caption')!r}, dropdowns {page.get('dropdowns')}:\n{page.get('text', '')[:2000]}"
+    )
 
 
 def _requested_urls(driver) -> list[str]:
@@ -201,28 +218,56 @@ def test_explorer_follows_the_dropdowns_in_a_browser(ci_results, explorer_url, b
     browser.get_log("performance")  # drop what an earlier module left
     browser.get(url)
     before = _wait_for(browser, member_title(*first))
-    assert before["dropdowns"] == [["D", str(first[0])], ["family", first[1]], ["s", "1.0"], ["t", "0.0"]]
+    assert before["dropdowns"] == [
+        ["D", str(first[0])],
+        ["family", first[1]],
+        ["s", "1.0"],
+        ["t", "0.0"],
+    ]
     expected = _expected(results, *first)
     assert before["rows"] == expected["rows"]
     assert _svg_texts(before["svg"]) == expected["svg texts"]
 
-    selects = {d.find_element(By.TAG_NAME, "label").text.strip(): d.find_element(By.TAG_NAME, "select") for d in browser.find_elements(By.CSS_SELECTOR, ".widget-dropdown")}
+    selects = {
+        d.find_element(By.TAG_NAME, "label").text.strip(): d.find_element(By.TAG_NAME, "select")
+        for d in browser.find_elements(By.CSS_SELECTOR, ".widget-dropdown")
+    }
     Select(selects["D"]).select_by_visible_text(str(target[0]))
     _wait_for(browser, member_title(target[0], first[1], 1.0, 0.0))
     Select(selects["family"]).select_by_visible_text(target[1])
     after = _wait_for(browser, member_title(*target))
 
     expected = _expected(results, *target)
-    assert after["dropdowns"] == [["D", str(target[0])], ["family", target[1]], ["s", "1.0"], ["t", "0.0"]]
+    assert after["dropdowns"] == [
+        ["D", str(target[0])],
+        ["family", target[1]],
+        ["s", "1.0"],
+        ["t", "0.0"],
+    ]
     assert after["caption"] == expected["caption"]
-    assert after["rows"] == expected["rows"], "the numbers shown are not the library's for this member"
-    assert _svg_texts(after["svg"]) == expected["svg texts"], "the figure is not the library's for this member"
+    assert after["rows"] == expected["rows"], (
+        "the numbers shown are not the library's for this member"
+    )
+    assert _svg_texts(after["svg"]) == expected["svg texts"], (
+        "the figure is not the library's for this member"
+    )
     assert after["svg"] != before["svg"] and after["rows"] != before["rows"]
     assert after["errors"] == 0 and "Traceback" not in after["text"], after["text"][:2000]
 
-    outside = sorted({u for u in _requested_urls(browser) if re.match(r"^(https?|wss?):", u) and not re.match(rf"^(http|ws)://127\.0\.0\.1:{url.split(':')[2].rstrip('/')}/", u)})
+    outside = sorted(
+        {
+            u
+            for u in _requested_urls(browser)
+            if re.match(r"^(https?|wss?):", u)
+            and not re.match(rf"^(http|ws)://127\.0\.0\.1:{url.split(':')[2].rstrip('/')}/", u)
+        }
+    )
     assert not outside, f"the page requested from outside the local server: {outside}"
-    severe = [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE" and "favicon.ico" not in e["message"]]
+    severe = [
+        e["message"]
+        for e in browser.get_log("browser")
+        if e["level"] == "SEVERE" and "favicon.ico" not in e["message"]
+    ]
     assert not severe, f"console errors: {severe}"
 
 
@@ -230,6 +275,11 @@ def test_explore_asks_for_a_build_on_an_empty_cache(tmp_path):
     run = _explore(tmp_path / "empty", stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     output, _ = run.communicate(timeout=120)
     assert run.returncode == 1, output
-    assert f"[pipeline] no cached results for profile '{PROFILE}' in {tmp_path / 'empty'}; build them first: python3 pipeline.py build --profile {PROFILE}" in output
+    assert (
+        f"[pipeline] no cached results for profile '{PROFILE}' in {tmp_path / 'empty'}; build them first: python3 pipeline.py build --profile {PROFILE}"
+        in output
+    )
     assert "Voil" not in output, "no server was started"
-    assert not (tmp_path / "empty").exists() or not any((tmp_path / "empty").iterdir()), "nothing was trained"
+    assert not (tmp_path / "empty").exists() or not any((tmp_path / "empty").iterdir()), (
+        "nothing was trained"
+    )

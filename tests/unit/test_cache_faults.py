@@ -52,7 +52,9 @@ def test_truncated_entry_is_reported_and_recomputed(tmp_path):
         again, from_cache = cached("fault", CONFIG, compute, directory=tmp_path)
     assert not from_cache and len(calls) == 2, "the truncated entry was recomputed, not loaded"
     assert torch.equal(again["weights"], value["weights"])
-    assert _files(tmp_path) == [name] and entry.stat().st_size == size, "rewritten whole, under the same name"
+    assert _files(tmp_path) == [name] and entry.stat().st_size == size, (
+        "rewritten whole, under the same name"
+    )
     third, from_cache = cached("fault", CONFIG, compute, directory=tmp_path)
     assert from_cache and len(calls) == 2 and torch.equal(third["weights"], value["weights"])
 
@@ -69,7 +71,9 @@ def _fill(directory: str, barrier, results) -> None:
 
     barrier.wait(timeout=60)
     value, from_cache = cached("fault", CONFIG, compute, directory=Path(directory))
-    results.put(("done", os.getpid(), from_cache, bool(torch.equal(value["weights"], _value()["weights"]))))
+    results.put(
+        ("done", os.getpid(), from_cache, bool(torch.equal(value["weights"], _value()["weights"])))
+    )
 
 
 def test_two_processes_filling_one_entry_leave_one_valid_file(tmp_path):
@@ -86,12 +90,18 @@ def test_two_processes_filling_one_entry_leave_one_valid_file(tmp_path):
     computed = sorted(m[2:] for m in messages if m[0] == "computed")
     assert len(done) == 2 and all(ok for *_, ok in done), "both processes got the right value"
     # Both computed at the same time (neither found an entry to load): the race really happened.
-    assert len(computed) == 2 and computed[1][0] < computed[0][1], f"the two computations did not overlap: {computed}"
-    assert _files(tmp_path) == [f"{job_key('fault', CONFIG)}.pt"], "exactly one entry, no temporary file"
+    assert len(computed) == 2 and computed[1][0] < computed[0][1], (
+        f"the two computations did not overlap: {computed}"
+    )
+    assert _files(tmp_path) == [f"{job_key('fault', CONFIG)}.pt"], (
+        "exactly one entry, no temporary file"
+    )
     assert torch.equal(load_entry(tmp_path / _files(tmp_path)[0])["weights"], _value()["weights"])
 
 
-def test_interrupt_while_writing_leaves_no_temporary_file_and_the_old_entry_intact(tmp_path, monkeypatch):
+def test_interrupt_while_writing_leaves_no_temporary_file_and_the_old_entry_intact(
+    tmp_path, monkeypatch
+):
     path = tmp_path / "entry.pt"
     save_atomic(_value(0), path)
     real_save = torch.save
@@ -107,5 +117,9 @@ def test_interrupt_while_writing_leaves_no_temporary_file_and_the_old_entry_inta
     with pytest.raises(KeyboardInterrupt):
         cached("fault", CONFIG, _value, directory=tmp_path)
     monkeypatch.undo()
-    assert _files(tmp_path) == ["entry.pt"], "no temporary file, and no entry for the interrupted computation"
-    assert torch.equal(load_entry(path)["weights"], _value(0)["weights"]), "the old entry is untouched"
+    assert _files(tmp_path) == ["entry.pt"], (
+        "no temporary file, and no entry for the interrupted computation"
+    )
+    assert torch.equal(load_entry(path)["weights"], _value(0)["weights"]), (
+        "the old entry is untouched"
+    )

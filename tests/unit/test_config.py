@@ -21,7 +21,10 @@ BAD = [
     ({"n_train": 2.5}, "n_train must be an integer"),
     ({"tpr": 1.5}, "tpr must be a number strictly between 0 and 1"),
     ({"device": "gpu"}, "device must be one of 'auto', 'cpu', 'cuda', 'cuda:N'"),
-    ({"families": ["affine", "banana"]}, "families must be one of 'affine', 'perturbed', 'outlier'"),
+    (
+        {"families": ["affine", "banana"]},
+        "families must be one of 'affine', 'perturbed', 'outlier'",
+    ),
     ({"eig_min": 2.0, "eig_max": 1.0}, "eig_max must be ≥ eig_min"),
     ({"spectrum": "flat"}, "spectrum must be one of 'loguniform', 'uniform'"),
     ({"lr": float("nan")}, "lr must be a finite number > 0"),
@@ -35,7 +38,9 @@ BAD = [
 ]
 
 
-@pytest.mark.parametrize("params, message", BAD, ids=[next(iter(p)) + "=" + repr(next(iter(p.values()))) for p, _ in BAD])
+@pytest.mark.parametrize(
+    "params, message", BAD, ids=[next(iter(p)) + "=" + repr(next(iter(p.values()))) for p, _ in BAD]
+)
 def test_bad_parameters_raise_before_any_work(params, message):
     with pytest.raises(ValueError, match=message):
         resolve(ThesisConfig, "ci", params)
@@ -46,9 +51,14 @@ def test_class_defaults_are_the_default_profile():
     """The config classes' defaults may not disagree with default.yaml: it is the one source."""
     profile = load_profile("default")["debruin2024"]
     assert ThesisConfig().as_params() == ThesisConfig.from_params(**profile).as_params()
-    assert set(profile) == set(ThesisConfig.parameter_names()), "every parameter is in the default profile, and nothing else"
+    assert set(profile) == set(ThesisConfig.parameter_names()), (
+        "every parameter is in the default profile, and nothing else"
+    )
     for klass in (FlowConfig, TrainConfig, GaussianRecipe, Sweep):
-        assert all(f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING for f in dataclasses.fields(klass))
+        assert all(
+            f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+            for f in dataclasses.fields(klass)
+        )
 
 
 def test_profiles_inherit_and_state_only_differences():
@@ -57,7 +67,9 @@ def test_profiles_inherit_and_state_only_differences():
     assert set(ci) == set(default) == set(paper)
     assert ci["dims"] == [4, 7] and ci["eig_min"] == default["eig_min"]
     assert paper["n_test"] == 1_000_000 and paper["n_train"] == default["n_train"]
-    with pytest.raises(ValueError, match="profile must be one of 'ci', 'default', 'paper'; got 'fast'"):
+    with pytest.raises(
+        ValueError, match="profile must be one of 'ci', 'default', 'paper'; got 'fast'"
+    ):
         load_profile("fast")
 
 
@@ -65,19 +77,27 @@ def test_validated_values_are_canonical_and_share_a_key():
     a = resolve(ThesisConfig, "default", {"n_train": 100000.0, "dims": (10, 20)}).config
     b = resolve(ThesisConfig, "default", {"n_train": 100_000, "dims": [10, 20]}).config
     assert a == b and type(a.train.n_train) is int
-    assert job_key("flow", {"train": a.train, "flow": a.flow}) == job_key("flow", {"train": b.train, "flow": b.flow})
-    assert job_key("flow", {"train": a.train}) != job_key("flow", {"train": a.replace(n_train=5000).train})
+    assert job_key("flow", {"train": a.train, "flow": a.flow}) == job_key(
+        "flow", {"train": b.train, "flow": b.flow}
+    )
+    assert job_key("flow", {"train": a.train}) != job_key(
+        "flow", {"train": a.replace(n_train=5000).train}
+    )
 
 
 def test_overrides_are_reported():
     resolved = resolve(ThesisConfig, "ci", {"n_train": 5000})
     table = resolved.table()
-    assert table.loc["n_train", "source"] == "override" and table.loc["dims", "source"] == "profile ci"
+    assert (
+        table.loc["n_train", "source"] == "override" and table.loc["dims", "source"] == "profile ci"
+    )
     assert "n_train" in resolved.summary()
 
 
 def test_unknown_names_suggest_the_nearest():
-    with pytest.raises(ValueError, match=r"unknown parameters 'lrr' \(did you mean 'lr'\?\), 'zzz'; known"):
+    with pytest.raises(
+        ValueError, match=r"unknown parameters 'lrr' \(did you mean 'lr'\?\), 'zzz'; known"
+    ):
         check_names(["lrr", "zzz", "lr"], ["lr", "n_train"])
 
 
@@ -88,7 +108,10 @@ def test_configure_takes_injected_values_and_edited_knobs(monkeypatch):
     default_dims = load_profile("default")["debruin2024"]["dims"]
     monkeypatch.setattr(config_module, "_injected_names", lambda: set())
     # A knob left at the default profile's value does not override the chosen profile...
-    assert configure(ThesisConfig, {"profile": "ci", "dims": default_dims}, show=False).dims == (4, 7)
+    assert configure(ThesisConfig, {"profile": "ci", "dims": default_dims}, show=False).dims == (
+        4,
+        7,
+    )
     # ...a knob a reader edited does...
     assert configure(ThesisConfig, {"profile": "ci", "dims": [5]}, show=False).dims == (5,)
     # ...and so does a value papermill injected, even when it equals the default profile's.
@@ -96,5 +119,7 @@ def test_configure_takes_injected_values_and_edited_knobs(monkeypatch):
     config = configure(ThesisConfig, {"profile": "ci", "dims": default_dims}, show=False)
     assert config.dims == tuple(default_dims) and config.table().loc["dims", "source"] == "override"
     monkeypatch.setattr(config_module, "_injected_names", lambda: {"profile", "n_trian"})
-    with pytest.raises(ValueError, match=r"unknown parameter 'n_trian' \(did you mean 'n_train'\?\)"):
+    with pytest.raises(
+        ValueError, match=r"unknown parameter 'n_trian' \(did you mean 'n_train'\?\)"
+    ):
         configure(ThesisConfig, {"profile": "ci", "n_trian": 5}, show=False)

@@ -28,22 +28,36 @@ DEFAULT_KEYS = {
 @pytest.mark.parametrize("study", STUDIES)
 def test_default_configs_keep_their_cache_keys(study):
     klass = config_class(study)
-    assert job_key("config", klass.from_params(**load_profile("default")[study])) == DEFAULT_KEYS[study]
-    assert job_key("config", klass()) == DEFAULT_KEYS[study], "the class defaults are the default profile's"
+    assert (
+        job_key("config", klass.from_params(**load_profile("default")[study]))
+        == DEFAULT_KEYS[study]
+    )
+    assert job_key("config", klass()) == DEFAULT_KEYS[study], (
+        "the class defaults are the default profile's"
+    )
 
 
 def _checked_classes():
     for study in STUDIES:
         klass = config_class(study)
-        yield klass, set(klass.SECTIONS) | {"scheduler"}  # sections check themselves; the scheduler in from_params
+        yield (
+            klass,
+            set(klass.SECTIONS) | {"scheduler"},
+        )  # sections check themselves; the scheduler in from_params
         for section, _ in klass.SECTIONS.values():
             if issubclass(section, Checked):
                 yield section, set()
 
 
-@pytest.mark.parametrize("klass, exempt", list(_checked_classes()), ids=lambda v: getattr(v, "__name__", ""))
+@pytest.mark.parametrize(
+    "klass, exempt", list(_checked_classes()), ids=lambda v: getattr(v, "__name__", "")
+)
 def test_every_parameter_declares_its_check(klass, exempt):
-    missing = [f.name for f in dataclasses.fields(klass) if f.name not in exempt and "check" not in f.metadata]
+    missing = [
+        f.name
+        for f in dataclasses.fields(klass)
+        if f.name not in exempt and "check" not in f.metadata
+    ]
     assert not missing, f"{klass.__name__}: fields without a declared check: {missing}"
 
 
@@ -51,11 +65,26 @@ def test_every_parameter_declares_its_check(klass, exempt):
     "build, message",
     [
         (lambda: Sweep(dim=1), "sweep_dim must be an integer ≥ 2, got 1"),
-        (lambda: Regimes(mean_scales=[1, -1]), r"regime_mean_scales must be numbers ≥ 0, got \[1.0, -1.0\]"),
-        (lambda: ThesisConfig.from_params(sweep_n_test=5), "sweep_n_test must be an integer ≥ 100, got 5"),
-        (lambda: ThesisConfig.from_params(regime_dims=[20, 1]), r"regime_dims\[1\] must be an integer ≥ 2, got 1"),
-        (lambda: ThesisConfig.from_params(n_couplings=0), "^n_couplings must be an integer ≥ 1, got 0"),
-        (lambda: ThesisConfig.from_params(outlier_cov_scale=0), "outlier_cov_scale must be a number > 0, or null to calibrate it; got 0"),
+        (
+            lambda: Regimes(mean_scales=[1, -1]),
+            r"regime_mean_scales must be numbers ≥ 0, got \[1.0, -1.0\]",
+        ),
+        (
+            lambda: ThesisConfig.from_params(sweep_n_test=5),
+            "sweep_n_test must be an integer ≥ 100, got 5",
+        ),
+        (
+            lambda: ThesisConfig.from_params(regime_dims=[20, 1]),
+            r"regime_dims\[1\] must be an integer ≥ 2, got 1",
+        ),
+        (
+            lambda: ThesisConfig.from_params(n_couplings=0),
+            "^n_couplings must be an integer ≥ 1, got 0",
+        ),
+        (
+            lambda: ThesisConfig.from_params(outlier_cov_scale=0),
+            "outlier_cov_scale must be a number > 0, or null to calibrate it; got 0",
+        ),
     ],
 )
 def test_errors_name_the_flat_parameter(build, message):
@@ -64,7 +93,9 @@ def test_errors_name_the_flat_parameter(build, message):
 
 
 def test_a_shared_section_takes_the_prefix_of_the_study_being_built(monkeypatch):
-    monkeypatch.setattr(config_module, "_PREFIXES", {k: set(v) for k, v in config_module._PREFIXES.items()})
+    monkeypatch.setattr(
+        config_module, "_PREFIXES", {k: set(v) for k, v in config_module._PREFIXES.items()}
+    )
 
     @dataclass(frozen=True)
     class Other(StudyConfig):

@@ -28,7 +28,15 @@ And in float64 the spec's log-det is the autograd Jacobian's, and the log-scale 
 import pytest
 import torch
 
-from flowcore.flows import AffineCoupling, CompositeTransform, Flow, StandardNormal, alternating, halves, onednn_linear_available
+from flowcore.flows import (
+    AffineCoupling,
+    CompositeTransform,
+    Flow,
+    StandardNormal,
+    alternating,
+    halves,
+    onednn_linear_available,
+)
 from flowcore.flows.checks import autograd_log_det, randomize
 from flowcore.flows.distributions import standard_normal_log_prob
 from flowcore.flows.fast import FusedAffineCoupling
@@ -36,7 +44,11 @@ from flowcore.flows.spec import LOG_SCALE_MAPS, CouplingSpec
 from flowcore.train_many import _plan, _stacked_log_prob
 
 DIM, ROWS = 9, 300
-LAYOUTS = {"copied_first": halves(DIM, 0), "transformed_first": halves(DIM, 1), "interleaved": alternating(DIM, 0)}
+LAYOUTS = {
+    "copied_first": halves(DIM, 0),
+    "transformed_first": halves(DIM, 1),
+    "interleaved": alternating(DIM, 0),
+}
 MAPS = list(LOG_SCALE_MAPS)
 DTYPES = [torch.float32, torch.float64]
 CASES = pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
@@ -46,13 +58,17 @@ MAP = pytest.mark.parametrize("log_scale", MAPS)
 
 def _layer(layout, log_scale, dtype, seed=0):
     torch.manual_seed(seed)
-    layer = AffineCoupling(LAYOUTS[layout], hidden=(32, 16), log_scale=log_scale, log_scale_bound=2.0).to(dtype)
+    layer = AffineCoupling(
+        LAYOUTS[layout], hidden=(32, 16), log_scale=log_scale, log_scale_bound=2.0
+    ).to(dtype)
     layer.fused_training = False  # the reference ops
     return randomize(layer, torch.Generator().manual_seed(seed + 1), scale=0.3)
 
 
 def _x(dtype, seed=2):
-    return torch.randn(ROWS, DIM, dtype=dtype, generator=torch.Generator().manual_seed(seed)).requires_grad_()
+    return torch.randn(
+        ROWS, DIM, dtype=dtype, generator=torch.Generator().manual_seed(seed)
+    ).requires_grad_()
 
 
 def _loss(y, log_det, s, on_s=False):
@@ -66,7 +82,10 @@ def _equal(a, b):
 
 
 def _close(a, b, rtol):
-    return all(torch.allclose(p, q, rtol=0, atol=rtol * q.abs().max().item()) for p, q in zip(a, b, strict=True))
+    return all(
+        torch.allclose(p, q, rtol=0, atol=rtol * q.abs().max().item())
+        for p, q in zip(a, b, strict=True)
+    )
 
 
 @CASES
@@ -87,12 +106,17 @@ def test_fused_step_equals_reference(dtype, layout, log_scale):
     got = torch.autograd.grad(_loss(*fused), [x, *params], create_graph=True)
     want = torch.autograd.grad(_loss(*ref), [x, *params], create_graph=True)
     assert _equal(got, want)
-    second = [torch.autograd.grad(sum(g.square().sum() for g in grads), [x, *params]) for grads in (got, want)]
+    second = [
+        torch.autograd.grad(sum(g.square().sum() for g in grads), [x, *params])
+        for grads in (got, want)
+    ]
     assert _close(*second, rtol=1e-5 if dtype == torch.float32 else 1e-12)
     if dtype == torch.float32:  # where the module takes the fused path itself
         layer.fused_training = True
         y, log_det = layer(x)
-        assert type(y.grad_fn).__name__ == "FusedAffineCouplingBackward" and _equal((y, log_det), ref[:2])
+        assert type(y.grad_fn).__name__ == "FusedAffineCouplingBackward" and _equal(
+            (y, log_det), ref[:2]
+        )
 
 
 @CASES
@@ -106,11 +130,23 @@ def test_no_grad_path_equals_reference(dtype, layout, log_scale):
     y, log_det, _ = layer.spec().forward(x)
     assert torch.equal(ref, standard_normal_log_prob(y, flow.base.log_2pi) + log_det)
     flow.eval_onednn = False
-    for rows, exact in ((ROWS, True), (64, False)):  # one block: the reference's addmm calls; several blocks
+    for rows, exact in (
+        (ROWS, True),
+        (64, False),
+    ):  # one block: the reference's addmm calls; several blocks
         flow.eval_block_rows = rows
         with torch.no_grad():
             got = flow.log_prob(x)
-        assert torch.equal(got, ref) if exact else torch.allclose(got, ref, rtol=1e-5 if dtype == torch.float32 else 1e-12, atol=1e-4 if dtype == torch.float32 else 1e-12)
+        assert (
+            torch.equal(got, ref)
+            if exact
+            else torch.allclose(
+                got,
+                ref,
+                rtol=1e-5 if dtype == torch.float32 else 1e-12,
+                atol=1e-4 if dtype == torch.float32 else 1e-12,
+            )
+        )
     if dtype == torch.float32 and onednn_linear_available():
         flow.eval_onednn, flow.eval_block_rows = True, None
         with torch.no_grad():
@@ -128,7 +164,9 @@ def test_stacked_trainer_equals_reference(dtype, layout, log_scale):
     leaves = [torch.stack(ps).detach().requires_grad_() for ps in zip(*params)]
     x_stacked = torch.stack([x.detach() for x in xs]).requires_grad_()
     stacked = _stacked_log_prob(x_stacked, plan, leaves, flows[0].base.log_2pi)
-    assert torch.equal(stacked, _stacked_log_prob(x_stacked, plan, leaves))  # the default constant is the base's
+    assert torch.equal(
+        stacked, _stacked_log_prob(x_stacked, plan, leaves)
+    )  # the default constant is the base's
     got = torch.autograd.grad(stacked.square().sum(), [x_stacked, *leaves])
     rtol = 1e-5 if dtype == torch.float32 else 1e-12
     for k, (flow, x) in enumerate(zip(flows, xs)):
@@ -142,15 +180,23 @@ def test_stacked_trainer_equals_reference(dtype, layout, log_scale):
 @MAP
 def test_spec_log_det_is_the_autograd_jacobians_float64(layout, log_scale):
     mask = LAYOUTS[layout]
-    net = randomize(AffineCoupling(mask, hidden=(8,)).st_net.double(), torch.Generator().manual_seed(4), scale=0.5)
+    net = randomize(
+        AffineCoupling(mask, hidden=(8,)).st_net.double(),
+        torch.Generator().manual_seed(4),
+        scale=0.5,
+    )
     spec = CouplingSpec.from_mask(mask, net, log_scale, 2.0)
     x = torch.randn(4, DIM, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
     y, log_det, s = spec.forward(x)
     assert torch.equal(y[:, mask], x[:, mask]) and torch.equal(log_det, s.sum(-1))
     x_back, inv_log_det = spec.inverse(y)
-    assert torch.allclose(x_back, x, atol=1e-12) and torch.allclose(inv_log_det, -log_det, atol=1e-12)
+    assert torch.allclose(x_back, x, atol=1e-12) and torch.allclose(
+        inv_log_det, -log_det, atol=1e-12
+    )
     for i in range(len(x)):
-        assert torch.allclose(autograd_log_det(lambda u: spec.forward(u)[:2], x[i]), log_det[i], atol=1e-10)
+        assert torch.allclose(
+            autograd_log_det(lambda u: spec.forward(u)[:2], x[i]), log_det[i], atol=1e-10
+        )
         assert torch.allclose(autograd_log_det(spec.inverse, y[i]), inv_log_det[i], atol=1e-10)
 
 
@@ -158,12 +204,18 @@ def test_spec_log_det_is_the_autograd_jacobians_float64(layout, log_scale):
 @MAP
 def test_log_scale_table_forms_agree(dtype, log_scale):
     m, bound = LOG_SCALE_MAPS[log_scale], 2.0
-    raw = (4 * torch.randn(50, 7, dtype=dtype, generator=torch.Generator().manual_seed(6))).requires_grad_()
+    raw = (
+        4 * torch.randn(50, 7, dtype=dtype, generator=torch.Generator().manual_seed(6))
+    ).requires_grad_()
     s, aux = m.map(raw, bound)
-    assert torch.equal(m.map_into(raw.detach(), bound, torch.empty_like(s)), s.detach())  # the no-grad path's in-place form
+    assert torch.equal(
+        m.map_into(raw.detach(), bound, torch.empty_like(s)), s.detach()
+    )  # the no-grad path's in-place form
     g = torch.randn(s.shape, dtype=dtype, generator=torch.Generator().manual_seed(7))
     (want,) = torch.autograd.grad(s, raw, g)
-    assert torch.equal(m.vjp(g, aux, bound), want)  # the fused backward's chain rule: autograd's, bit for bit
+    assert torch.equal(
+        m.vjp(g, aux, bound), want
+    )  # the fused backward's chain rule: autograd's, bit for bit
     tol = 1e-5 if dtype == torch.float32 else 1e-12
     assert torch.allclose(m.derivative(raw.detach(), bound) * g, want, rtol=tol, atol=tol)
     assert m.zero_at_zero == bool(m.map(torch.zeros(1, dtype=dtype), bound)[0] == 0)

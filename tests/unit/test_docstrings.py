@@ -36,7 +36,9 @@ def _public_callables():
         module = importlib.import_module(module_name)
         assert hasattr(module, "__all__"), f"{module_name} has no __all__"
         for name in module.__all__:
-            obj = getattr(module, name, None)  # a missing name fails test_modules_list_their_public_names
+            obj = getattr(
+                module, name, None
+            )  # a missing name fails test_modules_list_their_public_names
             if inspect.isclass(obj) or inspect.isroutine(obj):
                 yield pytest.param(obj, id=f"{module_name}.{name}")
 
@@ -45,7 +47,9 @@ def test_modules_list_their_public_names():
     for module_name in MODULES:
         module = importlib.import_module(module_name)
         for name in module.__all__:
-            assert hasattr(module, name), f"{module_name}.__all__ names {name!r}, which it does not define"
+            assert hasattr(module, name), (
+                f"{module_name}.__all__ names {name!r}, which it does not define"
+            )
 
 
 def _own_docstrings(obj) -> list[str]:
@@ -60,4 +64,6 @@ def _own_docstrings(obj) -> list[str]:
 
 @pytest.mark.parametrize("obj", list(_public_callables()))
 def test_public_name_has_an_example(obj):
-    assert any(">>>" in doc for doc in _own_docstrings(obj)), f"{obj.__module__}.{obj.__qualname__} has no '>>>' example in its docstring"
+    assert any(">>>" in doc for doc in _own_docstrings(obj)), (
+        f"{obj.__module__}.{obj.__qualname__} has no '>>>' example in its docstring"
+    )

@@ -1,7 +1,14 @@
 import numpy as np
 import pytest
 
-from flowcore.estimators import auroc, cross_entropy_mc, fit_bounds, mean_estimate, overlap_coefficient, true_negative_rate
+from flowcore.estimators import (
+    auroc,
+    cross_entropy_mc,
+    fit_bounds,
+    mean_estimate,
+    overlap_coefficient,
+    true_negative_rate,
+)
 
 
 def test_standard_error_shrinks_like_one_over_sqrt_n():

@@ -12,7 +12,9 @@ from flowcore.train import TrainConfig, _adam, fit
 
 F64 = torch.float64
 ONEDNN = onednn_linear_available()
-needs_onednn = pytest.mark.skipif(not ONEDNN, reason="oneDNN's fused linear is not available in this build")
+needs_onednn = pytest.mark.skipif(
+    not ONEDNN, reason="oneDNN's fused linear is not available in this build"
+)
 
 
 def every_third(dim, parity):
@@ -30,7 +32,9 @@ def _mask(name, dim, parity):
 
 def _coupling(layout, log_scale, dim=7, hidden=(6, 5), dtype=F64, seed=0):
     torch.manual_seed(seed)
-    layer = AffineCoupling(_mask(*layout[:1], dim, layout[1]), hidden=hidden, log_scale=log_scale, zero_init=False).to(dtype)
+    layer = AffineCoupling(
+        _mask(*layout[:1], dim, layout[1]), hidden=hidden, log_scale=log_scale, zero_init=False
+    ).to(dtype)
     g = torch.Generator().manual_seed(seed + 1)
     with torch.no_grad():
         for p in layer.parameters():
@@ -52,14 +56,22 @@ def test_fused_coupling_gradcheck_float64(layout, log_scale, hidden):
     # backward (input, every weight and bias, with and without the log-scale output).
     layer = _coupling(layout, log_scale, hidden=hidden)
     params = tuple(p.detach().clone().requires_grad_() for p in layer.st_net.parameters())
-    x = torch.randn(9, layer.dim, dtype=F64, generator=torch.Generator().manual_seed(3), requires_grad=True)
+    x = torch.randn(
+        9, layer.dim, dtype=F64, generator=torch.Generator().manual_seed(3), requires_grad=True
+    )
     for want_s in (False, True):
         plan = _plan(layer, want_s)
-        assert torch.autograd.gradcheck(lambda x, *ps: FusedAffineCoupling.apply(x, *plan, *ps), (x, *params))
+        assert torch.autograd.gradcheck(
+            lambda x, *ps: FusedAffineCoupling.apply(x, *plan, *ps), (x, *params)
+        )
     # Only some outputs used, and the data input without a gradient (the first coupling's case).
     plan = _plan(layer, True)
-    assert torch.autograd.gradcheck(lambda *ps: FusedAffineCoupling.apply(x.detach(), *plan, *ps)[1], params)
-    assert torch.autograd.gradcheck(lambda x, *ps: FusedAffineCoupling.apply(x, *plan, *ps)[2], (x, *params))
+    assert torch.autograd.gradcheck(
+        lambda *ps: FusedAffineCoupling.apply(x.detach(), *plan, *ps)[1], params
+    )
+    assert torch.autograd.gradcheck(
+        lambda x, *ps: FusedAffineCoupling.apply(x, *plan, *ps)[2], (x, *params)
+    )
 
 
 @pytest.mark.parametrize("log_scale", MAPS)
@@ -68,8 +80,12 @@ def test_fused_coupling_gradgradcheck_float64(log_scale):
     layer = _coupling(("halves", 0), log_scale, hidden=(4,))
     plan = _plan(layer, True)
     params = tuple(p.detach().double().requires_grad_() for p in layer.st_net.parameters())
-    x = torch.randn(5, layer.dim, dtype=F64, generator=torch.Generator().manual_seed(4), requires_grad=True)
-    assert torch.autograd.gradgradcheck(lambda x, *ps: FusedAffineCoupling.apply(x, *plan, *ps), (x, *params))
+    x = torch.randn(
+        5, layer.dim, dtype=F64, generator=torch.Generator().manual_seed(4), requires_grad=True
+    )
+    assert torch.autograd.gradgradcheck(
+        lambda x, *ps: FusedAffineCoupling.apply(x, *plan, *ps), (x, *params)
+    )
 
 
 def test_fused_coupling_matches_reference_ops_in_float64():
@@ -78,15 +94,26 @@ def test_fused_coupling_matches_reference_ops_in_float64():
         for log_scale in MAPS:
             layer = _coupling(layout, log_scale)
             plan = _plan(layer, True)
-            x = torch.randn(11, layer.dim, dtype=F64, generator=torch.Generator().manual_seed(5), requires_grad=True)
+            x = torch.randn(
+                11,
+                layer.dim,
+                dtype=F64,
+                generator=torch.Generator().manual_seed(5),
+                requires_grad=True,
+            )
             y, log_det, s = FusedAffineCoupling.apply(x, *plan, *layer.st_net.parameters())
             ref_scales = []
             y_ref, log_det_ref = layer(x, log_scales=ref_scales)  # float64: the reference ops
             for a, b in ((y, y_ref), (log_det, log_det_ref), (s, ref_scales[0])):
                 assert torch.allclose(a, b, rtol=1e-12, atol=1e-12)
             w = torch.randn(y.shape, dtype=F64, generator=torch.Generator().manual_seed(6))
-            got = torch.autograd.grad((y * w).sum() + log_det.square().sum() + s.sum(), (x, *layer.parameters()))
-            want = torch.autograd.grad((y_ref * w).sum() + log_det_ref.square().sum() + ref_scales[0].sum(), (x, *layer.parameters()))
+            got = torch.autograd.grad(
+                (y * w).sum() + log_det.square().sum() + s.sum(), (x, *layer.parameters())
+            )
+            want = torch.autograd.grad(
+                (y_ref * w).sum() + log_det_ref.square().sum() + ref_scales[0].sum(),
+                (x, *layer.parameters()),
+            )
             for a, b in zip(got, want):
                 assert torch.allclose(a, b, rtol=1e-10, atol=1e-12)
 
@@ -114,9 +141,14 @@ def test_fused_coupling_float32_matches_reference_ops(layout, log_scale, gemms, 
         assert (type(y.grad_fn).__name__ == "FusedAffineCouplingBackward") == fused
         inputs = (x, *layer.parameters())
         grads = torch.autograd.grad((y * w).sum() + log_det.sum(), inputs, retain_graph=True)
-        grads_s = torch.autograd.grad((y * w).sum() + log_det.sum() + 0.1 * scales[0].square().sum(), inputs)
+        grads_s = torch.autograd.grad(
+            (y * w).sum() + log_det.sum() + 0.1 * scales[0].square().sum(), inputs
+        )
         results[fused] = (y, log_det, scales[0], grads, grads_s)
-    (y, ld, s, grads, grads_s), (y_ref, ld_ref, s_ref, grads_ref, grads_s_ref) = results[True], results[False]
+    (y, ld, s, grads, grads_s), (y_ref, ld_ref, s_ref, grads_ref, grads_s_ref) = (
+        results[True],
+        results[False],
+    )
     if gemms == "mm":
         assert torch.equal(y, y_ref) and torch.equal(ld, ld_ref) and torch.equal(s, s_ref)
         assert all(torch.equal(a, b) for a, b in zip(grads, grads_ref))
@@ -152,9 +184,13 @@ FLOW_VARIANTS = [
 ]
 
 
-@pytest.mark.parametrize("variant", FLOW_VARIANTS, ids=["D20-halves-tanh", "D7-alternating-exp", "D6-indexed-sigmoid"])
+@pytest.mark.parametrize(
+    "variant", FLOW_VARIANTS, ids=["D20-halves-tanh", "D7-alternating-exp", "D6-indexed-sigmoid"]
+)
 @pytest.mark.parametrize("gemms", GEMMS)
-def test_realnvp_log_prob_and_gradients_equal_with_the_fused_path_on_and_off(variant, gemms, monkeypatch):
+def test_realnvp_log_prob_and_gradients_equal_with_the_fused_path_on_and_off(
+    variant, gemms, monkeypatch
+):
     monkeypatch.setattr(fast, "FUSED_GEMMS", gemms)
     flow = _flow(variant)
     x = torch.randn(512, variant["dim"], generator=torch.Generator().manual_seed(9))
@@ -196,7 +232,9 @@ def test_reference_ops_where_the_fused_path_does_not_apply():
         assert last_node(flow, x) is None  # gradients off
     # A forward hook on an st-network still fires (that coupling takes the reference ops).
     seen = []
-    handle = flow.transform.transforms[-1].st_net.register_forward_hook(lambda mod, inp, out: seen.append(out.shape))
+    handle = flow.transform.transforms[-1].st_net.register_forward_hook(
+        lambda mod, inp, out: seen.append(out.shape)
+    )
     assert "Fused" not in last_node(flow, x) and seen == [(8, 20)]
     handle.remove()
     # Another st-network, in the module or in a subclass's spec: the reference ops.
@@ -227,7 +265,9 @@ def test_fit_takes_the_fused_path_and_trains_like_the_reference(gemms, monkeypat
 
     monkeypatch.setattr(FusedAffineCoupling, "apply", counting)
     monkeypatch.setattr(fast, "FUSED_GEMMS", gemms)
-    config = TrainConfig(n_train=256, n_val=64, batch_size=64, lr=1e-3, max_epochs=2, seed=0, stopping="fixed")
+    config = TrainConfig(
+        n_train=256, n_val=64, batch_size=64, lr=1e-3, max_epochs=2, seed=0, stopping="fixed"
+    )
     g = torch.Generator().manual_seed(0)
     x, x_val = torch.randn(256, 6, generator=g) * 2 + 1, torch.randn(64, 6, generator=g) * 2 + 1
     states = {}
@@ -245,11 +285,15 @@ def test_fit_takes_the_fused_path_and_trains_like_the_reference(gemms, monkeypat
         assert all(torch.equal(s[k], s_ref[k]) for k in s)
     assert all(abs(a - b) < 1e-4 for a, b in zip(h.val_nll, h_ref.val_nll))
     for k in s:
-        assert torch.allclose(s[k], s_ref[k], atol=1e-4), k  # Adam: lr 1e-3 per step, so a wrong gradient shows
+        assert torch.allclose(s[k], s_ref[k], atol=1e-4), (
+            k
+        )  # Adam: lr 1e-3 per step, so a wrong gradient shows
 
 
 def test_fused_gemms_setting(monkeypatch):
-    assert fast.FUSED_GEMMS == "mm" and fast.fused_gemms() == "mm"  # the default: bitwise the reference path
+    assert (
+        fast.FUSED_GEMMS == "mm" and fast.fused_gemms() == "mm"
+    )  # the default: bitwise the reference path
     monkeypatch.setattr(fast, "FUSED_GEMMS", "no such thing")
     assert fast.fused_gemms() == "mm"
     monkeypatch.setattr(fast, "FUSED_GEMMS", "onednn")
@@ -258,7 +302,9 @@ def test_fused_gemms_setting(monkeypatch):
 
 def test_fit_adam_foreach_equals_the_default_loop_bitwise():
     assert _adam(RealNVP(3, n_couplings=1, hidden=(4,)), 1e-3).defaults["foreach"] is True
-    params = [torch.randn(16, 8, generator=torch.Generator().manual_seed(i)) for i in range(3)] + [torch.randn(8)]
+    params = [torch.randn(16, 8, generator=torch.Generator().manual_seed(i)) for i in range(3)] + [
+        torch.randn(8)
+    ]
     results = []
     for foreach in (True, False):
         ps = [p.clone().requires_grad_() for p in params]

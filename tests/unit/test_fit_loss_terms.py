@@ -8,7 +8,9 @@ import torch
 from flowcore.flows import RealNVP
 from flowcore.train import TrainConfig, fit
 
-CONFIG = TrainConfig(n_train=192, n_val=64, batch_size=50, lr=1e-2, max_epochs=3, patience=5, seed=0)
+CONFIG = TrainConfig(
+    n_train=192, n_val=64, batch_size=50, lr=1e-2, max_epochs=3, patience=5, seed=0
+)
 
 
 def _data(dim=3, n=192, seed=0):
@@ -36,7 +38,11 @@ def test_zero_term_leaves_training_bitwise_identical():
 
     flow_a, hist_a = _train()
     flow_b, hist_b = _train([zero])
-    assert hist_a.train_nll == hist_b.train_nll and hist_a.val_nll == hist_b.val_nll and hist_a.best_epoch == hist_b.best_epoch
+    assert (
+        hist_a.train_nll == hist_b.train_nll
+        and hist_a.val_nll == hist_b.val_nll
+        and hist_a.best_epoch == hist_b.best_epoch
+    )
     for p, q in zip(flow_a.parameters(), flow_b.parameters()):
         assert torch.equal(p, q)
 
@@ -55,13 +61,22 @@ def test_terms_get_the_batch_and_one_log_scale_per_coupling():
     seen = []
 
     def record(batch, log_scales):
-        seen.append((batch.shape, [s.shape for s in log_scales], all(s.requires_grad for s in log_scales)))
+        seen.append(
+            (batch.shape, [s.shape for s in log_scales], all(s.requires_grad for s in log_scales))
+        )
         return batch.new_zeros(())
 
-    flow, _ = _train([record], config=TrainConfig(n_train=192, n_val=64, batch_size=50, max_epochs=1))
+    flow, _ = _train(
+        [record], config=TrainConfig(n_train=192, n_val=64, batch_size=50, max_epochs=1)
+    )
     widths = [c.n_transformed for c in flow.transform.transforms if hasattr(c, "n_transformed")]
     assert widths == [2, 1, 2]
-    assert [b for b, _, _ in seen] == [(50, 3), (50, 3), (50, 3), (42, 3)]  # the last batch is ragged
+    assert [b for b, _, _ in seen] == [
+        (50, 3),
+        (50, 3),
+        (50, 3),
+        (42, 3),
+    ]  # the last batch is ragged
     for (batch, _), shapes, grad in seen:
         assert shapes == [(batch, w) for w in widths] and grad
 

@@ -37,7 +37,10 @@ VARIANTS = [
     dict(dim=7, mask=every_third, log_scale="exp", permutation="random", zero_init=True),
     dict(dim=4, mask=every_third, log_scale="sigmoid", permutation="none", zero_init=False),
 ]
-IDS = [f"D{v['dim']}-{getattr(v['mask'], '__name__', v['mask'])}-{v['log_scale']}-{v['permutation']}-zero{int(v['zero_init'])}" for v in VARIANTS]
+IDS = [
+    f"D{v['dim']}-{getattr(v['mask'], '__name__', v['mask'])}-{v['log_scale']}-{v['permutation']}-zero{int(v['zero_init'])}"
+    for v in VARIANTS
+]
 
 
 def _randomize(module, gen, scale=0.3):
@@ -60,7 +63,9 @@ def test_flow_inverts_and_log_dets_match_autograd(variant, gen):
     x = 1.5 * torch.randn(4, variant["dim"], generator=gen, dtype=torch.float64)
     z, log_det = flow.transform(x)
     assert not torch.allclose(z, x)  # not the identity, so the checks below mean something
-    check_inverse_and_log_dets(flow.transform, x, z, log_det, inverse_atol=1e-10, log_det_atol=1e-9, rows=3)
+    check_inverse_and_log_dets(
+        flow.transform, x, z, log_det, inverse_atol=1e-10, log_det_atol=1e-9, rows=3
+    )
 
 
 MASKS = {
@@ -75,7 +80,9 @@ MASKS = {
 @pytest.mark.parametrize("mask", list(MASKS.values()), ids=list(MASKS))
 @pytest.mark.parametrize("log_scale", ["exp", "tanh", "sigmoid"])
 def test_coupling_inverts_and_log_dets_match_autograd(mask, log_scale, gen):
-    layer = _randomize(AffineCoupling(mask, hidden=(8,), log_scale=log_scale).double(), gen, scale=0.5)
+    layer = _randomize(
+        AffineCoupling(mask, hidden=(8,), log_scale=log_scale).double(), gen, scale=0.5
+    )
     x = torch.randn(3, len(mask), generator=gen, dtype=torch.float64)
     log_scales = []
     y, log_det = layer(x, log_scales=log_scales)
@@ -91,7 +98,9 @@ def test_log_prob_is_base_plus_log_det(variant, gen):
     dim = variant["dim"]
     x = torch.randn(10, dim, generator=gen, dtype=torch.float64)
     z, log_det = flow.transform(x)
-    base = torch.distributions.MultivariateNormal(torch.zeros(dim, dtype=torch.float64), torch.eye(dim, dtype=torch.float64))
+    base = torch.distributions.MultivariateNormal(
+        torch.zeros(dim, dtype=torch.float64), torch.eye(dim, dtype=torch.float64)
+    )
     assert torch.allclose(flow.base.log_prob(z), base.log_prob(z), atol=1e-12)
     assert torch.allclose(flow.log_prob(x), base.log_prob(z) + log_det, atol=1e-10)
     log_p, log_scales = flow.log_prob_and_log_scales(x)
@@ -112,8 +121,15 @@ def test_no_grad_fast_path_matches_autograd_path(variant, gen):
         x = torch.randn(3, 41, variant["dim"], generator=gen, dtype=dtype)
         x_before = x.clone()
         expected = flow.log_prob(x).detach()
-        tol = {"rtol": 1e-12, "atol": 1e-10} if dtype == torch.float64 else {"rtol": 1e-5, "atol": 1e-4}
-        for block_rows in (16, None):  # several blocks with a ragged last one; the default block size
+        tol = (
+            {"rtol": 1e-12, "atol": 1e-10}
+            if dtype == torch.float64
+            else {"rtol": 1e-5, "atol": 1e-4}
+        )
+        for block_rows in (
+            16,
+            None,
+        ):  # several blocks with a ragged last one; the default block size
             flow.eval_block_rows = block_rows
             with warnings.catch_warnings():
                 warnings.simplefilter("error")  # no fallback warning for a supported flow
@@ -140,7 +156,9 @@ class Shift(Transform):
 
 def test_unknown_transform_falls_back_warns_once_and_is_right(gen):
     coupling = _randomize(AffineCoupling(halves(4, 1), hidden=(8,)).double(), gen)
-    flow = Flow(CompositeTransform([coupling, Permutation.reverse(4), Shift()]), StandardNormal(4)).double()
+    flow = Flow(
+        CompositeTransform([coupling, Permutation.reverse(4), Shift()]), StandardNormal(4)
+    ).double()
     assert "Shift" in unsupported_reason(flow)
     x = torch.randn(6, 4, generator=gen, dtype=torch.float64)
     z, log_det = flow.transform(x)
@@ -174,7 +192,9 @@ def test_zero_init_flow_starts_as_standard_normal(permutation, log_scale, gen):
     assert torch.all(log_det == 0)
     assert torch.equal(z.sort(-1).values, x.sort(-1).values)
     assert torch.allclose(flow.log_prob(x), flow.base.log_prob(x))
-    assert flow.initially_identity  # the studies score such an untrained flow by its base (exactly the same density)
+    assert (
+        flow.initially_identity
+    )  # the studies score such an untrained flow by its base (exactly the same density)
     sample = flow.sample(100, generator=gen)
     assert sample.shape == (100, 5) and torch.isfinite(sample).all()
 
@@ -184,12 +204,17 @@ def test_zero_init_sigmoid_starts_as_a_fixed_contraction(gen):
     _, log_det = flow.transform(torch.randn(3, 5, generator=gen))
     s0 = torch.log(torch.sigmoid(torch.tensor(2.0)) + 1e-3)  # e^s = σ(0 + 2) + 1e-3
     assert torch.allclose(log_det, (3 + 2) * s0.expand(3))
-    assert not flow.initially_identity and not RealNVP(5, log_scale="tanh", zero_init=False).initially_identity
+    assert (
+        not flow.initially_identity
+        and not RealNVP(5, log_scale="tanh", zero_init=False).initially_identity
+    )
 
 
 def test_random_permutations_and_init_use_no_global_rng():
     torch.manual_seed(0)
-    a = RealNVP(6, n_couplings=3, hidden=(8,), permutation="random", mask="alternating")  # same widths as halves
+    a = RealNVP(
+        6, n_couplings=3, hidden=(8,), permutation="random", mask="alternating"
+    )  # same widths as halves
     torch.manual_seed(0)
     b = RealNVP(6, n_couplings=3, hidden=(8,), permutation="none")
     assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
@@ -205,12 +230,16 @@ def test_log_scale_maps(gen):
         with torch.no_grad():
             layer.st_net[-1].bias.fill_(100.0)
         _, log_det = layer(x)
-        assert torch.all(log_det <= expected + 1e-4) and torch.allclose(log_det, torch.full((3,), expected))
+        assert torch.all(log_det <= expected + 1e-4) and torch.allclose(
+            log_det, torch.full((3,), expected)
+        )
     layer = AffineCoupling(halves(4, 0), hidden=(8,), log_scale="sigmoid")
     with torch.no_grad():
         layer.st_net[-1].bias.fill_(-100.0)
     _, log_det = layer(x)
-    assert torch.allclose(log_det, torch.full((3,), 2 * torch.log(torch.tensor(1e-3)).item()), rtol=1e-4)
+    assert torch.allclose(
+        log_det, torch.full((3,), 2 * torch.log(torch.tensor(1e-3)).item()), rtol=1e-4
+    )
 
 
 def test_log_prob_keeps_autograd_when_grad_is_on(gen):
@@ -236,7 +265,10 @@ def _bad(fn, *args, **kwargs):
     [
         (_bad(AffineCoupling, torch.tensor([1, 0])), "mask"),
         (_bad(AffineCoupling, torch.tensor([True, True])), "mask"),
-        (_bad(AffineCoupling, halves(4, 0), log_scale="softplus"), "log_scale must be one of 'exp', 'tanh', 'sigmoid'"),
+        (
+            _bad(AffineCoupling, halves(4, 0), log_scale="softplus"),
+            "log_scale must be one of 'exp', 'tanh', 'sigmoid'",
+        ),
         (_bad(AffineCoupling, halves(4, 0), log_scale_bound=0.0), "log_scale_bound"),
         (_bad(AffineCoupling, halves(4, 0), zero_init="yes"), "zero_init"),
         (_bad(AffineCoupling, halves(4, 0), hidden=(8, 0)), r"hidden\[1\]"),
@@ -244,7 +276,10 @@ def _bad(fn, *args, **kwargs):
         (_bad(RealNVP, 4, n_couplings=0), "n_couplings"),
         (_bad(RealNVP, 4, mask="checkerboard"), "mask must be one of 'halves', 'alternating'"),
         (_bad(RealNVP, 4, mask=lambda dim, parity: halves(dim + 1, parity)), "mask"),
-        (_bad(RealNVP, 4, permutation="shuffle"), "permutation must be one of 'random', 'reverse', 'none'"),
+        (
+            _bad(RealNVP, 4, permutation="shuffle"),
+            "permutation must be one of 'random', 'reverse', 'none'",
+        ),
         (_bad(RealNVP, 4, log_scale="relu"), "log_scale"),
         (_bad(RealNVP, 4, permutation_seed=-1), "permutation_seed"),
         (_bad(Permutation, [0, 0, 1]), "perm"),

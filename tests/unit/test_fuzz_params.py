@@ -25,14 +25,39 @@ scalars = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True),
     st.sampled_from([0.0, -0.0, 0.5, 1.5, 1e-300, 1e300, math.nan, math.inf, -math.inf]),
     st.text(max_size=12),
-    st.sampled_from(["1e-3", "1E9", "1_000", "[10,20", "null", "true", "tanh", "auto", "cuda:7", "[1, 2]", "{a: 1}", ""]),
+    st.sampled_from(
+        [
+            "1e-3",
+            "1E9",
+            "1_000",
+            "[10,20",
+            "null",
+            "true",
+            "tanh",
+            "auto",
+            "cuda:7",
+            "[1, 2]",
+            "{a: 1}",
+            "",
+        ]
+    ),
 )
-values = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=4), st.tuples(inner, inner), st.dictionaries(st.text(max_size=3), inner, max_size=2)), max_leaves=6)
+values = st.recursive(
+    scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4),
+        st.tuples(inner, inner),
+        st.dictionaries(st.text(max_size=3), inner, max_size=2),
+    ),
+    max_leaves=6,
+)
 EXAMPLES = 1500
 
 
 def _case():
-    pairs = [(study, name) for study in STUDIES for name in sorted(config_class(study).parameter_names())]
+    pairs = [
+        (study, name) for study in STUDIES for name in sorted(config_class(study).parameter_names())
+    ]
     return st.tuples(st.sampled_from(pairs), values).map(lambda pv: (*pv[0], pv[1]))
 
 
@@ -49,7 +74,12 @@ def names(message: str, name: str) -> bool:
 def test_any_value_validates_or_names_the_parameter():
     tried = []
 
-    @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow],
+        derandomize=True,
+    )
     @given(_case())
     def check(case):
         study, name, value = case
@@ -59,8 +89,12 @@ def test_any_value_validates_or_names_the_parameter():
                 warnings.simplefilter("ignore", SlowRunWarning)
                 resolve(config_class(study), "ci", {name: value})
         except ValueError as err:
-            assert names(str(err), name), f"{study}.{name}={value!r}: the error does not name {name!r}: {err}"
-        assert not cache_dir().exists() or not any(cache_dir().iterdir()), "validation wrote to the cache"
+            assert names(str(err), name), (
+                f"{study}.{name}={value!r}: the error does not name {name!r}: {err}"
+            )
+        assert not cache_dir().exists() or not any(cache_dir().iterdir()), (
+            "validation wrote to the cache"
+        )
 
     check()
     # Counted in this test itself, so it holds when the test runs alone.

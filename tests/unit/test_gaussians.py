@@ -51,7 +51,9 @@ def test_sample_moments_and_streaming(pq):
     assert torch.allclose(torch.cov(x.T), p.cov, atol=0.02)
     # The stream does not depend on the chunk size.
     a = p.sample(1_000, generator=torch.Generator().manual_seed(5), chunk_size=64)
-    b = torch.cat(list(p.iter_samples(1_000, generator=torch.Generator().manual_seed(5), chunk_size=1_000)))
+    b = torch.cat(
+        list(p.iter_samples(1_000, generator=torch.Generator().manual_seed(5), chunk_size=1_000))
+    )
     assert torch.equal(a, b)
 
 
@@ -105,10 +107,16 @@ def test_bad_gaussians_raise(mean, cov, match):
 
 def test_spectra_give_the_documented_eigenvalue_laws():
     dim = 40
-    eigs = {sp: torch.linalg.eigvalsh(training_gaussian(dim, GaussianRecipe(spectrum=sp), seed=2).cov) for sp in GaussianRecipe.SPECTRA}
+    eigs = {
+        sp: torch.linalg.eigvalsh(training_gaussian(dim, GaussianRecipe(spectrum=sp), seed=2).cov)
+        for sp in GaussianRecipe.SPECTRA
+    }
     assert 0.1 - 1e-9 <= eigs["loguniform"].min() and eigs["loguniform"].max() <= 1 + 1e-9
     assert 1 - 1e-9 <= eigs["spd"].min() and eigs["spd"].max() <= 2 + 1e-9
     # AAᵀ with a square standard-normal A: the largest eigenvalue near 4D, the smallest far below 1.
     assert 2 * dim < eigs["wishart"].max() < 6 * dim and eigs["wishart"].min() < 0.1
     # The default recipe's draw does not depend on the new options (cached flows stay valid).
-    assert torch.equal(training_gaussian(dim, GaussianRecipe(), seed=2).cov, training_gaussian(dim, GaussianRecipe(spectrum="loguniform"), seed=2).cov)
+    assert torch.equal(
+        training_gaussian(dim, GaussianRecipe(), seed=2).cov,
+        training_gaussian(dim, GaussianRecipe(spectrum="loguniform"), seed=2).cov,
+    )

@@ -26,8 +26,6 @@ SIZE = 4
 D = SIZE * SIZE
 
 
-
-
 def _inputs(gen, n=3):
     """Dequantised-looking images in (0, 1), kept away from the ends."""
     return 0.05 + 0.9 * torch.rand(n, D, generator=gen, dtype=torch.float64)
@@ -54,15 +52,23 @@ def test_horizontal_conditions_on_top_then_bottom():
 def test_cycle_goes_tl_tr_br_bl_and_leaves_two_quadrants_alone():
     pairs = cycle_masks(SIZE)
     h = SIZE // 2
-    quadrant = {name: torch.zeros(SIZE, SIZE, dtype=torch.bool) for name in ("TL", "TR", "BR", "BL")}
-    quadrant["TL"][:h, :h] = quadrant["TR"][:h, h:] = quadrant["BR"][h:, h:] = quadrant["BL"][h:, :h] = True
+    quadrant = {
+        name: torch.zeros(SIZE, SIZE, dtype=torch.bool) for name in ("TL", "TR", "BR", "BL")
+    }
+    quadrant["TL"][:h, :h] = quadrant["TR"][:h, h:] = quadrant["BR"][h:, h:] = quadrant["BL"][
+        h:, :h
+    ] = True
     order = ["TL", "TR", "BR", "BL"]
     assert len(pairs) == 4
     for k, (condition, change) in enumerate(pairs):
-        assert torch.equal(condition, quadrant[order[k]]) and torch.equal(change, quadrant[order[(k + 1) % 4]])
+        assert torch.equal(condition, quadrant[order[k]]) and torch.equal(
+            change, quadrant[order[(k + 1) % 4]]
+        )
         assert (~(condition | change)).sum() == D // 2  # two quadrants pass through
     seq = mask_sequence("cycle", SIZE, 6)
-    assert all(torch.equal(seq[k][1], seq[k + 1][0]) for k in range(5))  # each layer reads what the last wrote
+    assert all(
+        torch.equal(seq[k][1], seq[k + 1][0]) for k in range(5)
+    )  # each layer reads what the last wrote
 
 
 @pytest.mark.parametrize("kind", ["checkerboard", "horizontal"])
@@ -79,7 +85,12 @@ def test_alternating_sequences_change_the_complement(kind):
 @pytest.mark.parametrize("bottleneck", [None, 3])
 @pytest.mark.parametrize("kind", ["checkerboard", "horizontal", "cycle"])
 def test_flow_inverts_and_log_dets_match_autograd(kind, bottleneck, gen):
-    flow = _randomize(image_flow(SIZE, n_couplings=4, mask=kind, channels=3, n_blocks=2, bottleneck=bottleneck).double(), gen)
+    flow = _randomize(
+        image_flow(
+            SIZE, n_couplings=4, mask=kind, channels=3, n_blocks=2, bottleneck=bottleneck
+        ).double(),
+        gen,
+    )
     x = _inputs(gen)
     z, log_det = flow.transform(x)
     check_inverse_and_log_dets(flow.transform, x, z, log_det, inverse_atol=1e-10, log_det_atol=1e-9)
@@ -88,7 +99,9 @@ def test_flow_inverts_and_log_dets_match_autograd(kind, bottleneck, gen):
 @pytest.mark.parametrize("kind", ["checkerboard", "horizontal", "cycle"])
 def test_each_coupling_inverts_and_log_dets_match_autograd(kind, gen):
     for condition, change in mask_sequence(kind, SIZE, 2):
-        layer = _randomize(ImageAffineCoupling(condition, change, channels=3, n_blocks=1).double(), gen, scale=0.5)
+        layer = _randomize(
+            ImageAffineCoupling(condition, change, channels=3, n_blocks=1).double(), gen, scale=0.5
+        )
         x = torch.randn(3, D, generator=gen, dtype=torch.float64)
         log_scales = []
         y, log_det = layer(x, log_scales=log_scales)
@@ -104,7 +117,9 @@ def test_logit_log_det_matches_autograd_and_inverts(gen):
         x = _inputs(gen, n=2)[:, :5]
         y, log_det = logit(x)
         x_back, inv_log_det = logit.inverse(y)
-        assert torch.allclose(x_back, x, atol=1e-12) and torch.allclose(inv_log_det, -log_det, atol=1e-12)
+        assert torch.allclose(x_back, x, atol=1e-12) and torch.allclose(
+            inv_log_det, -log_det, atol=1e-12
+        )
         u = alpha + (1 - 2 * alpha) * x
         assert torch.allclose(y, torch.log(u / (1 - u)), atol=1e-12)
         for i in range(len(x)):
@@ -113,7 +128,9 @@ def test_logit_log_det_matches_autograd_and_inverts(gen):
 
 
 def test_leading_batch_dims_are_kept(gen):
-    layer = _randomize(ImageAffineCoupling(checkerboard_mask(SIZE), channels=2, n_blocks=1).double(), gen)
+    layer = _randomize(
+        ImageAffineCoupling(checkerboard_mask(SIZE), channels=2, n_blocks=1).double(), gen
+    )
     x = torch.randn(2, 3, D, generator=gen, dtype=torch.float64)
     log_scales = []
     y, log_det = layer(x, log_scales=log_scales)
@@ -128,8 +145,14 @@ def test_leading_batch_dims_are_kept(gen):
 @pytest.mark.parametrize("kind", ["checkerboard", "horizontal", "cycle"])
 def test_only_change_pixels_move_and_minus_t_is_the_prediction(kind, gen):
     condition, change = mask_sequence(kind, SIZE, 1)[0]
-    layer = _randomize(ImageAffineCoupling(condition, change, channels=3, n_blocks=2, bottleneck=2).double(), gen, scale=0.5)
-    assert torch.equal(layer.change_mask, change.flatten()) and torch.equal(layer.condition_mask, condition.flatten())
+    layer = _randomize(
+        ImageAffineCoupling(condition, change, channels=3, n_blocks=2, bottleneck=2).double(),
+        gen,
+        scale=0.5,
+    )
+    assert torch.equal(layer.change_mask, change.flatten()) and torch.equal(
+        layer.condition_mask, condition.flatten()
+    )
     c = layer.change_mask
     x = torch.randn(4, D, generator=gen, dtype=torch.float64)
     y, log_det = layer(x)
@@ -142,12 +165,16 @@ def test_only_change_pixels_move_and_minus_t_is_the_prediction(kind, gen):
     assert torch.equal(parts["prediction"], -parts["t"])
     assert (parts["s"][:, ~c] == 0).all() and (parts["t"][:, ~c] == 0).all()
     assert torch.allclose(parts["s"].sum(-1), log_det, atol=1e-12)
-    assert torch.allclose(parts["output"][:, c], (x[:, c] + parts["t"][:, c]) * parts["s"][:, c].exp(), atol=1e-12)
+    assert torch.allclose(
+        parts["output"][:, c], (x[:, c] + parts["t"][:, c]) * parts["s"][:, c].exp(), atol=1e-12
+    )
     # s and t read only the condition pixels: set the change pixels to the prediction and the
     # output there is exactly zero, y_c = (x_c + t)·e^s.
     x_pred = torch.where(c, parts["prediction"], x)
     assert torch.allclose(layer.parts(x_pred)["t"], parts["t"], atol=1e-14)
-    assert torch.allclose(layer(x_pred)[0][:, c], torch.zeros(4, int(c.sum()), dtype=torch.float64), atol=1e-12)
+    assert torch.allclose(
+        layer(x_pred)[0][:, c], torch.zeros(4, int(c.sum()), dtype=torch.float64), atol=1e-12
+    )
 
 
 def test_bottleneck_has_no_skip_connection(gen):
@@ -155,8 +182,13 @@ def test_bottleneck_has_no_skip_connection(gen):
     # network's Jacobian has rank ≤ l; without a bottleneck it has full rank.
     x = torch.randn(1, 1, SIZE, SIZE, generator=gen, dtype=torch.float64)
     for bottleneck, n_blocks in ((2, 2), (2, 1), (None, 2)):
-        net = _randomize(ConvSTNet(SIZE, channels=3, n_blocks=n_blocks, bottleneck=bottleneck).double(), gen)
-        assert len(net.blocks_before) == n_blocks // 2 and len(net.blocks_after) == n_blocks - n_blocks // 2
+        net = _randomize(
+            ConvSTNet(SIZE, channels=3, n_blocks=n_blocks, bottleneck=bottleneck).double(), gen
+        )
+        assert (
+            len(net.blocks_before) == n_blocks // 2
+            and len(net.blocks_after) == n_blocks - n_blocks // 2
+        )
         jac = torch.autograd.functional.jacobian(lambda u: net(u).flatten(), x).reshape(2 * D, D)
         rank = torch.linalg.matrix_rank(jac).item()
         assert rank <= 2 if bottleneck else rank == D
@@ -166,7 +198,9 @@ def test_bottleneck_has_no_skip_connection(gen):
 
 
 def test_image_flow_log_prob_is_finite_and_starts_at_the_logit_density(gen):
-    flow = image_flow(size=8, n_couplings=4, mask="checkerboard", channels=4, n_blocks=2, bottleneck=4)
+    flow = image_flow(
+        size=8, n_couplings=4, mask="checkerboard", channels=4, n_blocks=2, bottleneck=4
+    )
     assert isinstance(flow, Flow) and len(coupling_layers(flow)) == 4
     assert all(isinstance(c, ImageAffineCoupling) for c in coupling_layers(flow))
     x = torch.rand(5, 64, generator=gen).clamp(1e-3, 1 - 1e-3)
@@ -177,7 +211,9 @@ def test_image_flow_log_prob_is_finite_and_starts_at_the_logit_density(gen):
     log_p2, log_scales = flow.log_prob_and_log_scales(x)
     assert torch.equal(log_p2, log_p) and [s.shape for s in log_scales] == [(5, 32)] * 4
     with warnings.catch_warnings():
-        warnings.simplefilter("error", FastPathWarning)  # autograd_only: no fast path by design, no warning
+        warnings.simplefilter(
+            "error", FastPathWarning
+        )  # autograd_only: no fast path by design, no warning
         with torch.no_grad():
             assert torch.allclose(flow.log_prob(x), log_p.detach())
 
@@ -203,7 +239,10 @@ def _bad(fn, *args, **kwargs):
 @pytest.mark.parametrize(
     "make, match",
     [
-        (_bad(image_flow, mask="diagonal"), "mask must be one of 'checkerboard', 'horizontal', 'cycle'"),
+        (
+            _bad(image_flow, mask="diagonal"),
+            "mask must be one of 'checkerboard', 'horizontal', 'cycle'",
+        ),
         (_bad(image_flow, bottleneck=0), "bottleneck"),
         (_bad(image_flow, size=3, mask="cycle"), "size must be an even"),
         (_bad(image_flow, size=1), "size"),

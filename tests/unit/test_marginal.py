@@ -11,8 +11,21 @@ import warnings
 import pytest
 import torch
 
-from flowcore.flows import AffineCoupling, FastPathWarning, Flow, Permutation, StandardNormal, Transform
-from flowcore.flows.marginal import ActNorm, JointTrainingView, MarginalFlow, marginal_flow, r_block_flow
+from flowcore.flows import (
+    AffineCoupling,
+    FastPathWarning,
+    Flow,
+    Permutation,
+    StandardNormal,
+    Transform,
+)
+from flowcore.flows.marginal import (
+    ActNorm,
+    JointTrainingView,
+    MarginalFlow,
+    marginal_flow,
+    r_block_flow,
+)
 from flowcore.train import TrainConfig, fit
 from flowcore.flows.checks import check_inverse_and_log_dets
 from flowcore.flows.checks import randomize as _randomize
@@ -55,7 +68,9 @@ class Linear(Transform):
         return v @ self.A.T + self.c, torch.linalg.slogdet(self.A).logabsdet.expand(v.shape[:-1])
 
     def inverse(self, z):
-        return torch.linalg.solve(self.A, (z - self.c).unsqueeze(-1)).squeeze(-1), (-torch.linalg.slogdet(self.A).logabsdet).expand(z.shape[:-1])
+        return torch.linalg.solve(self.A, (z - self.c).unsqueeze(-1)).squeeze(-1), (
+            -torch.linalg.slogdet(self.A).logabsdet
+        ).expand(z.shape[:-1])
 
 
 def _linear_model(dim=2, aux=2, seed=7):
@@ -78,7 +93,9 @@ def _linear_model(dim=2, aux=2, seed=7):
     sigma[dim:, :dim] = k @ sxx
     sigma[:dim, dim:] = (k @ sxx).T
     sigma[dim:, dim:] = k @ sxx @ k.T + c
-    mu = torch.cat([torch.randn(dim, generator=g, dtype=F64), 0.3 * torch.randn(aux, generator=g, dtype=F64)])
+    mu = torch.cat(
+        [torch.randn(dim, generator=g, dtype=F64), 0.3 * torch.randn(aux, generator=g, dtype=F64)]
+    )
     rot, _ = torch.linalg.qr(torch.randn(q, q, generator=g, dtype=F64))
     A = rot @ torch.linalg.inv(torch.linalg.cholesky(sigma))
     flow = Flow(Linear(A, -A @ mu), StandardNormal(q)).to(F64)
@@ -103,7 +120,9 @@ def test_actnorm_inverts_and_log_det_matches_autograd(gen):
 
 def test_actnorm_data_dependent_init_and_flag_survives_state_dict(gen):
     layer = ActNorm(3).to(F64)  # training mode by default
-    x = torch.tensor([5.0, -2.0, 0.0], dtype=F64) + torch.tensor([0.1, 3.0, 20.0], dtype=F64) * torch.randn(256, 3, generator=gen, dtype=F64)
+    x = torch.tensor([5.0, -2.0, 0.0], dtype=F64) + torch.tensor(
+        [0.1, 3.0, 20.0], dtype=F64
+    ) * torch.randn(256, 3, generator=gen, dtype=F64)
     assert not bool(layer.initialized)
     z, log_det = layer(x)
     assert bool(layer.initialized)
@@ -161,9 +180,13 @@ def test_r_block_flow_structure_masks_and_seeded_shuffles():
     # The shuffles depend on the seed only, never on the global RNG.
     torch.manual_seed(123)
     again = r_block_flow(5, n_blocks=3, hidden=(8,))
-    assert [p.perm.tolist() for p in again.transform.transforms if isinstance(p, Permutation)] == [p.perm.tolist() for p in perms]
+    assert [p.perm.tolist() for p in again.transform.transforms if isinstance(p, Permutation)] == [
+        p.perm.tolist() for p in perms
+    ]
     other = r_block_flow(7, n_blocks=3, hidden=(8,), seed=1)
-    assert [p.perm.tolist() for p in other.transform.transforms if isinstance(p, Permutation)][1] != torch.randperm(7, generator=torch.Generator().manual_seed(0)).tolist()
+    assert [p.perm.tolist() for p in other.transform.transforms if isinstance(p, Permutation)][
+        1
+    ] != torch.randperm(7, generator=torch.Generator().manual_seed(0)).tolist()
     assert flow.autograd_only
     with warnings.catch_warnings():
         warnings.simplefilter("error", FastPathWarning)
@@ -177,7 +200,9 @@ def test_r_block_flow_inverts_and_log_dets_match_autograd(dim, log_scale, gen):
     x = 1.5 * torch.randn(4, dim, generator=gen, dtype=F64)
     z, log_det = flow.transform(x)
     assert not torch.allclose(z, x)
-    check_inverse_and_log_dets(flow.transform, x, z, log_det, inverse_atol=1e-10, log_det_atol=1e-9, rows=3)
+    check_inverse_and_log_dets(
+        flow.transform, x, z, log_det, inverse_atol=1e-10, log_det_atol=1e-9, rows=3
+    )
 
 
 def test_first_training_forward_standardises_every_actnorm_input_and_state_loads(gen):
@@ -185,8 +210,13 @@ def test_first_training_forward_standardises_every_actnorm_input_and_state_loads
     flow = r_block_flow(4, n_blocks=3, hidden=(16,), zero_init=False).to(F64)
     outputs = []
     norms = [m for m in flow.modules() if isinstance(m, ActNorm)]
-    hooks = [m.register_forward_hook(lambda mod, inp, out: outputs.append(out[0].detach())) for m in norms]
-    x = 3.0 + torch.randn(512, 4, generator=gen, dtype=F64) * torch.tensor([1.0, 5.0, 0.2, 2.0], dtype=F64)
+    hooks = [
+        m.register_forward_hook(lambda mod, inp, out: outputs.append(out[0].detach()))
+        for m in norms
+    ]
+    x = 3.0 + torch.randn(512, 4, generator=gen, dtype=F64) * torch.tensor(
+        [1.0, 5.0, 0.2, 2.0], dtype=F64
+    )
     log_p = flow.log_prob(x)
     for h in hooks:
         h.remove()
@@ -259,7 +289,9 @@ def test_linear_flow_samples_follow_the_closed_form_marginal():
 
 def test_log_p1_has_the_expectation_of_the_joint_bound(gen):
     dim, aux, reps = 2, 2, 4000
-    model = MarginalFlow(_random_flow(dim + aux, gen, scale=0.15), dim, aux)  # non-Gaussian, tame weights
+    model = MarginalFlow(
+        _random_flow(dim + aux, gen, scale=0.15), dim, aux
+    )  # non-Gaussian, tame weights
     x = torch.randn(3, dim, generator=gen, dtype=F64)
     with torch.no_grad():
         log_p1, _ = model.log_prob_marginal(x.repeat(reps, 1), n_samples=1, generator=gen)
@@ -267,12 +299,16 @@ def test_log_p1_has_the_expectation_of_the_joint_bound(gen):
     log_p1, joint = log_p1.reshape(reps, 3), joint.reshape(reps, 3)
     bound = joint.mean(0) + model.aux_entropy
     err = torch.sqrt(log_p1.var(0) / reps + joint.var(0) / reps)
-    assert ((log_p1.mean(0) - bound).abs() < 4 * err).all(), ((log_p1.mean(0) - bound) / err).tolist()
+    assert ((log_p1.mean(0) - bound).abs() < 4 * err).all(), (
+        (log_p1.mean(0) - bound) / err
+    ).tolist()
 
 
 def test_mean_log_p_hat_does_not_decrease_with_S(gen):
     dim, aux = 2, 2
-    model = MarginalFlow(_random_flow(dim + aux, gen, scale=0.15), dim, aux)  # non-Gaussian, tame weights
+    model = MarginalFlow(
+        _random_flow(dim + aux, gen, scale=0.15), dim, aux
+    )  # non-Gaussian, tame weights
     x = torch.randn(3, dim, generator=gen, dtype=F64)
     means, errs = [], []
     with torch.no_grad():
@@ -285,7 +321,10 @@ def test_mean_log_p_hat_does_not_decrease_with_S(gen):
         assert (hi - lo > -3 * torch.sqrt(e_lo**2 + e_hi**2)).all()
     # ...and the gain from 1 to 100 samples, averaged over the points, is real here (the posterior
     # of ε is not N(0, I)).
-    gain, gain_err = (means[2] - means[0]).mean(), torch.sqrt((errs[0] ** 2 + errs[2] ** 2).sum()) / 3
+    gain, gain_err = (
+        (means[2] - means[0]).mean(),
+        torch.sqrt((errs[0] ** 2 + errs[2] ** 2).sum()) / 3,
+    )
     assert gain > 3 * gain_err, (gain, gain_err)
 
 
@@ -356,15 +395,26 @@ def test_fit_through_the_training_view_lowers_the_validation_nll():
     view = JointTrainingView(model)
     with torch.no_grad():
         before = -view.eval().log_prob(x_val).mean().item()
-    config = TrainConfig(n_train=512, n_val=512, batch_size=64, lr=3e-3, max_epochs=5, stopping="fixed")
+    config = TrainConfig(
+        n_train=512, n_val=512, batch_size=64, lr=3e-3, max_epochs=5, stopping="fixed"
+    )
     history = fit(view, x_train, x_val, config, progress=False)
     assert all(m.initialized for m in model.modules() if isinstance(m, ActNorm))
     assert history.val_nll[-1] < history.val_nll[0] - 0.2 and history.val_nll[-1] < before - 1.0
     # The marginal (S = 50) beats the joint bound, −joint NLL + H_B, on the validation set.
     view.eval()
     with torch.no_grad():
-        marginal, _ = model.log_prob_marginal(x_val, n_samples=50, generator=torch.Generator().manual_seed(0))
+        marginal, _ = model.log_prob_marginal(
+            x_val, n_samples=50, generator=torch.Generator().manual_seed(0)
+        )
     assert marginal.mean().item() > -history.val_nll[-1] + model.aux_entropy - 0.02
     # fit's loss_terms path (log_prob_and_log_scales) runs through the view too.
     terms = [lambda batch, log_scales: 1e-3 * sum(s.square().sum(-1).mean() for s in log_scales)]
-    fit(view, x_train[:128], x_val[:64], TrainConfig(n_train=128, n_val=64, batch_size=64, max_epochs=1), progress=False, loss_terms=terms)
+    fit(
+        view,
+        x_train[:128],
+        x_val[:64],
+        TrainConfig(n_train=128, n_val=64, batch_size=64, max_epochs=1),
+        progress=False,
+        loss_terms=terms,
+    )

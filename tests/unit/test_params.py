@@ -22,7 +22,11 @@ def kernel(monkeypatch, tmp_path):
     started = []
     monkeypatch.setattr(pipeline, "BUILD", tmp_path)
     monkeypatch.setattr(pipeline, "kernel_environment", lambda cache, scheduler="": None)
-    monkeypatch.setattr(pipeline, "execute_chapter", lambda name, parameters, output: started.append(parameters) or 0.0)
+    monkeypatch.setattr(
+        pipeline,
+        "execute_chapter",
+        lambda name, parameters, output: started.append(parameters) or 0.0,
+    )
     return started
 
 
@@ -36,7 +40,10 @@ def test_a_malformed_value_is_one_line_naming_the_parameter(kernel, capsys):
     with pytest.raises(SystemExit) as stop:
         pipeline.chapter("baseline", "ci", [("dims", "[10,20")])
     message = str(stop.value)
-    assert message.startswith("[pipeline] dims: cannot read '[10,20' as a value") and "a list such as [10, 20]" in message
+    assert (
+        message.startswith("[pipeline] dims: cannot read '[10,20' as a value")
+        and "a list such as [10, 20]" in message
+    )
     assert "\n" not in message and not kernel
 
 
@@ -48,16 +55,29 @@ def test_sizes_the_machine_cannot_hold_are_refused_before_any_kernel(kernel, nam
     with pytest.raises(SystemExit) as stop:
         pipeline.chapter("baseline", "ci", [(name, text)])
     message = str(stop.value)
-    assert "of memory at its peak, but" in message and "is available" in message and driver in message
+    assert (
+        "of memory at its peak, but" in message and "is available" in message and driver in message
+    )
     assert not kernel
 
 
 def test_every_path_reads_numbers_the_same_way(tmp_path):
-    assert parse_value("n_train", "1_000") == 1000 and parse_value("lr", "2e+05") == 2e5 and parse_value("x", ".5e1") == 5.0
+    assert (
+        parse_value("n_train", "1_000") == 1000
+        and parse_value("lr", "2e+05") == 2e5
+        and parse_value("x", ".5e1") == 5.0
+    )
     assert parse_value("zero_init", "false") is False and parse_value("alpha", "null") is None
     # Text that reaches resolve (papermill -y, a notebook edit): read as the pipeline reads it.
-    config = resolve(ThesisConfig, "ci", {"lr": "1e-3", "n_train": "1_000", "alpha": "null", "log_scale": "tanh"}).config
-    assert (config.train.lr, config.train.n_train, config.alpha, config.flow.log_scale) == (0.001, 1000, None, "tanh")
+    config = resolve(
+        ThesisConfig, "ci", {"lr": "1e-3", "n_train": "1_000", "alpha": "null", "log_scale": "tanh"}
+    ).config
+    assert (config.train.lr, config.train.n_train, config.alpha, config.flow.log_scale) == (
+        0.001,
+        1000,
+        None,
+        "tanh",
+    )
     assert coerce("device", "cuda:0") == "cuda:0" and coerce("dims", "[1,") == "[1,"
     profile = tmp_path / "p.yaml"
     profile.write_text("debruin2024:\n  lr: 1e-3\n  n_train: 1_000\n")

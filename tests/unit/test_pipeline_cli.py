@@ -26,10 +26,18 @@ def test_the_command_line_offers_what_bookpipe_runs(cli):
     assert {"ci", "default", "paper"} <= set(cli.PROFILES)
 
 
-@pytest.mark.parametrize("args, status", [(["chapter", "--help"], 0), (["build", "--profile", "nonesuch"], 2)])
+@pytest.mark.parametrize(
+    "args, status", [(["chapter", "--help"], 0), (["build", "--profile", "nonesuch"], 2)]
+)
 def test_the_command_line_needs_only_the_standard_library(args, status):
     """``-S``: no site-packages, as with a fresh clone's python3; parsing ends before any re-run in .venv."""
-    run = subprocess.run([sys.executable, "-S", str(ROOT / "pipeline.py"), *args], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    run = subprocess.run(
+        [sys.executable, "-S", str(ROOT / "pipeline.py"), *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
     assert run.returncode == status, run.stderr
     if status == 0:
         assert all(name in " ".join(run.stdout.split()) for name in CHAPTERS), run.stdout

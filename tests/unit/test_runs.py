@@ -8,11 +8,31 @@ from flowcore.studies.debruin2024 import ThesisConfig
 from flowcore.studies.debruin2024.training import trained_flow
 from flowcore.train import TrainConfig, fit
 
-SMALL = dict(dims=[3], n_train=3_000, n_val=500, max_epochs=6, batch_size=256, n_couplings=2, hidden=[16], n_test=100, n_repeats=2)
+SMALL = dict(
+    dims=[3],
+    n_train=3_000,
+    n_val=500,
+    max_epochs=6,
+    batch_size=256,
+    n_couplings=2,
+    hidden=[16],
+    n_test=100,
+    n_repeats=2,
+)
 
 
 def test_fit_learns_the_gaussian():
-    cfg = ThesisConfig.from_params(**{**SMALL, "n_train": 5_000, "n_val": 1_000, "n_couplings": 4, "hidden": [32, 32], "max_epochs": 30, "lr": 3e-3})
+    cfg = ThesisConfig.from_params(
+        **{
+            **SMALL,
+            "n_train": 5_000,
+            "n_val": 1_000,
+            "n_couplings": 4,
+            "hidden": [32, 32],
+            "max_epochs": 30,
+            "lr": 3e-3,
+        }
+    )
     run = trained_flow(3, cfg)
     h = run.history
     assert h.val_nll[h.best_epoch] < h.val_nll[0] - 0.2
@@ -41,13 +61,19 @@ def test_interrupted_training_leaves_no_cache_file():
 
     with pytest.raises(KeyboardInterrupt):
         trained_flow(3, ThesisConfig.from_params(**SMALL), callback=interrupt)
-    assert not os.path.exists(os.environ["FLOWCORE_CACHE"]) or os.listdir(os.environ["FLOWCORE_CACHE"]) == []
+    assert (
+        not os.path.exists(os.environ["FLOWCORE_CACHE"])
+        or os.listdir(os.environ["FLOWCORE_CACHE"]) == []
+    )
 
 
 def test_corrupted_cache_entry_is_reported_and_recomputed():
     cfg = ThesisConfig.from_params(**SMALL)
     trained_flow(3, cfg)
-    (entry,) = [os.path.join(os.environ["FLOWCORE_CACHE"], f) for f in os.listdir(os.environ["FLOWCORE_CACHE"])]
+    (entry,) = [
+        os.path.join(os.environ["FLOWCORE_CACHE"], f)
+        for f in os.listdir(os.environ["FLOWCORE_CACHE"])
+    ]
     with open(entry, "r+b") as f:
         f.truncate(100)
     with pytest.warns(RuntimeWarning, match="unreadable"):

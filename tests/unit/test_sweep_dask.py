@@ -64,7 +64,9 @@ def _cache_is_whole(cache: Path) -> None:
     assert entries, "the sweep cached nothing"
     for path in entries:
         torch.load(path, map_location="cpu", weights_only=True)  # raises on a partial file
-    assert not list(cache.glob(".*.tmp")), f"temporary files left: {[p.name for p in cache.glob('.*.tmp')]}"
+    assert not list(cache.glob(".*.tmp")), (
+        f"temporary files left: {[p.name for p in cache.glob('.*.tmp')]}"
+    )
 
 
 @pytest.fixture
@@ -80,12 +82,35 @@ def dask_cluster(tmp_path):
 
     def start(name: str, *args: str) -> None:
         out = open(logs / f"{name}.log", "w")
-        processes.append(subprocess.Popen([str(dask), *args], stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True))
+        processes.append(
+            subprocess.Popen(
+                [str(dask), *args],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+            )
+        )
 
     try:
-        start("scheduler", "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard")
+        start(
+            "scheduler", "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"
+        )
         for i in range(2):
-            start(f"worker{i}", "worker", address, "--host", "127.0.0.1", "--nworkers", "1", "--nthreads", "1", "--no-dashboard", "--name", f"w{i}")
+            start(
+                f"worker{i}",
+                "worker",
+                address,
+                "--host",
+                "127.0.0.1",
+                "--nworkers",
+                "1",
+                "--nthreads",
+                "1",
+                "--no-dashboard",
+                "--name",
+                f"w{i}",
+            )
         from distributed import Client
 
         deadline = time.monotonic() + 90
@@ -96,7 +121,9 @@ def dask_cluster(tmp_path):
                 break
             except (OSError, TimeoutError):
                 if time.monotonic() > deadline or any(p.poll() is not None for p in processes):
-                    text = "\n".join(f"--- {f.name}\n{f.read_text()[-2000:]}" for f in logs.iterdir())
+                    text = "\n".join(
+                        f"--- {f.name}\n{f.read_text()[-2000:]}" for f in logs.iterdir()
+                    )
                     pytest.fail(f"the dask cluster did not come up:\n{text}")
                 time.sleep(1)
         yield address
@@ -134,7 +161,16 @@ def test_a_worker_killed_mid_task_leaves_a_whole_sweep_and_cache(ci_base, serial
 
     cache = tmp_path / "cache"
     killed: dict = {}
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None) as cluster, Client(cluster) as client:
+    with (
+        LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+        ) as cluster,
+        Client(cluster) as client,
+    ):
 
         def kill_one_busy_worker() -> None:
             deadline = time.monotonic() + 120
@@ -153,7 +189,9 @@ def test_a_worker_killed_mid_task_leaves_a_whole_sweep_and_cache(ci_base, serial
         killer.start()
         with mock.patch.dict(os.environ, {"FLOWCORE_CACHE": str(cache)}), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            table = regimes.run_design(ci_base.replace(scheduler=cluster.scheduler_address), progress=False)
+            table = regimes.run_design(
+                ci_base.replace(scheduler=cluster.scheduler_address), progress=False
+            )
         killer.join(timeout=5)
     assert killed, "no worker was killed while running a task"
     assert failures(table).empty, failures(table)
@@ -170,22 +208,37 @@ def _train_one(job: Job) -> list[dict]:
 
 def test_jobs_that_raise_are_reported_and_the_others_complete(ci_base, tmp_path):
     base = ci_base.replace(dims=[ci_base.dims[0]])
-    cases = {"fine": (), "invalid": (("n_train", 1),), "nan loss": (("lr", 1e30),), "fine too": (("seed", 1),)}
+    cases = {
+        "fine": (),
+        "invalid": (("n_train", 1),),
+        "nan loss": (("lr", 1e30),),
+        "fine too": (("seed", 1),),
+    }
     jobs = [Job({"case": name, "override": override}, base) for name, override in cases.items()]
     cache = tmp_path / "cache"
-    with mock.patch.dict(os.environ, {"FLOWCORE_CACHE": str(cache)}), pytest.warns(RuntimeWarning, match="2 of 4 jobs failed"):
+    with (
+        mock.patch.dict(os.environ, {"FLOWCORE_CACHE": str(cache)}),
+        pytest.warns(RuntimeWarning, match="2 of 4 jobs failed"),
+    ):
         table = run(jobs, _train_one, progress=False, scheduler="local", description="faults")
     assert table["case"].tolist() == ["fine", "fine too"]
     failed = failures(table).set_index("case")
     assert sorted(failed.index) == ["invalid", "nan loss"]
     assert "n_train must be an integer ≥ 2, got 1" in failed.loc["invalid", "error"]
-    assert failed.loc["nan loss", "error"].startswith("FloatingPointError: training loss became nan")
+    assert failed.loc["nan loss", "error"].startswith(
+        "FloatingPointError: training loss became nan"
+    )
     assert failed.loc["nan loss", "key"] == jobs[2].key
     # Nothing partial: the two good flows are cached whole, the NaN run left no entry.
     _cache_is_whole(cache)
     assert len(list(cache.glob("flow-*.pt"))) == 2
     nan_config = base.replace(lr=1e30)
-    spec = {"dim": base.dims[0], "recipe": nan_config.recipe, "flow": nan_config.flow, "train": nan_config.train}
+    spec = {
+        "dim": base.dims[0],
+        "recipe": nan_config.recipe,
+        "flow": nan_config.flow,
+        "train": nan_config.train,
+    }
     assert not entry_path("flow", spec, cache).exists()
 
 

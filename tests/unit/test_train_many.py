@@ -48,7 +48,13 @@ def _flows(seeds, dtype=torch.float64, **kw):
     out = []
     for s in seeds:
         with rng.seeded(s):
-            out.append(RealNVP(4, permutation_seed=s, **{"n_couplings": 3, "hidden": (8, 8), "zero_init": False, **kw}).to(dtype))
+            out.append(
+                RealNVP(
+                    4,
+                    permutation_seed=s,
+                    **{"n_couplings": 3, "hidden": (8, 8), "zero_init": False, **kw},
+                ).to(dtype)
+            )
     return out
 
 
@@ -59,7 +65,9 @@ def _data(k, n, dim=4, dtype=torch.float64, scale=1.0, val=False):
 
 
 def _max_weight_diff(a, b) -> float:
-    return max((x - y).abs().max().item() for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+    return max(
+        (x - y).abs().max().item() for x, y in zip(a.state_dict().values(), b.state_dict().values())
+    )
 
 
 def _bitwise(a, b) -> bool:
@@ -89,7 +97,18 @@ def _alone_with_lrs(flow, x_train, x_val, config):
 def test_float64_equals_fit_flow_by_flow(stopping, seeds, n_couplings):
     k_flows = len(seeds)
     configs = [
-        TrainConfig(n_train=96, n_val=64, batch_size=32, lr=3e-2, max_epochs=14, patience=2, lr_patience=1, min_delta=1e-3, seed=s, stopping=stopping)
+        TrainConfig(
+            n_train=96,
+            n_val=64,
+            batch_size=32,
+            lr=3e-2,
+            max_epochs=14,
+            patience=2,
+            lr_patience=1,
+            min_delta=1e-3,
+            seed=s,
+            stopping=stopping,
+        )
         for s in seeds
     ]
     flows = _flows(seeds, n_couplings=n_couplings)
@@ -102,7 +121,12 @@ def test_float64_equals_fit_flow_by_flow(stopping, seeds, n_couplings):
         ref, lrs = _alone_with_lrs(alone[k], x_train[k], x_val[k], configs[k])
         got = histories[k]
         assert len(got.val_nll) == len(ref.val_nll) and got.best_epoch == ref.best_epoch
-        assert max(abs(a - b) for a, b in zip(got.val_nll + got.train_nll, ref.val_nll + ref.train_nll)) <= 1e-9
+        assert (
+            max(
+                abs(a - b) for a, b in zip(got.val_nll + got.train_nll, ref.val_nll + ref.train_nll)
+            )
+            <= 1e-9
+        )
         assert _max_weight_diff(flows[k], alone[k]) <= 1e-9
         # Each flow holds its own weights as ordinary parameters: they load into a fresh flow.
         fresh = _flows([0], n_couplings=n_couplings)[0]
@@ -116,7 +140,9 @@ def test_float64_equals_fit_flow_by_flow(stopping, seeds, n_couplings):
         # The case covers flows stopping before the others and learning rates that have diverged
         # while flows still train together.
         assert len(set(lengths)) > 1
-        assert any(len({lrs[e] for lrs in lr_runs if len(lrs) > e}) > 1 for e in range(max(lengths)))
+        assert any(
+            len({lrs[e] for lrs in lr_runs if len(lrs) > e}) > 1 for e in range(max(lengths))
+        )
         assert len({h.seconds for h in histories}) == 1  # the wall time of the whole batched run
 
 
@@ -133,13 +159,18 @@ def _book_flows(seeds):
     out = []
     for s in seeds:
         with rng.seeded(s):
-            out.append(FlowConfig().build(5))  # the book's architecture: 8 couplings, hidden (64, 64)
+            out.append(
+                FlowConfig().build(5)
+            )  # the book's architecture: 8 couplings, hidden (64, 64)
     return out
 
 
 def test_float32_book_architecture_agreement_and_k_independence():
     seeds = (0, 1, 2)
-    configs = [TrainConfig(n_train=1000, n_val=500, batch_size=128, max_epochs=4, seed=s, stopping="fixed") for s in seeds]
+    configs = [
+        TrainConfig(n_train=1000, n_val=500, batch_size=128, max_epochs=4, seed=s, stopping="fixed")
+        for s in seeds
+    ]
     x_train = [_data(k, 1000, dim=5, dtype=torch.float32) for k in range(3)]
     x_val = [_data(k, 500, dim=5, dtype=torch.float32, val=True) for k in range(3)]
     group = _book_flows(seeds)
@@ -154,18 +185,31 @@ def test_float32_book_architecture_agreement_and_k_independence():
         bitwise.append(_bitwise(group[k], alone_fit[k]))
         weight_diffs.append(_max_weight_diff(group[k], alone_fit[k]))
         # K-independence: flow k trained alone by fit_many vs in the group of 3.
-        single = fit_many([alone_many[k]], [x_train[k]], [x_val[k]], [configs[k]], progress=False)[0]
-        assert _bitwise(alone_many[k], group[k]), f"flow {k}: K=1 and K=3 differ by {_max_weight_diff(alone_many[k], group[k])}"
+        single = fit_many([alone_many[k]], [x_train[k]], [x_val[k]], [configs[k]], progress=False)[
+            0
+        ]
+        assert _bitwise(alone_many[k], group[k]), (
+            f"flow {k}: K=1 and K=3 differ by {_max_weight_diff(alone_many[k], group[k])}"
+        )
         assert single.val_nll == histories[k].val_nll and single.train_nll == histories[k].train_nll
-    print(f"float32: final val NLL diffs {final_diffs}, all-epoch val NLL diffs {val_diffs}, weight diffs {weight_diffs}, bitwise {bitwise}")
+    print(
+        f"float32: final val NLL diffs {final_diffs}, all-epoch val NLL diffs {val_diffs}, weight diffs {weight_diffs}, bitwise {bitwise}"
+    )
     assert max(final_diffs) <= 10 * MEASURED_VAL_DIFF
     assert max(val_diffs) <= 10 * MEASURED_VAL_DIFF
     assert max(weight_diffs) <= 10 * MEASURED_WEIGHT_DIFF
 
 
 def _small(seeds, n=64, **kw):
-    configs = [TrainConfig(n_train=n, n_val=32, batch_size=32, max_epochs=2, seed=s, **kw) for s in seeds]
-    return _flows(seeds, n_couplings=2), [_data(k, n) for k in range(len(seeds))], [_data(k, 32, val=True) for k in range(len(seeds))], configs
+    configs = [
+        TrainConfig(n_train=n, n_val=32, batch_size=32, max_epochs=2, seed=s, **kw) for s in seeds
+    ]
+    return (
+        _flows(seeds, n_couplings=2),
+        [_data(k, n) for k in range(len(seeds))],
+        [_data(k, 32, val=True) for k in range(len(seeds))],
+        configs,
+    )
 
 
 def test_validation_errors():
@@ -183,7 +227,13 @@ def test_validation_errors():
     with pytest.raises(ValueError, match=r"train_sets\[0\] contains NaN"):
         fit_many(flows, [xt[0] * float("inf"), xt[1], xt[2]], xv, configs, progress=False)
     with pytest.raises(ValueError, match="architecture"):
-        fit_many([flows[0], _flows([1], n_couplings=2, hidden=(4, 8))[0]], xt[:2], xv[:2], configs[:2], progress=False)
+        fit_many(
+            [flows[0], _flows([1], n_couplings=2, hidden=(4, 8))[0]],
+            xt[:2],
+            xv[:2],
+            configs[:2],
+            progress=False,
+        )
     with pytest.raises(ValueError, match="K ≥ 1"):
         fit_many(flows, xt[:2], xv, configs, progress=False)
     with pytest.raises(ValueError, match="shares parameters"):
@@ -193,10 +243,16 @@ def test_validation_errors():
 def test_non_finite_loss_names_the_flow():
     seeds = (0, 1, 2)
     flows = _flows(seeds, dtype=torch.float32, n_couplings=2)
-    configs = [TrainConfig(n_train=64, n_val=32, batch_size=32, max_epochs=2, seed=s) for s in seeds]
-    xt = [_data(k, 64, dtype=torch.float32, scale=1e30 if k == 1 else 1.0) for k in range(3)]  # |z|² overflows
+    configs = [
+        TrainConfig(n_train=64, n_val=32, batch_size=32, max_epochs=2, seed=s) for s in seeds
+    ]
+    xt = [
+        _data(k, 64, dtype=torch.float32, scale=1e30 if k == 1 else 1.0) for k in range(3)
+    ]  # |z|² overflows
     xv = [_data(k, 32, dtype=torch.float32, val=True) for k in range(3)]
-    with pytest.raises(FloatingPointError, match=r"flow 1 \(seed 1\): training loss became inf at epoch 0, step 0"):
+    with pytest.raises(
+        FloatingPointError, match=r"flow 1 \(seed 1\): training loss became inf at epoch 0, step 0"
+    ):
         fit_many(flows, xt, xv, configs, progress=False)
 
 
@@ -204,8 +260,19 @@ def _specs_builds_datas(n_flows, scale_of=None):
     scale_of = scale_of or {}
     specs = [{"test": "train_many", "flow": k} for k in range(n_flows)]
     builds = [lambda: FlowConfig(n_couplings=2, hidden=[8]).build(3)] * n_flows
-    datas = [(lambda k=k: (_data(k, 64, dim=3, dtype=torch.float32, scale=scale_of.get(k, 1.0)), _data(k, 32, dim=3, dtype=torch.float32, val=True))) for k in range(n_flows)]
-    trains = [TrainConfig(n_train=64, n_val=32, batch_size=32, max_epochs=2, seed=10 + k) for k in range(n_flows)]
+    datas = [
+        (
+            lambda k=k: (
+                _data(k, 64, dim=3, dtype=torch.float32, scale=scale_of.get(k, 1.0)),
+                _data(k, 32, dim=3, dtype=torch.float32, val=True),
+            )
+        )
+        for k in range(n_flows)
+    ]
+    trains = [
+        TrainConfig(n_train=64, n_val=32, batch_size=32, max_epochs=2, seed=10 + k)
+        for k in range(n_flows)
+    ]
     return specs, builds, datas, trains
 
 
@@ -226,7 +293,9 @@ def test_train_or_load_many_caches_each_flow(tmp_path):
             assert _bitwise(a.flow, b.flow) and a.history == b.history
         assert _bitwise(one.flow, again[0].flow)
         # A batched-trained flow never serves (or is served by) one trained alone.
-        assert not train_or_load(specs[1], builds[1], datas[1], trains[1], progress=False).from_cache
+        assert not train_or_load(
+            specs[1], builds[1], datas[1], trains[1], progress=False
+        ).from_cache
 
 
 def test_train_or_load_many_caches_nothing_when_training_raises(tmp_path):
@@ -234,6 +303,8 @@ def test_train_or_load_many_caches_nothing_when_training_raises(tmp_path):
         specs, builds, datas, trains = _specs_builds_datas(3, scale_of={2: 1e30})
         train_or_load_many(specs[:1], builds[:1], datas[:1], trains[:1], progress=False)
         before = sorted(Path(tmp_path).iterdir())
-        with pytest.raises(FloatingPointError, match="flow 1"):  # the third flow, second of the two trained
+        with pytest.raises(
+            FloatingPointError, match="flow 1"
+        ):  # the third flow, second of the two trained
             train_or_load_many(specs, builds, datas, trains, progress=False)
         assert sorted(Path(tmp_path).iterdir()) == before and len(before) == 1

@@ -59,13 +59,17 @@ def _curve(seed: int, n: int = 60) -> list[float]:
 
 @pytest.mark.parametrize("lr_patience", [1, 2, 4])
 @pytest.mark.parametrize("min_delta", [0.0, 1e-3, 0.01])
-@pytest.mark.parametrize("lr", [1e-2, 3e-8])  # 3e-8: the second halving changes lr by < 1e-8, so it is skipped
+@pytest.mark.parametrize(
+    "lr", [1e-2, 3e-8]
+)  # 3e-8: the second halving changes lr by < 1e-8, so it is skipped
 def test_tracker_schedule_is_reduce_lr_on_plateau(lr_patience, min_delta, lr):
     config = TrainConfig(lr=lr, lr_patience=lr_patience, min_delta=min_delta, patience=1000)
     flow = torch.nn.Linear(1, 1)
     for seed in range(5):
         optimizer = torch.optim.SGD(flow.parameters(), lr=lr)
-        stock = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=lr_patience, threshold=min_delta, threshold_mode="abs")
+        stock = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, factor=0.5, patience=lr_patience, threshold=min_delta, threshold_mode="abs"
+        )
         tracker = Tracker(config)
         for epoch, v in enumerate(_curve(seed)):
             tracker.end_epoch(epoch, v, v, flow)
@@ -91,15 +95,30 @@ def test_tracker_fixed_keeps_every_epoch_and_the_lr():
     flow = torch.nn.Linear(1, 1)
     tracker = Tracker(TrainConfig(stopping="fixed", patience=1, lr_patience=1))
     assert all(tracker.end_epoch(e, 1.0, 1.0, flow) for e in range(5))
-    assert tracker.history.best_epoch == 4 and tracker.lr == tracker.config.lr and tracker.best_state is None
+    assert (
+        tracker.history.best_epoch == 4
+        and tracker.lr == tracker.config.lr
+        and tracker.best_state is None
+    )
 
 
 def test_tracker_finite_checks_name_the_flow_and_the_part():
     tracker = Tracker(TrainConfig(lr=0.5), name="flow 2 (seed 7): ")
     tracker.check_loss(torch.tensor(1.0), 0, 0)
-    with pytest.raises(FloatingPointError, match=r"^flow 2 \(seed 7\): training loss became inf at epoch 1, step 3 \(lr=0.5\); not finite: reg = inf; .* and the terms$"):
-        tracker.check_loss(torch.tensor(math.inf), 1, 3, [("NLL", torch.tensor(2.0)), ("reg", torch.tensor(math.inf))], hint=" and the terms")
-    with pytest.raises(FloatingPointError, match=r"^flow 2 \(seed 7\): validation NLL became nan at epoch 4"):
+    with pytest.raises(
+        FloatingPointError,
+        match=r"^flow 2 \(seed 7\): training loss became inf at epoch 1, step 3 \(lr=0.5\); not finite: reg = inf; .* and the terms$",
+    ):
+        tracker.check_loss(
+            torch.tensor(math.inf),
+            1,
+            3,
+            [("NLL", torch.tensor(2.0)), ("reg", torch.tensor(math.inf))],
+            hint=" and the terms",
+        )
+    with pytest.raises(
+        FloatingPointError, match=r"^flow 2 \(seed 7\): validation NLL became nan at epoch 4"
+    ):
         tracker.end_epoch(4, 1.0, math.nan, torch.nn.Linear(1, 1))
 
 
@@ -111,7 +130,13 @@ def _legacy_fit(flow, x_train, x_val, config, loss_terms=()):
     terms = _check_loss_terms(loss_terms)
     generator = torch.Generator().manual_seed(config.seed)
     optimizer = torch.optim.Adam(flow.parameters(), lr=config.lr, foreach=True)
-    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=config.lr_patience, threshold=config.min_delta, threshold_mode="abs")
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimizer,
+        factor=0.5,
+        patience=config.lr_patience,
+        threshold=config.min_delta,
+        threshold_mode="abs",
+    )
     train_nll, val_nll, best_epoch, lrs = [], [], -1, []
     best_val, best_state, stale = float("inf"), None, 0
     for epoch in range(config.max_epochs):
@@ -135,7 +160,12 @@ def _legacy_fit(flow, x_train, x_val, config, loss_terms=()):
         scheduler.step(val)
         lrs.append(optimizer.param_groups[0]["lr"])
         if val < best_val - config.min_delta:
-            best_val, best_state, stale, best_epoch = val, copy.deepcopy(flow.state_dict()), 0, epoch
+            best_val, best_state, stale, best_epoch = (
+                val,
+                copy.deepcopy(flow.state_dict()),
+                0,
+                epoch,
+            )
         else:
             stale += 1
         if stale >= config.patience:
@@ -151,22 +181,47 @@ def _shrink(batch, log_scales):
 
 @pytest.mark.parametrize(
     "dtype, stopping, terms",
-    [(torch.float32, "early", ()), (torch.float64, "early", ()), (torch.float32, "fixed", ()), (torch.float32, "early", (_shrink,))],
+    [
+        (torch.float32, "early", ()),
+        (torch.float64, "early", ()),
+        (torch.float32, "fixed", ()),
+        (torch.float32, "early", (_shrink,)),
+    ],
     ids=["f32-early", "f64-early", "f32-fixed", "f32-early-terms"],
 )
 def test_fit_equals_the_loop_it_replaced_bitwise(dtype, stopping, terms):
-    config = TrainConfig(n_train=96, n_val=64, batch_size=16, lr=1e-2, max_epochs=25 if stopping == "early" else 6, patience=4, lr_patience=1, seed=2, stopping=stopping)
+    config = TrainConfig(
+        n_train=96,
+        n_val=64,
+        batch_size=16,
+        lr=1e-2,
+        max_epochs=25 if stopping == "early" else 6,
+        patience=4,
+        lr_patience=1,
+        seed=2,
+        stopping=stopping,
+    )
     g = torch.Generator().manual_seed(0)
     x_train, x_val = (torch.randn(n, 4, generator=g, dtype=dtype) * 3.0 + 2.0 for n in (96, 64))
     with rng.seeded(2):
-        flow = RealNVP(4, n_couplings=3, hidden=(8, 8), permutation_seed=2, zero_init=False).to(dtype)
+        flow = RealNVP(4, n_couplings=3, hidden=(8, 8), permutation_seed=2, zero_init=False).to(
+            dtype
+        )
     legacy = copy.deepcopy(flow)
     history = fit(flow, x_train, x_val, config, progress=False, loss_terms=list(terms))
     train_nll, val_nll, best_epoch, lrs = _legacy_fit(legacy, x_train, x_val, config, terms)
-    assert (history.train_nll, history.val_nll, history.best_epoch) == (train_nll, val_nll, best_epoch)
-    assert all(torch.equal(a, b) for a, b in zip(flow.state_dict().values(), legacy.state_dict().values()))
+    assert (history.train_nll, history.val_nll, history.best_epoch) == (
+        train_nll,
+        val_nll,
+        best_epoch,
+    )
+    assert all(
+        torch.equal(a, b) for a, b in zip(flow.state_dict().values(), legacy.state_dict().values())
+    )
     if stopping == "early":  # the case covers halvings, and a stop before max_epochs
-        assert len(set(lrs)) > 1 and len(val_nll) < config.max_epochs and best_epoch < len(val_nll) - 1
+        assert (
+            len(set(lrs)) > 1 and len(val_nll) < config.max_epochs and best_epoch < len(val_nll) - 1
+        )
 
 
 # --- fit_many's optimizer against the hand-written step it replaced
@@ -207,7 +262,9 @@ def _legacy_adam_steps(per_flow, grads_per_step, lrs_per_step, drop_after, keep)
             theta.addcdiv_(exp_avg * (lr_el / -bias1).to(theta.dtype), denom)
         if step == drop_after:
             keep_t = torch.tensor(keep)
-            theta, exp_avg, exp_avg_sq = (pack([v[keep_t] for v in views(s, m)]) for s in (theta, exp_avg, exp_avg_sq))
+            theta, exp_avg, exp_avg_sq = (
+                pack([v[keep_t] for v in views(s, m)]) for s in (theta, exp_avg, exp_avg_sq)
+            )
             m = len(keep)
     return [[v[a] for v in views(theta, m)] for a in range(m)]
 
@@ -218,8 +275,13 @@ def test_packed_stock_adam_equals_the_hand_written_step_bitwise(dtype):
     shapes = [(6, 3), (6,), (4, 6), (4,)]
     per_flow = [[torch.randn(s, generator=g, dtype=dtype) for s in shapes] for _ in range(3)]
     keep, drop_after = [0, 2], 4
-    lrs_per_step = [[1e-2] * 3] * 2 + [[1e-2, 5e-3, 1e-2]] * 2 + [[5e-3, 2.5e-3]] * 3  # equal, then differing, then two flows
-    grads_per_step = [[torch.randn(len(lrs), *s, generator=g, dtype=dtype) for s in shapes] for lrs in lrs_per_step]
+    lrs_per_step = (
+        [[1e-2] * 3] * 2 + [[1e-2, 5e-3, 1e-2]] * 2 + [[5e-3, 2.5e-3]] * 3
+    )  # equal, then differing, then two flows
+    grads_per_step = [
+        [torch.randn(len(lrs), *s, generator=g, dtype=dtype) for s in shapes]
+        for lrs in lrs_per_step
+    ]
     expected = _legacy_adam_steps(per_flow, grads_per_step, lrs_per_step, drop_after, keep)
     packed = _Packed(per_flow, lrs_per_step[0][0])
     for step, (grads, lrs) in enumerate(zip(grads_per_step, lrs_per_step), start=1):
@@ -228,7 +290,11 @@ def test_packed_stock_adam_equals_the_hand_written_step_bitwise(dtype):
             packed.keep(keep)
     got = [packed.views(row) for row in packed.rows]
     assert len(got) == len(expected) == 2
-    assert all(torch.equal(a, b) for flow_got, flow_expected in zip(got, expected) for a, b in zip(flow_got, flow_expected))
+    assert all(
+        torch.equal(a, b)
+        for flow_got, flow_expected in zip(got, expected)
+        for a, b in zip(flow_got, flow_expected)
+    )
 
 
 # --- the cache lookup and train_or_load's entry
@@ -240,7 +306,9 @@ def test_lookup_returns_none_on_a_miss_and_honours_validate_and_cache_only(tmp_p
     save_atomic({"x": 1}, entry_path("table", config, tmp_path))
     assert lookup("table", config, directory=tmp_path) == {"x": 1}
     with pytest.warns(RuntimeWarning, match="does not match its config"):
-        assert lookup("table", config, directory=tmp_path, validate=lambda entry: "y" in entry) is None
+        assert (
+            lookup("table", config, directory=tmp_path, validate=lambda entry: "y" in entry) is None
+        )
     with cache_only():
         assert lookup("table", config, directory=tmp_path) == {"x": 1}
         with pytest.raises(NotCached, match="no cache entry"):
@@ -251,7 +319,16 @@ def test_lookup_returns_none_on_a_miss_and_honours_validate_and_cache_only(tmp_p
 
 
 def test_train_or_load_entry_is_fit_bitwise(tmp_path):
-    config = TrainConfig(n_train=96, n_val=32, batch_size=32, lr=1e-2, max_epochs=6, patience=2, lr_patience=1, seed=3)
+    config = TrainConfig(
+        n_train=96,
+        n_val=32,
+        batch_size=32,
+        lr=1e-2,
+        max_epochs=6,
+        patience=2,
+        lr_patience=1,
+        seed=3,
+    )
     x = torch.randn(128, 3, generator=rng.generator(0))
 
     def build():
@@ -263,9 +340,15 @@ def test_train_or_load_entry_is_fit_bitwise(tmp_path):
         entry = lookup("flow", {"pin": 1, "train": config})
     with rng.seeded(3):
         alone = build()
-    assert all(torch.equal(a, b) for a, b in zip(run.untrained.state_dict().values(), alone.state_dict().values()))
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(run.untrained.state_dict().values(), alone.state_dict().values())
+    )
     history = fit(alone, x[:96], x[96:], config, progress=False)
     for state in (run.flow.state_dict(), entry["state_dict"]):
         assert all(torch.equal(a, b) for a, b in zip(state.values(), alone.state_dict().values()))
-    assert run.history.val_nll == history.val_nll == entry["history"]["val_nll"] and run.history.best_epoch == history.best_epoch
+    assert (
+        run.history.val_nll == history.val_nll == entry["history"]["val_nll"]
+        and run.history.best_epoch == history.best_epoch
+    )
     assert os.listdir(tmp_path) == [entry_path("flow", {"pin": 1, "train": config}).name]

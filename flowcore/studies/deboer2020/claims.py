@@ -17,7 +17,7 @@ out of its pairs; with fewer than two pairs the interval is undefined and the un
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -99,7 +99,13 @@ REFERENCES = ("previous", "best")
 _LL = "mean log p̂"
 
 
-def paired_gains(runs: pd.DataFrame, value: str, by: Sequence[str] = (), reference: int | str = 0, confidence: float = CONFIDENCE) -> pd.DataFrame:
+def paired_gains(
+    runs: pd.DataFrame,
+    value: str,
+    by: Sequence[str] = (),
+    reference: int | str = 0,
+    confidence: float = CONFIDENCE,
+) -> pd.DataFrame:
     """Per group of ``by`` and per B other than the reference: the mean over seeds of
     ``value(B, seed) − value(reference, seed)`` with a Student-t interval over the seeds.
 
@@ -125,7 +131,10 @@ def paired_gains(runs: pd.DataFrame, value: str, by: Sequence[str] = (), referen
         [[0, 0], [2, 0]]
     """
     confidence = check_probability("confidence", confidence)
-    if not (reference in REFERENCES or (isinstance(reference, (int, np.integer)) and not isinstance(reference, bool))):
+    if not (
+        reference in REFERENCES
+        or (isinstance(reference, (int, np.integer)) and not isinstance(reference, bool))
+    ):
         raise ValueError(f"reference must be a B value or one of {REFERENCES}, got {reference!r}")
     by = list(by)
     missing = sorted({value, "B", "seed", *by} - set(runs.columns))
@@ -141,18 +150,29 @@ def paired_gains(runs: pd.DataFrame, value: str, by: Sequence[str] = (), referen
         wide = g.set_index(["seed", "B"])[value].astype(float).unstack("B").sort_index(axis=1)
         bs = list(wide.columns)
         for i, b in enumerate(bs):
-            ref = {"previous": bs[i - 1] if i else b, "best": wide.mean().idxmax()}.get(reference, reference) if isinstance(reference, str) else reference
+            ref = (
+                {"previous": bs[i - 1] if i else b, "best": wide.mean().idxmax()}.get(
+                    reference, reference
+                )
+                if isinstance(reference, str)
+                else reference
+            )
             if ref == b:
                 continue
             cells.append({**labels, "B": b, "reference B": ref})
             if ref in wide.columns:
                 diff = (wide[b] - wide[ref]).dropna()
-                pairs += [{**labels, "B": b, "reference B": ref, "seed": s, "gain": d} for s, d in diff.items()]
+                pairs += [
+                    {**labels, "B": b, "reference B": ref, "seed": s, "gain": d}
+                    for s, d in diff.items()
+                ]
     out = pd.DataFrame(cells, columns=keys)
     if not pairs:
         return out.assign(**{"gain": np.nan, "CI low": np.nan, "CI high": np.nan, "seeds": 0})
     pairs = pd.DataFrame(pairs)
-    summary = summarise_over_seeds(pairs, keys, "gain", confidence).merge(pairs.groupby(keys).size().rename("seeds").reset_index(), on=keys)
+    summary = summarise_over_seeds(pairs, keys, "gain", confidence).merge(
+        pairs.groupby(keys).size().rename("seeds").reset_index(), on=keys
+    )
     out = out.merge(summary, on=keys, how="left")
     out["seeds"] = out["seeds"].fillna(0).astype(int)
     return out
@@ -173,12 +193,26 @@ def d1(runs: pd.DataFrame) -> Findings:
     ``runs``: :func:`~flowcore.studies.deboer2020.experiments.table2`'s rows (one per ψ, D, B, seed).
     """
     gains = paired_gains(runs[runs["ψ"] == 1], _LL, by=["D"])
-    units = {_unit(r, "D", "B"): within(r["CI low"], r["CI high"], FLAT) for r in gains.to_dict("records")}
+    units = {
+        _unit(r, "D", "B"): within(r["CI low"], r["CI high"], FLAT)
+        for r in gains.to_dict("records")
+    }
     detail = "; ".join(f"D={r['D']}, B={r['B']}: {_interval(r)}" for r in gains.to_dict("records"))
     name = f"LL(B) − LL(0) within ±{FLAT} nats at ψ = 1 ({CONFIDENCE:.0%} interval over seeds)"
-    worst = gains.loc[[gains["gain"].abs().idxmax()]].to_dict("records")[0] if gains["gain"].notna().any() else None
-    headline = f"largest |LL(B) − LL(0)|: D={worst['D']}, B={worst['B']}: {_interval(worst)}" if worst is not None else "no ψ = 1 pair"
-    return Findings([SubCheck(name, "main", units or {"no ψ = 1": False}, detail, quote=QUOTES["D1"])], headline=headline)
+    worst = (
+        gains.loc[[gains["gain"].abs().idxmax()]].to_dict("records")[0]
+        if gains["gain"].notna().any()
+        else None
+    )
+    headline = (
+        f"largest |LL(B) − LL(0)|: D={worst['D']}, B={worst['B']}: {_interval(worst)}"
+        if worst is not None
+        else "no ψ = 1 pair"
+    )
+    return Findings(
+        [SubCheck(name, "main", units or {"no ψ = 1": False}, detail, quote=QUOTES["D1"])],
+        headline=headline,
+    )
 
 
 def d2(runs: pd.DataFrame) -> Findings:
@@ -188,17 +222,45 @@ def d2(runs: pd.DataFrame) -> Findings:
     high = runs[runs["ψ"] > 1]
     gains = paired_gains(high, _LL, by=["ψ", "D"])
     last = gains.loc[gains.groupby(["ψ", "D"])["B"].idxmax()] if len(gains) else gains
-    units = {_unit(r, "ψ", "D"): beyond(r["CI low"], r["CI high"], FLAT, "above") for r in last.to_dict("records")}
+    units = {
+        _unit(r, "ψ", "D"): beyond(r["CI low"], r["CI high"], FLAT, "above")
+        for r in last.to_dict("records")
+    }
     steps = paired_gains(high, _LL, by=["ψ", "D"], reference="previous")
-    mono = {f"ψ={psi}, D={d}": all_of(beyond(r["CI low"], r["CI high"], -FLAT, "above") for r in g.to_dict("records")) for (psi, d), g in steps.groupby(["ψ", "D"])}
-    detail = "; ".join(f"ψ={r['ψ']}, D={r['D']}, B {r['reference B']} → {r['B']}: {_interval(r, 2)}" for r in last.to_dict("records"))
-    step_detail = "; ".join(f"ψ={r['ψ']}, D={r['D']}, B {r['reference B']} → {r['B']}: {_interval(r, 2)}" for r in steps.to_dict("records"))
+    mono = {
+        f"ψ={psi}, D={d}": all_of(
+            beyond(r["CI low"], r["CI high"], -FLAT, "above") for r in g.to_dict("records")
+        )
+        for (psi, d), g in steps.groupby(["ψ", "D"])
+    }
+    detail = "; ".join(
+        f"ψ={r['ψ']}, D={r['D']}, B {r['reference B']} → {r['B']}: {_interval(r, 2)}"
+        for r in last.to_dict("records")
+    )
+    step_detail = "; ".join(
+        f"ψ={r['ψ']}, D={r['D']}, B {r['reference B']} → {r['B']}: {_interval(r, 2)}"
+        for r in steps.to_dict("records")
+    )
     subs = [
-        SubCheck(f"LL(largest B) − LL(0) > {FLAT} nats ({CONFIDENCE:.0%} interval over seeds)", "main", units or {"no ψ > 1": False}, detail, quote=QUOTES["D2"]),
-        SubCheck(f"no step in B lowers LL by more than {FLAT} nats", "secondary", mono or {"no ψ > 1": False}, step_detail, quote=QUOTES["D2 monotone"]),
+        SubCheck(
+            f"LL(largest B) − LL(0) > {FLAT} nats ({CONFIDENCE:.0%} interval over seeds)",
+            "main",
+            units or {"no ψ > 1": False},
+            detail,
+            quote=QUOTES["D2"],
+        ),
+        SubCheck(
+            f"no step in B lowers LL by more than {FLAT} nats",
+            "secondary",
+            mono or {"no ψ > 1": False},
+            step_detail,
+            quote=QUOTES["D2 monotone"],
+        ),
     ]
     held = sum(v is True for v in units.values())
-    return Findings(subs, headline=f"{held}/{len(units)} cells gain more than {FLAT} nats; " + detail)
+    return Findings(
+        subs, headline=f"{held}/{len(units)} cells gain more than {FLAT} nats; " + detail
+    )
 
 
 def _needed(gaps: pd.DataFrame) -> tuple[int, int]:
@@ -206,8 +268,15 @@ def _needed(gaps: pd.DataFrame) -> tuple[int, int]:
     of LL(B) − LL(best B) lies above −FLAT; the best B itself is saturated), from one group of
     :func:`paired_gains` with ``reference="best"``."""
     saturated = {int(gaps["reference B"].iloc[0]): True}
-    saturated.update({int(r["B"]): beyond(r["CI low"], r["CI high"], -FLAT, "above") for r in gaps.to_dict("records")})
-    return min(b for b, s in saturated.items() if s is not False), min(b for b, s in saturated.items() if s is True)
+    saturated.update(
+        {
+            int(r["B"]): beyond(r["CI low"], r["CI high"], -FLAT, "above")
+            for r in gaps.to_dict("records")
+        }
+    )
+    return min(b for b, s in saturated.items() if s is not False), min(
+        b for b, s in saturated.items() if s is True
+    )
 
 
 def _rises(ranges: Sequence[tuple[int, int]]) -> bool | None:
@@ -233,12 +302,21 @@ def d3(runs: pd.DataFrame) -> Findings:
         gaps = paired_gains(g, _LL, by=["D"], reference="best")
         needed = {int(d): _needed(gd) for d, gd in gaps.groupby("D")}
         units[f"ψ={psi}"] = _rises([needed[d] for d in sorted(needed)])
-        shown = ", ".join(f"D={d}: {lo}" if lo == hi else f"D={d}: {lo}–{hi}" for d, (lo, hi) in sorted(needed.items()))
+        shown = ", ".join(
+            f"D={d}: {lo}" if lo == hi else f"D={d}: {lo}–{hi}"
+            for d, (lo, hi) in sorted(needed.items())
+        )
         parts.append(f"ψ={psi}: B needed {shown}")
     name = f"the B needed to come within {FLAT} nats of the best B grows with D"
     dims = sorted(int(d) for d in runs["D"].unique())
     subs = [
-        SubCheck("the grid has at least two D", "premise", {"all": len(dims) >= 2}, f"D = {dims}", unmet="the grid has a single D"),
+        SubCheck(
+            "the grid has at least two D",
+            "premise",
+            {"all": len(dims) >= 2},
+            f"D = {dims}",
+            unmet="the grid has a single D",
+        ),
         SubCheck(name, "main", units or {"no ψ > 1": False}, "; ".join(parts), quote=QUOTES["D3"]),
     ]
     return Findings(subs, headline="; ".join(parts))
@@ -256,31 +334,69 @@ def d4(moons: pd.DataFrame) -> Findings:
     counts only where the resolved grid holds ≥ ``GRID_HOLDS`` of its mass. Premises: B = 0's mass was
     measured (else the claim is not testable here) and, per B, at least two seeds pair with B = 0."""
     m = moons.copy()
-    low, high, grid = (m[c].astype(float) for c in ("mass where p < 1e-3", "at most", "mass on the grid"))
+    low, high, grid = (
+        m[c].astype(float) for c in ("mass where p < 1e-3", "at most", "mass on the grid")
+    )
     measured = (grid >= GRID_HOLDS) & (low > 0)
     at_zero = m["B"] == 0
     # the largest ratio: B's upper bound over B = 0's lower bound; the smallest: the other way round
     m["log largest"] = np.log(low.where(at_zero, high).where(measured))
     m["log smallest"] = np.log(high.where(at_zero, low).where(measured))
-    largest, smallest = (paired_gains(m, c).query("B >= 3").reset_index(drop=True) for c in ("log largest", "log smallest"))
+    largest, smallest = (
+        paired_gains(m, c).query("B >= 3").reset_index(drop=True)
+        for c in ("log largest", "log smallest")
+    )
     share = float(np.log(BRIDGE_SHARE))
     units, paired, parts = {}, {}, []
     for big, small in zip(largest.to_dict("records"), smallest.to_dict("records")):
         unit = f"B={big['B']}"
-        holds, fails = beyond(big["CI low"], big["CI high"], share, "below"), beyond(small["CI low"], small["CI high"], share, "below")
+        holds, fails = (
+            beyond(big["CI low"], big["CI high"], share, "below"),
+            beyond(small["CI low"], small["CI high"], share, "below"),
+        )
         units[unit] = True if holds is True else (False if fails is False else None)
         paired[unit] = bool(big["seeds"] >= 2)
-        ratio = lambda r: f"×{np.exp(r['gain']):.2f} [{np.exp(r['CI low']):.2f}, {np.exp(r['CI high']):.2f}]"  # noqa: E731
+
+        def ratio(r):
+            return (
+                f"×{np.exp(r['gain']):.2f} [{np.exp(r['CI low']):.2f}, {np.exp(r['CI high']):.2f}]"
+            )
+
         parts.append(f"{unit}: {ratio(small)} to {ratio(big)} ({int(big['seeds'])} seeds)")
     means = m[measured].groupby("B")["mass where p < 1e-3"].mean()
     left = int((~measured).sum())
     main = f"B ≥ 3 puts ≤ {BRIDGE_SHARE} × B = 0's mass on the bridge ({CONFIDENCE:.0%} interval over seeds of the ratio)"
     subs = [
-        SubCheck("B = 0's bridge mass was measured", "premise", {"all": bool((measured & at_zero).any())}, f"measured on {int(measured.sum())} of {len(m)} models (the resolved grid holds ≥ {GRID_HOLDS} of the mass)", unmet="B = 0's bridge mass was not measured"),
-        SubCheck("at least two seeds pair with B = 0", "premise", paired or {"no B ≥ 3": False}, ", ".join(f"{u}: {int(r['seeds'])}" for u, r in zip(paired, largest.to_dict("records"))), gates=main),
-        SubCheck(main, "main", units or {"no B ≥ 3 measured": False}, "ratio to B = 0, smallest to largest: " + "; ".join(parts), quote=QUOTES["D4"]),
+        SubCheck(
+            "B = 0's bridge mass was measured",
+            "premise",
+            {"all": bool((measured & at_zero).any())},
+            f"measured on {int(measured.sum())} of {len(m)} models (the resolved grid holds ≥ {GRID_HOLDS} of the mass)",
+            unmet="B = 0's bridge mass was not measured",
+        ),
+        SubCheck(
+            "at least two seeds pair with B = 0",
+            "premise",
+            paired or {"no B ≥ 3": False},
+            ", ".join(
+                f"{u}: {int(r['seeds'])}" for u, r in zip(paired, largest.to_dict("records"))
+            ),
+            gates=main,
+        ),
+        SubCheck(
+            main,
+            "main",
+            units or {"no B ≥ 3 measured": False},
+            "ratio to B = 0, smallest to largest: " + "; ".join(parts),
+            quote=QUOTES["D4"],
+        ),
     ]
-    headline = "mean mass " + ", ".join(f"B={int(b)}: {v:.3f}" for b, v in means.items()) + (f"; ratio to B = 0 {'; '.join(parts)}" if parts else "") + (f"; {left} models not measured" if left else "")
+    headline = (
+        "mean mass "
+        + ", ".join(f"B={int(b)}: {v:.3f}" for b, v in means.items())
+        + (f"; ratio to B = 0 {'; '.join(parts)}" if parts else "")
+        + (f"; {left} models not measured" if left else "")
+    )
     return Findings(subs, headline=headline if len(means) else "no model measured")
 
 
@@ -296,7 +412,10 @@ def d5(digits: pd.DataFrame) -> Findings:
         raise ValueError(f"digits must hold one data dimension D, got {list(dims)}")
     size = GAIN_PER_DIM * float(dims[0])
     gains = paired_gains(digits, _LL)
-    units = {f"B={r['B']}": beyond(r["CI low"], r["CI high"], size, "below") for r in gains.to_dict("records")}
+    units = {
+        f"B={r['B']}": beyond(r["CI low"], r["CI high"], size, "below")
+        for r in gains.to_dict("records")
+    }
     means = digits[np.isfinite(digits[_LL])].groupby("B")[_LL].mean()
     rho = spearmanr(means.index, means.to_numpy()).statistic if len(means) > 2 else float("nan")
     detail = "; ".join(f"B={r['B']}: {_interval(r, 2)}" for r in gains.to_dict("records"))
@@ -310,9 +429,22 @@ def d6(summary: pd.DataFrame) -> Findings:
     """D6 per (ψ, D, B) cell with a thesis number: the thesis's value is at most the truth's E log p
     (a correct model on fresh data cannot beat it; main)."""
     rows = summary.dropna(subset=["thesis"])
-    units = {f"ψ={r['ψ']}, D={r['D']}, B={r['B']}": bool(r["thesis"] <= r["truth E log p"] + 0.05) for r in rows.to_dict("records")}
+    units = {
+        f"ψ={r['ψ']}, D={r['D']}, B={r['B']}": bool(r["thesis"] <= r["truth E log p"] + 0.05)
+        for r in rows.to_dict("records")
+    }
     excess = (rows["thesis"] - rows["truth E log p"]).max() if len(rows) else float("nan")
-    return Findings([SubCheck("the thesis's value ≤ the truth's E log p (+0.05)", "main", units or {"no cells": False}, f"largest excess {excess:+.2f} nats")], headline=f"{sum(units.values())}/{len(units)} cells attainable; largest excess {excess:+.2f} nats")
+    return Findings(
+        [
+            SubCheck(
+                "the thesis's value ≤ the truth's E log p (+0.05)",
+                "main",
+                units or {"no cells": False},
+                f"largest excess {excess:+.2f} nats",
+            )
+        ],
+        headline=f"{sum(units.values())}/{len(units)} cells attainable; largest excess {excess:+.2f} nats",
+    )
 
 
 def d7(runs: pd.DataFrame) -> Findings:
@@ -321,10 +453,24 @@ def d7(runs: pd.DataFrame) -> Findings:
     minus at B = 0 lies below 0 (main)."""
     gains = paired_gains(runs[runs["ψ"] > 1], "energy distance (CDF scale)", by=["ψ", "D"])
     last = gains.loc[gains.groupby(["ψ", "D"])["B"].idxmax()] if len(gains) else gains
-    units = {_unit(r, "ψ", "D"): beyond(r["CI low"], r["CI high"], 0.0, "below") for r in last.to_dict("records")}
-    detail = "; ".join(f"ψ={r['ψ']}, D={r['D']}, B {r['reference B']} → {r['B']}: {_interval(r, 4)}" for r in last.to_dict("records"))
-    sub = SubCheck(f"energy distance to the truth (CDF scale) falls from B = 0 to the largest B ({CONFIDENCE:.0%} interval over seeds)", "main", units or {"no ψ > 1": False}, detail, quote=QUOTES["D7"])
-    return Findings([sub], headline=f"{sum(v is True for v in units.values())}/{len(units)} cells fall")
+    units = {
+        _unit(r, "ψ", "D"): beyond(r["CI low"], r["CI high"], 0.0, "below")
+        for r in last.to_dict("records")
+    }
+    detail = "; ".join(
+        f"ψ={r['ψ']}, D={r['D']}, B {r['reference B']} → {r['B']}: {_interval(r, 4)}"
+        for r in last.to_dict("records")
+    )
+    sub = SubCheck(
+        f"energy distance to the truth (CDF scale) falls from B = 0 to the largest B ({CONFIDENCE:.0%} interval over seeds)",
+        "main",
+        units or {"no ψ > 1": False},
+        detail,
+        quote=QUOTES["D7"],
+    )
+    return Findings(
+        [sub], headline=f"{sum(v is True for v in units.values())}/{len(units)} cells fall"
+    )
 
 
 def assess(claim: str, found: Findings) -> ClaimCheck:

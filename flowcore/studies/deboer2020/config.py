@@ -73,16 +73,26 @@ class DeBoerConfig(StudyConfig):
     n_blocks: int = field(default=4, metadata=checked(check_int, minimum=1, maximum=64))
     hidden: tuple[int, ...] = field(default=(64, 64), metadata=checked(check_int_list, minimum=1))
     n_samples: int = field(default=50, metadata=checked(check_int, minimum=1))
-    moons_aux: tuple[int, ...] = field(default=(0, 1, 3, 4), metadata=checked(check_int_list, minimum=0))
+    moons_aux: tuple[int, ...] = field(
+        default=(0, 1, 3, 4), metadata=checked(check_int_list, minimum=0)
+    )
     moons_batch_size: int = field(default=64, metadata=checked(check_int, minimum=1))
-    digits_aux: tuple[int, ...] = field(default=(0, 2, 8, 16), metadata=checked(check_int_list, minimum=0))
+    digits_aux: tuple[int, ...] = field(
+        default=(0, 2, 8, 16), metadata=checked(check_int_list, minimum=0)
+    )
     digits_epochs: int = field(default=20, metadata=checked(check_int, minimum=1))
     device: str = field(default="auto", metadata=checked(check_device))
 
     def __post_init__(self):
         super().__post_init__()
-        if max(self.dims) > 64 or max(self.psis) > 9 or max(self.aux + self.moons_aux + self.digits_aux) > 256:
-            raise ValueError("dims ≤ 64, psis ≤ 9 and aux, moons_aux, digits_aux ≤ 256 (the study's small synthetic laws)")
+        if (
+            max(self.dims) > 64
+            or max(self.psis) > 9
+            or max(self.aux + self.moons_aux + self.digits_aux) > 256
+        ):
+            raise ValueError(
+                "dims ≤ 64, psis ≤ 9 and aux, moons_aux, digits_aux ≤ 256 (the study's small synthetic laws)"
+            )
 
     def resources(self) -> Estimate:
         """Peak memory and work of the grid (tiny flows; the importance samples dominate evaluation).
@@ -92,8 +102,21 @@ class DeBoerConfig(StudyConfig):
             True
         """
         width = float(max(self.dims) + max(self.aux))
-        needs = (Need("importance samples of a test set", float(self.n_test) * self.n_samples * (width + 64) * 8.0 / 8, ("n_test", "n_samples")),)
-        per = 2.0 * 2 * self.n_blocks * sum(a * b for a, b in zip([width, *self.hidden], [*self.hidden, 2 * width]))
+        needs = (
+            Need(
+                "importance samples of a test set",
+                float(self.n_test) * self.n_samples * (width + 64) * 8.0 / 8,
+                ("n_test", "n_samples"),
+            ),
+        )
+        per = (
+            2.0
+            * 2
+            * self.n_blocks
+            * sum(a * b for a, b in zip([width, *self.hidden], [*self.hidden, 2 * width]))
+        )
         cells = len(self.dims) * len(self.psis) * len(self.aux) * len(self.seeds)
-        flops = cells * (self.n_train * self.max_epochs * 3 * per + self.n_test * self.n_samples * per)
+        flops = cells * (
+            self.n_train * self.max_epochs * 3 * per + self.n_test * self.n_samples * per
+        )
         return Estimate(needs, flops)

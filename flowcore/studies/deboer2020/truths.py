@@ -47,7 +47,14 @@ from torch import Tensor
 from flowcore import rng
 from flowcore.validation import check_int, check_real, check_real_list, checked, validate_fields
 
-__all__ = ["PowerGaussian", "ks_per_coordinate", "energy_distance", "GridMass", "moons_mass_outside", "pca_components"]
+__all__ = [
+    "PowerGaussian",
+    "ks_per_coordinate",
+    "energy_distance",
+    "GridMass",
+    "moons_mass_outside",
+    "pca_components",
+]
 
 DTYPE = torch.float64
 #: Rows per block when a density is evaluated on a grid (bounds the moons' (rows × 4000) distance matrix).
@@ -130,7 +137,12 @@ class PowerGaussian:
         """
         x = _as_tensor(x)
         absx = x.abs()
-        log_density = -0.5 * absx ** (2.0 / self.psi) - 0.5 * math.log(2 * math.pi) + math.log(self.n_preimages) - math.log(self.psi)
+        log_density = (
+            -0.5 * absx ** (2.0 / self.psi)
+            - 0.5 * math.log(2 * math.pi)
+            + math.log(self.n_preimages)
+            - math.log(self.psi)
+        )
         if self.psi > 1:  # for ψ = 1 the term is 0·log|x|, which is nan at x = 0
             log_density = log_density - (1.0 - 1.0 / self.psi) * torch.log(absx)
         if self.psi % 2 == 0:
@@ -193,7 +205,12 @@ class PowerGaussian:
         """
         e_log_phi = -0.5 * (1.0 + math.log(2 * math.pi))
         e_log_abs_u = -0.5 * (np.euler_gamma + math.log(2.0))
-        per_coordinate = e_log_phi + math.log(self.n_preimages) - math.log(self.psi) - (self.psi - 1) * e_log_abs_u
+        per_coordinate = (
+            e_log_phi
+            + math.log(self.n_preimages)
+            - math.log(self.psi)
+            - (self.psi - 1) * e_log_abs_u
+        )
         return float(self.dim * per_coordinate)
 
     def entropy(self) -> float:
@@ -261,7 +278,9 @@ def energy_distance(a, b, max_points: int = 2000, seed: int = 0) -> float:
         raise ValueError(f"a and b must have the same dimension, got {a.shape[1]} and {b.shape[1]}")
 
     def mean_distance(x: Tensor, y: Tensor, same: bool) -> float:
-        d = torch.cdist(x, y, compute_mode="donot_use_mm_for_euclid_dist")  # exact zeros on the diagonal
+        d = torch.cdist(
+            x, y, compute_mode="donot_use_mm_for_euclid_dist"
+        )  # exact zeros on the diagonal
         return float(d.sum() / (len(x) * (len(x) - 1) if same else d.numel()))
 
     return 2 * mean_distance(a, b, False) - mean_distance(a, a, True) - mean_distance(b, b, True)
@@ -293,10 +312,17 @@ class GridMass(NamedTuple):
 def _on_grid(log_density: Callable[[Tensor], Tensor], points: Tensor) -> Tensor:
     """``log_density`` of the rows of ``points``, in blocks of :data:`_CHUNK` rows, without autograd."""
     with torch.no_grad():
-        return torch.cat([_as_tensor(log_density(block)).reshape(-1) for block in points.split(_CHUNK)])
+        return torch.cat(
+            [_as_tensor(log_density(block)).reshape(-1) for block in points.split(_CHUNK)]
+        )
 
 
-def moons_mass_outside(log_prob_model: Callable[[Tensor], Tensor], threshold_log_density: float, grid_extent: Sequence[float], n_grid: int = 200) -> GridMass:
+def moons_mass_outside(
+    log_prob_model: Callable[[Tensor], Tensor],
+    threshold_log_density: float,
+    grid_extent: Sequence[float],
+    n_grid: int = 200,
+) -> GridMass:
     r"""The probability mass a model :math:`q` puts where the true two-moons density :math:`p^*`
     (:func:`flowcore.studies.song2024.deep.truth` ``("moons")``, noise
     :data:`~flowcore.studies.song2024.deep.MOONS_NOISE`) is below :math:`e^\tau` (``threshold_log_density``):
@@ -321,13 +347,17 @@ def moons_mass_outside(log_prob_model: Callable[[Tensor], Tensor], threshold_log
         >>> m.outside < 1e-3, abs(m.total - 1) < 1e-3
         (True, True)
     """
-    from flowcore.studies.song2024.deep import truth  # imported here: deep pulls in the training stack
+    from flowcore.studies.song2024.deep import (
+        truth,
+    )  # imported here: deep pulls in the training stack
 
     threshold = check_real("threshold_log_density", threshold_log_density)
     n_grid = check_int("n_grid", n_grid, minimum=2)
     extent = check_real_list("grid_extent", grid_extent)
     if len(extent) != 4 or not (extent[0] < extent[1] and extent[2] < extent[3]):
-        raise ValueError(f"grid_extent must be (xmin, xmax, ymin, ymax) with xmin < xmax and ymin < ymax, got {grid_extent!r}")
+        raise ValueError(
+            f"grid_extent must be (xmin, xmax, ymin, ymax) with xmin < xmax and ymin < ymax, got {grid_extent!r}"
+        )
     xmin, xmax, ymin, ymax = extent
     dx, dy = (xmax - xmin) / n_grid, (ymax - ymin) / n_grid
     xs = xmin + dx * (torch.arange(n_grid, dtype=DTYPE) + 0.5)
@@ -336,10 +366,16 @@ def moons_mass_outside(log_prob_model: Callable[[Tensor], Tensor], threshold_log
     negligible = _on_grid(truth("moons").log_prob, points) < threshold
     log_q = _on_grid(log_prob_model, points)
     if len(log_q) != len(points):
-        raise ValueError(f"log_prob_model must map (k, 2) to (k,), got {len(log_q)} values for {len(points)} points")
+        raise ValueError(
+            f"log_prob_model must map (k, 2) to (k,), got {len(log_q)} values for {len(points)} points"
+        )
     resolved = ~(torch.isnan(log_q) | (log_q == math.inf))
     q = torch.where(resolved, torch.exp(log_q), torch.zeros_like(log_q))
-    return GridMass(outside=float(q[negligible].sum() * dx * dy), total=float(q.sum() * dx * dy), unresolved=int((~resolved).sum()))
+    return GridMass(
+        outside=float(q[negligible].sum() * dx * dy),
+        total=float(q.sum() * dx * dy),
+        unresolved=int((~resolved).sum()),
+    )
 
 
 def pca_components(X, levels: Sequence[float] = (0.95, 0.999)) -> dict[float, int]:
@@ -367,4 +403,9 @@ def pca_components(X, levels: Sequence[float] = (0.95, 0.999)) -> dict[float, in
     if not variances.sum() > 0:
         raise ValueError("X has no variance")
     cumulative = np.cumsum(variances) / variances.sum()
-    return {level: min(int(np.searchsorted(cumulative, level - 1e-12, side="left")) + 1, len(cumulative)) for level in levels}
+    return {
+        level: min(
+            int(np.searchsorted(cumulative, level - 1e-12, side="left")) + 1, len(cumulative)
+        )
+        for level in levels
+    }

@@ -14,14 +14,30 @@ import numpy as np
 import pandas as pd
 
 from flowcore.cache import cached
-from flowcore.estimators import Estimate, cross_entropy_mc, kl_mc, log_likelihoods, mean_estimate, overlap_coefficient
+from flowcore.estimators import (
+    Estimate,
+    cross_entropy_mc,
+    kl_mc,
+    log_likelihoods,
+    mean_estimate,
+    overlap_coefficient,
+)
 from flowcore.gaussians import Gaussian
 from flowcore.rng import stream
 from flowcore.studies.debruin2024 import columns as col
 from flowcore.studies.debruin2024.config import ThesisConfig
 from flowcore.studies.debruin2024.training import TrainedFlow, trained_flow
 
-__all__ = ["BaselineRun", "baseline", "baseline_metrics", "HOW", "baseline_quantities", "baseline_summary", "baseline_table"]
+__all__ = [
+    "BaselineRun",
+    "baseline",
+    "baseline_metrics",
+    "HOW",
+    "baseline_quantities",
+    "baseline_summary",
+    "baseline_table",
+]
+
 
 @dataclass
 class BaselineRun:
@@ -64,18 +80,29 @@ def baseline(config: ThesisConfig, progress: bool | None = None) -> dict[int, Ba
     for dim in config.dims:
         trained = trained_flow(dim, config, progress=progress)
         p = trained.p
-        densities = {"truth": p.log_prob, "model": trained.flow, "gaussian": trained.p_hat.log_prob, "untrained": trained.untrained}
+        densities = {
+            "truth": p.log_prob,
+            "model": trained.flow,
+            "gaussian": trained.p_hat.log_prob,
+            "untrained": trained.untrained,
+        }
         start = time.perf_counter()
         repeats = []
         for r in range(config.n_repeats):
-            samples = p.iter_samples(config.n_test, stream(config.seed, "test", dim, "p", r), config.chunk_size)
+            samples = p.iter_samples(
+                config.n_test, stream(config.seed, "test", dim, "p", r), config.chunk_size
+            )
             # The nulls' numbers come from the first test set; the repeats measure the spread of the model's and the truth's.
-            scored = densities if r == 0 else {k: v for k, v in densities.items() if k != "untrained"}
+            scored = (
+                densities if r == 0 else {k: v for k, v in densities.items() if k != "untrained"}
+            )
             repeats.append(log_likelihoods(samples, scored, device=config.torch_device))
         runs[dim] = BaselineRun(
             trained=trained,
             loglik=repeats[0],
-            repeat_means={name: np.array([rep[name].mean() for rep in repeats]) for name in repeats[-1]},
+            repeat_means={
+                name: np.array([rep[name].mean() for rep in repeats]) for name in repeats[-1]
+            },
             eval_seconds=time.perf_counter() - start,
         )
     return runs
@@ -126,7 +153,10 @@ HOW = {
     col.SIGMA_AT_1E6: "σ × √(N / 10⁶)",
     col.EXACT_SE: "exact SE of H*(p,p): Var log p = D/2",
     col.OVL: "overlap of the KDEs of log pθ and log p",
-    **{col.of(col.KL_P_MODEL_PAIRED, null): f"the same, {null} in the model's place" for null in col.NULL_SCORES},
+    **{
+        col.of(col.KL_P_MODEL_PAIRED, null): f"the same, {null} in the model's place"
+        for null in col.NULL_SCORES
+    },
     **{col.of(col.OVL, null): f"the same, {null} in the model's place" for null in col.NULL_SCORES},
 }
 
@@ -152,7 +182,9 @@ def baseline_summary(runs: dict[int, BaselineRun]) -> pd.DataFrame:
                 row[name] = value
         # How many standard errors each estimate is from its closed form (C2, C3 and the notebook read these).
         row[col.Z_H_STAR_PP] = (row[col.H_STAR_PP] - row[col.H_P]) / row[col.se(col.H_STAR_PP)]
-        row[col.Z_KL_STAR_P_HAT] = (row[col.KL_STAR_P_HAT] - row[col.KL_P_HAT]) / row[col.se(col.KL_STAR_P_HAT)]
+        row[col.Z_KL_STAR_P_HAT] = (row[col.KL_STAR_P_HAT] - row[col.KL_P_HAT]) / row[
+            col.se(col.KL_STAR_P_HAT)
+        ]
         row[col.KL_PER_DIM] = row[col.KL_P_MODEL_PAIRED] / dim
         history, h_p = run.trained.history, run.p.entropy()
         row.update(
@@ -172,11 +204,21 @@ def baseline_summary(runs: dict[int, BaselineRun]) -> pd.DataFrame:
 
 def baseline_table(config: ThesisConfig) -> pd.DataFrame:
     """:func:`baseline_summary` for ``config``, cached (the discussion chapter reads it)."""
-    spec = {"dims": config.dims, "recipe": config.recipe, "flow": config.flow, "train": config.train, "n_test": config.n_test, "n_repeats": config.n_repeats}
+    spec = {
+        "dims": config.dims,
+        "recipe": config.recipe,
+        "flow": config.flow,
+        "train": config.train,
+        "n_test": config.n_test,
+        "n_repeats": config.n_repeats,
+    }
 
     def compute() -> dict:
         frame = baseline_summary(baseline(config)).reset_index()
-        return {"columns": list(frame.columns), "values": {c: frame[c].tolist() for c in frame.columns}}
+        return {
+            "columns": list(frame.columns),
+            "values": {c: frame[c].tolist() for c in frame.columns},
+        }
 
     def valid(entry) -> bool:  # entries written before the nulls' columns existed are recomputed
         return isinstance(entry, dict) and col.of(col.OVL, "untrained") in entry.get("columns", ())

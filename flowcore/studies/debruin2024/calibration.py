@@ -38,7 +38,16 @@ from flowcore.gaussians import GaussianRecipe, training_gaussian
 from flowcore.studies.debruin2024.config import ThesisConfig
 from flowcore.validation import check_choice, check_int, check_probability
 
-__all__ = ["Targets", "Calibration", "calibrate_perturbation", "calibrate_outlier", "outlier_rates", "calibration", "Constants", "constants"]
+__all__ = [
+    "Targets",
+    "Calibration",
+    "calibrate_perturbation",
+    "calibrate_outlier",
+    "outlier_rates",
+    "calibration",
+    "Constants",
+    "constants",
+]
 
 
 @dataclass(frozen=True)
@@ -77,7 +86,10 @@ class Calibration:
 
     def as_dict(self) -> dict:
         def frame(df: pd.DataFrame) -> dict:
-            return {"columns": list(df.columns), "rows": [list(map(_plain, r)) for r in df.itertuples(index=False)]}
+            return {
+                "columns": list(df.columns),
+                "rows": [list(map(_plain, r)) for r in df.itertuples(index=False)],
+            }
 
         return {
             "values": self.values,
@@ -93,7 +105,14 @@ class Calibration:
         def frame(d: dict) -> pd.DataFrame:
             return pd.DataFrame(d["rows"], columns=d["columns"])
 
-        return cls(dict(entry["values"]), frame(entry["achieved"]), frame(entry["check"]), frame(entry["grid"]), float(entry["residual"]), dict(entry["meta"]))
+        return cls(
+            dict(entry["values"]),
+            frame(entry["achieved"]),
+            frame(entry["check"]),
+            frame(entry["grid"]),
+            float(entry["residual"]),
+            dict(entry["meta"]),
+        )
 
 
 def _plain(value):
@@ -102,7 +121,12 @@ def _plain(value):
 
 def _refine(loss, start: np.ndarray) -> np.ndarray:
     """Nelder–Mead from the best grid point, on constants kept ≥ 0 (the loss sees ``abs``)."""
-    result = minimize(lambda v: loss(np.abs(v)), start, method="Nelder-Mead", options={"xatol": 1e-4, "fatol": 1e-7, "maxiter": 200})
+    result = minimize(
+        lambda v: loss(np.abs(v)),
+        start,
+        method="Nelder-Mead",
+        options={"xatol": 1e-4, "fatol": 1e-7, "maxiter": 200},
+    )
     best = np.abs(result.x)
     return best if loss(best) <= loss(start) else start
 
@@ -124,7 +148,10 @@ def calibrate_perturbation(
 
     def rates(alpha: float, beta: float, draws: np.ndarray) -> list[float]:
         pert = Perturbation(float(alpha), float(beta))
-        return [truth_tnr(p, perturbed(p, s, t, pert, u), targets.tpr, draws) for s, t, _ in targets.perturbed]
+        return [
+            truth_tnr(p, perturbed(p, s, t, pert, u), targets.tpr, draws)
+            for s, t, _ in targets.perturbed
+        ]
 
     goal = np.array([target for *_, target in targets.perturbed])
 
@@ -148,11 +175,21 @@ def calibrate_perturbation(
     fresh = rates(alpha, beta, fresh_z)
     achieved = pd.DataFrame({"target": names, "thesis": goal, "reached": reached})
     check = pd.DataFrame(
-        {"target": names, "thesis": goal, "fresh draws": fresh, "SE": [math.sqrt(r * (1 - r) / n_check) for r in fresh]}
+        {
+            "target": names,
+            "thesis": goal,
+            "fresh draws": fresh,
+            "SE": [math.sqrt(r * (1 - r) / n_check) for r in fresh],
+        }
     )
     residual = float(np.sqrt(np.mean((np.array(fresh) - goal) ** 2)))
     return Calibration(
-        {"alpha": float(alpha), "beta": float(beta)}, achieved, check, grid, residual, {"dim": targets.dim, "tpr": targets.tpr, "n_draws": n_draws, "n_check": n_check}
+        {"alpha": float(alpha), "beta": float(beta)},
+        achieved,
+        check,
+        grid,
+        residual,
+        {"dim": targets.dim, "tpr": targets.tpr, "n_draws": n_draws, "n_check": n_check},
     )
 
 
@@ -186,7 +223,11 @@ def calibrate_outlier(
 
     def summary(offset: float, cov_scale: float, draws: np.ndarray) -> np.ndarray:
         law = object.__new__(QuadraticForm)
-        law.sqrt_ell, law.b, law.b_shift = math.sqrt(max(cov_scale, 1e-12)) * unit.sqrt_ell, offset * unit.b, unit.b_shift
+        law.sqrt_ell, law.b, law.b_shift = (
+            math.sqrt(max(cov_scale, 1e-12)) * unit.sqrt_ell,
+            offset * unit.b,
+            unit.b_shift,
+        )
         r = np.array([law.affine(s, t).outside(band, draws) for s in scales for t in shifts])
         return np.array([r.mean(), r.min()])
 
@@ -200,15 +241,26 @@ def calibrate_outlier(
         for c in cov_scales:
             r = summary(m, c, z)
             rows.append([m, c, *r, float(np.sum((r - goal) ** 2))])
-    grid = pd.DataFrame(rows, columns=["outlier_offset", "outlier_cov_scale", "mean TNR", "min TNR", "loss"])
-    start = grid.loc[grid["loss"].idxmin(), ["outlier_offset", "outlier_cov_scale"]].to_numpy(dtype=float)
+    grid = pd.DataFrame(
+        rows, columns=["outlier_offset", "outlier_cov_scale", "mean TNR", "min TNR", "loss"]
+    )
+    start = grid.loc[grid["loss"].idxmin(), ["outlier_offset", "outlier_cov_scale"]].to_numpy(
+        dtype=float
+    )
     offset, cov_scale = _refine(loss, start)
 
     names = ["mean TNR over Λ^out", "min TNR over Λ^out"]
     reached = summary(offset, cov_scale, z)
     fresh = summary(offset, cov_scale, standard_normal_draws(n_check, targets.dim, seed + 1))
     achieved = pd.DataFrame({"target": names, "thesis": goal, "reached": reached})
-    check = pd.DataFrame({"target": names, "thesis": goal, "fresh draws": fresh, "SE": [math.sqrt(max(r * (1 - r), 1e-12) / n_check) for r in fresh]})
+    check = pd.DataFrame(
+        {
+            "target": names,
+            "thesis": goal,
+            "fresh draws": fresh,
+            "SE": [math.sqrt(max(r * (1 - r), 1e-12) / n_check) for r in fresh],
+        }
+    )
     residual = float(np.sqrt(np.mean((fresh - goal) ** 2)))
     return Calibration(
         {"outlier_offset": float(offset), "outlier_cov_scale": float(cov_scale)},
@@ -237,8 +289,12 @@ def calibration(config: ThesisConfig, which: str) -> tuple[Calibration, bool]:
 
     def compute() -> dict:
         if which == "perturbation":
-            return calibrate_perturbation(recipe, config.seed, targets, n_draws=n, n_check=10 * n).as_dict()
-        return calibrate_outlier(recipe, config.seed, config.scales, config.shifts, targets, n_draws=n, n_check=10 * n).as_dict()
+            return calibrate_perturbation(
+                recipe, config.seed, targets, n_draws=n, n_check=10 * n
+            ).as_dict()
+        return calibrate_outlier(
+            recipe, config.seed, config.scales, config.shifts, targets, n_draws=n, n_check=10 * n
+        ).as_dict()
 
     entry, from_cache = cached("calibration", spec, compute)
     return Calibration.from_dict(entry), from_cache
@@ -255,14 +311,22 @@ class Constants:
 
 def constants(config: ThesisConfig) -> Constants:
     """α, β and the outlier recipe: the config's values where given, else the cached calibration's."""
-    given = {k: getattr(config, k) for k in ("alpha", "beta", "outlier_offset", "outlier_cov_scale")}
+    given = {
+        k: getattr(config, k) for k in ("alpha", "beta", "outlier_offset", "outlier_cov_scale")
+    }
     values, source = {}, {}
-    for which, names in (("perturbation", ("alpha", "beta")), ("outlier", ("outlier_offset", "outlier_cov_scale"))):
+    for which, names in (
+        ("perturbation", ("alpha", "beta")),
+        ("outlier", ("outlier_offset", "outlier_cov_scale")),
+    ):
         if any(given[n] is None for n in names):
             calibrated, _ = calibration(config, which)
         for name in names:
             if given[name] is None:
-                values[name], source[name] = calibrated.values[name], f"calibrated at D = {config.calibration_dim}"
+                values[name], source[name] = (
+                    calibrated.values[name],
+                    f"calibrated at D = {config.calibration_dim}",
+                )
             else:
                 values[name], source[name] = float(given[name]), "parameter"
     return Constants(

@@ -81,7 +81,13 @@ CLAIMS = {
 #: What each claim asserts about the model: that it departs from the truth ("failure"; masked by the
 #: truth and p̂, and needing a flow that fits p), that it agrees with it ("fit"; masked by the untrained
 #: flow), or nothing ("estimator": the Monte-Carlo estimators).
-KIND = {"C1": "fit", "C2": "estimator", "C3": "estimator", "C4": "fit", **{f"C{i}": "failure" for i in range(5, 12)}}
+KIND = {
+    "C1": "fit",
+    "C2": "estimator",
+    "C3": "estimator",
+    "C4": "fit",
+    **{f"C{i}": "failure" for i in range(5, 12)},
+}
 #: The claims that the flow fails, each of which carries the fit premise.
 FAILURES = tuple(c for c, kind in KIND.items() if kind == "failure")
 
@@ -220,8 +226,22 @@ def _dim_or_premise(table: pd.DataFrame, dim: int, exact: bool) -> tuple[int, li
     """The dimension a claim stated at ``dim`` is checked at: ``dim`` itself, or with ``exact=False``
     the nearest one (said in the scope); with ``exact=True`` and ``dim`` absent, a failing premise."""
     used = nearest_dim(table, dim)
-    premise = [SubCheck(f"the run has the thesis's D = {dim}", "premise", {"all": used == dim}, f"dimensions in the run: {sorted(int(d) for d in table['D'].unique())}", unmet=f"the run has no D = {dim}")] if exact else []
-    scope = f"D = {used}" if used == dim else f"D = {used} (the thesis's D = {dim} is not in this run)"
+    premise = (
+        [
+            SubCheck(
+                f"the run has the thesis's D = {dim}",
+                "premise",
+                {"all": used == dim},
+                f"dimensions in the run: {sorted(int(d) for d in table['D'].unique())}",
+                unmet=f"the run has no D = {dim}",
+            )
+        ]
+        if exact
+        else []
+    )
+    scope = (
+        f"D = {used}" if used == dim else f"D = {used} (the thesis's D = {dim} is not in this run)"
+    )
     return used, premise, scope
 
 
@@ -251,7 +271,9 @@ def _fit_numbers(table: pd.DataFrame) -> pd.Series:
     return table.groupby("D")[col.KL_P_MODEL_PAIRED].first()
 
 
-def fit_premise(table: pd.DataFrame, dims: Sequence[int] | None = None, unit: str | None = None) -> SubCheck:
+def fit_premise(
+    table: pd.DataFrame, dims: Sequence[int] | None = None, unit: str | None = None
+) -> SubCheck:
     """The fit premise of a failure claim: per D in ``dims`` (default: every D of the table), whether
     the model's KL*(p‖pθ) is at most :func:`fit_bound`. With ``unit`` (a claim judged at one D, e.g.
     ``"all"``) the outcome of that one D is reported under ``unit``."""
@@ -259,8 +281,17 @@ def fit_premise(table: pd.DataFrame, dims: Sequence[int] | None = None, unit: st
     dims = [int(d) for d in (fit.index if dims is None else dims)]
     ok = {d: bool(fit[d] <= fit_bound(d)) for d in dims}
     passed = {unit: ok[dims[0]]} if unit is not None else {_unit(d): ok[d] for d in dims}
-    detail = "; ".join(f"D={d}: {fit[d]:.3g} nats ({fit[d] / d:.3g}/dim) vs {fit_bound(d):.3g}" for d in dims)
-    return SubCheck(f"the flow fits p: KL*(p‖pθ) ≤ {FIT_SHIFT}·√(D/2) nats", "premise", passed, detail, quote=QUOTES["fit"], unmet="the flow does not fit p")
+    detail = "; ".join(
+        f"D={d}: {fit[d]:.3g} nats ({fit[d] / d:.3g}/dim) vs {fit_bound(d):.3g}" for d in dims
+    )
+    return SubCheck(
+        f"the flow fits p: KL*(p‖pθ) ≤ {FIT_SHIFT}·√(D/2) nats",
+        "premise",
+        passed,
+        detail,
+        quote=QUOTES["fit"],
+        unmet="the flow does not fit p",
+    )
 
 
 def fit_table(summary: pd.DataFrame) -> pd.DataFrame:
@@ -270,8 +301,14 @@ def fit_table(summary: pd.DataFrame) -> pd.DataFrame:
     for dim, r in summary.iterrows():
         row = {"D": int(dim), "bound (nats)": fit_bound(int(dim))}
         for name, view in (("flow", None), ("p̂", "p̂"), ("untrained", "untrained")):
-            value = r[col.KL_P_MODEL_PAIRED if view is None else col.of(col.KL_P_MODEL_PAIRED, view)]
-            row[f"KL*(p‖{name})"], row[f"{name} per dim"], row[f"{name} fits"] = value, value / dim, bool(value <= fit_bound(int(dim)))
+            value = r[
+                col.KL_P_MODEL_PAIRED if view is None else col.of(col.KL_P_MODEL_PAIRED, view)
+            ]
+            row[f"KL*(p‖{name})"], row[f"{name} per dim"], row[f"{name} fits"] = (
+                value,
+                value / dim,
+                bool(value <= fit_bound(int(dim))),
+            )
         rows.append(row)
     return pd.DataFrame(rows).set_index("D")
 
@@ -290,7 +327,11 @@ def summary_view(summary: pd.DataFrame, null: str) -> pd.DataFrame:
     and paired KL, measured on the same test set)."""
     view = summary.copy()
     if null == "truth":
-        view[col.OVL], view[col.KL_P_MODEL_PAIRED], view[col.se(col.KL_P_MODEL_PAIRED)] = 1.0, 0.0, 0.0
+        view[col.OVL], view[col.KL_P_MODEL_PAIRED], view[col.se(col.KL_P_MODEL_PAIRED)] = (
+            1.0,
+            0.0,
+            0.0,
+        )
         return view
     for name in (col.OVL, col.KL_P_MODEL_PAIRED, col.se(col.KL_P_MODEL_PAIRED)):
         view[name] = summary[col.of(name, null)]
@@ -300,13 +341,34 @@ def summary_view(summary: pd.DataFrame, null: str) -> pd.DataFrame:
 def c1_baseline(summary: pd.DataFrame) -> Findings:
     """C1 per D: the KDEs of log pθ and log p over Q(p) overlap (``OVL ≥ OVL_FIT``, main) and the
     model's mean is not above the truth's (paired ``E_p[log p − log pθ] ≥ −Z_SHIFT·SE``)."""
-    ovl, paired, se = summary[col.OVL], summary[col.KL_P_MODEL_PAIRED], summary[col.se(col.KL_P_MODEL_PAIRED)]
+    ovl, paired, se = (
+        summary[col.OVL],
+        summary[col.KL_P_MODEL_PAIRED],
+        summary[col.se(col.KL_P_MODEL_PAIRED)],
+    )
     subs = (
-        SubCheck(f"KDEs of log pθ and log p over Q(p) overlap (OVL ≥ {OVL_FIT})", "main", {_unit(d): v >= OVL_FIT for d, v in ovl.items()}, f"OVL {ovl.min():.3f}–{ovl.max():.3f}", quote=QUOTES["C1"]["overlap"]),
-        SubCheck(f"log pθ not above log p on average (E_p[log p − log pθ] ≥ −{Z_SHIFT} SE)", "secondary", {_unit(d): paired[d] >= -Z_SHIFT * se[d] for d in paired.index}, f"E_p[log p − log pθ] {paired.min():.4f}–{paired.max():.4f} nats", quote=QUOTES["C1"]["left"]),
+        SubCheck(
+            f"KDEs of log pθ and log p over Q(p) overlap (OVL ≥ {OVL_FIT})",
+            "main",
+            {_unit(d): v >= OVL_FIT for d, v in ovl.items()},
+            f"OVL {ovl.min():.3f}–{ovl.max():.3f}",
+            quote=QUOTES["C1"]["overlap"],
+        ),
+        SubCheck(
+            f"log pθ not above log p on average (E_p[log p − log pθ] ≥ −{Z_SHIFT} SE)",
+            "secondary",
+            {_unit(d): paired[d] >= -Z_SHIFT * se[d] for d in paired.index},
+            f"E_p[log p − log pθ] {paired.min():.4f}–{paired.max():.4f} nats",
+            quote=QUOTES["C1"]["left"],
+        ),
     )
     evidence = f"OVL ≥ {OVL_FIT} at {sum(s for s in subs[0].passed.values())}/{len(ovl)} D (min {ovl.min():.3f}); E_p[log p − log pθ] ranges {paired.min():.4f} to {paired.max():.4f} nats."
-    return Findings(subs, evidence, f"baseline q = p, D ∈ {list(summary.index)}", f"smallest OVL {ovl.min():.3f}")
+    return Findings(
+        subs,
+        evidence,
+        f"baseline q = p, D ∈ {list(summary.index)}",
+        f"smallest OVL {ovl.min():.3f}",
+    )
 
 
 c1_baseline.claim, c1_baseline.table = "C1", "summary"
@@ -317,12 +379,33 @@ def c2_baseline(summary: pd.DataFrame) -> Findings:
     the K repeated test sets, at N = 10⁶ (measured when N ≥ 10⁶, else scaled by ``√(N/10⁶)``), ``≤ 0.01``."""
     z, sigma = summary[col.Z_H_STAR_PP], summary[col.SIGMA_AT_1E6]
     measured = bool((summary["N"] >= N_THESIS).all())
-    how = "measured at N = 10⁶" if measured else f"measured at N = {int(summary['N'].iloc[0]):,} and scaled to N = 10⁶ by 1/√N"
-    subs = (
-        SubCheck(f"H*(p,p) within {Z_AGREE} SE of H(p)", "main", {_unit(d): abs(v) <= Z_AGREE for d, v in z.items()}, f"max |z| {z.abs().max():.2f}", quote=QUOTES["C2"]["match"]),
-        SubCheck(f"σ of E_p[log pθ] at N = 10⁶ ≤ {SIGMA_THESIS}", "secondary", {_unit(d): v <= SIGMA_THESIS for d, v in sigma.items()}, f"max σ {sigma.max():.4f} ({how})", quote=QUOTES["C2"]["sigma"]),
+    how = (
+        "measured at N = 10⁶"
+        if measured
+        else f"measured at N = {int(summary['N'].iloc[0]):,} and scaled to N = 10⁶ by 1/√N"
     )
-    return Findings(subs, f"max |z| of H*(p,p) against H(p) {z.abs().max():.2f}; max σ of E_p[log pθ] {sigma.max():.4f} ({how})", "baseline q = p", f"max |z| {z.abs().max():.2f} on q = p")
+    subs = (
+        SubCheck(
+            f"H*(p,p) within {Z_AGREE} SE of H(p)",
+            "main",
+            {_unit(d): abs(v) <= Z_AGREE for d, v in z.items()},
+            f"max |z| {z.abs().max():.2f}",
+            quote=QUOTES["C2"]["match"],
+        ),
+        SubCheck(
+            f"σ of E_p[log pθ] at N = 10⁶ ≤ {SIGMA_THESIS}",
+            "secondary",
+            {_unit(d): v <= SIGMA_THESIS for d, v in sigma.items()},
+            f"max σ {sigma.max():.4f} ({how})",
+            quote=QUOTES["C2"]["sigma"],
+        ),
+    )
+    return Findings(
+        subs,
+        f"max |z| of H*(p,p) against H(p) {z.abs().max():.2f}; max σ of E_p[log pθ] {sigma.max():.4f} ({how})",
+        "baseline q = p",
+        f"max |z| {z.abs().max():.2f} on q = p",
+    )
 
 
 c2_baseline.claim, c2_baseline.table = "C2", "summary"
@@ -333,11 +416,27 @@ def c3_baseline(summary: pd.DataFrame) -> Findings:
     ``KL*(p‖p̂)`` within ``Z_AGREE`` SE of the analytic ``KL(p‖p̂)`` (p̂: the ML Gaussian)."""
     z_self, z_hat = summary[col.Z_H_STAR_PP], summary[col.Z_KL_STAR_P_HAT]
     subs = (
-        SubCheck(f"KL*(p‖p̂) within {Z_AGREE} SE of KL(p‖p̂)", "main", {_unit(d): abs(v) <= Z_AGREE for d, v in z_hat.items()}, f"max |z| {z_hat.abs().max():.2f}", quote=QUOTES["C3"]["match"]),
-        SubCheck(f"KL*(p‖p) within {Z_AGREE} SE of 0", "secondary", {_unit(d): abs(v) <= Z_AGREE for d, v in z_self.items()}, f"max |z| {z_self.abs().max():.2f}"),
+        SubCheck(
+            f"KL*(p‖p̂) within {Z_AGREE} SE of KL(p‖p̂)",
+            "main",
+            {_unit(d): abs(v) <= Z_AGREE for d, v in z_hat.items()},
+            f"max |z| {z_hat.abs().max():.2f}",
+            quote=QUOTES["C3"]["match"],
+        ),
+        SubCheck(
+            f"KL*(p‖p) within {Z_AGREE} SE of 0",
+            "secondary",
+            {_unit(d): abs(v) <= Z_AGREE for d, v in z_self.items()},
+            f"max |z| {z_self.abs().max():.2f}",
+        ),
     )
     evidence = f"KL*(p‖p̂) vs analytic KL(p‖p̂): max |z| = {z_hat.abs().max():.2f} (KL(p‖p̂) from {summary[col.KL_P_HAT].min():.4f} to {summary[col.KL_P_HAT].max():.4f} nats); KL*(p‖p) vs 0: max |z| = {z_self.abs().max():.2f}"
-    return Findings(subs, evidence, "baseline q = p and the ML-Gaussian control", f"max |z| {max(z_hat.abs().max(), z_self.abs().max()):.2f} on q = p")
+    return Findings(
+        subs,
+        evidence,
+        "baseline q = p and the ML-Gaussian control",
+        f"max |z| {max(z_hat.abs().max(), z_self.abs().max()):.2f} on q = p",
+    )
 
 
 c3_baseline.claim, c3_baseline.table = "C3", "summary"
@@ -352,9 +451,25 @@ def c2_families(table: pd.DataFrame) -> Findings:
     z = table[col.Z_H_STAR_QP].abs()
     limit = family_z_threshold(len(table))
     per_family = z.groupby(table["family"]).max()
-    detail = f"max |z| {z.max():.2f} over {len(table)} members (threshold {limit:.2f}); " + ", ".join(f"{f}: {v:.2f}" for f, v in per_family.items())
-    subs = (SubCheck("H*(q,p) matches H(q,p) on every member (Bonferroni)", "main", {"all": z.max() <= limit}, detail, quote=QUOTES["C2"]["match"]),)
-    return Findings(subs, detail, f"all families, D ∈ {sorted(int(d) for d in table['D'].unique())}", f"max |z| {z.max():.2f} over {len(table)} members")
+    detail = (
+        f"max |z| {z.max():.2f} over {len(table)} members (threshold {limit:.2f}); "
+        + ", ".join(f"{f}: {v:.2f}" for f, v in per_family.items())
+    )
+    subs = (
+        SubCheck(
+            "H*(q,p) matches H(q,p) on every member (Bonferroni)",
+            "main",
+            {"all": z.max() <= limit},
+            detail,
+            quote=QUOTES["C2"]["match"],
+        ),
+    )
+    return Findings(
+        subs,
+        detail,
+        f"all families, D ∈ {sorted(int(d) for d in table['D'].unique())}",
+        f"max |z| {z.max():.2f} over {len(table)} members",
+    )
 
 
 c2_families.claim, c2_families.table = "C2", "family"
@@ -370,11 +485,28 @@ def c3_families(table: pd.DataFrame) -> Findings:
     limit = family_z_threshold(len(table))
     closed = np.allclose(table[col.KL_QP], table[col.H_QP] - table[col.H_Q], rtol=1e-8, atol=1e-8)
     subs = (
-        SubCheck("E_q[log q − log p] matches KL(q‖p) on every member (Bonferroni)", "main", {"all": z.max() <= limit}, f"max |z| {z.max():.2f} over {len(table)} members (threshold {limit:.2f})", quote=QUOTES["C3"]["match"]),
-        SubCheck("Proposition 1 holds in closed form: KL(q‖p) = H(q,p) − H(q)", "secondary", {"all": closed}, f"to 1e-8: {closed}", quote=QUOTES["C3"]["prop1"]),
+        SubCheck(
+            "E_q[log q − log p] matches KL(q‖p) on every member (Bonferroni)",
+            "main",
+            {"all": z.max() <= limit},
+            f"max |z| {z.max():.2f} over {len(table)} members (threshold {limit:.2f})",
+            quote=QUOTES["C3"]["match"],
+        ),
+        SubCheck(
+            "Proposition 1 holds in closed form: KL(q‖p) = H(q,p) − H(q)",
+            "secondary",
+            {"all": closed},
+            f"to 1e-8: {closed}",
+            quote=QUOTES["C3"]["prop1"],
+        ),
     )
     evidence = f"max |z| of E_q[log q − log p] against KL(q‖p) = {z.max():.2f} over {len(table)} distributions (threshold {limit:.2f}); KL(q‖p) ranges {table[col.KL_QP].min():.3f} to {table[col.KL_QP].max():.1f} nats"
-    return Findings(subs, evidence, f"all families, D ∈ {sorted(int(d) for d in table['D'].unique())}", f"max |z| {z.max():.2f} over {len(table)} members")
+    return Findings(
+        subs,
+        evidence,
+        f"all families, D ∈ {sorted(int(d) for d in table['D'].unique())}",
+        f"max |z| {z.max():.2f} over {len(table)} members",
+    )
 
 
 c3_families.claim, c3_families.table = "C3", "family"
@@ -393,12 +525,31 @@ def c4_scale_only(table: pd.DataFrame) -> Findings:
         ratio = vm / vt
         close = (ratio.between(1 / VAR_RATIO, VAR_RATIO)) | ((vm - vt).abs() <= VAR_TOL * dim / 2)
         gap_ok[_unit(dim)], var_ok[_unit(dim)] = spread <= GAP_FRACTION * scale, bool(close.all())
-        parts.append(f"D={dim}: gap range {spread:.2f} vs {GAP_FRACTION:g}×{scale:.1f}, Var ratio {ratio.min():.2f}–{ratio.max():.2f}, max |ΔVar| {(vm - vt).abs().max():.2f} vs {VAR_TOL:g}·D/2 = {VAR_TOL * dim / 2:.1f}")
+        parts.append(
+            f"D={dim}: gap range {spread:.2f} vs {GAP_FRACTION:g}×{scale:.1f}, Var ratio {ratio.min():.2f}–{ratio.max():.2f}, max |ΔVar| {(vm - vt).abs().max():.2f} vs {VAR_TOL:g}·D/2 = {VAR_TOL * dim / 2:.1f}"
+        )
     subs = (
-        SubCheck(f"gap roughly constant over s (range ≤ {GAP_FRACTION:g} × range of H(q,p))", "main", gap_ok, "; ".join(p.split(", Var")[0] for p in parts), quote=QUOTES["C4"]["gap"]),
-        SubCheck(f"Var log pθ ≈ Var log p (ratio within {VAR_RATIO:g}, or |Δ| ≤ {VAR_TOL:g}·D/2)", "secondary", var_ok, "; ".join(p.split(": ", 1)[0] + ": Var" + p.split(", Var", 1)[1] for p in parts), quote=QUOTES["C4"]["var"]),
+        SubCheck(
+            f"gap roughly constant over s (range ≤ {GAP_FRACTION:g} × range of H(q,p))",
+            "main",
+            gap_ok,
+            "; ".join(p.split(", Var")[0] for p in parts),
+            quote=QUOTES["C4"]["gap"],
+        ),
+        SubCheck(
+            f"Var log pθ ≈ Var log p (ratio within {VAR_RATIO:g}, or |Δ| ≤ {VAR_TOL:g}·D/2)",
+            "secondary",
+            var_ok,
+            "; ".join(p.split(": ", 1)[0] + ": Var" + p.split(", Var", 1)[1] for p in parts),
+            quote=QUOTES["C4"]["var"],
+        ),
     )
-    return Findings(subs, "; ".join(parts), "Λ at t = 0, every s", f"gap range / range of H(q,p): up to {max(ratios):.2f} (≤ {GAP_FRACTION:g})")
+    return Findings(
+        subs,
+        "; ".join(parts),
+        "Λ at t = 0, every s",
+        f"gap range / range of H(q,p): up to {max(ratios):.2f} (≤ {GAP_FRACTION:g})",
+    )
 
 
 c4_scale_only.claim, c4_scale_only.table = "C4", "family"
@@ -417,29 +568,73 @@ def c5_shift_only(table: pd.DataFrame, exact: bool = False) -> Findings:
     over, grows, parts, share_last, last = {}, {}, [], {}, {}
     for dim, d_rows in rows.groupby("D"):
         shifted = d_rows[d_rows["t"] > 0].sort_values("t")
-        gap, se, kl = shifted[col.GAP].to_numpy(), shifted[col.SE_GAP].to_numpy(), shifted[col.KL_QP].to_numpy()
+        gap, se, kl = (
+            shifted[col.GAP].to_numpy(),
+            shifted[col.SE_GAP].to_numpy(),
+            shifted[col.KL_QP].to_numpy(),
+        )
         share = -gap / kl
         over[_unit(dim)] = bool(np.all(share >= OVERESTIMATE_SHARE) and np.all(gap < -Z_SHIFT * se))
         grows[_unit(dim)] = bool(np.all(np.diff(-gap) > 0) and -gap[-1] > 0)
         share_last[int(dim)] = float(share[-1])
         last[int(dim)] = float(gap[-1])
-        parts.append(f"D={dim}: −gap/KL(q‖p) at t={', '.join(f'{t:g}' for t in shifted['t'])} = {', '.join(f'{v:+.2f}' for v in share)} (gap {', '.join(f'{g:+.2f}' for g in gap)} nats)")
+        parts.append(
+            f"D={dim}: −gap/KL(q‖p) at t={', '.join(f'{t:g}' for t in shifted['t'])} = {', '.join(f'{v:+.2f}' for v in share)} (gap {', '.join(f'{g:+.2f}' for g in gap)} nats)"
+        )
     subs = [
         fit_premise(table),
-        SubCheck(f"the model overestimates the log-likelihood substantially at every t > 0 (−gap ≥ {OVERESTIMATE_SHARE}·KL(q‖p), beyond {Z_SHIFT} SE)", "main", over, "; ".join(parts), quote=QUOTES["C5"]["over"]),
-        SubCheck("the overestimate grows with t", "secondary", grows, "; ".join(parts), quote=QUOTES["C5"]["grows"]),
+        SubCheck(
+            f"the model overestimates the log-likelihood substantially at every t > 0 (−gap ≥ {OVERESTIMATE_SHARE}·KL(q‖p), beyond {Z_SHIFT} SE)",
+            "main",
+            over,
+            "; ".join(parts),
+            quote=QUOTES["C5"]["over"],
+        ),
+        SubCheck(
+            "the overestimate grows with t",
+            "secondary",
+            grows,
+            "; ".join(parts),
+            quote=QUOTES["C5"]["grows"],
+        ),
     ]
     d20 = nearest_dim(table, 20)
     row = members(table, "affine", D=d20, s=1.0, t=0.25)
     if len(row) and (d20 == 20 or not exact):
         ovl, gap = float(row[col.OVL_MODEL_VS_TRUTH].iloc[0]), float(row[col.GAP].iloc[0])
-        subs.append(SubCheck(f"at D = 20, t = 0.25 the KDEs of log pθ and log p over Q(q) no longer overlap (OVL < {OVL_MINIMAL}), log pθ's to the right", "secondary", {_unit(d20): ovl < OVL_MINIMAL and gap < 0}, f"D={d20}: OVL {ovl:.3f}, gap {gap:+.2f}", quote=QUOTES["C5"]["apart"]))
+        subs.append(
+            SubCheck(
+                f"at D = 20, t = 0.25 the KDEs of log pθ and log p over Q(q) no longer overlap (OVL < {OVL_MINIMAL}), log pθ's to the right",
+                "secondary",
+                {_unit(d20): ovl < OVL_MINIMAL and gap < 0},
+                f"D={d20}: OVL {ovl:.3f}, gap {gap:+.2f}",
+                quote=QUOTES["C5"]["apart"],
+            )
+        )
     dims = [d for d in sorted(share_last) if d in _fitted(table)]
     if len(dims) > 1:
         low, high = share_last[dims[0]], share_last[dims[-1]]
-        subs.append(SubCheck(f"weaker at higher D: the share at the largest t is ≥ {OVERESTIMATE_SHARE} at the smallest fitted D and smaller at the largest", "secondary", {"all": low >= OVERESTIMATE_SHARE and high < low}, ", ".join(f"D={d}: {share_last[d]:+.3f}" for d in dims), quote=QUOTES["C5"]["weaker"]))
-    evidence = "; ".join(parts) + " (a positive share: the model overestimates log-likelihood; at most 1 for any density)"
-    return Findings(tuple(subs), evidence, f"Λ at s = 1, t > 0; KDE part at D = {d20}", "−gap/KL(q‖p) at s = 1, largest t: " + ", ".join(f"{v:+.2f}" for v in share_last.values()) + f" (D = {', '.join(map(str, share_last))}; ≥ {OVERESTIMATE_SHARE}: substantial overestimate)")
+        subs.append(
+            SubCheck(
+                f"weaker at higher D: the share at the largest t is ≥ {OVERESTIMATE_SHARE} at the smallest fitted D and smaller at the largest",
+                "secondary",
+                {"all": low >= OVERESTIMATE_SHARE and high < low},
+                ", ".join(f"D={d}: {share_last[d]:+.3f}" for d in dims),
+                quote=QUOTES["C5"]["weaker"],
+            )
+        )
+    evidence = (
+        "; ".join(parts)
+        + " (a positive share: the model overestimates log-likelihood; at most 1 for any density)"
+    )
+    return Findings(
+        tuple(subs),
+        evidence,
+        f"Λ at s = 1, t > 0; KDE part at D = {d20}",
+        "−gap/KL(q‖p) at s = 1, largest t: "
+        + ", ".join(f"{v:+.2f}" for v in share_last.values())
+        + f" (D = {', '.join(map(str, share_last))}; ≥ {OVERESTIMATE_SHARE}: substantial overestimate)",
+    )
 
 
 c5_shift_only.claim, c5_shift_only.table = "C5", "family"
@@ -463,13 +658,42 @@ def c6_combined(table: pd.DataFrame, exact: bool = False) -> Findings:
     subs = (
         *premises,
         fit_premise(table, [dim]),
-        SubCheck(f"the truth's KDEs leave room to overlap more (OVL truth ≤ {1 - OVL_MARGIN:g})", "premise", {u: ovl_truth <= 1 - OVL_MARGIN}, f"OVL truth {ovl_truth:.3f}", unmet="the truth's own KDEs already overlap"),
-        SubCheck(f"log pθ's KDEs over Q(q) and Q(p) overlap almost fully (OVL ≥ {OVL_COINCIDE}, ≥ {OVL_MARGIN} above the truth's)", "main", {u: ovl >= max(OVL_COINCIDE, ovl_truth + OVL_MARGIN)}, f"OVL model {ovl:.3f} vs truth {ovl_truth:.3f}", quote=QUOTES["C6"]["overlap"]),
-        SubCheck(f"the truth detects q here (TNR truth ≥ {TNR_MARGIN}), so the model can fall behind it", "premise", {u: tnr_truth >= TNR_MARGIN}, f"TNR truth {tnr_truth:.3f}", gates=INFEASIBLE),
-        SubCheck(INFEASIBLE, "secondary", {u: tnr <= tnr_truth - TNR_MARGIN}, f"TNR model {tnr:.3f} vs truth {tnr_truth:.3f}", quote=QUOTES["C6"]["infeasible"]),
+        SubCheck(
+            f"the truth's KDEs leave room to overlap more (OVL truth ≤ {1 - OVL_MARGIN:g})",
+            "premise",
+            {u: ovl_truth <= 1 - OVL_MARGIN},
+            f"OVL truth {ovl_truth:.3f}",
+            unmet="the truth's own KDEs already overlap",
+        ),
+        SubCheck(
+            f"log pθ's KDEs over Q(q) and Q(p) overlap almost fully (OVL ≥ {OVL_COINCIDE}, ≥ {OVL_MARGIN} above the truth's)",
+            "main",
+            {u: ovl >= max(OVL_COINCIDE, ovl_truth + OVL_MARGIN)},
+            f"OVL model {ovl:.3f} vs truth {ovl_truth:.3f}",
+            quote=QUOTES["C6"]["overlap"],
+        ),
+        SubCheck(
+            f"the truth detects q here (TNR truth ≥ {TNR_MARGIN}), so the model can fall behind it",
+            "premise",
+            {u: tnr_truth >= TNR_MARGIN},
+            f"TNR truth {tnr_truth:.3f}",
+            gates=INFEASIBLE,
+        ),
+        SubCheck(
+            INFEASIBLE,
+            "secondary",
+            {u: tnr <= tnr_truth - TNR_MARGIN},
+            f"TNR model {tnr:.3f} vs truth {tnr_truth:.3f}",
+            quote=QUOTES["C6"]["infeasible"],
+        ),
     )
     evidence = f"OVL of log pθ over Q(q) and Q(p) = {ovl:.3f} (truth's log p: {ovl_truth:.3f}); TNR model {tnr:.3f} vs truth {tnr_truth:.3f}"
-    return Findings(subs, evidence, f"Λ, s = 0.75, t = 0.25, {scope}", f"OVL model {ovl:.2f} vs truth {ovl_truth:.2f}")
+    return Findings(
+        subs,
+        evidence,
+        f"Λ, s = 0.75, t = 0.25, {scope}",
+        f"OVL model {ovl:.2f} vs truth {ovl_truth:.2f}",
+    )
 
 
 c6_combined.claim, c6_combined.table = "C6", "family"
@@ -485,18 +709,47 @@ def c7_perturbed_base(table: pd.DataFrame) -> Findings:
     for dim, row in rows.groupby("D"):
         truth, model = float(row[col.OVL_TRUTH].iloc[0]), float(row[col.OVL_MODEL].iloc[0])
         parts_short.append(f"{model:.2f} vs {truth:.2f} (D={dim})")
-        separates[_unit(dim)], coincide[_unit(dim)] = truth < OVL_COINCIDE, model >= max(OVL_COINCIDE, truth + OVL_MARGIN)
+        separates[_unit(dim)], coincide[_unit(dim)] = (
+            truth < OVL_COINCIDE,
+            model >= max(OVL_COINCIDE, truth + OVL_MARGIN),
+        )
         if dim >= 50:
             indistinct[_unit(dim)] = model >= OVL_INDISTINGUISHABLE
         parts.append(f"D={dim}: OVL truth {truth:.3f}, model {model:.3f}")
     subs = [
         fit_premise(table),
-        SubCheck(f"log p still separates Q(q^δ) from Q(p) (OVL truth < {OVL_COINCIDE})", "premise", separates, "; ".join(parts), quote=QUOTES["C7"]["separates"], unmet="log p itself does not separate q^δ from p"),
-        SubCheck(f"log pθ's KDEs over Q(q^δ) and Q(p) nearly coincide (OVL ≥ {OVL_COINCIDE}, ≥ {OVL_MARGIN} above the truth's)", "main", coincide, "; ".join(parts), quote=QUOTES["C7"]["coincide"]),
+        SubCheck(
+            f"log p still separates Q(q^δ) from Q(p) (OVL truth < {OVL_COINCIDE})",
+            "premise",
+            separates,
+            "; ".join(parts),
+            quote=QUOTES["C7"]["separates"],
+            unmet="log p itself does not separate q^δ from p",
+        ),
+        SubCheck(
+            f"log pθ's KDEs over Q(q^δ) and Q(p) nearly coincide (OVL ≥ {OVL_COINCIDE}, ≥ {OVL_MARGIN} above the truth's)",
+            "main",
+            coincide,
+            "; ".join(parts),
+            quote=QUOTES["C7"]["coincide"],
+        ),
     ]
     if indistinct:
-        subs.append(SubCheck(f"indistinguishable for D ≥ 50 (OVL ≥ {OVL_INDISTINGUISHABLE})", "secondary", indistinct, "; ".join(p for p in parts if int(p[2:].split(":")[0]) >= 50), quote=QUOTES["C7"]["indistinct"]))
-    return Findings(tuple(subs), "; ".join(parts), "Λ^δ at s = 1, t = 0", "OVL model vs truth: " + ", ".join(parts_short))
+        subs.append(
+            SubCheck(
+                f"indistinguishable for D ≥ 50 (OVL ≥ {OVL_INDISTINGUISHABLE})",
+                "secondary",
+                indistinct,
+                "; ".join(p for p in parts if int(p[2:].split(":")[0]) >= 50),
+                quote=QUOTES["C7"]["indistinct"],
+            )
+        )
+    return Findings(
+        tuple(subs),
+        "; ".join(parts),
+        "Λ^δ at s = 1, t = 0",
+        "OVL model vs truth: " + ", ".join(parts_short),
+    )
 
 
 c7_perturbed_base.claim, c7_perturbed_base.table = "C7", "family"
@@ -524,18 +777,60 @@ def c8_perturbed_grid(table: pd.DataFrame) -> Findings:
         rho_min = float("nan") if np.isnan(rhos).any() else min(rhos)
         t_max = max(pert.index.get_level_values("t"))
         hard = [(s, t) for s, t in pert.index if t == t_max and s > 1]
-        atypical[u] = bool(hard) and all(pert.loc[k, col.KL_QP] > plain.loc[k, col.KL_QP] for k in hard)
-        paradox = [pert.loc[k, col.KL_STAR_Q_MODEL] < plain.loc[k, col.KL_STAR_Q_MODEL] for k in hard]
-        still[u], grows[u], similar[u] = ratio <= MOVE_FRACTION, rho_min > 0, bool(paradox) and all(paradox)
-        parts.append(f"D={dim}: median |ΔH model|/|ΔH truth| = {ratio:.2f}, min ρ(s, gap) = {rho_min:.2f}, KL*(q^δ‖pθ) < KL*(q‖pθ) in {sum(paradox)}/{len(paradox)} hard cases")
+        atypical[u] = bool(hard) and all(
+            pert.loc[k, col.KL_QP] > plain.loc[k, col.KL_QP] for k in hard
+        )
+        paradox = [
+            pert.loc[k, col.KL_STAR_Q_MODEL] < plain.loc[k, col.KL_STAR_Q_MODEL] for k in hard
+        ]
+        still[u], grows[u], similar[u] = (
+            ratio <= MOVE_FRACTION,
+            rho_min > 0,
+            bool(paradox) and all(paradox),
+        )
+        parts.append(
+            f"D={dim}: median |ΔH model|/|ΔH truth| = {ratio:.2f}, min ρ(s, gap) = {rho_min:.2f}, KL*(q^δ‖pθ) < KL*(q‖pθ) in {sum(paradox)}/{len(paradox)} hard cases"
+        )
     subs = (
         fit_premise(table),
-        SubCheck("at the hard cases q^δ is more atypical than q for the truth (KL(q^δ‖p) > KL(q‖p))", "premise", atypical, "", gates=SIMILAR, quote=QUOTES["C8"]["atypical"]),
-        SubCheck(f"the model's cross-entropy stays put between q and q^δ (median |ΔH model|/|ΔH truth| ≤ {MOVE_FRACTION})", "main", still, "; ".join(p.split(", min")[0] for p in parts), quote=QUOTES["C8"]["still"]),
-        SubCheck("the gap |H*(q^δ,p) − H*(q^δ,pθ)| grows with s (ρ > 0 at every t)", "secondary", grows, "; ".join(p.split(": ")[0] + ": min ρ" + p.split("min ρ")[1].split(",")[0] for p in parts), quote=QUOTES["C8"]["grows"]),
-        SubCheck(SIMILAR, "secondary", similar, "; ".join(p.split(": ")[0] + ": " + p.rsplit(", ", 1)[1] for p in parts), quote=QUOTES["C8"]["similar"]),
+        SubCheck(
+            "at the hard cases q^δ is more atypical than q for the truth (KL(q^δ‖p) > KL(q‖p))",
+            "premise",
+            atypical,
+            "",
+            gates=SIMILAR,
+            quote=QUOTES["C8"]["atypical"],
+        ),
+        SubCheck(
+            f"the model's cross-entropy stays put between q and q^δ (median |ΔH model|/|ΔH truth| ≤ {MOVE_FRACTION})",
+            "main",
+            still,
+            "; ".join(p.split(", min")[0] for p in parts),
+            quote=QUOTES["C8"]["still"],
+        ),
+        SubCheck(
+            "the gap |H*(q^δ,p) − H*(q^δ,pθ)| grows with s (ρ > 0 at every t)",
+            "secondary",
+            grows,
+            "; ".join(
+                p.split(": ")[0] + ": min ρ" + p.split("min ρ")[1].split(",")[0] for p in parts
+            ),
+            quote=QUOTES["C8"]["grows"],
+        ),
+        SubCheck(
+            SIMILAR,
+            "secondary",
+            similar,
+            "; ".join(p.split(": ")[0] + ": " + p.rsplit(", ", 1)[1] for p in parts),
+            quote=QUOTES["C8"]["similar"],
+        ),
     )
-    return Findings(subs, "; ".join(parts), "Λ^δ against Λ, every (s, t)", f"median |ΔH model|/|ΔH truth| {min(ratios):.2f}–{max(ratios):.2f} (≤ {MOVE_FRACTION})")
+    return Findings(
+        subs,
+        "; ".join(parts),
+        "Λ^δ against Λ, every (s, t)",
+        f"median |ΔH model|/|ΔH truth| {min(ratios):.2f}–{max(ratios):.2f} (≤ {MOVE_FRACTION})",
+    )
 
 
 c8_perturbed_grid.claim, c8_perturbed_grid.table = "C8", "family"
@@ -547,18 +842,57 @@ def c9_outlier(table: pd.DataFrame) -> Findings:
     OVL_OVERLAPS``). Secondary (over the fitted D, with several): the model's overlap grows with D,
     and at the largest fitted D the outliers' mean log pθ exceeds that of Q(p)."""
     rows = members(table, "outlier", s=1.0, t=0.0).sort_values("D")
-    parts = [f"D={int(r['D'])}: OVL truth {r[col.OVL_TRUTH]:.3f}, model {r[col.OVL_MODEL]:.3f}, mean log pθ vs Q(p) {r[col.MEAN_SHIFT_MODEL]:+.2f}" for _, r in rows.iterrows()]
+    parts = [
+        f"D={int(r['D'])}: OVL truth {r[col.OVL_TRUTH]:.3f}, model {r[col.OVL_MODEL]:.3f}, mean log pθ vs Q(p) {r[col.MEAN_SHIFT_MODEL]:+.2f}"
+        for _, r in rows.iterrows()
+    ]
     subs = [
         fit_premise(table),
-        SubCheck(f"log p barely overlaps: OVL truth < {OVL_MINIMAL}", "premise", {_unit(r["D"]): r[col.OVL_TRUTH] < OVL_MINIMAL for _, r in rows.iterrows()}, "", quote=QUOTES["C9"]["minimal"], unmet="log p itself overlaps the outliers"),
-        SubCheck(f"log pθ's KDE over Q(q^out) overlaps Q(p)'s (OVL ≥ {OVL_OVERLAPS})", "main", {_unit(r["D"]): r[col.OVL_MODEL] >= OVL_OVERLAPS for _, r in rows.iterrows()}, "; ".join(p.rsplit(", mean", 1)[0] for p in parts), quote=QUOTES["C9"]["overlaps"]),
+        SubCheck(
+            f"log p barely overlaps: OVL truth < {OVL_MINIMAL}",
+            "premise",
+            {_unit(r["D"]): r[col.OVL_TRUTH] < OVL_MINIMAL for _, r in rows.iterrows()},
+            "",
+            quote=QUOTES["C9"]["minimal"],
+            unmet="log p itself overlaps the outliers",
+        ),
+        SubCheck(
+            f"log pθ's KDE over Q(q^out) overlaps Q(p)'s (OVL ≥ {OVL_OVERLAPS})",
+            "main",
+            {_unit(r["D"]): r[col.OVL_MODEL] >= OVL_OVERLAPS for _, r in rows.iterrows()},
+            "; ".join(p.rsplit(", mean", 1)[0] for p in parts),
+            quote=QUOTES["C9"]["overlaps"],
+        ),
     ]
     fitted = rows[rows["D"].isin(_fitted(table))]
     if len(fitted) > 1:
         last = fitted.iloc[-1]
-        subs.append(SubCheck("the model's overlap grows with D (fitted D)", "secondary", {"all": bool(np.all(np.diff(fitted[col.OVL_MODEL].to_numpy()) > 0))}, ", ".join(f"D={int(d)}: {v:.3f}" for d, v in zip(fitted["D"], fitted[col.OVL_MODEL])), quote=QUOTES["C9"]["grows"]))
-        subs.append(SubCheck("at the largest fitted D the outliers' mean log pθ exceeds Q(p)'s", "secondary", {_unit(last["D"]): last[col.MEAN_SHIFT_MODEL] > 0}, f"{last[col.MEAN_SHIFT_MODEL]:+.2f} nats", quote=QUOTES["C9"]["exceeds"]))
-    return Findings(tuple(subs), "; ".join(parts), "Λ^out at s = 1, t = 0", f"OVL of log pθ at (1, 0): {rows[col.OVL_MODEL].min():.3f}–{rows[col.OVL_MODEL].max():.3f} (≥ {OVL_OVERLAPS})")
+        subs.append(
+            SubCheck(
+                "the model's overlap grows with D (fitted D)",
+                "secondary",
+                {"all": bool(np.all(np.diff(fitted[col.OVL_MODEL].to_numpy()) > 0))},
+                ", ".join(
+                    f"D={int(d)}: {v:.3f}" for d, v in zip(fitted["D"], fitted[col.OVL_MODEL])
+                ),
+                quote=QUOTES["C9"]["grows"],
+            )
+        )
+        subs.append(
+            SubCheck(
+                "at the largest fitted D the outliers' mean log pθ exceeds Q(p)'s",
+                "secondary",
+                {_unit(last["D"]): last[col.MEAN_SHIFT_MODEL] > 0},
+                f"{last[col.MEAN_SHIFT_MODEL]:+.2f} nats",
+                quote=QUOTES["C9"]["exceeds"],
+            )
+        )
+    return Findings(
+        tuple(subs),
+        "; ".join(parts),
+        "Λ^out at s = 1, t = 0",
+        f"OVL of log pθ at (1, 0): {rows[col.OVL_MODEL].min():.3f}–{rows[col.OVL_MODEL].max():.3f} (≥ {OVL_OVERLAPS})",
+    )
 
 
 c9_outlier.claim, c9_outlier.table = "C9", "family"
@@ -580,18 +914,56 @@ def c10_outlier_grid(table: pd.DataFrame) -> Findings:
         rho_var = _rho(at_t0["s"], at_t0[col.VAR_MODEL])
         rho_t = _rho(at_s1["t"], -at_s1[col.H_STAR_Q_MODEL])
         share = -rows[col.GAP] / rows[col.KL_QP]
-        overestimated = (share >= OVERESTIMATE_SHARE) & (rows[col.GAP] < -Z_SHIFT * rows[col.SE_GAP])
+        overestimated = (share >= OVERESTIMATE_SHARE) & (
+            rows[col.GAP] < -Z_SHIFT * rows[col.SE_GAP]
+        )
         n_over, n_all = n_over + int(overestimated.sum()), n_all + len(overestimated)
-        over[u], falls_s[u], var_s[u], falls_t[u] = bool(overestimated.all()), rho_mean == -1, rho_var == 1, rho_t == -1
-        parts.append(f"D={dim}: overestimated in {int(overestimated.sum())}/{len(overestimated)} (−gap/KL(q‖p) {share.min():+.2f} to {share.max():+.2f}), ρ(s, mean log pθ) = {rho_mean:+.2f}, ρ(s, Var) = {rho_var:+.2f}, ρ(t, mean log pθ) = {rho_t:+.2f}")
+        over[u], falls_s[u], var_s[u], falls_t[u] = (
+            bool(overestimated.all()),
+            rho_mean == -1,
+            rho_var == 1,
+            rho_t == -1,
+        )
+        parts.append(
+            f"D={dim}: overestimated in {int(overestimated.sum())}/{len(overestimated)} (−gap/KL(q‖p) {share.min():+.2f} to {share.max():+.2f}), ρ(s, mean log pθ) = {rho_mean:+.2f}, ρ(s, Var) = {rho_var:+.2f}, ρ(t, mean log pθ) = {rho_t:+.2f}"
+        )
     subs = (
         fit_premise(table),
-        SubCheck(f"overestimation for every tested (s, t) (−gap ≥ {OVERESTIMATE_SHARE}·KL(q‖p), beyond {Z_SHIFT} SE)", "main", over, "; ".join(p.split(", ρ")[0] for p in parts), quote=QUOTES["C10"]["over"]),
-        SubCheck("decreasing s raises mean log pθ (ρ = −1 at t = 0)", "secondary", falls_s, "", quote=QUOTES["C10"]["s_mean"]),
-        SubCheck("increasing s raises Var log pθ (ρ = +1 at t = 0)", "secondary", var_s, "", quote=QUOTES["C10"]["s_var"]),
-        SubCheck("increasing t lowers mean log pθ (ρ = −1 at s = 1)", "secondary", falls_t, "", quote=QUOTES["C10"]["t_mean"]),
+        SubCheck(
+            f"overestimation for every tested (s, t) (−gap ≥ {OVERESTIMATE_SHARE}·KL(q‖p), beyond {Z_SHIFT} SE)",
+            "main",
+            over,
+            "; ".join(p.split(", ρ")[0] for p in parts),
+            quote=QUOTES["C10"]["over"],
+        ),
+        SubCheck(
+            "decreasing s raises mean log pθ (ρ = −1 at t = 0)",
+            "secondary",
+            falls_s,
+            "",
+            quote=QUOTES["C10"]["s_mean"],
+        ),
+        SubCheck(
+            "increasing s raises Var log pθ (ρ = +1 at t = 0)",
+            "secondary",
+            var_s,
+            "",
+            quote=QUOTES["C10"]["s_var"],
+        ),
+        SubCheck(
+            "increasing t lowers mean log pθ (ρ = −1 at s = 1)",
+            "secondary",
+            falls_t,
+            "",
+            quote=QUOTES["C10"]["t_mean"],
+        ),
     )
-    return Findings(subs, "; ".join(parts), "Λ^out, every (s, t)", f"overestimated (≥ {OVERESTIMATE_SHARE}·KL) in {n_over} of {n_all} members")
+    return Findings(
+        subs,
+        "; ".join(parts),
+        "Λ^out, every (s, t)",
+        f"overestimated (≥ {OVERESTIMATE_SHARE}·KL) in {n_over} of {n_all} members",
+    )
 
 
 c10_outlier_grid.claim, c10_outlier_grid.table = "C10", "family"
@@ -614,15 +986,54 @@ def c11_detection(table: pd.DataFrame, exact: bool = False) -> Findings:
         cells[f"(s={s:g}, t={t:g})"] = (float(r[col.TNR_MODEL]), float(r[col.TNR_TRUTH]))
     small, large = short_out[out["s"] < 1].mean(), short_out[out["s"] >= 1].mean()
     worst = pert.loc[short_pert.idxmax()]
-    near_zero = {"(s=1, t=0)": False, "(s=0.25, t=0.5)": True}  # the thesis's "close to zero" is at (0.25, 0.5)
+    near_zero = {
+        "(s=1, t=0)": False,
+        "(s=0.25, t=0.5)": True,
+    }  # the thesis's "close to zero" is at (0.25, 0.5)
     subs = (
         *premises,
         fit_premise(table, [dim], unit="all"),
-        SubCheck(f"the truth detects there (its TNR ≥ {TNR_MARGIN}), so the model can fall behind it", "premise", {"Λ^out": out[col.TNR_TRUTH].mean() >= TNR_MARGIN, **{k: tr >= TNR_MARGIN for k, (_, tr) in cells.items()}}, "", unmet="the truth itself detects nothing there"),
-        SubCheck(f"on Λ^out the model's mean TNR is ≥ {TNR_MARGIN} below the truth's", "main", {"Λ^out": short_out.mean() >= TNR_MARGIN}, f"mean TNR model {out[col.TNR_MODEL].mean():.3f} vs truth {out[col.TNR_TRUTH].mean():.3f}", quote=QUOTES["C11"]["outlier"]),
-        SubCheck(f"on Λ^δ the model's TNR is ≥ {TNR_MARGIN} below the truth's at (1, 0), and at (0.25, 0.5) also close to zero (≤ {TNR_NEAR_ZERO})", "main", {k: m <= tr - TNR_MARGIN and (m <= TNR_NEAR_ZERO or not near_zero[k]) for k, (m, tr) in cells.items()}, "; ".join(f"{k}: model {m:.3f} vs truth {tr:.3f}" for k, (m, tr) in cells.items()), quote=QUOTES["C11"]["perturbed"]),
-        SubCheck("on Λ^out the shortfall is larger for s < 1 than for s ≥ 1", "secondary", {"Λ^out": small > large}, f"s < 1: {small:+.3f}, s ≥ 1: {large:+.3f}", quote=QUOTES["C11"]["small_s"]),
-        SubCheck("the largest shortfall on Λ^δ is positive and at s < 1, t > 0", "secondary", {"Λ^δ": short_pert.max() > 0 and worst["s"] < 1 and worst["t"] > 0}, f"{short_pert.max():+.3f} at (s={worst['s']:g}, t={worst['t']:g})", quote=QUOTES["C11"]["vulnerable"]),
+        SubCheck(
+            f"the truth detects there (its TNR ≥ {TNR_MARGIN}), so the model can fall behind it",
+            "premise",
+            {
+                "Λ^out": out[col.TNR_TRUTH].mean() >= TNR_MARGIN,
+                **{k: tr >= TNR_MARGIN for k, (_, tr) in cells.items()},
+            },
+            "",
+            unmet="the truth itself detects nothing there",
+        ),
+        SubCheck(
+            f"on Λ^out the model's mean TNR is ≥ {TNR_MARGIN} below the truth's",
+            "main",
+            {"Λ^out": short_out.mean() >= TNR_MARGIN},
+            f"mean TNR model {out[col.TNR_MODEL].mean():.3f} vs truth {out[col.TNR_TRUTH].mean():.3f}",
+            quote=QUOTES["C11"]["outlier"],
+        ),
+        SubCheck(
+            f"on Λ^δ the model's TNR is ≥ {TNR_MARGIN} below the truth's at (1, 0), and at (0.25, 0.5) also close to zero (≤ {TNR_NEAR_ZERO})",
+            "main",
+            {
+                k: m <= tr - TNR_MARGIN and (m <= TNR_NEAR_ZERO or not near_zero[k])
+                for k, (m, tr) in cells.items()
+            },
+            "; ".join(f"{k}: model {m:.3f} vs truth {tr:.3f}" for k, (m, tr) in cells.items()),
+            quote=QUOTES["C11"]["perturbed"],
+        ),
+        SubCheck(
+            "on Λ^out the shortfall is larger for s < 1 than for s ≥ 1",
+            "secondary",
+            {"Λ^out": small > large},
+            f"s < 1: {small:+.3f}, s ≥ 1: {large:+.3f}",
+            quote=QUOTES["C11"]["small_s"],
+        ),
+        SubCheck(
+            "the largest shortfall on Λ^δ is positive and at s < 1, t > 0",
+            "secondary",
+            {"Λ^δ": short_pert.max() > 0 and worst["s"] < 1 and worst["t"] > 0},
+            f"{short_pert.max():+.3f} at (s={worst['s']:g}, t={worst['t']:g})",
+            quote=QUOTES["C11"]["vulnerable"],
+        ),
     )
     evidence = (
         f"Λ^out: mean TNR model {out[col.TNR_MODEL].mean():.3f} vs truth {out[col.TNR_TRUTH].mean():.3f} (truth min {out[col.TNR_TRUTH].min():.3f}); "
@@ -630,7 +1041,16 @@ def c11_detection(table: pd.DataFrame, exact: bool = False) -> Findings:
         + "; ".join(f"Λ^δ {k}: model {m:.3f} vs truth {tr:.3f}" for k, (m, tr) in cells.items())
         + f"; largest shortfall on Λ^δ {short_pert.max():+.3f} at (s={worst['s']:g}, t={worst['t']:g})"
     )
-    return Findings(subs, evidence, f"TPR 0.975, {scope}", f"TNR shortfall: Λ^out {short_out.mean():+.2f}; " + "; ".join(f"Λ^δ{k.replace('s=', '').replace('t=', '')} {tr - m:+.2f}" for k, (m, tr) in cells.items()))
+    return Findings(
+        subs,
+        evidence,
+        f"TPR 0.975, {scope}",
+        f"TNR shortfall: Λ^out {short_out.mean():+.2f}; "
+        + "; ".join(
+            f"Λ^δ{k.replace('s=', '').replace('t=', '')} {tr - m:+.2f}"
+            for k, (m, tr) in cells.items()
+        ),
+    )
 
 
 c11_detection.claim, c11_detection.table = "C11", "family"
@@ -667,13 +1087,21 @@ def assess(*parts: tuple[Callable, pd.DataFrame], **options) -> ClaimCheck:
     views = ("model",) if kind == "estimator" else ("model", *NULLS)
     findings: dict = {}
     for check, table in parts:
-        accepted = {k: v for k, v in options.items() if k in check.__code__.co_varnames[: check.__code__.co_argcount]}
+        accepted = {
+            k: v
+            for k, v in options.items()
+            if k in check.__code__.co_varnames[: check.__code__.co_argcount]
+        }
         for view in views:
-            found = check(table if view == "model" else _VIEWS[check.table](table, view), **accepted)
+            found = check(
+                table if view == "model" else _VIEWS[check.table](table, view), **accepted
+            )
             findings[view] = findings[view] + found if view in findings else found
     return judge(claim, kind, findings, CLAIMS[claim])
 
 
-def assess_each(table: pd.DataFrame, checks: Sequence[Callable[[pd.DataFrame], Findings]], **options) -> list[ClaimCheck]:
+def assess_each(
+    table: pd.DataFrame, checks: Sequence[Callable[[pd.DataFrame], Findings]], **options
+) -> list[ClaimCheck]:
     """:func:`assess` each check on one family table (each check is a claim of its own)."""
     return [assess((check, table), **options) for check in checks]

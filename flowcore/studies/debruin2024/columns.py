@@ -58,14 +58,39 @@ SE_GAP = "SE gap"
 DELTA_HC = "Δ_HC"
 MEAN_SHIFT_MODEL = "mean log pθ − mean log pθ on Q(p)"
 MEAN_SHIFT_TRUTH = "mean log p − mean log p on Q(p)"
-TNR_TRUTH, TNR_MODEL, TNR_GAUSSIAN, TNR_UNTRAINED = "TNR truth", "TNR model", "TNR gaussian", "TNR untrained"
-AUROC_TRUTH, AUROC_MODEL, AUROC_GAUSSIAN, AUROC_UNTRAINED = "AUROC truth", "AUROC model", "AUROC gaussian", "AUROC untrained"
+TNR_TRUTH, TNR_MODEL, TNR_GAUSSIAN, TNR_UNTRAINED = (
+    "TNR truth",
+    "TNR model",
+    "TNR gaussian",
+    "TNR untrained",
+)
+AUROC_TRUTH, AUROC_MODEL, AUROC_GAUSSIAN, AUROC_UNTRAINED = (
+    "AUROC truth",
+    "AUROC model",
+    "AUROC gaussian",
+    "AUROC untrained",
+)
 
 #: Per score (truth, model, ML Gaussian, untrained flow): its Monte-Carlo cross-entropy, KL estimate, TNR, AUROC.
-CROSS_ENTROPY = {"truth": H_STAR_QP, "model": H_STAR_Q_MODEL, "gaussian": H_STAR_Q_HAT, "untrained": H_STAR_Q_UNTRAINED}
-KL_STAR = {"truth": KL_STAR_QP, "model": KL_STAR_Q_MODEL, "gaussian": KL_STAR_Q_HAT, "untrained": KL_STAR_Q_UNTRAINED}
+CROSS_ENTROPY = {
+    "truth": H_STAR_QP,
+    "model": H_STAR_Q_MODEL,
+    "gaussian": H_STAR_Q_HAT,
+    "untrained": H_STAR_Q_UNTRAINED,
+}
+KL_STAR = {
+    "truth": KL_STAR_QP,
+    "model": KL_STAR_Q_MODEL,
+    "gaussian": KL_STAR_Q_HAT,
+    "untrained": KL_STAR_Q_UNTRAINED,
+}
 TNR = {"truth": TNR_TRUTH, "model": TNR_MODEL, "gaussian": TNR_GAUSSIAN, "untrained": TNR_UNTRAINED}
-AUROC = {"truth": AUROC_TRUTH, "model": AUROC_MODEL, "gaussian": AUROC_GAUSSIAN, "untrained": AUROC_UNTRAINED}
+AUROC = {
+    "truth": AUROC_TRUTH,
+    "model": AUROC_MODEL,
+    "gaussian": AUROC_GAUSSIAN,
+    "untrained": AUROC_UNTRAINED,
+}
 
 #: Per null that stands in for the model (see :mod:`flowcore.verdicts`): the score it is computed
 #: from, and the suffix of its partner columns.
@@ -87,4 +112,14 @@ def of(column: str, null: str) -> str:
 
 #: The model's columns with a partner per null (the cross-entropy, KL, TNR and AUROC partners are
 #: named in the dictionaries above).
-MODEL_COLUMNS = (GAP, SE_GAP, DELTA_HC, VAR_MODEL, MEAN_SHIFT_MODEL, OVL_MODEL, OVL_MODEL_VS_TRUTH, KL_P_MODEL_PAIRED, se(KL_P_MODEL_PAIRED))
+MODEL_COLUMNS = (
+    GAP,
+    SE_GAP,
+    DELTA_HC,
+    VAR_MODEL,
+    MEAN_SHIFT_MODEL,
+    OVL_MODEL,
+    OVL_MODEL_VS_TRUTH,
+    KL_P_MODEL_PAIRED,
+    se(KL_P_MODEL_PAIRED),
+)

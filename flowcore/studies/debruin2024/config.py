@@ -37,7 +37,11 @@ SHIFTS = (0.0, 0.25, 0.5, 0.75)
 
 def _capacity(name: str, pairs) -> tuple[tuple[int, int], ...]:
     """Flow capacities: a non-empty list of [couplings, width] pairs of integers ≥ 1."""
-    if not isinstance(pairs, (list, tuple)) or not pairs or any(not isinstance(c, (list, tuple)) or len(c) != 2 for c in pairs):
+    if (
+        not isinstance(pairs, (list, tuple))
+        or not pairs
+        or any(not isinstance(c, (list, tuple)) or len(c) != 2 for c in pairs)
+    ):
         raise ValueError(f"{name} must be a list of [couplings, width] pairs, got {pairs!r}")
     return tuple(tuple(check_int_list(name, c, minimum=1)) for c in pairs)
 
@@ -56,7 +60,9 @@ def _calibrated(name: str, value, strict: bool = False) -> float | None:
     try:
         return check_positive(name, value) if strict else check_non_negative(name, value)
     except ValueError:
-        raise ValueError(f"{name} must be a number {'>' if strict else '≥'} 0, or null to calibrate it; got {value!r}") from None
+        raise ValueError(
+            f"{name} must be a number {'>' if strict else '≥'} 0, or null to calibrate it; got {value!r}"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -82,10 +88,18 @@ class Sweep(Checked):
 
     dim: int = field(default=20, metadata=checked(check_int, minimum=2))
     seeds: tuple[int, ...] = field(default=(0, 1, 2), metadata=checked(check_seeds))
-    n_train: tuple[int, ...] = field(default=(1_000, 10_000, 100_000), metadata=checked(check_int_list, minimum=100))
-    max_epochs: tuple[int, ...] = field(default=(3, 10, 40), metadata=checked(check_int_list, minimum=1))
-    capacity: tuple[tuple[int, int], ...] = field(default=((4, 32), (8, 64), (8, 128)), metadata=checked(_capacity))
-    eig_min: tuple[float, ...] = field(default=(0.1, 0.01, 0.001), metadata=checked(check_real_list, positive=True))
+    n_train: tuple[int, ...] = field(
+        default=(1_000, 10_000, 100_000), metadata=checked(check_int_list, minimum=100)
+    )
+    max_epochs: tuple[int, ...] = field(
+        default=(3, 10, 40), metadata=checked(check_int_list, minimum=1)
+    )
+    capacity: tuple[tuple[int, int], ...] = field(
+        default=((4, 32), (8, 64), (8, 128)), metadata=checked(_capacity)
+    )
+    eig_min: tuple[float, ...] = field(
+        default=(0.1, 0.01, 0.001), metadata=checked(check_real_list, positive=True)
+    )
     n_test: int = field(default=20_000, metadata=checked(check_int, minimum=100))
 
 
@@ -118,8 +132,12 @@ class Regimes(Checked):
     points: int = field(default=12, metadata=checked(check_int, minimum=3))
     seeds: tuple[int, ...] = field(default=(0, 1, 2), metadata=checked(check_seeds))
     dims: tuple[int, ...] = field(default=(20, 50), metadata=checked(check_int_list, minimum=2))
-    n_train: tuple[int, ...] = field(default=(1_000, 10_000), metadata=checked(check_int_list, minimum=100))
-    mean_scales: tuple[float, ...] = field(default=(1.0, 4.0), metadata=checked(_non_negative_reals))
+    n_train: tuple[int, ...] = field(
+        default=(1_000, 10_000), metadata=checked(check_int_list, minimum=100)
+    )
+    mean_scales: tuple[float, ...] = field(
+        default=(1.0, 4.0), metadata=checked(_non_negative_reals)
+    )
     max_epochs: int = field(default=20, metadata=checked(check_int, minimum=1))
     n_val: int = field(default=2_000, metadata=checked(check_int, minimum=2))
     n_test: int = field(default=5_000, metadata=checked(check_int, minimum=100))
@@ -173,7 +191,9 @@ class ThesisConfig(StudyConfig):
 
     TRAINERS: ClassVar[tuple[str, ...]] = ("single", "batched")
 
-    dims: tuple[int, ...] = field(default=(10, 20, 50, 100), metadata=checked(check_int_list, minimum=2))
+    dims: tuple[int, ...] = field(
+        default=(10, 20, 50, 100), metadata=checked(check_int_list, minimum=2)
+    )
     recipe: GaussianRecipe = field(default_factory=GaussianRecipe)
     flow: FlowConfig = field(default_factory=FlowConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -181,19 +201,27 @@ class ThesisConfig(StudyConfig):
     regime: Regimes = field(default_factory=Regimes)
     n_test: int = field(default=100_000, metadata=checked(check_int, minimum=2))
     n_repeats: int = field(default=10, metadata=checked(check_int, minimum=2))
-    scales: tuple[float, ...] = field(default=SCALES, metadata=checked(check_real_list, positive=True))
+    scales: tuple[float, ...] = field(
+        default=SCALES, metadata=checked(check_real_list, positive=True)
+    )
     shifts: tuple[float, ...] = field(default=SHIFTS, metadata=checked(check_real_list))
-    families: tuple[str, ...] = field(default=FAMILIES, metadata=checked(check_choice_list, allowed=FAMILIES))
+    families: tuple[str, ...] = field(
+        default=FAMILIES, metadata=checked(check_choice_list, allowed=FAMILIES)
+    )
     tpr: float = field(default=0.975, metadata=checked(check_probability))
     alpha: float | None = field(default=None, metadata=checked(_calibrated))
     beta: float | None = field(default=None, metadata=checked(_calibrated))
     outlier_offset: float | None = field(default=None, metadata=checked(_calibrated))
-    outlier_cov_scale: float | None = field(default=None, metadata=checked(_calibrated, strict=True))
+    outlier_cov_scale: float | None = field(
+        default=None, metadata=checked(_calibrated, strict=True)
+    )
     calibration_dim: int = field(default=50, metadata=checked(check_int, minimum=2))
     calibration_draws: int = field(default=20_000, metadata=checked(check_int, minimum=100))
     device: str = field(default="auto", metadata=checked(check_device))
     chunk_size: int = field(default=4_096, metadata=checked(check_int, minimum=1))
-    trainer: str = field(default="single", metadata=checked(check_choice, allowed=TRAINERS) | {"key_default": True})
+    trainer: str = field(
+        default="single", metadata=checked(check_choice, allowed=TRAINERS) | {"key_default": True}
+    )
 
     @property
     def seed(self) -> int:
@@ -214,33 +242,64 @@ class ThesisConfig(StudyConfig):
             >>> e.peak_bytes < 2**30, [n.drivers[0] for n in e.needs]
             (True, ['dims', 'n_train', 'n_test', 'calibration_draws'])
         """
-        dim = float(max(*self.dims, self.sweep.dim, *self.regime.dims, self.calibration_dim))  # floats: a huge size gives inf, not an overflow
+        dim = float(
+            max(*self.dims, self.sweep.dim, *self.regime.dims, self.calibration_dim)
+        )  # floats: a huge size gives inf, not an overflow
         members = len(self.scales) * len(self.shifts)
         n_test = float(max(self.n_test, self.sweep.n_test, self.regime.n_test))
         n_train = float(max(self.train.n_train, *self.sweep.n_train, *self.regime.n_train))
         hidden = list(self.flow.hidden)
         needs = (
-            Need("covariance matrices of p and a family's members", (4 + 3 * members) * dim**2 * 8.0, ("dims", "scales", "shifts")),
-            Need("training and validation sets", (n_train + self.train.n_val) * dim * 12.0, ("n_train", "n_val", "dims")),
-            Need("a family's log-likelihood arrays", 3 * (members + 1) * n_test * 8.0 + 4 * self.chunk_size * dim * 8.0, ("n_test", "scales", "shifts", "chunk_size")),
-            Need("the calibration's draws", 10 * self.calibration_draws * self.calibration_dim * 8.0 * 2, ("calibration_draws", "calibration_dim")),
+            Need(
+                "covariance matrices of p and a family's members",
+                (4 + 3 * members) * dim**2 * 8.0,
+                ("dims", "scales", "shifts"),
+            ),
+            Need(
+                "training and validation sets",
+                (n_train + self.train.n_val) * dim * 12.0,
+                ("n_train", "n_val", "dims"),
+            ),
+            Need(
+                "a family's log-likelihood arrays",
+                3 * (members + 1) * n_test * 8.0 + 4 * self.chunk_size * dim * 8.0,
+                ("n_test", "scales", "shifts", "chunk_size"),
+            ),
+            Need(
+                "the calibration's draws",
+                10 * self.calibration_draws * self.calibration_dim * 8.0 * 2,
+                ("calibration_draws", "calibration_dim"),
+            ),
         )
 
-        def flow_cost(d: int, couplings: int, widths_hidden: list[int]) -> float:  # flop of one flow pass on one sample
+        def flow_cost(
+            d: int, couplings: int, widths_hidden: list[int]
+        ) -> float:  # flop of one flow pass on one sample
             widths = [d // 2, *widths_hidden, 2 * (d - d // 2)]
             return 2.0 * couplings * sum(a * b for a, b in zip(widths, widths[1:]))
 
-        def run(d: int, n_tr: int, epochs: int, n_te: int, couplings: int = self.flow.n_couplings, widths_hidden: list[int] = hidden) -> float:
+        def run(
+            d: int,
+            n_tr: int,
+            epochs: int,
+            n_te: int,
+            couplings: int = self.flow.n_couplings,
+            widths_hidden: list[int] = hidden,
+        ) -> float:
             cost = flow_cost(d, couplings, widths_hidden)
             # training (forward and backward, every epoch: an upper bound under early stopping), then every
             # test set through the flow, two quadratic forms and the sampling
-            return n_tr * epochs * 3 * cost + (3 * members + self.n_repeats) * n_te * (cost + 5.0 * d**2)
+            return n_tr * epochs * 3 * cost + (3 * members + self.n_repeats) * n_te * (
+                cost + 5.0 * d**2
+            )
 
         t, sw, rg = self.train, self.sweep, self.regime
         flops = sum(run(d, t.n_train, t.max_epochs, self.n_test) for d in self.dims)
         sweep_runs = [run(sw.dim, n, t.max_epochs, sw.n_test) for n in sw.n_train]
         sweep_runs += [run(sw.dim, t.n_train, e, sw.n_test) for e in sw.max_epochs]
-        sweep_runs += [run(sw.dim, t.n_train, t.max_epochs, sw.n_test, k, [w, w]) for k, w in sw.capacity]
+        sweep_runs += [
+            run(sw.dim, t.n_train, t.max_epochs, sw.n_test, k, [w, w]) for k, w in sw.capacity
+        ]
         sweep_runs += [run(sw.dim, t.n_train, t.max_epochs, sw.n_test) for _ in sw.eig_min]
         flops += len(sw.seeds) * sum(sweep_runs)
         regime_runs = [run(d, n, rg.max_epochs, rg.n_test) for d in rg.dims for n in rg.n_train]

@@ -84,7 +84,16 @@ def rechunk(chunks: Iterable[torch.Tensor], size: int) -> Iterator[torch.Tensor]
         yield torch.cat(pending) if len(pending) > 1 else pending[0]
 
 
-def _member_row(q: Gaussian, p: Gaussian, ll: dict[str, np.ndarray], log_q: np.ndarray, fits: dict, ref: dict[str, np.ndarray], bounds: dict, ref_sorted: dict) -> dict:
+def _member_row(
+    q: Gaussian,
+    p: Gaussian,
+    ll: dict[str, np.ndarray],
+    log_q: np.ndarray,
+    fits: dict,
+    ref: dict[str, np.ndarray],
+    bounds: dict,
+    ref_sorted: dict,
+) -> dict:
     """The numbers of §5–§8 for one member q, in nats (names in :mod:`~flowcore.studies.debruin2024.columns`).
 
     ``log_q`` is log q on the member's own samples; ``fits`` each model-like score's KL*(p‖·) on Q(p)."""
@@ -112,7 +121,10 @@ def _member_row(q: Gaussian, p: Gaussian, ll: dict[str, np.ndarray], log_q: np.n
         row[col.MEAN_SHIFT_MODEL + suffix] = float(ll[score].mean() - ref[score].mean())
         row[col.OVL_MODEL + suffix] = overlap_coefficient(ll[score], ref[score])
         row[col.OVL_MODEL_VS_TRUTH + suffix] = overlap_coefficient(ll[score], ll["truth"])
-        row[col.KL_P_MODEL_PAIRED + suffix], row[col.se(col.KL_P_MODEL_PAIRED) + suffix] = fits[score].value, fits[score].stderr
+        row[col.KL_P_MODEL_PAIRED + suffix], row[col.se(col.KL_P_MODEL_PAIRED) + suffix] = (
+            fits[score].value,
+            fits[score].stderr,
+        )
     return row
 
 
@@ -164,21 +176,46 @@ def null_view(table: pd.DataFrame, null: str) -> pd.DataFrame:
 
 
 def _drop_partners(view: pd.DataFrame) -> pd.DataFrame:
-    return view.drop(columns=[c for c in view.columns if any(c.endswith(suffix) for suffix in col.SUFFIX.values())])
+    return view.drop(
+        columns=[
+            c for c in view.columns if any(c.endswith(suffix) for suffix in col.SUFFIX.values())
+        ]
+    )
 
 
-def _check_finite(ref: dict[str, np.ndarray], scores: dict[str, np.ndarray], n: int, keys: list, name: str, dim: int) -> None:
+def _check_finite(
+    ref: dict[str, np.ndarray],
+    scores: dict[str, np.ndarray],
+    n: int,
+    keys: list,
+    name: str,
+    dim: int,
+) -> None:
     """Raise ``FloatingPointError`` naming where a log-density is not finite (an unbounded scale map can
     overflow far from the training data); no table is built on such scores."""
     for label, values in (("Q(p)", ref), (name, scores)):
         for score, v in values.items():
             bad = ~np.isfinite(v)
             if bad.any():
-                where = "" if label == "Q(p)" else f", first at (s, t) = {keys[int(np.flatnonzero(bad)[0]) // n]}"
-                raise FloatingPointError(f"log {'pθ' if score == 'model' else score} is not finite on {int(bad.sum())} of {v.size} samples of {label} at D = {dim}{where}")
+                where = (
+                    ""
+                    if label == "Q(p)"
+                    else f", first at (s, t) = {keys[int(np.flatnonzero(bad)[0]) // n]}"
+                )
+                raise FloatingPointError(
+                    f"log {'pθ' if score == 'model' else score} is not finite on {int(bad.sum())} of {v.size} samples of {label} at D = {dim}{where}"
+                )
 
 
-def family_table(name: str, p: Gaussian, members: dict, scores: dict[str, np.ndarray], log_q: np.ndarray, ref: dict[str, np.ndarray], tpr: float) -> pd.DataFrame:
+def family_table(
+    name: str,
+    p: Gaussian,
+    members: dict,
+    scores: dict[str, np.ndarray],
+    log_q: np.ndarray,
+    ref: dict[str, np.ndarray],
+    tpr: float,
+) -> pd.DataFrame:
     """The tidy table of one family at one D from its scores: one row per member ``(s, t) → q`` (in
     order), with ``scores[k]`` and ``log_q`` holding the members' samples one after another (equally
     many each) and ``ref[k]`` the scores on Q(p), for every ``k`` of :data:`SCORES`. The bounds of the
@@ -190,21 +227,41 @@ def family_table(name: str, p: Gaussian, members: dict, scores: dict[str, np.nda
         raise ValueError(f"scores and ref must hold every score of {SCORES}; missing {missing}")
     n, rest = divmod(len(log_q), len(members))
     if rest or any(len(v) != len(log_q) for v in scores.values()):
-        raise ValueError(f"every score must hold {len(members)} members' samples, equally many each, like log_q ({len(log_q)})")
-    fits = {k: mean_estimate(ref["truth"] - ref[k]) for k in _MODEL_LIKE}  # KL*(p‖·), paired on Q(p)
+        raise ValueError(
+            f"every score must hold {len(members)} members' samples, equally many each, like log_q ({len(log_q)})"
+        )
+    fits = {
+        k: mean_estimate(ref["truth"] - ref[k]) for k in _MODEL_LIKE
+    }  # KL*(p‖·), paired on Q(p)
     bounds = {k: fit_bounds(ref[k], tpr) for k in SCORES}
     ref_sorted = {k: np.sort(ref[k]) for k in SCORES}
     rows = []
     for i, ((s, t), q) in enumerate(members.items()):
         ll = {k: v[i * n : (i + 1) * n] for k, v in scores.items()}
-        rows.append({"D": p.dim, "family": name, "s": s, "t": t, **_member_row(q, p, ll, log_q[i * n : (i + 1) * n], fits, ref, bounds, ref_sorted)})
+        rows.append(
+            {
+                "D": p.dim,
+                "family": name,
+                "s": s,
+                "t": t,
+                **_member_row(q, p, ll, log_q[i * n : (i + 1) * n], fits, ref, bounds, ref_sorted),
+            }
+        )
     return pd.DataFrame(rows)
 
 
 def _curves(ll: dict[str, np.ndarray], ref: dict[str, np.ndarray], n_grid: int) -> torch.Tensor:
     """Shape ``(4, 2, n_grid)``: for each of :data:`CURVES`, its own grid and the KDE on it."""
-    sources = {"truth q": ll["truth"], "model q": ll["model"], "truth p": ref["truth"], "model p": ref["model"]}
-    return torch.tensor(np.stack([np.stack(kde_binned(sources[c], n_grid=n_grid)) for c in CURVES]), dtype=torch.float32)
+    sources = {
+        "truth q": ll["truth"],
+        "model q": ll["model"],
+        "truth p": ref["truth"],
+        "model p": ref["model"],
+    }
+    return torch.tensor(
+        np.stack([np.stack(kde_binned(sources[c], n_grid=n_grid)) for c in CURVES]),
+        dtype=torch.float32,
+    )
 
 
 @dataclass
@@ -252,35 +309,60 @@ def evaluate_family(
         start = time.perf_counter()
         device = config.torch_device
         members = family(
-            name, p, config.scales, config.shifts, seed=config.seed, recipe=config.recipe, perturbation=consts.perturbation, outlier=consts.outlier
+            name,
+            p,
+            config.scales,
+            config.shifts,
+            seed=config.seed,
+            recipe=config.recipe,
+            perturbation=consts.perturbation,
+            outlier=consts.outlier,
         )
         show = show_progress() if progress is None else progress
 
         log_q: list[np.ndarray] = []
 
         def samples() -> Iterator[torch.Tensor]:
-            for (s, t), q in tqdm(members.items(), desc=f"D={dim} {name}", disable=not show, leave=False):
-                for chunk in q.iter_samples(n, stream(config.seed, "test", dim, name, s, t), config.chunk_size):
+            for (s, t), q in tqdm(
+                members.items(), desc=f"D={dim} {name}", disable=not show, leave=False
+            ):
+                for chunk in q.iter_samples(
+                    n, stream(config.seed, "test", dim, name, s, t), config.chunk_size
+                ):
                     log_q.append(q.log_prob(chunk).numpy())
                     yield chunk
 
         def score(flows: dict[str, torch.nn.Module], dtype: torch.dtype) -> tuple[dict, dict]:
             log_q.clear()
-            densities = {"truth": p.log_prob, "model": flows["model"], "gaussian": trained.p_hat.log_prob, "untrained": flows["untrained"]}
-            ref_samples = p.iter_samples(n, stream(config.seed, "test", dim, "p", 0), config.chunk_size)
+            densities = {
+                "truth": p.log_prob,
+                "model": flows["model"],
+                "gaussian": trained.p_hat.log_prob,
+                "untrained": flows["untrained"],
+            }
+            ref_samples = p.iter_samples(
+                n, stream(config.seed, "test", dim, "p", 0), config.chunk_size
+            )
             ref = log_likelihoods(ref_samples, densities, device=device, dtype=dtype)
-            return ref, log_likelihoods(rechunk(samples(), config.chunk_size), densities, device=device, dtype=dtype)
+            return ref, log_likelihoods(
+                rechunk(samples(), config.chunk_size), densities, device=device, dtype=dtype
+            )
 
         flows = {"model": trained.flow, "untrained": trained.untrained}
         ref, scores = score(flows, torch.float32)
         precision = "float32"
         if not all(np.isfinite(v[k]).all() for v in (ref, scores) for k in flows):
             # An unbounded scale map can overflow float32 far from the data: rescore in float64 before giving up.
-            ref, scores = score({k: copy.deepcopy(f).double() for k, f in flows.items()}, torch.float64)
+            ref, scores = score(
+                {k: copy.deepcopy(f).double() for k, f in flows.items()}, torch.float64
+            )
             precision = "float64 (float32 overflowed)"
         _check_finite(ref, scores, n, list(members), name, dim)
         frame = family_table(name, p, members, scores, np.concatenate(log_q), ref, config.tpr)
-        curves = [_curves({k: v[i * n : (i + 1) * n] for k, v in scores.items()}, ref, n_grid) for i in range(len(members))]
+        curves = [
+            _curves({k: v[i * n : (i + 1) * n] for k, v in scores.items()}, ref, n_grid)
+            for i in range(len(members))
+        ]
         return {
             "columns": list(frame.columns),
             "values": {c: (frame[c].tolist()) for c in frame.columns},
@@ -324,13 +406,22 @@ class Results:
     def member(self, dim: int, family_name: str, s: float, t: float) -> pd.Series:
         """The row of one member."""
         t_ = self.table
-        match = t_[(t_["D"] == dim) & (t_["family"] == family_name) & np.isclose(t_["s"], s) & np.isclose(t_["t"], t)]
+        match = t_[
+            (t_["D"] == dim)
+            & (t_["family"] == family_name)
+            & np.isclose(t_["s"], s)
+            & np.isclose(t_["t"], t)
+        ]
         if len(match) != 1:
-            raise KeyError(f"no member D={dim}, family={family_name!r}, s={s}, t={t} in these results")
+            raise KeyError(
+                f"no member D={dim}, family={family_name!r}, s={s}, t={t} in these results"
+            )
         return match.iloc[0]
 
 
-def results(config: ThesisConfig, families: Iterable[str] | None = None, progress: bool | None = None) -> Results:
+def results(
+    config: ThesisConfig, families: Iterable[str] | None = None, progress: bool | None = None
+) -> Results:
     """Train (or load) the flow for every D of ``config`` and evaluate ``families`` (default: ``config.families``)."""
     names = tuple(config.families if families is None else families)
     for name in names:
@@ -344,9 +435,26 @@ def results(config: ThesisConfig, families: Iterable[str] | None = None, progres
             fam = evaluate_family(trained, config, name, consts, progress=progress)
             tables.append(fam.table)
             for i, row in enumerate(fam.table.itertuples(index=False)):
-                curves[(dim, name, row.s, row.t)] = {c: (fam.curves[i, j, 0].numpy(), fam.curves[i, j, 1].numpy()) for j, c in enumerate(CURVES)}
-            timing_rows.append({"D": dim, "family": name, "members": len(fam.table), "seconds": fam.seconds, "from cache": fam.from_cache})
-    return Results(pd.concat(tables, ignore_index=True), curves, trained_flows, consts, pd.DataFrame(timing_rows))
+                curves[(dim, name, row.s, row.t)] = {
+                    c: (fam.curves[i, j, 0].numpy(), fam.curves[i, j, 1].numpy())
+                    for j, c in enumerate(CURVES)
+                }
+            timing_rows.append(
+                {
+                    "D": dim,
+                    "family": name,
+                    "members": len(fam.table),
+                    "seconds": fam.seconds,
+                    "from cache": fam.from_cache,
+                }
+            )
+    return Results(
+        pd.concat(tables, ignore_index=True),
+        curves,
+        trained_flows,
+        consts,
+        pd.DataFrame(timing_rows),
+    )
 
 
 def cached_results(config: ThesisConfig, families: Iterable[str] | None = None) -> Results | None:

@@ -30,7 +30,14 @@ from scipy.stats import chi2
 
 from flowcore.gaussians import Gaussian, GaussianRecipe, training_gaussian
 from flowcore.rng import derived_seed, numpy_stream, stream
-from flowcore.validation import check_choice, check_int, check_non_negative, check_positive, check_probability, check_real
+from flowcore.validation import (
+    check_choice,
+    check_int,
+    check_non_negative,
+    check_positive,
+    check_probability,
+    check_real,
+)
 
 __all__ = [
     "Perturbation",
@@ -95,7 +102,9 @@ def perturbation_direction(dim: int, seed: int) -> torch.Tensor:
     return 2 * torch.rand(dim, generator=g, dtype=torch.float64) - 1
 
 
-def perturbed(p: Gaussian, s: float, t: float, perturbation: Perturbation, u: torch.Tensor) -> Gaussian:
+def perturbed(
+    p: Gaussian, s: float, t: float, perturbation: Perturbation, u: torch.Tensor
+) -> Gaussian:
     r""":math:`q^\delta_\lambda(s, t, \alpha, \beta) = \mathcal N(\mu_p + t + \beta u,\; s^2\Sigma_p + \alpha I)` (Eq. 21)."""
     s = check_positive("s", s)
     t = check_real("t", t)
@@ -103,7 +112,9 @@ def perturbed(p: Gaussian, s: float, t: float, perturbation: Perturbation, u: to
     return Gaussian(p.mean + t + perturbation.beta * u, s**2 * p.cov + perturbation.alpha * eye)
 
 
-def outlier_base(p: Gaussian, recipe: GaussianRecipe, outlier: OutlierRecipe, seed: int) -> Gaussian:
+def outlier_base(
+    p: Gaussian, recipe: GaussianRecipe, outlier: OutlierRecipe, seed: int
+) -> Gaussian:
     r"""The outlier distribution :math:`q^{out}` at :math:`s = 1, t = 0` for training distribution ``p``.
 
     :math:`\Sigma_{out}` is a fresh draw of ``recipe`` (independent eigenvalues and rotation, from a seed
@@ -131,7 +142,9 @@ def family_member(
         return p.affine(s, t)
     if name == "perturbed":
         if perturbation is None or u is None:
-            raise ValueError("the perturbed family needs a Perturbation (alpha, beta) and the direction u")
+            raise ValueError(
+                "the perturbed family needs a Perturbation (alpha, beta) and the direction u"
+            )
         return perturbed(p, s, t, perturbation, u)
     if outlier is None:
         raise ValueError("the outlier family needs its base distribution (see outlier_base)")
@@ -155,10 +168,14 @@ def family(
     base = None
     if name == "outlier":
         if outlier is None:
-            raise ValueError("the outlier family needs an OutlierRecipe (outlier_offset, outlier_cov_scale)")
+            raise ValueError(
+                "the outlier family needs an OutlierRecipe (outlier_offset, outlier_cov_scale)"
+            )
         base = outlier_base(p, recipe, outlier, seed)
     return {
-        (float(s), float(t)): family_member(name, p, s, t, perturbation=perturbation, u=u, outlier=base)
+        (float(s), float(t)): family_member(
+            name, p, s, t, perturbation=perturbation, u=u, outlier=base
+        )
         for s in scales
         for t in shifts
     }
@@ -194,7 +211,9 @@ class QuadraticForm:
         ell, v = torch.linalg.eigh(a @ a.T)
 
         def whiten(vec: torch.Tensor) -> torch.Tensor:
-            return torch.linalg.solve_triangular(p.scale_tril, vec.unsqueeze(1), upper=False).squeeze(1)
+            return torch.linalg.solve_triangular(
+                p.scale_tril, vec.unsqueeze(1), upper=False
+            ).squeeze(1)
 
         self.sqrt_ell = ell.clamp_min(0).sqrt().numpy()
         self.b = (v.T @ whiten(q.mean - p.mean)).numpy()
@@ -203,7 +222,11 @@ class QuadraticForm:
     def affine(self, s: float, t: float) -> QuadraticForm:
         """The law of :math:`M` under the variant :math:`q(s, t)` of this form's :math:`q`."""
         out = object.__new__(QuadraticForm)
-        out.sqrt_ell, out.b, out.b_shift = s * self.sqrt_ell, self.b + t * self.b_shift, self.b_shift
+        out.sqrt_ell, out.b, out.b_shift = (
+            s * self.sqrt_ell,
+            self.b + t * self.b_shift,
+            self.b_shift,
+        )
         return out
 
     def mean(self) -> float:

@@ -51,20 +51,53 @@ from flowcore.studies.debruin2024.sensitivity import CHECKS, METRICS, run_seeded
 from flowcore.sweep import Job, space_filling, summarise_over_seeds
 from flowcore.verdicts import NULLS, Verdict
 
-__all__ = ["FACTORS", "FAILURES", "CHECKS", "CROSSED", "factors", "design", "reference", "jobs", "judge_run", "run_design", "by_point", "strata", "effects", "closest", "calibration_spread", "SCORE", "FAILED", "HOLDS"]
+__all__ = [
+    "FACTORS",
+    "FAILURES",
+    "CHECKS",
+    "CROSSED",
+    "factors",
+    "design",
+    "reference",
+    "jobs",
+    "judge_run",
+    "run_design",
+    "by_point",
+    "strata",
+    "effects",
+    "closest",
+    "calibration_spread",
+    "SCORE",
+    "FAILED",
+    "HOLDS",
+]
 
 #: The flow and training factors: level label → flat parameters.
 FACTORS = {
     "permutations": {"none": {"permutation": "none"}, "random": {"permutation": "random"}},
-    "log-scale map": {"exp": {"log_scale": "exp"}, "tanh": {"log_scale": "tanh"}, "sigmoid": {"log_scale": "sigmoid"}},
+    "log-scale map": {
+        "exp": {"log_scale": "exp"},
+        "tanh": {"log_scale": "tanh"},
+        "sigmoid": {"log_scale": "sigmoid"},
+    },
     "last layer": {"zero": {"zero_init": True}, "default": {"zero_init": False}},
     "training": {"early": {"stopping": "early"}, "fixed": {"stopping": "fixed"}},
-    "Σ_p recipe": {"log-uniform": {"spectrum": "loguniform"}, "AAᵀ": {"spectrum": "wishart"}, "make_spd": {"spectrum": "spd"}},
+    "Σ_p recipe": {
+        "log-uniform": {"spectrum": "loguniform"},
+        "AAᵀ": {"spectrum": "wishart"},
+        "make_spd": {"spectrum": "spd"},
+    },
 }
 #: The status of a run that could not be judged (training diverged, or log pθ overflowed).
 FAILED = "run failed"
 #: Per verdict, what it adds to a run's closeness to the thesis (C5–C11: a perfect run scores 7).
-SCORE = {str(Verdict.REPRODUCED): 1.0, str(Verdict.PARTLY): 0.5, str(Verdict.NOT): 0.0, str(Verdict.UNTESTABLE): 0.0, FAILED: 0.0}
+SCORE = {
+    str(Verdict.REPRODUCED): 1.0,
+    str(Verdict.PARTLY): 0.5,
+    str(Verdict.NOT): 0.0,
+    str(Verdict.UNTESTABLE): 0.0,
+    FAILED: 0.0,
+}
 #: The claims of model failure, the ones the search is for.
 FAILURES = claims.FAILURES
 #: The verdicts that count as the claim holding (at least partly).
@@ -93,10 +126,19 @@ def design(base: ThesisConfig) -> pd.DataFrame:
     if len(crossed) > 1:
         varied["D × n_train"] = [f"{d} | {n}" for d, n in crossed]
     if len(crossed) > base.regime.points:
-        raise ValueError(f"regime_points must be at least the {len(crossed)} combinations of regime_dims × regime_n_train, got {base.regime.points}")
+        raise ValueError(
+            f"regime_points must be at least the {len(crossed)} combinations of regime_dims × regime_n_train, got {base.regime.points}"
+        )
     points = space_filling(varied, base.regime.points, seed=base.regime.design_seed)
-    cell = points.pop("D × n_train") if "D × n_train" in points else pd.Series([f"{crossed[0][0]} | {crossed[0][1]}"] * len(points))
-    points["D"], points["n_train"] = cell.str.split(" | ", regex=False).str[0], cell.str.split(" | ", regex=False).str[1]
+    cell = (
+        points.pop("D × n_train")
+        if "D × n_train" in points
+        else pd.Series([f"{crossed[0][0]} | {crossed[0][1]}"] * len(points))
+    )
+    points["D"], points["n_train"] = (
+        cell.str.split(" | ", regex=False).str[0],
+        cell.str.split(" | ", regex=False).str[1],
+    )
     for name, lv in levels.items():
         if name not in varied and name not in CROSSED:
             points[name] = next(iter(lv))
@@ -109,17 +151,35 @@ def reference(base: ThesisConfig) -> dict[str, str]:
     zero init, early stopping, log-uniform Σ_p, μ_p scale 1) at the largest n_train and D searched."""
     levels = factors(base)
     return {
-        "point": "default", "permutations": "random", "log-scale map": "tanh", "last layer": "zero", "training": "early",
-        "n_train": list(levels["n_train"])[-1], "D": list(levels["D"])[-1], "Σ_p recipe": "log-uniform",
-        "μ_p scale": next((k for k, v in levels["μ_p scale"].items() if v["mean_scale"] == 1.0), list(levels["μ_p scale"])[0]),
+        "point": "default",
+        "permutations": "random",
+        "log-scale map": "tanh",
+        "last layer": "zero",
+        "training": "early",
+        "n_train": list(levels["n_train"])[-1],
+        "D": list(levels["D"])[-1],
+        "Σ_p recipe": "log-uniform",
+        "μ_p scale": next(
+            (k for k, v in levels["μ_p scale"].items() if v["mean_scale"] == 1.0),
+            list(levels["μ_p scale"])[0],
+        ),
     }
 
 
 def _config(base: ThesisConfig, point: dict, seed: int) -> ThesisConfig:
     levels = factors(base)
     r = base.regime
-    params = {"seed": seed, "max_epochs": r.max_epochs, "n_val": r.n_val, "n_test": r.n_test, "calibration_draws": r.calibration_draws, "trainer": "batched"}
-    params.update(alpha=None, beta=None, outlier_offset=None, outlier_cov_scale=None)  # recalibrated per recipe and seed
+    params = {
+        "seed": seed,
+        "max_epochs": r.max_epochs,
+        "n_val": r.n_val,
+        "n_test": r.n_test,
+        "calibration_draws": r.calibration_draws,
+        "trainer": "batched",
+    }
+    params.update(
+        alpha=None, beta=None, outlier_offset=None, outlier_cov_scale=None
+    )  # recalibrated per recipe and seed
     for name, level in point.items():
         if name in levels:
             params.update(levels[name][level])
@@ -130,7 +190,11 @@ def jobs(base: ThesisConfig, points: pd.DataFrame | None = None) -> list[Job]:
     """One job per design point × seed (and the :func:`reference` point), labelled by its levels."""
     points = design(base) if points is None else points
     rows = [*points.to_dict("records"), reference(base)]
-    return [Job({**row, "seed": seed}, _config(base, row, seed)) for row in rows for seed in base.regime.seeds]
+    return [
+        Job({**row, "seed": seed}, _config(base, row, seed))
+        for row in rows
+        for seed in base.regime.seeds
+    ]
 
 
 def judge_run(job: Job, progress: bool | None = None) -> list[dict]:
@@ -143,7 +207,18 @@ def judge_run(job: Job, progress: bool | None = None) -> list[dict]:
     try:
         res = results(job.config, progress=progress)
     except FloatingPointError as error:  # a NaN loss in training, or a log-density that overflowed
-        return [{"claim": claim, "verdict": FAILED, "why": str(error), **{null: FAILED for null in NULLS}, "metric": np.nan, "fits p": False, "failure": str(error)} for claim in CHECKS]
+        return [
+            {
+                "claim": claim,
+                "verdict": FAILED,
+                "why": str(error),
+                **{null: FAILED for null in NULLS},
+                "metric": np.nan,
+                "fits p": False,
+                "failure": str(error),
+            }
+            for claim in CHECKS
+        ]
     table = res.table
     first = table.iloc[0]
     fit = float(first[col.KL_P_MODEL_PAIRED])
@@ -155,8 +230,12 @@ def judge_run(job: Job, progress: bool | None = None) -> list[dict]:
         "fits p": fit <= claims.fit_bound(dim),
     }
     truth_rates = {
-        "TNR truth Λ^δ(1, 0)": float(claims.members(table, "perturbed", s=1.0, t=0.0)[col.TNR_TRUTH].iloc[0]),
-        "TNR truth Λ^δ(0.25, 0.5)": float(claims.members(table, "perturbed", s=0.25, t=0.5)[col.TNR_TRUTH].iloc[0]),
+        "TNR truth Λ^δ(1, 0)": float(
+            claims.members(table, "perturbed", s=1.0, t=0.0)[col.TNR_TRUTH].iloc[0]
+        ),
+        "TNR truth Λ^δ(0.25, 0.5)": float(
+            claims.members(table, "perturbed", s=0.25, t=0.5)[col.TNR_TRUTH].iloc[0]
+        ),
         "mean TNR truth Λ^out": float(table[table["family"] == "outlier"][col.TNR_TRUTH].mean()),
     }
     rows = []
@@ -213,12 +292,21 @@ def by_point(runs: pd.DataFrame) -> pd.DataFrame:
     cells = cells[[c for c in CHECKS if c in cells.columns]]
     per_run = runs.groupby(["point", "seed"], sort=False).first()
     if col.KL_PER_DIM in runs:
-        cells.insert(0, col.KL_PER_DIM, per_run[col.KL_PER_DIM].groupby("point", sort=False).median())
+        cells.insert(
+            0, col.KL_PER_DIM, per_run[col.KL_PER_DIM].groupby("point", sort=False).median()
+        )
     if "fits p" in runs:
         fitted = per_run["fits p"].groupby("point", sort=False)
-        cells.insert(0, "fits p", fitted.sum().astype(int).astype(str) + "/" + fitted.size().astype(str))
+        cells.insert(
+            0, "fits p", fitted.sum().astype(int).astype(str) + "/" + fitted.size().astype(str)
+        )
     failures = runs[runs["claim"].isin(FAILURES)]
-    cells["score"] = failures.groupby(["point", "seed"], sort=False)["score"].sum().groupby("point", sort=False).mean()
+    cells["score"] = (
+        failures.groupby(["point", "seed"], sort=False)["score"]
+        .sum()
+        .groupby("point", sort=False)
+        .mean()
+    )
     return cells
 
 
@@ -231,14 +319,20 @@ def strata(runs: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for (dim, n), group in design_runs.groupby(["D", "n_train"], sort=False):
         per_run = group.groupby(["point", "seed"], sort=False).first()
-        row = {"D": dim, "n_train": n, "runs fitting p": f"{int(per_run['fits p'].sum())}/{len(per_run)}"}
+        row = {
+            "D": dim,
+            "n_train": n,
+            "runs fitting p": f"{int(per_run['fits p'].sum())}/{len(per_run)}",
+        }
         for name in (col.KL_PER_DIM, "KL*(p‖p̂)/D", "KL*(p‖pθ₀)/D"):
             row[f"median {name}"] = float(per_run[name].median())
         for claim in FAILURES:
             at = group[group["claim"] == claim]
             flow = at[at["fits p"] & (at["verdict"] != str(Verdict.UNTESTABLE))]
             hat = at[at["p̂"] != str(Verdict.UNTESTABLE)]
-            row[f"{claim} flow"] = f"{int(_holds(flow['verdict']).sum())}/{len(flow)}" if len(flow) else "–"
+            row[f"{claim} flow"] = (
+                f"{int(_holds(flow['verdict']).sum())}/{len(flow)}" if len(flow) else "–"
+            )
             row[f"{claim} p̂"] = f"{int(_holds(hat['p̂']).sum())}/{len(hat)}" if len(hat) else "–"
         rows.append(row)
     return pd.DataFrame(rows).set_index(["D", "n_train"])
@@ -251,34 +345,79 @@ def effects(runs: pd.DataFrame, base: ThesisConfig, confidence: float = 0.95) ->
     not independent points), the number of points and runs, and the factor's *spread* (largest minus
     smallest level mean, a rough rank)."""
     varied = [name for name, lv in factors(base).items() if len(lv) > 1]
-    data = runs[(runs["point"] != "default") & runs["fits p"].astype(bool) & ~runs["verdict"].isin([str(Verdict.UNTESTABLE), FAILED])]
+    data = runs[
+        (runs["point"] != "default")
+        & runs["fits p"].astype(bool)
+        & ~runs["verdict"].isin([str(Verdict.UNTESTABLE), FAILED])
+    ]
     data = data.assign(holds=_holds(data["verdict"]))
     if data.empty:
-        return pd.DataFrame(columns=["claim", "factor", "level", "points", "runs", "share", "CI low", "CI high", "spread"])
-    per_point = data.groupby(["claim", "point"], sort=False).agg(share=("holds", "mean"), runs=("holds", "size"), **{f: (f, "first") for f in varied}).reset_index()
+        return pd.DataFrame(
+            columns=[
+                "claim",
+                "factor",
+                "level",
+                "points",
+                "runs",
+                "share",
+                "CI low",
+                "CI high",
+                "spread",
+            ]
+        )
+    per_point = (
+        data.groupby(["claim", "point"], sort=False)
+        .agg(share=("holds", "mean"), runs=("holds", "size"), **{f: (f, "first") for f in varied})
+        .reset_index()
+    )
     rows = []
     for factor in varied:
-        stats = summarise_over_seeds(per_point.rename(columns={factor: "level"}), ["claim", "level"], "share", confidence)
-        counts = per_point.groupby(["claim", factor], sort=False).agg(points=("point", "size"), runs=("runs", "sum")).reset_index().rename(columns={factor: "level"})
+        stats = summarise_over_seeds(
+            per_point.rename(columns={factor: "level"}), ["claim", "level"], "share", confidence
+        )
+        counts = (
+            per_point.groupby(["claim", factor], sort=False)
+            .agg(points=("point", "size"), runs=("runs", "sum"))
+            .reset_index()
+            .rename(columns={factor: "level"})
+        )
         rows.append(stats.merge(counts, on=["claim", "level"]).assign(factor=factor))
     out = pd.concat(rows, ignore_index=True)
     out["CI low"], out["CI high"] = out["CI low"].clip(0, 1), out["CI high"].clip(0, 1)
-    out["spread"] = out.groupby(["claim", "factor"], sort=False)["share"].transform(lambda v: v.max() - v.min())
+    out["spread"] = out.groupby(["claim", "factor"], sort=False)["share"].transform(
+        lambda v: v.max() - v.min()
+    )
     # Claims in their order, factors and levels in the order of factors(): every panel reads the same.
-    rank = {(f, lv): (i, j) for i, (f, levels) in enumerate(factors(base).items()) for j, lv in enumerate(levels)}
-    key = out.apply(lambda r: (list(CHECKS).index(r["claim"]), *rank[(r["factor"], r["level"])]), axis=1)
+    rank = {
+        (f, lv): (i, j)
+        for i, (f, levels) in enumerate(factors(base).items())
+        for j, lv in enumerate(levels)
+    }
+    key = out.apply(
+        lambda r: (list(CHECKS).index(r["claim"]), *rank[(r["factor"], r["level"])]), axis=1
+    )
     out = out.iloc[np.argsort(key.to_numpy(), kind="stable")].reset_index(drop=True)
-    return out[["claim", "factor", "level", "points", "runs", "share", "CI low", "CI high", "spread"]]
+    return out[
+        ["claim", "factor", "level", "points", "runs", "share", "CI low", "CI high", "spread"]
+    ]
 
 
 def calibration_spread(runs: pd.DataFrame) -> pd.DataFrame:
     """Per Σ_p recipe and D: the range over runs (seeds and points) of the calibrated α, β and of the
     truth's detection rates that the calibration targets (thesis, at D = 50: 0.38, 0.91 and 0.98)."""
     ok = runs[(runs["verdict"] != FAILED) & (runs["claim"] == next(iter(CHECKS)))]
-    columns = ["alpha", "beta", "TNR truth Λ^δ(1, 0)", "TNR truth Λ^δ(0.25, 0.5)", "mean TNR truth Λ^out"]
+    columns = [
+        "alpha",
+        "beta",
+        "TNR truth Λ^δ(1, 0)",
+        "TNR truth Λ^δ(0.25, 0.5)",
+        "mean TNR truth Λ^out",
+    ]
     grouped = ok.groupby(["Σ_p recipe", "D"], sort=False)[columns]
     low, high = grouped.min(), grouped.max()
-    out = pd.DataFrame({c: [f"{a:.3g}–{b:.3g}" for a, b in zip(low[c], high[c])] for c in columns}, index=low.index)
+    out = pd.DataFrame(
+        {c: [f"{a:.3g}–{b:.3g}" for a, b in zip(low[c], high[c])] for c in columns}, index=low.index
+    )
     out.insert(0, "runs", grouped.size())
     return out
 
@@ -288,11 +427,17 @@ def closest(runs: pd.DataFrame) -> str | None:
     every seed: the highest :func:`by_point` score; ties go to the larger mean C11 shortfall (the
     thesis's headline). ``None`` when no point fits p in every seed."""
     design_runs = runs[runs["point"] != "default"]
-    fitted = design_runs.groupby("point", sort=False)["fits p"].all() if "fits p" in design_runs else pd.Series(True, index=design_runs["point"].unique())
+    fitted = (
+        design_runs.groupby("point", sort=False)["fits p"].all()
+        if "fits p" in design_runs
+        else pd.Series(True, index=design_runs["point"].unique())
+    )
     candidates = fitted[fitted].index
     if len(candidates) == 0:
         return None
     score = by_point(design_runs)["score"].loc[candidates]
     shortfall = design_runs[design_runs["claim"] == "C11"].groupby("point")["metric"].mean()
-    order = pd.DataFrame({"score": score, "shortfall": shortfall.reindex(score.index).fillna(-np.inf)})
+    order = pd.DataFrame(
+        {"score": score, "shortfall": shortfall.reindex(score.index).fillna(-np.inf)}
+    )
     return str(order.sort_values(["score", "shortfall"], ascending=False).index[0])

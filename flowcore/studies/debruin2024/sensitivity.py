@@ -29,7 +29,20 @@ from flowcore.sweep import Job, summarise_over_seeds
 from flowcore.sweep import run as run_jobs
 from flowcore.verdicts import Verdict
 
-__all__ = ["CHECKS", "METRICS", "MODELS", "settings", "jobs", "trains_with", "train_together", "check_claims", "run_sweep", "run_seeded", "summarise", "every_seed"]
+__all__ = [
+    "CHECKS",
+    "METRICS",
+    "MODELS",
+    "settings",
+    "jobs",
+    "trains_with",
+    "train_together",
+    "check_claims",
+    "run_sweep",
+    "run_seeded",
+    "summarise",
+    "every_seed",
+]
 
 #: The per-run claim checks (C1–C3 are about the estimators and the fit, covered by the main chapters).
 CHECKS = {
@@ -56,14 +69,58 @@ def _at(table: pd.DataFrame, family: str, s: float, t: float) -> pd.Series:
 #: One number per claim and run, to average over seeds: ``claim -> (what it is, unit, function of
 #: the run's table)``.
 METRICS = {
-    "C4": ("gap range over s at t = 0", "nats", lambda tb: np.ptp(tb[(tb["family"] == "affine") & (tb["t"] == 0)][col.GAP])),
-    "C5": ("gap at s = 1, largest t (< 0: overestimated)", "nats", lambda tb: tb[(tb["family"] == "affine") & np.isclose(tb["s"], 1)].sort_values("t")[col.GAP].iloc[-1]),
-    "C6": ("OVL of log pθ, Q(q) vs Q(p), at (0.75, 0.25)", col.OVL, lambda tb: _at(tb, "affine", 0.75, 0.25)[col.OVL_MODEL]),
-    "C7": ("OVL model − OVL truth on Λ^δ at (1, 0)", "OVL difference", lambda tb: _at(tb, "perturbed", 1, 0)[col.OVL_MODEL] - _at(tb, "perturbed", 1, 0)[col.OVL_TRUTH]),
-    "C8": ("KL*(q^δ‖pθ) − KL*(q‖pθ) at s = 1.75, largest t", "nats", lambda tb: _at(tb, "perturbed", 1.75, tb["t"].max())[col.KL_STAR_Q_MODEL] - _at(tb, "affine", 1.75, tb["t"].max())[col.KL_STAR_Q_MODEL]),
-    "C9": ("OVL of log pθ, Q(q^out) vs Q(p), at (1, 0)", col.OVL, lambda tb: _at(tb, "outlier", 1, 0)[col.OVL_MODEL]),
-    "C10": ("fraction of Λ^out overestimated", "fraction of members", lambda tb: float((tb[tb["family"] == "outlier"][col.GAP] < 0).mean())),
-    "C11": ("TNR truth − TNR model on Λ^δ at (0.25, 0.5)", "TNR difference", lambda tb: _at(tb, "perturbed", 0.25, 0.5)[col.TNR_TRUTH] - _at(tb, "perturbed", 0.25, 0.5)[col.TNR_MODEL]),
+    "C4": (
+        "gap range over s at t = 0",
+        "nats",
+        lambda tb: np.ptp(tb[(tb["family"] == "affine") & (tb["t"] == 0)][col.GAP]),
+    ),
+    "C5": (
+        "gap at s = 1, largest t (< 0: overestimated)",
+        "nats",
+        lambda tb: (
+            tb[(tb["family"] == "affine") & np.isclose(tb["s"], 1)]
+            .sort_values("t")[col.GAP]
+            .iloc[-1]
+        ),
+    ),
+    "C6": (
+        "OVL of log pθ, Q(q) vs Q(p), at (0.75, 0.25)",
+        col.OVL,
+        lambda tb: _at(tb, "affine", 0.75, 0.25)[col.OVL_MODEL],
+    ),
+    "C7": (
+        "OVL model − OVL truth on Λ^δ at (1, 0)",
+        "OVL difference",
+        lambda tb: (
+            _at(tb, "perturbed", 1, 0)[col.OVL_MODEL] - _at(tb, "perturbed", 1, 0)[col.OVL_TRUTH]
+        ),
+    ),
+    "C8": (
+        "KL*(q^δ‖pθ) − KL*(q‖pθ) at s = 1.75, largest t",
+        "nats",
+        lambda tb: (
+            _at(tb, "perturbed", 1.75, tb["t"].max())[col.KL_STAR_Q_MODEL]
+            - _at(tb, "affine", 1.75, tb["t"].max())[col.KL_STAR_Q_MODEL]
+        ),
+    ),
+    "C9": (
+        "OVL of log pθ, Q(q^out) vs Q(p), at (1, 0)",
+        col.OVL,
+        lambda tb: _at(tb, "outlier", 1, 0)[col.OVL_MODEL],
+    ),
+    "C10": (
+        "fraction of Λ^out overestimated",
+        "fraction of members",
+        lambda tb: float((tb[tb["family"] == "outlier"][col.GAP] < 0).mean()),
+    ),
+    "C11": (
+        "TNR truth − TNR model on Λ^δ at (0.25, 0.5)",
+        "TNR difference",
+        lambda tb: (
+            _at(tb, "perturbed", 0.25, 0.5)[col.TNR_TRUTH]
+            - _at(tb, "perturbed", 0.25, 0.5)[col.TNR_MODEL]
+        ),
+    ),
 }
 
 
@@ -72,8 +129,14 @@ def settings(base: ThesisConfig) -> list[tuple[str, str, dict]]:
     sweep = base.sweep
     out = [("training-set size", f"{n:,}", {"n_train": n}) for n in sweep.n_train]
     out += [("training length", f"≤ {e} epochs", {"max_epochs": e}) for e in sweep.max_epochs]
-    out += [("capacity", f"{k} × 2×{w}", {"n_couplings": k, "hidden": [w, w]}) for k, w in sweep.capacity]
-    out += [("condition number", f"κ = {base.recipe.eig_max / e:g}", {"eig_min": e}) for e in sweep.eig_min]
+    out += [
+        ("capacity", f"{k} × 2×{w}", {"n_couplings": k, "hidden": [w, w]})
+        for k, w in sweep.capacity
+    ]
+    out += [
+        ("condition number", f"κ = {base.recipe.eig_max / e:g}", {"eig_min": e})
+        for e in sweep.eig_min
+    ]
     return out
 
 
@@ -84,10 +147,18 @@ def jobs(base: ThesisConfig) -> list[Job]:
     compared on the same families.
     """
     consts = constants(base)
-    fixed = {"alpha": consts.perturbation.alpha, "beta": consts.perturbation.beta, "outlier_offset": consts.outlier.offset, "outlier_cov_scale": consts.outlier.cov_scale}
+    fixed = {
+        "alpha": consts.perturbation.alpha,
+        "beta": consts.perturbation.beta,
+        "outlier_offset": consts.outlier.offset,
+        "outlier_cov_scale": consts.outlier.cov_scale,
+    }
     common = {**fixed, "dims": [base.sweep.dim], "n_test": base.sweep.n_test, "trainer": "batched"}
     return [
-        Job({"factor": factor, "value": label, "seed": seed}, base.replace(**common, seed=seed, **overrides))
+        Job(
+            {"factor": factor, "value": label, "seed": seed},
+            base.replace(**common, seed=seed, **overrides),
+        )
         for factor, label, overrides in settings(base)
         for seed in base.sweep.seeds
     ]
@@ -101,7 +172,15 @@ def trains_with(job: Job) -> str:
     :func:`~flowcore.studies.debruin2024.training.trained_flows`), so the grouping changes no number.
     """
     c = job.config
-    return job_key("batch", {"flow": c.flow, "train": dataclasses.replace(c.train, seed=0), "dims": c.dims, "device": c.device})
+    return job_key(
+        "batch",
+        {
+            "flow": c.flow,
+            "train": dataclasses.replace(c.train, seed=0),
+            "dims": c.dims,
+            "device": c.device,
+        },
+    )
 
 
 def train_together(jobs: Sequence[Job]) -> None:
@@ -119,26 +198,50 @@ def check_claims(job: Job, progress: bool | None = None) -> list[dict]:
     *not testable here*, not moved. Each row carries the view's fit, KL*(p‖·)/D on Q(p)."""
     table = results(job.config, progress=progress).table
     views = {name: table if name == "model" else null_view(table, name) for name in MODELS}
-    fits = {name: float(v[col.KL_P_MODEL_PAIRED].iloc[0] / v["D"].iloc[0]) for name, v in views.items()}
+    fits = {
+        name: float(v[col.KL_P_MODEL_PAIRED].iloc[0] / v["D"].iloc[0]) for name, v in views.items()
+    }
     rows = []
     for claim, check in CHECKS.items():
         found = claims.assess((check, table), exact=True)
         for name, label in MODELS.items():
             verdict = found.verdicts[name]
-            rows.append({"model": label, "claim": claim, "verdict": str(verdict), "holds": verdict == Verdict.REPRODUCED, "truth": str(found.verdicts["truth"]), "metric": float(METRICS[claim][2](views[name])), col.KL_PER_DIM: fits[name]})
+            rows.append(
+                {
+                    "model": label,
+                    "claim": claim,
+                    "verdict": str(verdict),
+                    "holds": verdict == Verdict.REPRODUCED,
+                    "truth": str(found.verdicts["truth"]),
+                    "metric": float(METRICS[claim][2](views[name])),
+                    col.KL_PER_DIM: fits[name],
+                }
+            )
     return rows
 
 
 def run_sweep(base: ThesisConfig, progress: bool | None = None) -> pd.DataFrame:
     """Every job of :func:`jobs` as tasks on ``base.scheduler`` (:func:`flowcore.sweep.run`): one row
     per (factor, value, seed, model, claim), in job order."""
-    return run_seeded(jobs(base), lambda job: check_claims(job, progress), base, "sensitivity", progress)
+    return run_seeded(
+        jobs(base), lambda job: check_claims(job, progress), base, "sensitivity", progress
+    )
 
 
-def run_seeded(jobs: Sequence[Job], fn, base: ThesisConfig, description: str, progress: bool | None = None) -> pd.DataFrame:
+def run_seeded(
+    jobs: Sequence[Job], fn, base: ThesisConfig, description: str, progress: bool | None = None
+) -> pd.DataFrame:
     """:func:`flowcore.sweep.run` on ``base.scheduler``, one task per group of jobs that train together
     (:func:`trains_with`: a setting's seeds, and other settings that differ only in their data)."""
-    return run_jobs(jobs, fn, progress=progress, description=description, scheduler=base.scheduler, group=trains_with, prepare=train_together)
+    return run_jobs(
+        jobs,
+        fn,
+        progress=progress,
+        description=description,
+        scheduler=base.scheduler,
+        group=trains_with,
+        prepare=train_together,
+    )
 
 
 def summarise(runs: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
@@ -148,16 +251,29 @@ def summarise(runs: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
 
     def share(group: pd.DataFrame) -> str:
         testable = group["verdict"] != str(Verdict.UNTESTABLE)
-        return f"{int(group['holds'].sum())}/{int(testable.sum())}" if testable.any() else "not testable"
+        return (
+            f"{int(group['holds'].sum())}/{int(testable.sum())}"
+            if testable.any()
+            else "not testable"
+        )
 
-    holds = runs.groupby(by, sort=False)[["holds", "verdict"]].apply(share).rename("holds").reset_index()
+    holds = (
+        runs.groupby(by, sort=False)[["holds", "verdict"]]
+        .apply(share)
+        .rename("holds")
+        .reset_index()
+    )
     summary = holds.merge(summarise_over_seeds(runs, by, "metric", confidence), on=by)
     order = {f: i for i, f in enumerate(runs["factor"].unique())}
     values = {v: i for i, v in enumerate(runs["value"].unique())}
     summary["_f"], summary["_v"] = summary["factor"].map(order), summary["value"].map(values)
     summary["_c"] = summary["claim"].str[1:].astype(int)
     summary["_m"] = summary["model"].map({label: i for i, label in enumerate(MODELS.values())})
-    return summary.sort_values(["_c", "_f", "_v", "_m"]).drop(columns=["_f", "_v", "_c", "_m"]).reset_index(drop=True)
+    return (
+        summary.sort_values(["_c", "_f", "_v", "_m"])
+        .drop(columns=["_f", "_v", "_c", "_m"])
+        .reset_index(drop=True)
+    )
 
 
 def every_seed(share: str) -> bool:

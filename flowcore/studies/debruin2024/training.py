@@ -45,7 +45,14 @@ def untrained_density(untrained: torch.nn.Module) -> torch.nn.Module:
     return untrained.base if getattr(untrained, "initially_identity", False) else untrained
 
 
-def trained_flow(dim: int, config: ThesisConfig, progress: bool | None = None, callback=None, loss_terms=(), loss_name: str = "") -> TrainedFlow:
+def trained_flow(
+    dim: int,
+    config: ThesisConfig,
+    progress: bool | None = None,
+    callback=None,
+    loss_terms=(),
+    loss_name: str = "",
+) -> TrainedFlow:
     """Draw :math:`p` for ``dim`` and train a RealNVP on it, or load it from the cache.
 
     The training and validation sets come from the streams ``(seed, "train", D)`` and
@@ -74,7 +81,9 @@ def trained_flow(dim: int, config: ThesisConfig, progress: bool | None = None, c
         spec["loss"] = loss_name
     if config.trainer == "batched":
         if loss_terms or callback is not None:
-            raise ValueError("trainer='batched' trains without loss_terms and callback; use trainer='single'")
+            raise ValueError(
+                "trainer='batched' trains without loss_terms and callback; use trainer='single'"
+            )
         return trained_flows(dim, [config], progress)[0]
     run = train_or_load(
         spec,
@@ -89,10 +98,14 @@ def trained_flow(dim: int, config: ThesisConfig, progress: bool | None = None, c
         description=f"D={dim}" + (f" ({loss_name})" if loss_name else ""),
     )
     p_hat = Gaussian(run.extras["p_hat_mean"], run.extras["p_hat_cov"])
-    return TrainedFlow(dim, p, p_hat, run.flow, run.history, run.from_cache, untrained_density(run.untrained))
+    return TrainedFlow(
+        dim, p, p_hat, run.flow, run.history, run.from_cache, untrained_density(run.untrained)
+    )
 
 
-def trained_flows(dim: int, configs: Sequence[ThesisConfig], progress: bool | None = None) -> list[TrainedFlow]:
+def trained_flows(
+    dim: int, configs: Sequence[ThesisConfig], progress: bool | None = None
+) -> list[TrainedFlow]:
     """:func:`trained_flow` for several configs that differ only in their seed, trained together as
     one stacked model (:func:`flowcore.runs.train_or_load_many`), whatever their ``trainer``.
 
@@ -107,7 +120,9 @@ def trained_flows(dim: int, configs: Sequence[ThesisConfig], progress: bool | No
     def data(k: int):
         c, p = configs[k], ps[k]
         samples[k] = p.sample(c.train.n_train, stream(c.seed, "train", dim))
-        return samples[k].to(torch.float32), p.sample(c.train.n_val, stream(c.seed, "val", dim), dtype=torch.float32)
+        return samples[k].to(torch.float32), p.sample(
+            c.train.n_val, stream(c.seed, "val", dim), dtype=torch.float32
+        )
 
     def extras(k: int):
         p_hat = Gaussian.fit(samples.pop(k))
@@ -124,6 +139,14 @@ def trained_flows(dim: int, configs: Sequence[ThesisConfig], progress: bool | No
         description=f"D={dim}, {len(configs)} flows",
     )
     return [
-        TrainedFlow(dim, p, Gaussian(run.extras["p_hat_mean"], run.extras["p_hat_cov"]), run.flow, run.history, run.from_cache, untrained_density(run.untrained))
+        TrainedFlow(
+            dim,
+            p,
+            Gaussian(run.extras["p_hat_mean"], run.extras["p_hat_cov"]),
+            run.flow,
+            run.history,
+            run.from_cache,
+            untrained_density(run.untrained),
+        )
         for p, run in zip(ps, runs)
     ]

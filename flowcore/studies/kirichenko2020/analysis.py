@@ -68,7 +68,11 @@ __all__ = [
 
 def scored_sets(d: Digits) -> dict[str, np.ndarray]:
     """The sets every flow is scored on: the training and test digits and each OOD set."""
-    return {"train": d.splits["train"], "test": d.splits["test"], **{name: images for name, (images, _) in d.ood.items()}}
+    return {
+        "train": d.splits["train"],
+        "test": d.splits["test"],
+        **{name: images for name, (images, _) in d.ood.items()},
+    }
 
 
 def ood_summary(table: pd.DataFrame) -> float:
@@ -93,22 +97,30 @@ def main_results(config: KirichenkoConfig, progress: bool | None = None) -> Main
     return MainResults(d, run.flow, run.history, scores, auroc_table(config, scores))
 
 
-def simple_flow_auroc(config: KirichenkoConfig, d: Digits, progress: bool | None = None) -> tuple[float, float, float]:
+def simple_flow_auroc(
+    config: KirichenkoConfig, d: Digits, progress: bool | None = None
+) -> tuple[float, float, float]:
     """K1's other direction: a flow trained on 70% of class 1 scores the other 30% against the digits' test set."""
     ones = d.ood["class 1"][0]
-    order = np.random.default_rng(rng.derived_seed(config.seed, "class 1 split")).permutation(len(ones))
+    order = np.random.default_rng(rng.derived_seed(config.seed, "class 1 split")).permutation(
+        len(ones)
+    )
     cut, val_cut = int(0.6 * len(ones)), int(0.7 * len(ones))
     train, val, held = ones[order[:cut]], ones[order[cut:val_cut]], ones[order[val_cut:]]
     run = trained_image_flow(config, train, val, name="class 1", progress=progress)
     scores = score_sets(config, run.flow, {"class 1": held, "digits": d.splits["test"]})
-    return data.auroc_ci(scores["class 1"], scores["digits"], n_boot=config.n_boot, seed=config.seed)
+    return data.auroc_ci(
+        scores["class 1"], scores["digits"], n_boot=config.n_boot, seed=config.seed
+    )
 
 
 def _logit_images(config: KirichenkoConfig, images: np.ndarray, label: str) -> torch.Tensor:
     return _dequantised(images, 1, config.seed, "analysis", label)
 
 
-def swap_test(config: KirichenkoConfig, flow: torch.nn.Module, d: Digits, progress: bool | None = None) -> dict[str, float]:
+def swap_test(
+    config: KirichenkoConfig, flow: torch.nn.Module, d: Digits, progress: bool | None = None
+) -> dict[str, float]:
     """K5 on one flow with ``config.mask``: the second coupling's R² on the test digits, with the
     swap, and the ceiling of a same-shaped regressor on the unmodified pixels."""
     x_train = _logit_images(config, d.splits["train"], "train")
@@ -121,7 +133,9 @@ def swap_test(config: KirichenkoConfig, flow: torch.nn.Module, d: Digits, progre
     }
 
 
-def coadaptation_table(config: KirichenkoConfig, d: Digits, progress: bool | None = None) -> pd.DataFrame:
+def coadaptation_table(
+    config: KirichenkoConfig, d: Digits, progress: bool | None = None
+) -> pd.DataFrame:
     """K5 at ``config.seed``: for the main flow, the flow with the smallest bottleneck, and the cycle
     mask: layer-2 R² in distribution, with the swap, and (main flow) the ceiling; and the same R²
     on class 1 and flipped digits."""
@@ -139,7 +153,13 @@ def coadaptation_table(config: KirichenkoConfig, d: Digits, progress: bool | Non
             row = {"flow": label, **swap_test(config, flow, d, progress)}
         else:
             normal, swapped = layer_r2(flow, x_test), swap_r2(flow, x_test, seed=config.seed)
-            row = {"flow": label, "R² layer 1": normal[0], "R² layer 2": normal[1], "R² layer 2, swapped": swapped[1], "ceiling": float("nan")}
+            row = {
+                "flow": label,
+                "R² layer 1": normal[0],
+                "R² layer 2": normal[1],
+                "R² layer 2, swapped": swapped[1],
+                "ceiling": float("nan"),
+            }
         for name in ("class 1", "flipped up–down"):
             if name in d.ood:
                 x = _logit_images(config, d.ood[name][0], name)
@@ -149,7 +169,9 @@ def coadaptation_table(config: KirichenkoConfig, d: Digits, progress: bool | Non
     return pd.DataFrame(rows).set_index("flow")
 
 
-def coupling_figure_data(config: KirichenkoConfig, flow: torch.nn.Module, images: dict[str, np.ndarray]) -> dict[str, list[dict]]:
+def coupling_figure_data(
+    config: KirichenkoConfig, flow: torch.nn.Module, images: dict[str, np.ndarray]
+) -> dict[str, list[dict]]:
     """For one image per set: per coupling layer, its input, output, exp(s) and −t as 8×8 arrays."""
     from flowcore.flows.image import coupling_layers
 
@@ -164,7 +186,17 @@ def coupling_figure_data(config: KirichenkoConfig, flow: torch.nn.Module, images
             for i, layer in enumerate(layers):
                 if layer in couplings:
                     parts = layer.parts(states[i])
-                    panels.append({k: v[0].reshape(8, 8).numpy() for k, v in (("input", parts["input"]), ("output", parts["output"]), ("exp(s)", torch.exp(parts["s"])), ("−t", parts["prediction"]))})
+                    panels.append(
+                        {
+                            k: v[0].reshape(8, 8).numpy()
+                            for k, v in (
+                                ("input", parts["input"]),
+                                ("output", parts["output"]),
+                                ("exp(s)", torch.exp(parts["s"])),
+                                ("−t", parts["prediction"]),
+                            )
+                        }
+                    )
         out[name] = panels
     return out
 
@@ -174,7 +206,9 @@ def layer_r2_by_set(config: KirichenkoConfig, flow: torch.nn.Module, d: Digits) 
     rows = {}
     for name, images in {"test": d.splits["test"], **{k: v for k, (v, _) in d.ood.items()}}.items():
         rows[name] = layer_r2(flow, _logit_images(config, images, name))
-    return pd.DataFrame(rows, index=[f"layer {k + 1}" for k in range(len(next(iter(rows.values()))))]).T
+    return pd.DataFrame(
+        rows, index=[f"layer {k + 1}" for k in range(len(next(iter(rows.values()))))]
+    ).T
 
 
 def predicting_layer(r2_table: pd.DataFrame) -> int:
@@ -182,7 +216,9 @@ def predicting_layer(r2_table: pd.DataFrame) -> int:
     return int(np.argmax(r2_table.loc["test"].to_numpy()))
 
 
-def neighbour_correlation(config: KirichenkoConfig, flow: torch.nn.Module, d: Digits, layer: int) -> float:
+def neighbour_correlation(
+    config: KirichenkoConfig, flow: torch.nn.Module, d: Digits, layer: int
+) -> float:
     """K4: correlation, over the changed pixels of the test digits, of coupling ``layer``'s −t with
     the 4-neighbour mean of the values entering it; NaN where −t is constant (the untrained flow's
     is 0 everywhere: it predicts nothing, so it follows nothing)."""
@@ -199,7 +235,13 @@ def neighbour_correlation(config: KirichenkoConfig, flow: torch.nn.Module, d: Di
     return float(np.corrcoef(prediction, neighbours)[0, 1])
 
 
-def prediction_errors(config: KirichenkoConfig, flow: torch.nn.Module, d: Digits, scores: dict[str, np.ndarray], layer: int = 0) -> pd.DataFrame:
+def prediction_errors(
+    config: KirichenkoConfig,
+    flow: torch.nn.Module,
+    d: Digits,
+    scores: dict[str, np.ndarray],
+    layer: int = 0,
+) -> pd.DataFrame:
     """K3: per image (test and OOD), coupling ``layer``'s mean squared prediction error of its changed
     pixels beside the image's log-likelihood (``scores``, from the same flow)."""
     from flowcore.flows.image import coupling_layers
@@ -211,12 +253,24 @@ def prediction_errors(config: KirichenkoConfig, flow: torch.nn.Module, d: Digits
         x = _logit_images(config, images, name)
         h = layer_states(flow, x)[index]
         with torch.no_grad():
-            err = ((coupling.parts(h)["prediction"] - h)[:, coupling.change_mask] ** 2).mean(1).numpy()
-        rows.append(pd.DataFrame({"set": name, "prediction error": err, "log-likelihood": scores[name]}))
+            err = (
+                ((coupling.parts(h)["prediction"] - h)[:, coupling.change_mask] ** 2)
+                .mean(1)
+                .numpy()
+            )
+        rows.append(
+            pd.DataFrame({"set": name, "prediction error": err, "log-likelihood": scores[name]})
+        )
     return pd.concat(rows, ignore_index=True)
 
 
-def prediction_rho(errors: pd.DataFrame, reference: pd.DataFrame | None = None, n_boot: int = 200, seed: int = 0, level: float = 0.95) -> dict[str, float]:
+def prediction_rho(
+    errors: pd.DataFrame,
+    reference: pd.DataFrame | None = None,
+    n_boot: int = 200,
+    seed: int = 0,
+    level: float = 0.95,
+) -> dict[str, float]:
     """K3's statistic: Spearman ρ between prediction error and log-likelihood over the images of
     ``errors`` (:func:`prediction_errors`), with a percentile-bootstrap interval (the images drawn
     with replacement, ``n_boot`` times, from a stream named by ``seed``).
@@ -243,7 +297,9 @@ def prediction_rho(errors: pd.DataFrame, reference: pd.DataFrame | None = None, 
         if set(columns) - set(frame.columns):
             raise ValueError(f"{name} must have the columns {columns}, got {list(frame.columns)}")
     if reference is not None and len(reference) != len(errors):
-        raise ValueError(f"reference must hold the same images as errors, got {len(reference)} rows against {len(errors)}")
+        raise ValueError(
+            f"reference must hold the same images as errors, got {len(reference)} rows against {len(errors)}"
+        )
     arrays = [frame[columns].to_numpy(dtype=float) for frame in frames]
     generator = numpy_stream(rng.derived_seed("kirichenko2020", "rho bootstrap", seed))
 
@@ -257,7 +313,9 @@ def prediction_rho(errors: pd.DataFrame, reference: pd.DataFrame | None = None, 
     out = {"ρ": point[0], "CI low": float(low), "CI high": float(high)}
     if reference is not None:
         d_low, d_high = np.quantile(boot[:, 0] - boot[:, 1], quantiles)
-        out.update({"Δρ": point[0] - point[1], "Δρ CI low": float(d_low), "Δρ CI high": float(d_high)})
+        out.update(
+            {"Δρ": point[0] - point[1], "Δρ CI low": float(d_low), "Δρ CI high": float(d_high)}
+        )
     return out
 
 
@@ -275,34 +333,59 @@ class CouplingMeasures:
     edges: pd.DataFrame
 
 
-def coupling_measures(config: KirichenkoConfig, flow: torch.nn.Module, d: Digits, scores: dict[str, np.ndarray] | None = None, layer: int | None = None) -> CouplingMeasures:
+def coupling_measures(
+    config: KirichenkoConfig,
+    flow: torch.nn.Module,
+    d: Digits,
+    scores: dict[str, np.ndarray] | None = None,
+    layer: int | None = None,
+) -> CouplingMeasures:
     """:class:`CouplingMeasures` of ``flow``: the same measurements for the trained flow and for the
     untrained null. ``layer`` (default: the coupling that predicts best in distribution,
     :func:`predicting_layer`) is passed for a null, so that it is measured where the model is;
     ``scores`` (default: computed) are the flow's log-likelihoods of the test and OOD sets."""
     r2 = layer_r2_by_set(config, flow, d)
-    layer = predicting_layer(r2) if layer is None else check_int("layer", layer, minimum=0, maximum=r2.shape[1] - 1)
+    layer = (
+        predicting_layer(r2)
+        if layer is None
+        else check_int("layer", layer, minimum=0, maximum=r2.shape[1] - 1)
+    )
     if scores is None:
-        scores = score_sets(config, flow, {"test": d.splits["test"], **{k: v for k, (v, _) in d.ood.items()}})
-    return CouplingMeasures(r2, layer, neighbour_correlation(config, flow, d, layer), prediction_errors(config, flow, d, scores, layer), edges_table(config, flow, d))
+        scores = score_sets(
+            config, flow, {"test": d.splits["test"], **{k: v for k, (v, _) in d.ood.items()}}
+        )
+    return CouplingMeasures(
+        r2,
+        layer,
+        neighbour_correlation(config, flow, d, layer),
+        prediction_errors(config, flow, d, scores, layer),
+        edges_table(config, flow, d),
+    )
 
 
 def edges_table(config: KirichenkoConfig, flow: torch.nn.Module, d: Digits) -> pd.DataFrame:
     """K2: per set, the correlation of |z| with the image's own edge map and with another image's."""
     rows = []
-    for name, images in {"test": d.splits["test"], **{k: v for k, (v, _) in d.ood.items() if k != "uniform noise"}}.items():
+    for name, images in {
+        "test": d.splits["test"],
+        **{k: v for k, (v, _) in d.ood.items() if k != "uniform noise"},
+    }.items():
         z = layer_states(flow, _logit_images(config, images, name))[-1].numpy()
         matched, mismatched = edge_correlation(z, images, seed=config.seed)
         rows.append({"set": name, "matched": matched, "mismatched": mismatched})
     return pd.DataFrame(rows).set_index("set")
 
 
-def negative_training(config: KirichenkoConfig, d: Digits, plain: pd.DataFrame, progress: bool | None = None) -> tuple[pd.DataFrame, int]:
+def negative_training(
+    config: KirichenkoConfig, d: Digits, plain: pd.DataFrame, progress: bool | None = None
+) -> tuple[pd.DataFrame, int]:
     """K8: retrain with the paper's negative term on 60% of ``config.negative_target``: the loss adds
     ``mean(max(log p(x_ood), c))`` (c = ``negative_cutoff``) to the NLL; score on the held-out 40%."""
     target = config.negative_target
     images = d.ood[target][0]
-    order = np.random.default_rng(rng.derived_seed(config.seed, "negative split")).permutation(len(images))
+    order = np.random.default_rng(rng.derived_seed(config.seed, "negative split")).permutation(
+        len(images)
+    )
     cut = int(0.6 * len(images))
     used, held = images[order[:cut]], images[order[cut:]]
     ood_x = _dequantised(used, config.copies, config.seed, "negative", target)
@@ -313,8 +396,14 @@ def negative_training(config: KirichenkoConfig, d: Digits, plain: pd.DataFrame, 
 
     def negative_term(batch, log_scales):
         flow = holder["flow"]
-        idx = torch.randint(len(ood_x), (min(len(batch), len(ood_x)),), generator=holder.setdefault("gen", rng.generator(config.seed)))
-        return torch.clamp(flow.log_prob(ood_x[idx].to(batch.device)), min=config.negative_cutoff).mean()
+        idx = torch.randint(
+            len(ood_x),
+            (min(len(batch), len(ood_x)),),
+            generator=holder.setdefault("gen", rng.generator(config.seed)),
+        )
+        return torch.clamp(
+            flow.log_prob(ood_x[idx].to(batch.device)), min=config.negative_cutoff
+        ).mean()
 
     from flowcore.flows.image import image_flow
 
@@ -325,10 +414,29 @@ def negative_training(config: KirichenkoConfig, d: Digits, plain: pd.DataFrame, 
         build_hook(flow)
         return flow
 
-    x_train = _dequantised(d.splits["train"], config.copies, config.seed, "train", "in-distribution")
+    x_train = _dequantised(
+        d.splits["train"], config.copies, config.seed, "train", "in-distribution"
+    )
     x_val = _dequantised(d.splits["val"], 1, config.seed, "val", "in-distribution")
-    spec = {"study": "kirichenko2020", "data": "in-distribution", "in_classes": config.in_classes, "copies": config.copies, "architecture": arch, "loss": f"negative {target} c={config.negative_cutoff}", "n": len(d.splits["train"])}
-    run = train_or_load(spec, build, lambda: (x_train, x_val), train_config(config, len(x_train), len(x_val)), config.torch_device, loss_terms=[negative_term], progress=progress, description=f"negative training ({target})")
+    spec = {
+        "study": "kirichenko2020",
+        "data": "in-distribution",
+        "in_classes": config.in_classes,
+        "copies": config.copies,
+        "architecture": arch,
+        "loss": f"negative {target} c={config.negative_cutoff}",
+        "n": len(d.splits["train"]),
+    }
+    run = train_or_load(
+        spec,
+        build,
+        lambda: (x_train, x_val),
+        train_config(config, len(x_train), len(x_val)),
+        config.torch_device,
+        loss_terms=[negative_term],
+        progress=progress,
+        description=f"negative training ({target})",
+    )
     sets = {k: v for k, v in scored_sets(d).items()}
     sets[target] = held
     table = auroc_table(config, score_sets(config, run.flow, sets))
@@ -345,8 +453,15 @@ def feature_flow(config: KirichenkoConfig, d: Digits, progress: bool | None = No
     bunch = load_digits()
     keep = np.isin(bunch.target, config.in_classes)
     train_rows = {tuple(r) for r in d.splits["train"].tolist()}
-    mask = np.array([keep[i] and tuple(bunch.data[i].astype(int).tolist()) in train_rows for i in range(len(bunch.data))])
-    clf = MLPClassifier(hidden_layer_sizes=(config.features,), max_iter=400, random_state=config.seed)
+    mask = np.array(
+        [
+            keep[i] and tuple(bunch.data[i].astype(int).tolist()) in train_rows
+            for i in range(len(bunch.data))
+        ]
+    )
+    clf = MLPClassifier(
+        hidden_layer_sizes=(config.features,), max_iter=400, random_state=config.seed
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         clf.fit(bunch.data[mask] / 16.0, bunch.target[mask])
@@ -359,14 +474,39 @@ def feature_flow(config: KirichenkoConfig, d: Digits, progress: bool | None = No
     mean, std = f_train.mean(0), f_train.std(0) + 1e-3
     norm = lambda f: (f - mean) / std  # noqa: E731
     flow_config = FlowConfig(n_couplings=4, hidden=[64, 64])
-    tc = TrainConfig(n_train=len(f_train), n_val=len(f_val), batch_size=config.batch_size, lr=config.lr, max_epochs=max(config.max_epochs, 10), patience=config.patience, seed=config.seed)
-    spec = {"study": "kirichenko2020", "features": config.features, "in_classes": config.in_classes, "accuracy": round(float(clf.score(bunch.data[mask] / 16.0, bunch.target[mask])), 6), "flow": flow_config}
-    run = train_or_load(spec, lambda: flow_config.build(config.features), lambda: (norm(f_train), norm(f_val)), tc, "cpu", progress=progress, description="feature flow")
+    tc = TrainConfig(
+        n_train=len(f_train),
+        n_val=len(f_val),
+        batch_size=config.batch_size,
+        lr=config.lr,
+        max_epochs=max(config.max_epochs, 10),
+        patience=config.patience,
+        seed=config.seed,
+    )
+    spec = {
+        "study": "kirichenko2020",
+        "features": config.features,
+        "in_classes": config.in_classes,
+        "accuracy": round(float(clf.score(bunch.data[mask] / 16.0, bunch.target[mask])), 6),
+        "flow": flow_config,
+    }
+    run = train_or_load(
+        spec,
+        lambda: flow_config.build(config.features),
+        lambda: (norm(f_train), norm(f_val)),
+        tc,
+        "cpu",
+        progress=progress,
+        description="feature flow",
+    )
     flow = run.flow.eval()
     scores = {}
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore", FastPathWarning)
-        for name, images in {"test": d.splits["test"], **{k: v for k, (v, _) in d.ood.items()}}.items():
+        for name, images in {
+            "test": d.splits["test"],
+            **{k: v for k, (v, _) in d.ood.items()},
+        }.items():
             scores[name] = flow.log_prob(norm(features(images))).numpy()
     return auroc_table(config, scores)
 
@@ -379,21 +519,59 @@ def tabular(config: KirichenkoConfig, progress: bool | None = None) -> pd.DataFr
         for split in data.tabular_one_class(name, seed=config.seed):
             dim = split.train.shape[1]
             flow_config = FlowConfig(n_couplings=4, hidden=[64, 64])
-            tc = TrainConfig(n_train=len(split.train), n_val=len(split.val), batch_size=min(config.batch_size, 64), lr=config.lr, max_epochs=max(config.max_epochs, 10), patience=config.patience, seed=config.seed)
+            tc = TrainConfig(
+                n_train=len(split.train),
+                n_val=len(split.val),
+                batch_size=min(config.batch_size, 64),
+                lr=config.lr,
+                max_epochs=max(config.max_epochs, 10),
+                patience=config.patience,
+                seed=config.seed,
+            )
             direction = f"{split.in_label} vs {split.out_label}"
-            spec = {"study": "kirichenko2020", "tabular": name, "direction": direction, "flow": flow_config, "seed": config.seed}
+            spec = {
+                "study": "kirichenko2020",
+                "tabular": name,
+                "direction": direction,
+                "flow": flow_config,
+                "seed": config.seed,
+            }
             x_tr, x_va = (torch.tensor(a, dtype=torch.float32) for a in (split.train, split.val))
-            run = train_or_load(spec, lambda: flow_config.build(dim), lambda: (x_tr, x_va), tc, "cpu", progress=progress, description=f"{name} {direction}")
+            run = train_or_load(
+                spec,
+                lambda: flow_config.build(dim),
+                lambda: (x_tr, x_va),
+                tc,
+                "cpu",
+                progress=progress,
+                description=f"{name} {direction}",
+            )
             with torch.no_grad(), warnings.catch_warnings():
                 warnings.simplefilter("ignore", FastPathWarning)
                 s_in = run.flow.log_prob(torch.tensor(split.test, dtype=torch.float32)).numpy()
                 s_out = run.flow.log_prob(torch.tensor(split.ood, dtype=torch.float32)).numpy()
             value, low, high = data.auroc_ci(s_in, s_out, n_boot=config.n_boot, seed=config.seed)
-            rows.append({"dataset": name, "direction": direction, "in (test)": len(s_in), "other": len(s_out), "AUROC": value, "CI low": low, "CI high": high})
+            rows.append(
+                {
+                    "dataset": name,
+                    "direction": direction,
+                    "in (test)": len(s_in),
+                    "other": len(s_out),
+                    "AUROC": value,
+                    "CI low": low,
+                    "CI high": high,
+                }
+            )
     return pd.DataFrame(rows)
 
 
-def mixture(config: KirichenkoConfig, main: MainResults, target: str = "class 1", epsilons=(0.01, 0.05, 0.1), width: float = 1e-3) -> pd.DataFrame:
+def mixture(
+    config: KirichenkoConfig,
+    main: MainResults,
+    target: str = "class 1",
+    epsilons=(0.01, 0.05, 0.1),
+    width: float = 1e-3,
+) -> pd.DataFrame:
     """K11, computed: the mixture :math:`q = (1-\\varepsilon)p_\\theta + \\varepsilon r` with :math:`r` an
     equal mixture of narrow Gaussians (std ``width``) on the OOD images. On the test digits its
     log-likelihood is at least :math:`\\log(1-\\varepsilon) + \\log p_\\theta`, so the average
@@ -419,11 +597,23 @@ def mixture(config: KirichenkoConfig, main: MainResults, target: str = "class 1"
     for eps in epsilons:
         mix = lambda lp, lr: np.logaddexp(np.log1p(-eps) + lp, np.log(eps) + lr)  # noqa: E731
         change = float(np.mean(lp_test - mix(lp_test, lr_test)))
-        rows.append({"ε": eps, "objective change": change, "bound −log(1−ε)": -math.log1p(-eps), "AUROC": data.auroc_ci(mix(lp_test, lr_test), mix(lp_ood, lr_ood), n_boot=10, seed=config.seed)[0], "AUROC of pθ": data.auroc_ci(lp_test, lp_ood, n_boot=10, seed=config.seed)[0]})
+        rows.append(
+            {
+                "ε": eps,
+                "objective change": change,
+                "bound −log(1−ε)": -math.log1p(-eps),
+                "AUROC": data.auroc_ci(
+                    mix(lp_test, lr_test), mix(lp_ood, lr_ood), n_boot=10, seed=config.seed
+                )[0],
+                "AUROC of pθ": data.auroc_ci(lp_test, lp_ood, n_boot=10, seed=config.seed)[0],
+            }
+        )
     return pd.DataFrame(rows)
 
 
-def gaussian_coadaptation(thesis_config, dim: int, families=("affine", "perturbed", "outlier"), n: int = 2000) -> pd.DataFrame:
+def gaussian_coadaptation(
+    thesis_config, dim: int, families=("affine", "perturbed", "outlier"), n: int = 2000
+) -> pd.DataFrame:
     """The thesis's §6.2.1 question on its own RealNVP: per member q of each family at ``dim``, the
     second coupling's R² of its prediction of the coordinates it transforms, with and without the
     swap, against how atypical q is (KL(q‖p), closed form). For the thesis's coupling
@@ -436,16 +626,41 @@ def gaussian_coadaptation(thesis_config, dim: int, families=("affine", "perturbe
     flow, p = trained.flow.eval(), trained.p
     consts = constants(thesis_config)
     layers = list(flow.transform.transforms)
-    couplings = [i for i, layer in enumerate(layers) if hasattr(layer, "scale_shift") and hasattr(layer, "_split")]
+    couplings = [
+        i
+        for i, layer in enumerate(layers)
+        if hasattr(layer, "scale_shift") and hasattr(layer, "_split")
+    ]
     rows = []
     members = {("p", 1.0, 0.0): p}
     for fam in families:
-        for (s, t), q in family(fam, p, thesis_config.scales, thesis_config.shifts, seed=thesis_config.seed, recipe=thesis_config.recipe, perturbation=consts.perturbation, outlier=consts.outlier).items():
+        for (s, t), q in family(
+            fam,
+            p,
+            thesis_config.scales,
+            thesis_config.shifts,
+            seed=thesis_config.seed,
+            recipe=thesis_config.recipe,
+            perturbation=consts.perturbation,
+            outlier=consts.outlier,
+        ).items():
             members[(fam, s, t)] = q
     for (fam, s, t), q in members.items():
-        x = q.sample(n, rng.generator(rng.derived_seed(thesis_config.seed, "coadaptation", dim, fam, s, t))).float()
+        x = q.sample(
+            n, rng.generator(rng.derived_seed(thesis_config.seed, "coadaptation", dim, fam, s, t))
+        ).float()
         normal, swapped = _affine_r2(layers, couplings, x, seed=thesis_config.seed)
-        rows.append({"family": fam, "s": s, "t": t, "KL(q‖p)": float(q.kl(p)) if fam != "p" else 0.0, "R² layer 2": normal, "R² layer 2, swapped": swapped, "co-adaptation": normal - swapped})
+        rows.append(
+            {
+                "family": fam,
+                "s": s,
+                "t": t,
+                "KL(q‖p)": float(q.kl(p)) if fam != "p" else 0.0,
+                "R² layer 2": normal,
+                "R² layer 2, swapped": swapped,
+                "co-adaptation": normal - swapped,
+            }
+        )
     return pd.DataFrame(rows)
 
 

@@ -23,10 +23,32 @@ import numpy as np
 import pandas as pd
 
 from flowcore.studies.kirichenko2020.config import MASKS
-from flowcore.studies.kirichenko2020.seeds import bottleneck_differences, differences, mask_differences, over_seeds, swap_drops
+from flowcore.studies.kirichenko2020.seeds import (
+    bottleneck_differences,
+    differences,
+    mask_differences,
+    over_seeds,
+    swap_drops,
+)
 from flowcore.verdicts import ClaimCheck, Findings, SubCheck, beyond, judge_effect, within
 
-__all__ = ["CLAIMS", "PAPER", "THEOREMS", "k1", "k2", "k3", "k4", "k5", "k6", "k7", "k8", "k9", "k10", "k11", "assess"]
+__all__ = [
+    "CLAIMS",
+    "PAPER",
+    "THEOREMS",
+    "k1",
+    "k2",
+    "k3",
+    "k4",
+    "k5",
+    "k6",
+    "k7",
+    "k8",
+    "k9",
+    "k10",
+    "k11",
+    "assess",
+]
 
 CLAIMS = {
     "K1": "ML-trained flows rate simpler OOD data as likely or likelier than in-distribution data, and not the other way round.",
@@ -87,10 +109,24 @@ def k1(main: pd.DataFrame, simple_flow_auroc: tuple[float, float, float]) -> Fin
     a = main.loc["class 1"]
     back, low, high = simple_flow_auroc
     subs = [
-        SubCheck(f"digits flow: class 1 rated as likely or likelier (AUROC interval below {CHANCE})", "main", {"class 1": beyond(a["CI low"], a["CI high"], CHANCE, "below")}, f"AUROC {a['AUROC']:.3f} [{a['CI low']:.3f}, {a['CI high']:.3f}]"),
-        SubCheck(f"class-1 flow detects the digits (AUROC interval above {AUROC_DETECTS})", "secondary", {"reverse": beyond(low, high, AUROC_DETECTS, "above")}, f"AUROC {back:.3f} [{low:.3f}, {high:.3f}]"),
+        SubCheck(
+            f"digits flow: class 1 rated as likely or likelier (AUROC interval below {CHANCE})",
+            "main",
+            {"class 1": beyond(a["CI low"], a["CI high"], CHANCE, "below")},
+            f"AUROC {a['AUROC']:.3f} [{a['CI low']:.3f}, {a['CI high']:.3f}]",
+        ),
+        SubCheck(
+            f"class-1 flow detects the digits (AUROC interval above {AUROC_DETECTS})",
+            "secondary",
+            {"reverse": beyond(low, high, AUROC_DETECTS, "above")},
+            f"AUROC {back:.3f} [{low:.3f}, {high:.3f}]",
+        ),
     ]
-    return Findings(subs, f"digits→class 1: {a['AUROC']:.3f} [{a['CI low']:.3f}, {a['CI high']:.3f}]; class 1→digits: {back:.3f} [{low:.3f}, {high:.3f}]", headline=f"AUROC digits→class 1 {a['AUROC']:.2f} [{a['CI low']:.2f}, {a['CI high']:.2f}], class 1→digits {back:.2f} [{low:.2f}, {high:.2f}]")
+    return Findings(
+        subs,
+        f"digits→class 1: {a['AUROC']:.3f} [{a['CI low']:.3f}, {a['CI high']:.3f}]; class 1→digits: {back:.3f} [{low:.3f}, {high:.3f}]",
+        headline=f"AUROC digits→class 1 {a['AUROC']:.2f} [{a['CI low']:.2f}, {a['CI high']:.2f}], class 1→digits {back:.2f} [{low:.2f}, {high:.2f}]",
+    )
 
 
 def k2(edges: pd.DataFrame) -> Findings:
@@ -99,10 +135,27 @@ def k2(edges: pd.DataFrame) -> Findings:
     ok = {name: r["matched"] - r["mismatched"] >= 0.05 for name, r in edges.iterrows()}
     main = {k: v for k, v in ok.items() if k == "test"}
     subs = [
-        SubCheck("in distribution: |z| follows the image's own edges more than another's (by ≥ 0.05)", "main", main, f"{edges.loc['test', 'matched']:.3f} vs {edges.loc['test', 'mismatched']:.3f}"),
-        SubCheck("out of distribution: the same", "secondary", {k: v for k, v in ok.items() if k != "test"}, "; ".join(f"{k}: {r['matched']:.2f} vs {r['mismatched']:.2f}" for k, r in edges.iterrows() if k != "test")),
+        SubCheck(
+            "in distribution: |z| follows the image's own edges more than another's (by ≥ 0.05)",
+            "main",
+            main,
+            f"{edges.loc['test', 'matched']:.3f} vs {edges.loc['test', 'mismatched']:.3f}",
+        ),
+        SubCheck(
+            "out of distribution: the same",
+            "secondary",
+            {k: v for k, v in ok.items() if k != "test"},
+            "; ".join(
+                f"{k}: {r['matched']:.2f} vs {r['mismatched']:.2f}"
+                for k, r in edges.iterrows()
+                if k != "test"
+            ),
+        ),
     ]
-    return Findings(subs, headline=f"corr(|z|, edges) {edges.loc['test', 'matched']:.2f} vs null {edges.loc['test', 'mismatched']:.2f}")
+    return Findings(
+        subs,
+        headline=f"corr(|z|, edges) {edges.loc['test', 'matched']:.2f} vs null {edges.loc['test', 'mismatched']:.2f}",
+    )
 
 
 def k3(rho: Mapping[str, float]) -> Findings:
@@ -116,10 +169,24 @@ def k3(rho: Mapping[str, float]) -> Findings:
     error" is the squared magnitude of the pixels (after the logit), and the Gaussian base alone
     already rates large magnitudes unlikely. Where it passes the main sub-check, the model's does not
     count (kind ``"effect"``)."""
-    subs = [SubCheck("prediction error of the predicting coupling vs log-likelihood: ρ < 0 (interval below 0)", "main", {"all": beyond(rho["CI low"], rho["CI high"], 0.0, "below")}, f"ρ = {rho['ρ']:+.3f} [{rho['CI low']:+.3f}, {rho['CI high']:+.3f}]")]
+    subs = [
+        SubCheck(
+            "prediction error of the predicting coupling vs log-likelihood: ρ < 0 (interval below 0)",
+            "main",
+            {"all": beyond(rho["CI low"], rho["CI high"], 0.0, "below")},
+            f"ρ = {rho['ρ']:+.3f} [{rho['CI low']:+.3f}, {rho['CI high']:+.3f}]",
+        )
+    ]
     headline = f"Spearman ρ {rho['ρ']:+.2f} [{rho['CI low']:+.2f}, {rho['CI high']:+.2f}]"
     if "Δρ" in rho:
-        subs.append(SubCheck("training strengthened it: ρ(trained) − ρ(untrained) < 0 (interval below 0)", "secondary", {"all": beyond(rho["Δρ CI low"], rho["Δρ CI high"], 0.0, "below")}, f"Δρ = {rho['Δρ']:+.3f} [{rho['Δρ CI low']:+.3f}, {rho['Δρ CI high']:+.3f}]"))
+        subs.append(
+            SubCheck(
+                "training strengthened it: ρ(trained) − ρ(untrained) < 0 (interval below 0)",
+                "secondary",
+                {"all": beyond(rho["Δρ CI low"], rho["Δρ CI high"], 0.0, "below")},
+                f"Δρ = {rho['Δρ']:+.3f} [{rho['Δρ CI low']:+.3f}, {rho['Δρ CI high']:+.3f}]",
+            )
+        )
         headline += f"; Δρ vs untrained {rho['Δρ']:+.2f}"
     return Findings(subs, headline=headline)
 
@@ -136,8 +203,18 @@ def k4(r2_table: pd.DataFrame, layer: int, neighbour_corr: float) -> Findings:
     sets = {k: v >= base - R2_GAP for k, v in r2s.items() if k not in ("test", "uniform noise")}
     corr = "undefined (−t is constant)" if np.isnan(neighbour_corr) else f"{neighbour_corr:.3f}"
     subs = [
-        SubCheck(f"{column}: R² on OOD sets ≥ R² in distribution − {R2_GAP}", "main", sets, ", ".join(f"{k}: {v:.2f}" for k, v in r2s.items())),
-        SubCheck(f"{column}: −t follows the 4-neighbour mean (correlation ≥ {NEIGHBOUR_CORR})", "secondary", {"all": bool(neighbour_corr >= NEIGHBOUR_CORR)}, corr),
+        SubCheck(
+            f"{column}: R² on OOD sets ≥ R² in distribution − {R2_GAP}",
+            "main",
+            sets,
+            ", ".join(f"{k}: {v:.2f}" for k, v in r2s.items()),
+        ),
+        SubCheck(
+            f"{column}: −t follows the 4-neighbour mean (correlation ≥ {NEIGHBOUR_CORR})",
+            "secondary",
+            {"all": bool(neighbour_corr >= NEIGHBOUR_CORR)},
+            corr,
+        ),
     ]
     ood = [v for k, v in r2s.items() if k != "test"]
     return Findings(subs, headline=f"{column}: R² in {base:.2f}; OOD {min(ood):.2f}–{max(ood):.2f}")
@@ -156,10 +233,23 @@ def k5(runs: pd.DataFrame, flow: str) -> Findings:
     table = swap_drops(runs, flow)
     drop, over = table.loc["drop"], table.loc["over ceiling"]
     subs = [
-        SubCheck(f"the swap costs layer 2 ≥ {SWAP_DROP} R² (seed interval above {SWAP_DROP})", "main", {flow: beyond(drop["CI low"], drop["CI high"], SWAP_DROP, "above")}, f"R² drop {_interval(drop, 'value')}"),
-        SubCheck("layer 2 predicts better than a regressor on the unmodified pixels can (seed interval of the difference above 0)", "secondary", {flow: beyond(over["CI low"], over["CI high"], 0.0, "above")}, f"R² − ceiling {_interval(over, 'value')}"),
+        SubCheck(
+            f"the swap costs layer 2 ≥ {SWAP_DROP} R² (seed interval above {SWAP_DROP})",
+            "main",
+            {flow: beyond(drop["CI low"], drop["CI high"], SWAP_DROP, "above")},
+            f"R² drop {_interval(drop, 'value')}",
+        ),
+        SubCheck(
+            "layer 2 predicts better than a regressor on the unmodified pixels can (seed interval of the difference above 0)",
+            "secondary",
+            {flow: beyond(over["CI low"], over["CI high"], 0.0, "above")},
+            f"R² − ceiling {_interval(over, 'value')}",
+        ),
     ]
-    return Findings(subs, headline=f"R² lost to the swap {drop['value']:.2f} [{drop['CI low']:.2f}, {drop['CI high']:.2f}] over {int(drop['seeds'])} seeds")
+    return Findings(
+        subs,
+        headline=f"R² lost to the swap {drop['value']:.2f} [{drop['CI low']:.2f}, {drop['CI high']:.2f}] over {int(drop['seeds'])} seeds",
+    )
 
 
 def k6(runs: pd.DataFrame) -> Findings:
@@ -171,18 +261,35 @@ def k6(runs: pd.DataFrame) -> Findings:
     auc, bpd = mask_differences(runs), mask_differences(runs, "test bits/dim")
     order = " < ".join(m for m in MASKS if m in set(runs["flow"]))
     subs = [
-        SubCheck(f"mean AUROC: {order} (seed interval of each consecutive difference above 0)", "main", _above(auc), _details(auc)),
+        SubCheck(
+            f"mean AUROC: {order} (seed interval of each consecutive difference above 0)",
+            "main",
+            _above(auc),
+            _details(auc),
+        ),
         SubCheck(f"test bits/dim: {order} (the same)", "secondary", _above(bpd), _details(bpd)),
     ]
-    return Findings(subs, headline="ΔAUROC " + ", ".join(f"{r['comparison']} {r['difference']:+.2f} [{r['CI low']:+.2f}, {r['CI high']:+.2f}]" for _, r in auc.iterrows()))
+    return Findings(
+        subs,
+        headline="ΔAUROC "
+        + ", ".join(
+            f"{r['comparison']} {r['difference']:+.2f} [{r['CI low']:+.2f}, {r['CI high']:+.2f}]"
+            for _, r in auc.iterrows()
+        ),
+    )
 
 
 def _above(table: pd.DataFrame) -> dict:
-    return {r["comparison"]: beyond(r["CI low"], r["CI high"], 0.0, "above") for _, r in table.iterrows()}
+    return {
+        r["comparison"]: beyond(r["CI low"], r["CI high"], 0.0, "above")
+        for _, r in table.iterrows()
+    }
 
 
 def _details(table: pd.DataFrame, prefix: str = "") -> str:
-    return "; ".join(f"{prefix}{r['comparison']}: {_interval(r, 'difference')}" for _, r in table.iterrows())
+    return "; ".join(
+        f"{prefix}{r['comparison']}: {_interval(r, 'difference')}" for _, r in table.iterrows()
+    )
 
 
 def k7(runs: pd.DataFrame, mask: str) -> Findings:
@@ -195,14 +302,33 @@ def k7(runs: pd.DataFrame, mask: str) -> Findings:
 
     This replaces the sign of one run's Spearman ρ(l, mean AUROC): over 4 sizes with no effect at
     all, ρ < 0 has a probability of about 0.46, and a single run has no interval."""
-    auc, bpd = bottleneck_differences(runs, mask), bottleneck_differences(runs, mask, "test bits/dim")
+    auc, bpd = (
+        bottleneck_differences(runs, mask),
+        bottleneck_differences(runs, mask, "test bits/dim"),
+    )
     ends = auc.iloc[-1]
     narrowest, reference = ends["comparison"].split(" − ")
     subs = [
-        SubCheck(f"mean OOD AUROC rises from l = {reference} to l = {narrowest} (seed interval above 0)", "main", {f"l = {narrowest}": beyond(ends["CI low"], ends["CI high"], 0.0, "above")}, f"ΔAUROC {_interval(ends, 'difference')}"),
-        SubCheck(f"test bits/dim within ±{BPD_TOL} of l = {reference} (seed interval)", "secondary", {f"l = {r['comparison'].split(' − ')[0]}": within(r["CI low"], r["CI high"], BPD_TOL) for _, r in bpd.iterrows()}, _details(bpd, "l = ")),
+        SubCheck(
+            f"mean OOD AUROC rises from l = {reference} to l = {narrowest} (seed interval above 0)",
+            "main",
+            {f"l = {narrowest}": beyond(ends["CI low"], ends["CI high"], 0.0, "above")},
+            f"ΔAUROC {_interval(ends, 'difference')}",
+        ),
+        SubCheck(
+            f"test bits/dim within ±{BPD_TOL} of l = {reference} (seed interval)",
+            "secondary",
+            {
+                f"l = {r['comparison'].split(' − ')[0]}": within(r["CI low"], r["CI high"], BPD_TOL)
+                for _, r in bpd.iterrows()
+            },
+            _details(bpd, "l = "),
+        ),
     ]
-    return Findings(subs, headline=f"ΔAUROC l = {narrowest} vs {reference}: {ends['difference']:+.2f} [{ends['CI low']:+.2f}, {ends['CI high']:+.2f}]")
+    return Findings(
+        subs,
+        headline=f"ΔAUROC l = {narrowest} vs {reference}: {ends['difference']:+.2f} [{ends['CI low']:+.2f}, {ends['CI high']:+.2f}]",
+    )
 
 
 def k8(plain: pd.DataFrame, negative: pd.DataFrame, target: str) -> Findings:
@@ -213,10 +339,23 @@ def k8(plain: pd.DataFrame, negative: pd.DataFrame, target: str) -> Findings:
     others = gain.drop(index=[target]).dropna()
     t = negative.loc[target]
     subs = [
-        SubCheck(f"the held-out targeted set is detected (AUROC interval above {AUROC_DETECTS})", "main", {target: beyond(t["CI low"], t["CI high"], AUROC_DETECTS, "above")}, f"AUROC {plain.loc[target, 'AUROC']:.3f} → {t['AUROC']:.3f} [{t['CI low']:.3f}, {t['CI high']:.3f}]"),
-        SubCheck("the other sets gain less AUROC than the target", "secondary", {"all": others.mean() < gain[target]}, f"target +{gain[target]:.3f}, others {others.mean():+.3f} on average"),
+        SubCheck(
+            f"the held-out targeted set is detected (AUROC interval above {AUROC_DETECTS})",
+            "main",
+            {target: beyond(t["CI low"], t["CI high"], AUROC_DETECTS, "above")},
+            f"AUROC {plain.loc[target, 'AUROC']:.3f} → {t['AUROC']:.3f} [{t['CI low']:.3f}, {t['CI high']:.3f}]",
+        ),
+        SubCheck(
+            "the other sets gain less AUROC than the target",
+            "secondary",
+            {"all": others.mean() < gain[target]},
+            f"target +{gain[target]:.3f}, others {others.mean():+.3f} on average",
+        ),
     ]
-    return Findings(subs, headline=f"{target}: AUROC {plain.loc[target, 'AUROC']:.2f} → {t['AUROC']:.2f}; others {others.mean():+.2f}")
+    return Findings(
+        subs,
+        headline=f"{target}: AUROC {plain.loc[target, 'AUROC']:.2f} → {t['AUROC']:.2f}; others {others.mean():+.2f}",
+    )
 
 
 def k9(runs: pd.DataFrame, flow: str) -> Findings:
@@ -227,22 +366,56 @@ def k9(runs: pd.DataFrame, flow: str) -> Findings:
     pixel, feats = runs[runs["flow"] == flow], runs[runs["flow"] == "features"]
     if pixel.empty or feats.empty:
         raise ValueError(f"runs must hold rows of the pixel flow {flow!r} and of 'features'")
-    sets = [c.removeprefix("AUROC ") for c in runs.columns if c.startswith("AUROC ") and pixel[c].notna().any() and feats[c].notna().any()]
+    sets = [
+        c.removeprefix("AUROC ")
+        for c in runs.columns
+        if c.startswith("AUROC ") and pixel[c].notna().any() and feats[c].notna().any()
+    ]
     failing = [s for s in sets if pixel[f"AUROC {s}"].mean() < AUROC_DETECTS]
     gains = {s: differences(runs, f"AUROC {s}", [(flow, "features")]).iloc[0] for s in failing}
-    better = {s: beyond(g["CI low"], g["CI high"], 0.0, "above") for s, g in gains.items()} or {"none failing": False}
+    better = {s: beyond(g["CI low"], g["CI high"], 0.0, "above") for s, g in gains.items()} or {
+        "none failing": False
+    }
     one = over_seeds(feats, "AUROC class 1").iloc[0]
     subs = [
-        SubCheck("features beat pixels where the pixel flow fails (seed interval of the gain above 0)", "main", better, "; ".join(f"{s}: {_interval(g, 'difference', 2)}" for s, g in gains.items())),
-        SubCheck(f"the feature flow detects class 1 (seed interval above {AUROC_DETECTS})", "secondary", {"class 1": beyond(one["CI low"], one["CI high"], AUROC_DETECTS, "above")}, f"AUROC {one['AUROC class 1']:.3f} [{one['CI low']:.3f}, {one['CI high']:.3f}] ({int(one['seeds'])} seeds)"),
+        SubCheck(
+            "features beat pixels where the pixel flow fails (seed interval of the gain above 0)",
+            "main",
+            better,
+            "; ".join(f"{s}: {_interval(g, 'difference', 2)}" for s, g in gains.items()),
+        ),
+        SubCheck(
+            f"the feature flow detects class 1 (seed interval above {AUROC_DETECTS})",
+            "secondary",
+            {"class 1": beyond(one["CI low"], one["CI high"], AUROC_DETECTS, "above")},
+            f"AUROC {one['AUROC class 1']:.3f} [{one['CI low']:.3f}, {one['CI high']:.3f}] ({int(one['seeds'])} seeds)",
+        ),
     ]
-    return Findings(subs, headline=f"class 1: pixels {pixel['AUROC class 1'].mean():.2f}, features {feats['AUROC class 1'].mean():.2f} (mean over {len(feats)} seeds)")
+    return Findings(
+        subs,
+        headline=f"class 1: pixels {pixel['AUROC class 1'].mean():.2f}, features {feats['AUROC class 1'].mean():.2f} (mean over {len(feats)} seeds)",
+    )
 
 
 def k10(tabular: pd.DataFrame) -> Findings:
     """K10: each one-class flow separates the other class (AUROC interval above 0.5), per dataset and
     direction (main)."""
-    subs = [SubCheck(f"AUROC interval above {CHANCE} in every dataset and direction", "main", {f"{r['dataset']}, {r['direction']}": beyond(r["CI low"], r["CI high"], CHANCE, "above") for _, r in tabular.iterrows()}, "; ".join(f"{r['dataset']} {r['direction']}: {r['AUROC']:.3f} [{r['CI low']:.3f}, {r['CI high']:.3f}]" for _, r in tabular.iterrows()))]
+    subs = [
+        SubCheck(
+            f"AUROC interval above {CHANCE} in every dataset and direction",
+            "main",
+            {
+                f"{r['dataset']}, {r['direction']}": beyond(
+                    r["CI low"], r["CI high"], CHANCE, "above"
+                )
+                for _, r in tabular.iterrows()
+            },
+            "; ".join(
+                f"{r['dataset']} {r['direction']}: {r['AUROC']:.3f} [{r['CI low']:.3f}, {r['CI high']:.3f}]"
+                for _, r in tabular.iterrows()
+            ),
+        )
+    ]
     return Findings(subs, headline=", ".join(f"{r['AUROC']:.2f}" for _, r in tabular.iterrows()))
 
 
@@ -252,14 +425,35 @@ def k11(mixture: pd.DataFrame) -> Findings:
     −log(1 − ε) (main: measured change ≤ bound, up to 1e-9 nats of rounding) while the mixture rates
     every OOD point above every test digit (AUROC < 0.05)."""
     subs = [
-        SubCheck("objective moves by at most −log(1 − ε)", "main", {f"ε={r['ε']:g}": r["objective change"] <= r["bound −log(1−ε)"] + 1e-9 for _, r in mixture.iterrows()}, "; ".join(f"ε={r['ε']:g}: {r['objective change']:.4f} ≤ {r['bound −log(1−ε)']:.4f}" for _, r in mixture.iterrows())),
-        SubCheck("yet the mixture rates the OOD set above the test digits (AUROC < 0.05)", "secondary", {f"ε={r['ε']:g}": r["AUROC"] < 0.05 for _, r in mixture.iterrows()}, ", ".join(f"{r['AUROC']:.3f}" for _, r in mixture.iterrows())),
+        SubCheck(
+            "objective moves by at most −log(1 − ε)",
+            "main",
+            {
+                f"ε={r['ε']:g}": r["objective change"] <= r["bound −log(1−ε)"] + 1e-9
+                for _, r in mixture.iterrows()
+            },
+            "; ".join(
+                f"ε={r['ε']:g}: {r['objective change']:.4f} ≤ {r['bound −log(1−ε)']:.4f}"
+                for _, r in mixture.iterrows()
+            ),
+        ),
+        SubCheck(
+            "yet the mixture rates the OOD set above the test digits (AUROC < 0.05)",
+            "secondary",
+            {f"ε={r['ε']:g}": r["AUROC"] < 0.05 for _, r in mixture.iterrows()},
+            ", ".join(f"{r['AUROC']:.3f}" for _, r in mixture.iterrows()),
+        ),
     ]
-    return Findings(subs, headline=f"objective change ≤ {mixture['objective change'].max():.3f} nats, AUROC {mixture['AUROC'].max():.2f}")
+    return Findings(
+        subs,
+        headline=f"objective change ≤ {mixture['objective change'].max():.3f} nats, AUROC {mixture['AUROC'].max():.2f}",
+    )
 
 
 def assess(claim: str, found: Findings, nulls: Mapping[str, Findings] | None = None) -> ClaimCheck:
     """The verdict on one claim from its findings: kind ``"effect"`` (no truth to run as a null;
     ``nulls``, e.g. ``{"untrained": …}``, mask the units they pass), or ``"theorem"`` for
     :data:`THEOREMS` (shown as *demonstrated*)."""
-    return judge_effect(claim, found, CLAIMS[claim], nulls=nulls, kind="theorem" if claim in THEOREMS else "effect")
+    return judge_effect(
+        claim, found, CLAIMS[claim], nulls=nulls, kind="theorem" if claim in THEOREMS else "effect"
+    )

@@ -9,7 +9,16 @@ from typing import ClassVar
 
 from flowcore.config import StudyConfig
 from flowcore.resources import Estimate, Need
-from flowcore.validation import check_choice, check_choice_list, check_device, check_int, check_int_list, check_positive, check_real, checked
+from flowcore.validation import (
+    check_choice,
+    check_choice_list,
+    check_device,
+    check_int,
+    check_int_list,
+    check_positive,
+    check_real,
+    checked,
+)
 
 __all__ = ["MASKS", "NEGATIVE_TARGETS", "KirichenkoConfig"]
 
@@ -21,22 +30,35 @@ NEGATIVE_TARGETS = ("class 1", "class 7", "flipped left–right", "flipped up–
 
 def _in_classes(name: str, values) -> tuple[int, ...]:
     classes = check_int_list(name, values, minimum=0)
-    if any(c > 9 for c in classes) or len(set(classes)) != len(classes) or not 2 <= len(classes) <= 8 or {1, 7} & set(classes):
-        raise ValueError(f"{name} must be 2 to 8 distinct digits from 0–9 other than 1 and 7 (the held-out OOD classes), got {list(values)}")
+    if (
+        any(c > 9 for c in classes)
+        or len(set(classes)) != len(classes)
+        or not 2 <= len(classes) <= 8
+        or {1, 7} & set(classes)
+    ):
+        raise ValueError(
+            f"{name} must be 2 to 8 distinct digits from 0–9 other than 1 and 7 (the held-out OOD classes), got {list(values)}"
+        )
     return classes
 
 
 def _optional_sizes(name: str, values) -> tuple[int | None, ...]:
     if not isinstance(values, (list, tuple)) or not values:
-        raise ValueError(f"{name} must be a non-empty list of bottleneck sizes (integers ≥ 1, or null for none), got {values!r}")
-    return tuple(None if v is None else check_int(f"{name}[{i}]", v, minimum=1) for i, v in enumerate(values))
+        raise ValueError(
+            f"{name} must be a non-empty list of bottleneck sizes (integers ≥ 1, or null for none), got {values!r}"
+        )
+    return tuple(
+        None if v is None else check_int(f"{name}[{i}]", v, minimum=1) for i, v in enumerate(values)
+    )
 
 
 def _seeds(name: str, values) -> tuple[int, ...]:
     """At least 2 distinct non-negative seeds: an interval over seeds needs two."""
     seeds = check_int_list(name, values, minimum=0)
     if len(seeds) < 2 or len(set(seeds)) != len(seeds):
-        raise ValueError(f"{name} must hold at least 2 distinct seeds (an interval over seeds needs two), got {list(values)}")
+        raise ValueError(
+            f"{name} must hold at least 2 distinct seeds (an interval over seeds needs two), got {list(values)}"
+        )
     return seeds
 
 
@@ -75,19 +97,27 @@ class KirichenkoConfig(StudyConfig):
 
     STUDY: ClassVar[str] = "kirichenko2020"
 
-    in_classes: tuple[int, ...] = field(default=(0, 2, 3, 4, 5, 6, 8, 9), metadata=checked(_in_classes))
+    in_classes: tuple[int, ...] = field(
+        default=(0, 2, 3, 4, 5, 6, 8, 9), metadata=checked(_in_classes)
+    )
     n_couplings: int = field(default=4, metadata=checked(check_int, minimum=2, maximum=64))
     channels: int = field(default=16, metadata=checked(check_int, minimum=1, maximum=1024))
     n_blocks: int = field(default=2, metadata=checked(check_int, minimum=1, maximum=32))
     mask: str = field(default="checkerboard", metadata=checked(check_choice, allowed=MASKS))
-    masks: tuple[str, ...] = field(default=MASKS, metadata=checked(check_choice_list, allowed=MASKS))
-    bottlenecks: tuple[int | None, ...] = field(default=(None, 32, 8, 2), metadata=checked(_optional_sizes))
+    masks: tuple[str, ...] = field(
+        default=MASKS, metadata=checked(check_choice_list, allowed=MASKS)
+    )
+    bottlenecks: tuple[int | None, ...] = field(
+        default=(None, 32, 8, 2), metadata=checked(_optional_sizes)
+    )
     copies: int = field(default=1, metadata=checked(check_int, minimum=1, maximum=64))
     batch_size: int = field(default=128, metadata=checked(check_int, minimum=1))
     lr: float = field(default=1e-3, metadata=checked(check_positive))
     max_epochs: int = field(default=40, metadata=checked(check_int, minimum=1))
     patience: int = field(default=6, metadata=checked(check_int, minimum=1))
-    negative_target: str = field(default="class 1", metadata=checked(check_choice, allowed=NEGATIVE_TARGETS))
+    negative_target: str = field(
+        default="class 1", metadata=checked(check_choice, allowed=NEGATIVE_TARGETS)
+    )
     negative_cutoff: float = field(default=-60.0, metadata=checked(check_real))
     features: int = field(default=32, metadata=checked(check_int, minimum=2, maximum=4096))
     n_draws: int = field(default=4, metadata=checked(check_int, minimum=1, maximum=256))
@@ -109,13 +139,32 @@ class KirichenkoConfig(StudyConfig):
             True
         """
         pixels, images = 64, 1_797
-        activations = self.batch_size * pixels * self.channels * (2 * self.n_blocks + 2) * self.n_couplings * 4.0 * 3
+        activations = (
+            self.batch_size
+            * pixels
+            * self.channels
+            * (2 * self.n_blocks + 2)
+            * self.n_couplings
+            * 4.0
+            * 3
+        )
         needs = (
-            Need("training images and their dequantised copies", images * self.copies * pixels * 8.0, ("copies",)),
-            Need("st-network activations of a batch (forward and backward)", activations, ("batch_size", "channels", "n_blocks", "n_couplings")),
+            Need(
+                "training images and their dequantised copies",
+                images * self.copies * pixels * 8.0,
+                ("copies",),
+            ),
+            Need(
+                "st-network activations of a batch (forward and backward)",
+                activations,
+                ("batch_size", "channels", "n_blocks", "n_couplings"),
+            ),
         )
         per_image = 2.0 * self.n_couplings * pixels * 9 * self.channels**2 * (2 * self.n_blocks + 2)
         # Per seed, every mask and every bottleneck size (the main flow is both); then negative training.
         n_flows = len({self.seed, *self.seeds}) * (len(self.masks) + len(self.bottlenecks)) + 1
-        flops = n_flows * images * self.copies * self.max_epochs * 3 * per_image + n_flows * 8 * images * self.n_draws * per_image
+        flops = (
+            n_flows * images * self.copies * self.max_epochs * 3 * per_image
+            + n_flows * 8 * images * self.n_draws * per_image
+        )
         return Estimate(needs, flops)

@@ -40,7 +40,13 @@ from torch import Tensor
 
 from flowcore.estimators import auroc
 from flowcore.rng import derived_seed, numpy_stream, stream
-from flowcore.validation import check_choice, check_int, check_int_list, check_probability, check_real_list
+from flowcore.validation import (
+    check_choice,
+    check_int,
+    check_int_list,
+    check_probability,
+    check_real_list,
+)
 
 __all__ = [
     "DIGIT_LEVELS",
@@ -67,7 +73,15 @@ DIM = 64
 #: The in-distribution digits by default; 1 and 7 are held out as OOD sets.
 IN_CLASSES = (0, 2, 3, 4, 5, 6, 8, 9)
 #: The names of the OOD sets of :func:`ood_sets`, in order.
-OOD_NAMES = ("class 1", "class 7", "flipped left–right", "flipped up–down", "inverted", "uniform noise", "photo patches")
+OOD_NAMES = (
+    "class 1",
+    "class 7",
+    "flipped left–right",
+    "flipped up–down",
+    "inverted",
+    "uniform noise",
+    "photo patches",
+)
 #: The tabular data sets of :func:`tabular_one_class`.
 TABULAR = ("breast_cancer", "wine")
 
@@ -103,7 +117,9 @@ def _gray_photos() -> tuple[np.ndarray, ...]:
     from sklearn.datasets import load_sample_images
 
     luma = np.array([0.299, 0.587, 0.114])
-    photos = tuple(np.asarray(image, dtype=np.float64) @ luma for image in load_sample_images().images)
+    photos = tuple(
+        np.asarray(image, dtype=np.float64) @ luma for image in load_sample_images().images
+    )
     for photo in photos:
         photo.setflags(write=False)
     return photos
@@ -115,7 +131,9 @@ def _gray_photos() -> tuple[np.ndarray, ...]:
 def _check_fractions(fractions) -> tuple[float, float, float]:
     values = check_real_list("fractions", fractions, positive=True)
     if len(values) != 3 or abs(sum(values) - 1.0) > 1e-9:
-        raise ValueError(f"fractions must be three numbers > 0 (train, val, test) that sum to 1, got {list(fractions)!r}")
+        raise ValueError(
+            f"fractions must be three numbers > 0 (train, val, test) that sum to 1, got {list(fractions)!r}"
+        )
     return values  # type: ignore[return-value]
 
 
@@ -130,11 +148,24 @@ def _check_images(name: str, images, ndim: int | None = None) -> np.ndarray:
     """``images`` as an int64 array if every value is an integer in 0..16."""
     values = images.detach().cpu().numpy() if isinstance(images, Tensor) else np.asarray(images)
     if ndim is not None and values.ndim != ndim:
-        raise ValueError(f"{name} must be a {ndim}-d array of pixel values, got shape {values.shape}")
-    if values.dtype == bool or not (np.issubdtype(values.dtype, np.integer) or np.issubdtype(values.dtype, np.floating)):
-        raise ValueError(f"{name} must hold integer pixel values 0–{DIGIT_LEVELS - 1}, got dtype {values.dtype}")
-    if values.size and (not np.isfinite(values).all() or (values != np.round(values)).any() or values.min() < 0 or values.max() > DIGIT_LEVELS - 1):
-        raise ValueError(f"{name} must hold integer pixel values 0–{DIGIT_LEVELS - 1}, got values in [{values.min()}, {values.max()}]")
+        raise ValueError(
+            f"{name} must be a {ndim}-d array of pixel values, got shape {values.shape}"
+        )
+    if values.dtype == bool or not (
+        np.issubdtype(values.dtype, np.integer) or np.issubdtype(values.dtype, np.floating)
+    ):
+        raise ValueError(
+            f"{name} must hold integer pixel values 0–{DIGIT_LEVELS - 1}, got dtype {values.dtype}"
+        )
+    if values.size and (
+        not np.isfinite(values).all()
+        or (values != np.round(values)).any()
+        or values.min() < 0
+        or values.max() > DIGIT_LEVELS - 1
+    ):
+        raise ValueError(
+            f"{name} must hold integer pixel values 0–{DIGIT_LEVELS - 1}, got values in [{values.min()}, {values.max()}]"
+        )
     return values.astype(np.int64)
 
 
@@ -142,11 +173,18 @@ def _split_counts(n: int, fractions: tuple[float, float, float], what: str) -> t
     n_train, n_val = round(fractions[0] * n), round(fractions[1] * n)
     counts = (n_train, n_val, n - n_train - n_val)
     if min(counts) < 1:
-        raise ValueError(f"fractions {list(fractions)} leave an empty split of the {n} samples of {what}; use larger fractions")
+        raise ValueError(
+            f"fractions {list(fractions)} leave an empty split of the {n} samples of {what}; use larger fractions"
+        )
     return counts
 
 
-def _split(indices: np.ndarray, fractions: tuple[float, float, float], generator: np.random.Generator, what: str) -> list[np.ndarray]:
+def _split(
+    indices: np.ndarray,
+    fractions: tuple[float, float, float],
+    generator: np.random.Generator,
+    what: str,
+) -> list[np.ndarray]:
     """A random partition of ``indices`` into train/val/test of the given fractions."""
     counts = _split_counts(len(indices), fractions, what)
     shuffled = generator.permutation(indices)
@@ -165,12 +203,18 @@ def _split_indices(in_classes: Sequence[int], seed: int, fractions) -> dict[str,
     parts: dict[str, list[np.ndarray]] = {name: [] for name in _SPLITS}
     for c in classes:
         generator = numpy_stream(derived_seed(_STUDY, "digits split", seed, c))
-        for name, part in zip(_SPLITS, _split(np.flatnonzero(labels == c), fractions, generator, f"class {c}")):
+        for name, part in zip(
+            _SPLITS, _split(np.flatnonzero(labels == c), fractions, generator, f"class {c}")
+        ):
             parts[name].append(part)
     return {name: np.sort(np.concatenate(part)) for name, part in parts.items()}
 
 
-def digits_splits(in_classes: Sequence[int] = IN_CLASSES, seed: int = 0, fractions: Sequence[float] = (0.7, 0.1, 0.2)) -> dict[str, np.ndarray]:
+def digits_splits(
+    in_classes: Sequence[int] = IN_CLASSES,
+    seed: int = 0,
+    fractions: Sequence[float] = (0.7, 0.1, 0.2),
+) -> dict[str, np.ndarray]:
     r"""The in-distribution digits split into ``"train"``, ``"val"`` and ``"test"``.
 
     The split is stratified: each class's images are permuted by a stream named by ``seed`` and the
@@ -189,10 +233,17 @@ def digits_splits(in_classes: Sequence[int] = IN_CLASSES, seed: int = 0, fractio
         (0, 16)
     """
     images = _digits()[0]
-    return {name: images[idx].copy() for name, idx in _split_indices(in_classes, seed, fractions).items()}
+    return {
+        name: images[idx].copy()
+        for name, idx in _split_indices(in_classes, seed, fractions).items()
+    }
 
 
-def split_labels(in_classes: Sequence[int] = IN_CLASSES, seed: int = 0, fractions: Sequence[float] = (0.7, 0.1, 0.2)) -> dict[str, np.ndarray]:
+def split_labels(
+    in_classes: Sequence[int] = IN_CLASSES,
+    seed: int = 0,
+    fractions: Sequence[float] = (0.7, 0.1, 0.2),
+) -> dict[str, np.ndarray]:
     """The digit labels of the images of :func:`digits_splits` with the same arguments, row for row
     (e.g. to train the classifier whose features K9's flow models).
 
@@ -202,7 +253,10 @@ def split_labels(in_classes: Sequence[int] = IN_CLASSES, seed: int = 0, fraction
         ([0, 2, 3, 4, 5, 6, 8, 9], (287,))
     """
     labels = _digits()[1]
-    return {name: labels[idx].copy() for name, idx in _split_indices(in_classes, seed, fractions).items()}
+    return {
+        name: labels[idx].copy()
+        for name, idx in _split_indices(in_classes, seed, fractions).items()
+    }
 
 
 def photo_patches(n: int, seed: int = 0, crop: int = 32) -> np.ndarray:
@@ -227,7 +281,9 @@ def photo_patches(n: int, seed: int = 0, crop: int = 32) -> np.ndarray:
     seed = check_int("seed", seed, minimum=0)
     crop = check_int("crop", crop, minimum=8, maximum=400)
     if crop % 8:
-        raise ValueError(f"crop must be a multiple of 8 (the patch is averaged in blocks down to 8×8), got {crop}")
+        raise ValueError(
+            f"crop must be a multiple of 8 (the patch is averaged in blocks down to 8×8), got {crop}"
+        )
     photos = _gray_photos()
     generator = numpy_stream(derived_seed(_STUDY, "photo patches", seed, crop))
     which = generator.integers(0, len(photos), n)
@@ -235,10 +291,17 @@ def photo_patches(n: int, seed: int = 0, crop: int = 32) -> np.ndarray:
     out = np.empty((n, DIM), dtype=np.int64)
     for i, k in enumerate(which):
         height, width = photos[k].shape
-        top, left = generator.integers(0, height - crop + 1), generator.integers(0, width - crop + 1)
+        top, left = (
+            generator.integers(0, height - crop + 1),
+            generator.integers(0, width - crop + 1),
+        )
         window = photos[k][top : top + crop, left : left + crop]
         small = window.reshape(8, block, 8, block).mean(axis=(1, 3))
-        out[i] = np.clip(np.rint(small * (DIGIT_LEVELS - 1) / 255.0), 0, DIGIT_LEVELS - 1).astype(np.int64).ravel()
+        out[i] = (
+            np.clip(np.rint(small * (DIGIT_LEVELS - 1) / 255.0), 0, DIGIT_LEVELS - 1)
+            .astype(np.int64)
+            .ravel()
+        )
     return out
 
 
@@ -246,7 +309,9 @@ def _zero_fraction(images: np.ndarray) -> float:
     return float((images == 0).mean())
 
 
-def ood_sets(splits: Mapping[str, np.ndarray] | None = None, seed: int = 0) -> dict[str, tuple[np.ndarray, str]]:
+def ood_sets(
+    splits: Mapping[str, np.ndarray] | None = None, seed: int = 0
+) -> dict[str, tuple[np.ndarray, str]]:
     r"""The out-of-distribution sets, in the order of :data:`OOD_NAMES`: name → (images, description).
 
     Args:
@@ -277,11 +342,17 @@ def ood_sets(splits: Mapping[str, np.ndarray] | None = None, seed: int = 0) -> d
     if splits is None:
         splits = digits_splits(seed=seed)
     if not isinstance(splits, Mapping) or "test" not in splits:
-        raise ValueError(f"splits must be the dict of digits_splits (with a 'test' entry), got {type(splits).__name__}")
-    split_images = {name: _check_images(f"splits[{name!r}]", images, ndim=2) for name, images in splits.items()}
+        raise ValueError(
+            f"splits must be the dict of digits_splits (with a 'test' entry), got {type(splits).__name__}"
+        )
+    split_images = {
+        name: _check_images(f"splits[{name!r}]", images, ndim=2) for name, images in splits.items()
+    }
     for name, images in split_images.items():
         if images.shape[1] != DIM:
-            raise ValueError(f"splits[{name!r}] must have {DIM} columns (flat 8×8 images), got shape {images.shape}")
+            raise ValueError(
+                f"splits[{name!r}] must have {DIM} columns (flat 8×8 images), got shape {images.shape}"
+            )
     test = split_images["test"]
     pooled = np.concatenate(list(split_images.values()))
 
@@ -291,14 +362,18 @@ def ood_sets(splits: Mapping[str, np.ndarray] | None = None, seed: int = 0) -> d
     found_labels = labels[found[found >= 0]]
     leaked = sorted(set(found_labels.tolist()) & set(_HELD_OUT))
     if leaked:
-        raise ValueError(f"splits contain digits {leaked}, which ood_sets holds out as OOD sets; leave 1 and 7 out of in_classes")
+        raise ValueError(
+            f"splits contain digits {leaked}, which ood_sets holds out as OOD sets; leave 1 and 7 out of in_classes"
+        )
     per_class = [_zero_fraction(digits[labels == c]) for c in sorted(set(found_labels.tolist()))]
     spread = f"; {min(per_class):.0%}–{max(per_class):.0%} per class" if per_class else ""
     in_zero = f"{_zero_fraction(pooled):.0%} for the in-distribution images{spread}"
 
     ones, sevens = digits[labels == 1].copy(), digits[labels == 7].copy()
     square = test.reshape(-1, 8, 8)
-    noise = numpy_stream(derived_seed(_STUDY, "uniform noise", seed)).integers(0, DIGIT_LEVELS, size=test.shape, dtype=np.int64)
+    noise = numpy_stream(derived_seed(_STUDY, "uniform noise", seed)).integers(
+        0, DIGIT_LEVELS, size=test.shape, dtype=np.int64
+    )
     return {
         "class 1": (
             ones,
@@ -428,7 +503,9 @@ def mean_log_likelihood(
                 chunk = x[start : start + batch_size]
                 out = torch.as_tensor(log_prob_fn(chunk))
                 if out.shape != (len(chunk),):
-                    raise ValueError(f"log_prob_fn must return one log-density per image, shape ({len(chunk)},); got {tuple(out.shape)}")
+                    raise ValueError(
+                        f"log_prob_fn must return one log-density per image, shape ({len(chunk)},); got {tuple(out.shape)}"
+                    )
                 total[start : start + len(chunk)] += out.detach().to("cpu", torch.float64).numpy()
     return total / n_draws
 
@@ -441,11 +518,15 @@ def _scores(name: str, values) -> np.ndarray:
     if values.size < 2:
         raise ValueError(f"{name} needs at least 2 values, got {values.size}")
     if np.isnan(values).any():
-        raise ValueError(f"{name} contains NaN ({np.count_nonzero(np.isnan(values))} of {values.size})")
+        raise ValueError(
+            f"{name} contains NaN ({np.count_nonzero(np.isnan(values))} of {values.size})"
+        )
     return values
 
 
-def auroc_ci(in_scores, ood_scores, n_boot: int = 200, seed: int = 0, level: float = 0.95) -> tuple[float, float, float]:
+def auroc_ci(
+    in_scores, ood_scores, n_boot: int = 200, seed: int = 0, level: float = 0.95
+) -> tuple[float, float, float]:
     r"""AUROC of the log-likelihood as in-distribution detector, with a percentile-bootstrap interval.
 
     The in-distribution set is the positive class and the score is the log-likelihood, so
@@ -476,11 +557,20 @@ def auroc_ci(in_scores, ood_scores, n_boot: int = 200, seed: int = 0, level: flo
     seed = check_int("seed", seed, minimum=0)
     level = check_probability("level", level)
     if not (np.isfinite(a).all() and np.isfinite(b).all()):
-        ranks = rankdata(np.concatenate([a, b]))  # same order and ties, so the same AUROC on every resample
+        ranks = rankdata(
+            np.concatenate([a, b])
+        )  # same order and ties, so the same AUROC on every resample
         a, b = ranks[: a.size], ranks[a.size :]
     value = auroc(a, b)
     generator = numpy_stream(derived_seed(_STUDY, "auroc bootstrap", seed))
-    boot = np.array([auroc(a[generator.integers(0, a.size, a.size)], b[generator.integers(0, b.size, b.size)]) for _ in range(n_boot)])
+    boot = np.array(
+        [
+            auroc(
+                a[generator.integers(0, a.size, a.size)], b[generator.integers(0, b.size, b.size)]
+            )
+            for _ in range(n_boot)
+        ]
+    )
     low, high = np.quantile(boot, [(1 - level) / 2, (1 + level) / 2])
     return value, float(low), float(high)
 
@@ -522,7 +612,9 @@ class OneClassSplit:
         )
 
 
-def tabular_one_class(name: str = "breast_cancer", seed: int = 0, fractions: Sequence[float] = (0.7, 0.1, 0.2)) -> tuple[OneClassSplit, OneClassSplit]:
+def tabular_one_class(
+    name: str = "breast_cancer", seed: int = 0, fractions: Sequence[float] = (0.7, 0.1, 0.2)
+) -> tuple[OneClassSplit, OneClassSplit]:
     """The one-class splits of a tabular data set, in both directions (the paper's App. K.3, claim K10).
 
     The samples fall into two groups: for ``"breast_cancer"`` malignant (target 0, 212) and benign
@@ -555,7 +647,9 @@ def tabular_one_class(name: str = "breast_cancer", seed: int = 0, fractions: Seq
     for g in (0, 1):
         inside, outside = features[group == g], features[group != g]
         generator = numpy_stream(derived_seed(_STUDY, "tabular split", name, labels[g], seed))
-        train_idx, val_idx, test_idx = _split(np.arange(len(inside)), fractions, generator, f"{name} {labels[g]}")
+        train_idx, val_idx, test_idx = _split(
+            np.arange(len(inside)), fractions, generator, f"{name} {labels[g]}"
+        )
         train = inside[np.sort(train_idx)]
         mean, std = train.mean(axis=0), train.std(axis=0)
         scale = np.where(std > 0, std, 1.0)

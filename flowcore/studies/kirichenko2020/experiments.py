@@ -67,10 +67,20 @@ def digits(config: KirichenkoConfig) -> Digits:
 
 
 def train_config(config: KirichenkoConfig, n_train: int, n_val: int) -> TrainConfig:
-    return TrainConfig(n_train=n_train, n_val=n_val, batch_size=config.batch_size, lr=config.lr, max_epochs=config.max_epochs, patience=config.patience, seed=config.seed)
+    return TrainConfig(
+        n_train=n_train,
+        n_val=n_val,
+        batch_size=config.batch_size,
+        lr=config.lr,
+        max_epochs=config.max_epochs,
+        patience=config.patience,
+        seed=config.seed,
+    )
 
 
-def architecture(config: KirichenkoConfig, mask: str | None = None, bottleneck: int | None = None) -> dict:
+def architecture(
+    config: KirichenkoConfig, mask: str | None = None, bottleneck: int | None = None
+) -> dict:
     """The keyword arguments of :func:`~flowcore.flows.image.image_flow` for ``config`` (default mask:
     ``config.mask``), as they enter a flow's cache key.
 
@@ -79,10 +89,19 @@ def architecture(config: KirichenkoConfig, mask: str | None = None, bottleneck: 
         (8, 'checkerboard')
     """
     mask = config.mask if mask is None else mask
-    return {"size": 8, "n_couplings": config.n_couplings, "mask": mask, "channels": config.channels, "n_blocks": config.n_blocks, "bottleneck": bottleneck}
+    return {
+        "size": 8,
+        "n_couplings": config.n_couplings,
+        "mask": mask,
+        "channels": config.channels,
+        "n_blocks": config.n_blocks,
+        "bottleneck": bottleneck,
+    }
 
 
-def untrained_image_flow(config: KirichenkoConfig, mask: str | None = None, bottleneck: int | None = None) -> nn.Module:
+def untrained_image_flow(
+    config: KirichenkoConfig, mask: str | None = None, bottleneck: int | None = None
+) -> nn.Module:
     """The image flow :func:`trained_image_flow` starts from: the same architecture built under the
     same seed (``config.seed``, as :func:`flowcore.runs.train_or_load` builds it), not trained: the
     untrained null. Its couplings start as the identity (zero-initialised output layers), so
@@ -101,7 +120,12 @@ def untrained_image_flow(config: KirichenkoConfig, mask: str | None = None, bott
 
 def _dequantised(images: np.ndarray, copies: int, seed: int, *labels) -> Tensor:
     """``copies`` dequantisations of ``images`` stacked, each with its own seeded noise."""
-    return torch.cat([data.dequantize(images, rng.generator(rng.derived_seed(seed, "dequantize", *labels, c))) for c in range(copies)])
+    return torch.cat(
+        [
+            data.dequantize(images, rng.generator(rng.derived_seed(seed, "dequantize", *labels, c)))
+            for c in range(copies)
+        ]
+    )
 
 
 def trained_image_flow(
@@ -124,7 +148,15 @@ def trained_image_flow(
         d = digits(config)
         images, val = d.splits["train"], d.splits["val"]
     arch = architecture(config, mask, bottleneck)
-    spec = {"study": "kirichenko2020", "data": name, "in_classes": config.in_classes, "copies": config.copies, "architecture": arch, "loss": loss_name, "n": len(images)}
+    spec = {
+        "study": "kirichenko2020",
+        "data": name,
+        "in_classes": config.in_classes,
+        "copies": config.copies,
+        "architecture": arch,
+        "loss": loss_name,
+        "n": len(images),
+    }
     x_train = _dequantised(images, config.copies, config.seed, "train", name)
     x_val = _dequantised(val, 1, config.seed, "val", name)
     return train_or_load(
@@ -139,7 +171,9 @@ def trained_image_flow(
     )
 
 
-def score_sets(config: KirichenkoConfig, flow: nn.Module, sets: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+def score_sets(
+    config: KirichenkoConfig, flow: nn.Module, sets: Mapping[str, np.ndarray]
+) -> dict[str, np.ndarray]:
     """Each set's images scored by their mean log-likelihood (nats) over ``config.n_draws`` dequantisations."""
     flow = flow.to(config.torch_device).eval()
 
@@ -149,17 +183,38 @@ def score_sets(config: KirichenkoConfig, flow: nn.Module, sets: Mapping[str, np.
     with warnings.catch_warnings():
         # The logit pre-processing has no no-grad fast path; the autograd path gives the same numbers.
         warnings.simplefilter("ignore", FastPathWarning)
-        return {name: data.mean_log_likelihood(log_prob, images, n_draws=config.n_draws, seed=rng.derived_seed(config.seed, "score", name), batch_size=config.chunk_size) for name, images in sets.items()}
+        return {
+            name: data.mean_log_likelihood(
+                log_prob,
+                images,
+                n_draws=config.n_draws,
+                seed=rng.derived_seed(config.seed, "score", name),
+                batch_size=config.chunk_size,
+            )
+            for name, images in sets.items()
+        }
 
 
-def auroc_table(config: KirichenkoConfig, scores: Mapping[str, np.ndarray], reference: str = "test") -> pd.DataFrame:
+def auroc_table(
+    config: KirichenkoConfig, scores: Mapping[str, np.ndarray], reference: str = "test"
+) -> pd.DataFrame:
     """Per set: mean log-likelihood, bits per dimension, and AUROC of the reference set against it
     with its bootstrap interval (the reference's own row has none)."""
     rows = []
     for name, s in scores.items():
-        row = {"set": name, "images": len(s), "mean log-likelihood (nats)": float(s.mean()), "bits/dim": float(np.mean(data.bits_per_dim(s)))}
+        row = {
+            "set": name,
+            "images": len(s),
+            "mean log-likelihood (nats)": float(s.mean()),
+            "bits/dim": float(np.mean(data.bits_per_dim(s))),
+        }
         if name != reference and name not in ("train", "val"):
-            value, low, high = data.auroc_ci(scores[reference], s, n_boot=config.n_boot, seed=rng.derived_seed(config.seed, "boot", name))
+            value, low, high = data.auroc_ci(
+                scores[reference],
+                s,
+                n_boot=config.n_boot,
+                seed=rng.derived_seed(config.seed, "boot", name),
+            )
             row.update({"AUROC": value, "CI low": low, "CI high": high})
         rows.append(row)
     return pd.DataFrame(rows).set_index("set")
@@ -192,7 +247,11 @@ def layer_states(flow: nn.Module, x: Tensor) -> list[Tensor]:
 
 
 def _first_coupling_index(flow: nn.Module) -> int:
-    return next(i for i, layer in enumerate(flow.transform.transforms) if layer in set(coupling_layers(flow)))
+    return next(
+        i
+        for i, layer in enumerate(flow.transform.transforms)
+        if layer in set(coupling_layers(flow))
+    )
 
 
 def layer_r2(flow: nn.Module, x: Tensor) -> list[float]:
@@ -234,7 +293,15 @@ def swap_r2(flow: nn.Module, x: Tensor, seed: int = 0) -> list[float]:
     return out
 
 
-def ceiling_r2(config: KirichenkoConfig, flow: nn.Module, train: Tensor, test: Tensor, layer_index: int = 1, epochs: int = 20, progress: bool | None = None) -> float:
+def ceiling_r2(
+    config: KirichenkoConfig,
+    flow: nn.Module,
+    train: Tensor,
+    test: Tensor,
+    layer_index: int = 1,
+    epochs: int = 20,
+    progress: bool | None = None,
+) -> float:
     """The :math:`R^2` a network shaped like the couplings' reaches, trained by least squares, when it
     predicts coupling ``layer_index``'s changed pixels from the *unmodified* pixels it conditions on
     (the data after the logit pre-processing; cached)."""
@@ -244,7 +311,16 @@ def ceiling_r2(config: KirichenkoConfig, flow: nn.Module, train: Tensor, test: T
     pre = flow.transform.transforms[0]
     with torch.no_grad():
         h_train, h_test = pre(train)[0], pre(test)[0]
-    spec = {"study": "kirichenko2020", "ceiling": layer_index, "channels": config.channels, "n_blocks": config.n_blocks, "seed": config.seed, "epochs": epochs, "n": len(train), "mask": config.mask}
+    spec = {
+        "study": "kirichenko2020",
+        "ceiling": layer_index,
+        "channels": config.channels,
+        "n_blocks": config.n_blocks,
+        "seed": config.seed,
+        "epochs": epochs,
+        "n": len(train),
+        "mask": config.mask,
+    }
 
     def compute() -> dict:
         with rng.seeded(config.seed):
@@ -272,7 +348,9 @@ def ceiling_r2(config: KirichenkoConfig, flow: nn.Module, train: Tensor, test: T
 def neighbour_mean(x: Tensor) -> Tensor:
     """Each pixel's mean over its 4 neighbours inside the 8×8 image (edges average fewer)."""
     img = x.reshape(-1, 1, 8, 8)
-    kernel = torch.tensor([[0.0, 1.0, 0.0], [1.0, 0.0, 1.0], [0.0, 1.0, 0.0]], dtype=x.dtype).reshape(1, 1, 3, 3)
+    kernel = torch.tensor(
+        [[0.0, 1.0, 0.0], [1.0, 0.0, 1.0], [0.0, 1.0, 0.0]], dtype=x.dtype
+    ).reshape(1, 1, 3, 3)
     total = torch.nn.functional.conv2d(img, kernel, padding=1)
     count = torch.nn.functional.conv2d(torch.ones_like(img), kernel, padding=1)
     return (total / count).reshape(len(x), 64)

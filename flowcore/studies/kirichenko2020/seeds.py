@@ -24,7 +24,16 @@ import pandas as pd
 from flowcore.studies.kirichenko2020.config import MASKS, KirichenkoConfig
 from flowcore.sweep import Job, run, summarise_over_seeds
 
-__all__ = ["jobs", "replicates", "differences", "over_seeds", "bottleneck_label", "mask_differences", "bottleneck_differences", "swap_drops"]
+__all__ = [
+    "jobs",
+    "replicates",
+    "differences",
+    "over_seeds",
+    "bottleneck_label",
+    "mask_differences",
+    "bottleneck_differences",
+    "swap_drops",
+]
 
 
 def bottleneck_label(size: int | None) -> str:
@@ -49,14 +58,26 @@ def jobs(config: KirichenkoConfig) -> list[Job]:
         14
     """
     variants = [(m, None) for m in config.masks]
-    variants += [(config.mask, size) for size in config.bottlenecks if (config.mask, size) not in variants]
+    variants += [
+        (config.mask, size) for size in config.bottlenecks if (config.mask, size) not in variants
+    ]
     out = []
     for seed in config.seeds:
         replicate = config.at_seed(seed)
         for mask, size in variants:
             name = mask if size is None else f"l = {size}"
-            out.append(Job({"seed": seed, "flow": name, "mask": mask, "l": bottleneck_label(size)}, {"config": replicate, "mask": mask, "bottleneck": size}))
-        out.append(Job({"seed": seed, "flow": "features", "mask": "", "l": ""}, {"config": replicate, "features": True}))
+            out.append(
+                Job(
+                    {"seed": seed, "flow": name, "mask": mask, "l": bottleneck_label(size)},
+                    {"config": replicate, "mask": mask, "bottleneck": size},
+                )
+            )
+        out.append(
+            Job(
+                {"seed": seed, "flow": "features", "mask": "", "l": ""},
+                {"config": replicate, "features": True},
+            )
+        )
     return out
 
 
@@ -68,11 +89,23 @@ def _run_job(job: Job) -> list[dict]:
     d = experiments.digits(config)
     if job.config.get("features"):
         table = analysis.feature_flow(config, d, progress=False)
-        return [{"mean AUROC": analysis.ood_summary(table), **{f"AUROC {k}": v for k, v in table["AUROC"].dropna().items()}}]
+        return [
+            {
+                "mean AUROC": analysis.ood_summary(table),
+                **{f"AUROC {k}": v for k, v in table["AUROC"].dropna().items()},
+            }
+        ]
     mask, size = job.config["mask"], job.config["bottleneck"]
     flow = experiments.trained_image_flow(config, mask=mask, bottleneck=size, progress=False).flow
-    table = experiments.auroc_table(config, experiments.score_sets(config, flow, analysis.scored_sets(d)))
-    row = {"test bits/dim": table.loc["test", "bits/dim"], "train bits/dim": table.loc["train", "bits/dim"], "mean AUROC": analysis.ood_summary(table), **{f"AUROC {k}": v for k, v in table["AUROC"].dropna().items()}}
+    table = experiments.auroc_table(
+        config, experiments.score_sets(config, flow, analysis.scored_sets(d))
+    )
+    row = {
+        "test bits/dim": table.loc["test", "bits/dim"],
+        "train bits/dim": table.loc["train", "bits/dim"],
+        "mean AUROC": analysis.ood_summary(table),
+        **{f"AUROC {k}": v for k, v in table["AUROC"].dropna().items()},
+    }
     if mask == config.mask and size is None:
         row.update(analysis.swap_test(config, flow, d))
     return [row]
@@ -83,7 +116,13 @@ def replicates(config: KirichenkoConfig, progress: bool | None = None) -> pd.Dat
     ``test bits/dim``, ``mean AUROC`` and ``AUROC <set>`` per OOD set, and for the main flow the
     swap test's ``R² layer 2``, ``R² layer 2, swapped`` and ``ceiling``. The jobs run as a sweep
     on ``config.scheduler``."""
-    return run(jobs(config), _run_job, progress=progress, description="flows over seeds", scheduler=config.scheduler)
+    return run(
+        jobs(config),
+        _run_job,
+        progress=progress,
+        description="flows over seeds",
+        scheduler=config.scheduler,
+    )
 
 
 def over_seeds(runs: pd.DataFrame, value: str, by: Sequence[str] = ("flow",)) -> pd.DataFrame:
@@ -96,13 +135,17 @@ def over_seeds(runs: pd.DataFrame, value: str, by: Sequence[str] = ("flow",)) ->
         [['a', 2.0, -0.48, 4.48, 3]]
     """
     if value not in runs.columns:
-        raise ValueError(f"value must be a column of runs, got {value!r}; columns: {list(runs.columns)}")
+        raise ValueError(
+            f"value must be a column of runs, got {value!r}; columns: {list(runs.columns)}"
+        )
     kept = runs[np.isfinite(runs[value].to_numpy(dtype=float))]
     counts = kept.groupby(list(by), sort=False).size().rename("seeds").reset_index()
     return summarise_over_seeds(kept, by, value).merge(counts, on=list(by))
 
 
-def differences(runs: pd.DataFrame, value: str, pairs: Sequence[tuple[str, str]], key: str = "flow") -> pd.DataFrame:
+def differences(
+    runs: pd.DataFrame, value: str, pairs: Sequence[tuple[str, str]], key: str = "flow"
+) -> pd.DataFrame:
     """Per pair ``(a, b)`` of ``key`` values: the paired difference ``value(b) − value(a)`` per seed,
     its mean over the seeds where both are finite, and its Student-t 95% interval (NaN with one seed).
 
@@ -124,14 +167,30 @@ def differences(runs: pd.DataFrame, value: str, pairs: Sequence[tuple[str, str]]
     rows = []
     for a, b in pairs:
         if a not in wide.columns or b not in wide.columns:
-            raise ValueError(f"pairs must name {key} values of runs; {(a, b)!r} is not among {list(wide.columns)}")
+            raise ValueError(
+                f"pairs must name {key} values of runs; {(a, b)!r} is not among {list(wide.columns)}"
+            )
         diff = (wide[b] - wide[a]).dropna()
         rows += [{"comparison": f"{b} − {a}", "seed": s, "difference": v} for s, v in diff.items()]
     labels = [f"{b} − {a}" for a, b in pairs]
     if not rows:
-        return pd.DataFrame({"comparison": labels, "difference": np.nan, "CI low": np.nan, "CI high": np.nan, "seeds": 0})
+        return pd.DataFrame(
+            {
+                "comparison": labels,
+                "difference": np.nan,
+                "CI low": np.nan,
+                "CI high": np.nan,
+                "seeds": 0,
+            }
+        )
     out = over_seeds(pd.DataFrame(rows), "difference", ["comparison"])
-    return out.set_index("comparison").reindex(labels).fillna({"seeds": 0}).astype({"seeds": int}).reset_index()
+    return (
+        out.set_index("comparison")
+        .reindex(labels)
+        .fillna({"seeds": 0})
+        .astype({"seeds": int})
+        .reset_index()
+    )
 
 
 def mask_differences(runs: pd.DataFrame, value: str = "mean AUROC") -> pd.DataFrame:
@@ -145,11 +204,15 @@ def mask_differences(runs: pd.DataFrame, value: str = "mean AUROC") -> pd.DataFr
     """
     order = [m for m in MASKS if m in set(runs["flow"])]
     if len(order) < 2:
-        raise ValueError(f"runs must hold at least two of the masks {MASKS} to compare them, got {order}")
+        raise ValueError(
+            f"runs must hold at least two of the masks {MASKS} to compare them, got {order}"
+        )
     return differences(runs, value, list(zip(order, order[1:])))
 
 
-def bottleneck_differences(runs: pd.DataFrame, mask: str, value: str = "mean AUROC") -> pd.DataFrame:
+def bottleneck_differences(
+    runs: pd.DataFrame, mask: str, value: str = "mean AUROC"
+) -> pd.DataFrame:
     """K7's comparisons: among the flows with ``mask`` and a bottleneck label ``l`` (``"none"`` or a
     size), :func:`differences` of ``value`` between each size and the reference, the flow without a
     bottleneck (else the widest), from the widest to the narrowest (which comes last).
@@ -161,9 +224,15 @@ def bottleneck_differences(runs: pd.DataFrame, mask: str, value: str = "mean AUR
         [['32 − none', 0.025], ['2 − none', 0.15]]
     """
     rows = runs[(runs["mask"] == mask) & (runs["l"] != "")]
-    sizes = sorted(dict.fromkeys(rows["l"]), key=lambda label: np.inf if label == "none" else float(label), reverse=True)
+    sizes = sorted(
+        dict.fromkeys(rows["l"]),
+        key=lambda label: np.inf if label == "none" else float(label),
+        reverse=True,
+    )
     if len(sizes) < 2:
-        raise ValueError(f"runs must hold at least two bottleneck sizes with the mask {mask!r} to compare them, got {sizes}")
+        raise ValueError(
+            f"runs must hold at least two bottleneck sizes with the mask {mask!r} to compare them, got {sizes}"
+        )
     return differences(rows, value, [(sizes[0], label) for label in sizes[1:]], key="l")
 
 
@@ -181,6 +250,14 @@ def swap_drops(runs: pd.DataFrame, flow: str) -> pd.DataFrame:
     rows = runs[runs["flow"] == flow]
     if rows.empty:
         raise ValueError(f"runs has no rows of the flow {flow!r}")
-    rows = rows.assign(**{"drop": rows["R² layer 2"] - rows["R² layer 2, swapped"], "over ceiling": rows["R² layer 2"] - rows["ceiling"]})
-    out = {name: over_seeds(rows, name).iloc[0].rename({name: "value"}) for name in ("drop", "over ceiling")}
+    rows = rows.assign(
+        **{
+            "drop": rows["R² layer 2"] - rows["R² layer 2, swapped"],
+            "over ceiling": rows["R² layer 2"] - rows["ceiling"],
+        }
+    )
+    out = {
+        name: over_seeds(rows, name).iloc[0].rename({name: "value"})
+        for name in ("drop", "over ceiling")
+    }
     return pd.DataFrame(out).T[["value", "CI low", "CI high", "seeds"]].astype(float)

@@ -19,7 +19,14 @@ from flowcore.gaussians import GaussianRecipe, training_gaussian
 from flowcore.studies.song2024 import linear
 from flowcore.studies.song2024.config import SongConfig
 
-__all__ = ["linear_grid", "linear_summary", "small_n_checks", "theorem_checks", "bound_cases", "thesis_with_klj"]
+__all__ = [
+    "linear_grid",
+    "linear_summary",
+    "small_n_checks",
+    "theorem_checks",
+    "bound_cases",
+    "thesis_with_klj",
+]
 
 
 def _truth(config: SongConfig) -> tuple[np.ndarray, np.ndarray]:
@@ -40,7 +47,9 @@ def _training_sets(config: SongConfig, mean: np.ndarray, cov: np.ndarray, max_n:
                 x = g.multivariate_normal(mean, cov, size=n)
                 n_out = int(round(r * n))
                 if n_out:
-                    x[:n_out] += config.outlier_scale * g.standard_normal((n_out, config.linear_dim))
+                    x[:n_out] += config.outlier_scale * g.standard_normal(
+                        (n_out, config.linear_dim)
+                    )
                 yield n, r, rep, x
 
 
@@ -57,11 +66,22 @@ def linear_grid(config: SongConfig) -> pd.DataFrame:
                 kl = linear.kl_gaussian(mean, cov, fit.mean, fit.cov)
             except ValueError:
                 kl = np.inf
-            rows.append({"N": n, "N/d": n / config.linear_dim, "r": r, "α": alpha, "replicate": rep, "KL(p‖fit)": kl})
+            rows.append(
+                {
+                    "N": n,
+                    "N/d": n / config.linear_dim,
+                    "r": r,
+                    "α": alpha,
+                    "replicate": rep,
+                    "KL(p‖fit)": kl,
+                }
+            )
     return pd.DataFrame(rows)
 
 
-def small_n_checks(config: SongConfig, scales: tuple[float, ...] = linear.STRETCHES) -> pd.DataFrame:
+def small_n_checks(
+    config: SongConfig, scales: tuple[float, ...] = linear.STRETCHES
+) -> pd.DataFrame:
     r"""Per training set of the linear experiment with N ≤ d (every r, every replicate): the numerical
     rank of T, the fall of the NLL along T's least-variance direction at each stretch s
     (:func:`~flowcore.studies.song2024.linear.null_direction_fall`; ``log s`` when that direction is a
@@ -73,20 +93,31 @@ def small_n_checks(config: SongConfig, scales: tuple[float, ...] = linear.STRETC
     rows = []
     for n, r, rep, x in _training_sets(config, mean, cov, max_n=d):
         falls = linear.null_direction_fall(x, scales)
-        rows.append({
-            "N": n, "r": r, "replicate": rep, "rank T": linear.covariance_rank(x),
-            **{f"NLL fall at s = {s:g}": f for s, f in zip(scales, falls)},
-            "KL(p‖prior)": linear.kl_gaussian(mean, cov, x.mean(axis=0), G),
-        })
+        rows.append(
+            {
+                "N": n,
+                "r": r,
+                "replicate": rep,
+                "rank T": linear.covariance_rank(x),
+                **{f"NLL fall at s = {s:g}": f for s, f in zip(scales, falls)},
+                "KL(p‖prior)": linear.kl_gaussian(mean, cov, x.mean(axis=0), G),
+            }
+        )
     return pd.DataFrame(rows)
 
 
 def linear_summary(grid: pd.DataFrame) -> pd.DataFrame:
     """Per (N, r, α): the median KL over replicates (robust to the heavy right tail at small N) and
     the share of replicates where the fit exists."""
+
     def one(g: pd.DataFrame) -> pd.Series:
         finite = np.isfinite(g["KL(p‖fit)"])
-        return pd.Series({"median KL": float(g["KL(p‖fit)"].median()) if finite.all() else float("inf"), "exists": float(finite.mean())})
+        return pd.Series(
+            {
+                "median KL": float(g["KL(p‖fit)"].median()) if finite.all() else float("inf"),
+                "exists": float(finite.mean()),
+            }
+        )
 
     return grid.groupby(["N", "N/d", "r", "α"])[["KL(p‖fit)"]].apply(one).reset_index()
 
@@ -101,32 +132,62 @@ def theorem_checks(d: int = 3, n: int = 40, alpha: float = 5.0, seed: int = 0) -
     x = g.standard_normal((n, d)) @ A.T + g.standard_normal(d)
     G = np.eye(d)
     rows = []
-    for label, kind, a in (("Theorem 1 (MLE)", "kl", 0.0), ("L2-regularised", "l2", alpha), ("Theorem 3 / Eq. 7 (KL)", "kl", alpha)):
-        fit = linear.mle(x) if a == 0 else linear.regularised(x, a, kind, G if kind == "kl" else None)
+    for label, kind, a in (
+        ("Theorem 1 (MLE)", "kl", 0.0),
+        ("L2-regularised", "l2", alpha),
+        ("Theorem 3 / Eq. 7 (KL)", "kl", alpha),
+    ):
+        fit = (
+            linear.mle(x) if a == 0 else linear.regularised(x, a, kind, G if kind == "kl" else None)
+        )
 
         def f(v):
-            return linear.objective(v[: d * d].reshape(d, d), v[d * d :], x, a, kind, G if kind == "kl" else None)
+            return linear.objective(
+                v[: d * d].reshape(d, d), v[d * d :], x, a, kind, G if kind == "kl" else None
+            )
 
         start = np.concatenate([np.eye(d).ravel(), np.zeros(d)])
-        res = minimize(f, start, method="L-BFGS-B", options={"maxiter": 5000, "maxfun": 50000, "ftol": 1e-14, "gtol": 1e-10})
+        res = minimize(
+            f,
+            start,
+            method="L-BFGS-B",
+            options={"maxiter": 5000, "maxfun": 50000, "ftol": 1e-14, "gtol": 1e-10},
+        )
         U = res.x[: d * d].reshape(d, d)
         b = res.x[d * d :]
         M = U @ U.T
         # b is identified with U: compare the implied means −U⁻ᵀb.
         mean_opt = -np.linalg.solve(U.T, b)
-        rows.append({
-            "closed form": label,
-            "L-BFGS converged": bool(res.success),
-            "max rel. error of M": float(np.max(np.abs(M - fit.M)) / np.max(np.abs(fit.M))),
-            "max abs. error of the mean": float(np.max(np.abs(mean_opt - fit.mean))),
-            "objective: closed form − L-BFGS": float(linear.objective(fit.U, fit.b, x, a, kind, G if kind == "kl" else None) - res.fun),
-        })
+        rows.append(
+            {
+                "closed form": label,
+                "L-BFGS converged": bool(res.success),
+                "max rel. error of M": float(np.max(np.abs(M - fit.M)) / np.max(np.abs(fit.M))),
+                "max abs. error of the mean": float(np.max(np.abs(mean_opt - fit.mean))),
+                "objective: closed form − L-BFGS": float(
+                    linear.objective(fit.U, fit.b, x, a, kind, G if kind == "kl" else None)
+                    - res.fun
+                ),
+            }
+        )
     fit = linear.mle(x)
     printed = linear.nll(fit.U, -fit.b, x) - linear.nll(fit.U, fit.b, x)
     pseudo = linear.pseudo_sample_fit(x, alpha, G)
     kl_fit = linear.regularised(x, alpha, "kl", G)
-    rows.append({"closed form": "printed sign b = +Uᵀx̄ (NLL excess)", "objective: closed form − L-BFGS": float(printed)})
-    rows.append({"closed form": "Eq. 6 ≡ Eq. 7 (pseudo-samples)", "max rel. error of M": float(np.max(np.abs(pseudo.M - kl_fit.M)) / np.max(np.abs(kl_fit.M)))})
+    rows.append(
+        {
+            "closed form": "printed sign b = +Uᵀx̄ (NLL excess)",
+            "objective: closed form − L-BFGS": float(printed),
+        }
+    )
+    rows.append(
+        {
+            "closed form": "Eq. 6 ≡ Eq. 7 (pseudo-samples)",
+            "max rel. error of M": float(
+                np.max(np.abs(pseudo.M - kl_fit.M)) / np.max(np.abs(kl_fit.M))
+            ),
+        }
+    )
     return pd.DataFrame(rows).set_index("closed form")
 
 
@@ -146,7 +207,13 @@ def bound_cases(n_nets: int = 6, n_points: int = 64, seed: int = 0) -> list[tupl
     pairs = []
     for i in range(seed, seed + n_nets):
         with rng.seeded(i):
-            net = torch.nn.Sequential(torch.nn.Linear(3, 16), torch.nn.ReLU(), torch.nn.Linear(16, 16), torch.nn.ReLU(), torch.nn.Linear(16, 6))
+            net = torch.nn.Sequential(
+                torch.nn.Linear(3, 16),
+                torch.nn.ReLU(),
+                torch.nn.Linear(16, 16),
+                torch.nn.ReLU(),
+                torch.nn.Linear(16, 6),
+            )
         lhs, rhs = frobenius_bound(net, torch.randn(n_points, 3, generator=rng.generator(i)))
         pairs.append((float(lhs), float(rhs)))
     return pairs
@@ -161,7 +228,12 @@ def thesis_with_klj(thesis_config, dim: int, klj_weight: float, progress: bool |
     from flowcore.studies.song2024.klj import klj_term
 
     label = f"klj {klj_weight:g}"
-    trained = trained_flow(dim, thesis_config, progress=progress, loss_terms=[klj_term(klj_weight)], loss_name=label)
+    trained = trained_flow(
+        dim, thesis_config, progress=progress, loss_terms=[klj_term(klj_weight)], loss_name=label
+    )
     consts = constants(thesis_config)
-    tables = [evaluate_family(trained, thesis_config, fam, consts, progress=progress, label=label).table for fam in thesis_config.families]
+    tables = [
+        evaluate_family(trained, thesis_config, fam, consts, progress=progress, label=label).table
+        for fam in thesis_config.families
+    ]
     return pd.concat(tables, ignore_index=True)

@@ -24,7 +24,24 @@ from flowcore.studies.song2024 import digits
 from flowcore.sweep import summarise_over_seeds, wilson_interval
 from flowcore.verdicts import ClaimCheck, Findings, SubCheck, beyond, judge_effect
 
-__all__ = ["CLAIMS", "PAPER", "NOT_TESTED", "KIND", "assess", "s_theorems", "s_small_n", "s_outliers_linear", "s_best_alpha", "klj_gains", "s_klj_small_n", "s_klj_outliers", "s_best_gamma", "s_bound", "s_thesis", "s_digits"]
+__all__ = [
+    "CLAIMS",
+    "PAPER",
+    "NOT_TESTED",
+    "KIND",
+    "assess",
+    "s_theorems",
+    "s_small_n",
+    "s_outliers_linear",
+    "s_best_alpha",
+    "klj_gains",
+    "s_klj_small_n",
+    "s_klj_outliers",
+    "s_best_gamma",
+    "s_bound",
+    "s_thesis",
+    "s_digits",
+]
 
 CLAIMS = {
     "S1": "Theorem 1: the maximum-likelihood linear flow has (UUᵀ)⁻¹ = T and b = Uᵀx̄.",
@@ -112,23 +129,48 @@ def s_theorems(checks: pd.DataFrame) -> dict[str, Findings]:
 
     def converged(label: str) -> SubCheck:
         ok = checks.loc[label, "L-BFGS converged"]
-        return SubCheck("L-BFGS converged", "premise", {"d=3": bool(pd.notna(ok) and ok)}, unmet="the optimiser did not converge")
+        return SubCheck(
+            "L-BFGS converged",
+            "premise",
+            {"d=3": bool(pd.notna(ok) and ok)},
+            unmet="the optimiser did not converge",
+        )
 
     def matches(label: str, name: str, role: str = "main") -> SubCheck:
         error = float(checks.loc[label, "max rel. error of M"])
-        return SubCheck(f"{name} (rel. error of M < {MATCH_TOL:g})", role, {"d=3": error < MATCH_TOL}, f"{error:.1e}")
+        return SubCheck(
+            f"{name} (rel. error of M < {MATCH_TOL:g})",
+            role,
+            {"d=3": error < MATCH_TOL},
+            f"{error:.1e}",
+        )
 
-    excess = float(checks.loc["printed sign b = +Uᵀx̄ (NLL excess)", "objective: closed form − L-BFGS"])
-    s1 = Findings([
+    excess = float(
+        checks.loc["printed sign b = +Uᵀx̄ (NLL excess)", "objective: closed form − L-BFGS"]
+    )
+    s1 = Findings(
+        [
             converged("Theorem 1 (MLE)"),
             matches("Theorem 1 (MLE)", "(UUᵀ)⁻¹ = T matches L-BFGS"),
-            SubCheck(f"the printed b = +Uᵀx̄ is optimal (NLL excess ≤ {SIGN_TOL:g})", "secondary", {"d=3": excess <= SIGN_TOL}, f"NLL excess at +Uᵀx̄: {excess:.3g} nats (the optimum is b = −Uᵀx̄)"),
-        ], headline=f"M matches to {float(checks.loc['Theorem 1 (MLE)', 'max rel. error of M']):.1e}; the printed sign of b costs {excess:.3g} nats")
-    s2 = Findings([
+            SubCheck(
+                f"the printed b = +Uᵀx̄ is optimal (NLL excess ≤ {SIGN_TOL:g})",
+                "secondary",
+                {"d=3": excess <= SIGN_TOL},
+                f"NLL excess at +Uᵀx̄: {excess:.3g} nats (the optimum is b = −Uᵀx̄)",
+            ),
+        ],
+        headline=f"M matches to {float(checks.loc['Theorem 1 (MLE)', 'max rel. error of M']):.1e}; the printed sign of b costs {excess:.3g} nats",
+    )
+    s2 = Findings(
+        [
             converged("Theorem 3 / Eq. 7 (KL)"),
             matches("Theorem 3 / Eq. 7 (KL)", "Eq. 7 matches L-BFGS"),
-            matches("Eq. 6 ≡ Eq. 7 (pseudo-samples)", "Eq. 6 ≡ Eq. 7 (pseudo-samples)", "secondary"),
-        ], headline=f"Eq. 7 matches L-BFGS to {float(checks.loc['Theorem 3 / Eq. 7 (KL)', 'max rel. error of M']):.1e}")
+            matches(
+                "Eq. 6 ≡ Eq. 7 (pseudo-samples)", "Eq. 6 ≡ Eq. 7 (pseudo-samples)", "secondary"
+            ),
+        ],
+        headline=f"Eq. 7 matches L-BFGS to {float(checks.loc['Theorem 3 / Eq. 7 (KL)', 'max rel. error of M']):.1e}",
+    )
     return {"S1": s1, "S2": s2}
 
 
@@ -151,11 +193,27 @@ def s_small_n(small: pd.DataFrame, grid: pd.DataFrame) -> Findings:
     """
     falls = {c: float(c.removeprefix(_FALL)) for c in small.columns if c.startswith(_FALL)}
     if small.empty or not falls:
-        return Findings([SubCheck("the grid has N ≤ d", "premise", {"all": False}, unmet="the grid has no N ≤ d"), SubCheck("the MLE does not exist for N ≤ d", "main", {"all": False})], headline="no N ≤ d in the grid")
+        return Findings(
+            [
+                SubCheck(
+                    "the grid has N ≤ d", "premise", {"all": False}, unmet="the grid has no N ≤ d"
+                ),
+                SubCheck("the MLE does not exist for N ≤ d", "main", {"all": False}),
+            ],
+            headline="no N ≤ d in the grid",
+        )
     unbounded, parts = {}, []
     for n, g in small.groupby("N"):
-        unbounded[f"N={n}"] = bool(all(np.all(np.abs(g[c] - np.log(s)) <= FALL_RTOL * np.log(s)) for c, s in falls.items()))
-        parts.append(f"N={n}: rank T ≤ {int(g['rank T'].max())} in {len(g)} sets; the NLL falls " + ", ".join(f"{g[c].min():.6f}–{g[c].max():.6f} at s = {s:g} (log s = {np.log(s):.6f})" for c, s in falls.items()))
+        unbounded[f"N={n}"] = bool(
+            all(np.all(np.abs(g[c] - np.log(s)) <= FALL_RTOL * np.log(s)) for c, s in falls.items())
+        )
+        parts.append(
+            f"N={n}: rank T ≤ {int(g['rank T'].max())} in {len(g)} sets; the NLL falls "
+            + ", ".join(
+                f"{g[c].min():.6f}–{g[c].max():.6f} at s = {s:g} (log s = {np.log(s):.6f})"
+                for c, s in falls.items()
+            )
+        )
     accurate, acc_parts = {}, []
     clean_grid = grid[np.isclose(grid["r"], 0) & (grid["α"] > 0)]
     for n, g in small[np.isclose(small["r"], 0)].groupby("N"):
@@ -168,11 +226,31 @@ def s_small_n(small: pd.DataFrame, grid: pd.DataFrame) -> Findings:
         wins = int((fit.reindex(prior.index) < prior).sum())
         low, high = wilson_interval(wins, len(prior))
         accurate[f"N={n}"] = beyond(low, high, 0.5)
-        acc_parts.append(f"N={n}: α={best:g} beats N(x̄, G) in {wins}/{len(prior)} (95% [{low:.2f}, {high:.2f}]); median KL {fit.median():.2f} vs {prior.median():.2f}")
-    subs = [SubCheck(f"the MLE does not exist for N ≤ d (the NLL falls by log s at s ∈ {{{', '.join(f'{s:g}' for s in falls.values())}}}, to {FALL_RTOL:g})", "main", unbounded, "; ".join(parts))]
+        acc_parts.append(
+            f"N={n}: α={best:g} beats N(x̄, G) in {wins}/{len(prior)} (95% [{low:.2f}, {high:.2f}]); median KL {fit.median():.2f} vs {prior.median():.2f}"
+        )
+    subs = [
+        SubCheck(
+            f"the MLE does not exist for N ≤ d (the NLL falls by log s at s ∈ {{{', '.join(f'{s:g}' for s in falls.values())}}}, to {FALL_RTOL:g})",
+            "main",
+            unbounded,
+            "; ".join(parts),
+        )
+    ]
     if accurate:
-        subs.append(SubCheck("the KL-regularised fit is accurate there: closer to p than the prior alone in most replicates", "secondary", accurate, "; ".join(acc_parts)))
-    return Findings(subs, headline=f"no MLE at N ≤ d ({sum(unbounded.values())}/{len(unbounded)} N); " + ("; ".join(acc_parts) if acc_parts else ""))
+        subs.append(
+            SubCheck(
+                "the KL-regularised fit is accurate there: closer to p than the prior alone in most replicates",
+                "secondary",
+                accurate,
+                "; ".join(acc_parts),
+            )
+        )
+    return Findings(
+        subs,
+        headline=f"no MLE at N ≤ d ({sum(unbounded.values())}/{len(unbounded)} N); "
+        + ("; ".join(acc_parts) if acc_parts else ""),
+    )
 
 
 def s_outliers_linear(summary: pd.DataFrame, d: int) -> Findings:
@@ -185,8 +263,18 @@ def s_outliers_linear(summary: pd.DataFrame, d: int) -> Findings:
         grows[f"N={n}"] = bool(np.all(np.diff(mle) > 0))
         reg = g[g["α"] > 0].groupby("r")["median KL"].min().sort_index().to_numpy()
         robust[f"N={n}"] = bool(reg[-1] - reg[0] < mle[-1] - mle[0])
-        parts.append(f"N={n}: MLE {mle[0]:.2f} → {mle[-1]:.2f}, best α {reg[0]:.2f} → {reg[-1]:.2f}")
-    return Findings([SubCheck("outliers inflate the MLE's error (grows with r)", "main", grows, "; ".join(parts)), SubCheck("the KL fit loses less to outliers", "secondary", robust, "")], headline=parts[0] if parts else "")
+        parts.append(
+            f"N={n}: MLE {mle[0]:.2f} → {mle[-1]:.2f}, best α {reg[0]:.2f} → {reg[-1]:.2f}"
+        )
+    return Findings(
+        [
+            SubCheck(
+                "outliers inflate the MLE's error (grows with r)", "main", grows, "; ".join(parts)
+            ),
+            SubCheck("the KL fit loses less to outliers", "secondary", robust, ""),
+        ],
+        headline=parts[0] if parts else "",
+    )
 
 
 def s_best_alpha(summary: pd.DataFrame, d: int) -> Findings:
@@ -195,7 +283,9 @@ def s_best_alpha(summary: pd.DataFrame, d: int) -> Findings:
     for (n, r), g in summary[summary["N"] > d].groupby(["N", "r"]):
         units[f"N={n}, r={r:g}"] = bool(g.loc[g["median KL"].idxmin(), "α"] > 0)
     share = f"{sum(units.values())}/{len(units)} cells"
-    return Findings([SubCheck("best α > 0", "main", units, share)], headline=f"best α > 0 in {share}")
+    return Findings(
+        [SubCheck("best α > 0", "main", units, share)], headline=f"best α > 0 in {share}"
+    )
 
 
 def klj_gains(grid: pd.DataFrame) -> pd.DataFrame:
@@ -212,7 +302,9 @@ def klj_gains(grid: pd.DataFrame) -> pd.DataFrame:
     rows = grid[np.isclose(grid["weight_decay"], 0)]
     wide = rows.pivot(index=["dataset", "N", "r", "seed"], columns="klj_weight", values=_KL)
     if 0.0 not in wide.columns or len(wide.columns) < 2:
-        raise ValueError(f"grid must hold klj_weight 0 and at least one klj_weight > 0, got {sorted(wide.columns)}")
+        raise ValueError(
+            f"grid must hold klj_weight 0 and at least one klj_weight > 0, got {sorted(wide.columns)}"
+        )
     gains = wide.drop(columns=0.0).rsub(wide[0.0], axis=0)
     return gains.stack().rename("gain").reset_index()
 
@@ -221,21 +313,35 @@ def _gain_intervals(gains: pd.DataFrame, by: list[str], value: str = "gain") -> 
     """The Student-t interval over seeds of ``value`` per ``by`` and γ, at the Bonferroni coverage of
     the number of γ > 0 in each group (:data:`FAMILY_CONFIDENCE`)."""
     k = gains["klj_weight"].nunique()
-    return summarise_over_seeds(gains, [*by, "klj_weight"], value, confidence=1 - (1 - FAMILY_CONFIDENCE) / k)
+    return summarise_over_seeds(
+        gains, [*by, "klj_weight"], value, confidence=1 - (1 - FAMILY_CONFIDENCE) / k
+    )
 
 
-def _some_gamma(cell: pd.DataFrame, threshold: float, value: str = "gain") -> tuple[bool | None, str]:
+def _some_gamma(
+    cell: pd.DataFrame, threshold: float, value: str = "gain"
+) -> tuple[bool | None, str]:
     """Whether some γ's interval lies above ``threshold`` (True), every one wholly below it (False), or
     neither (None: not distinguishable); with each γ's mean and interval in words."""
     outcomes = [beyond(row["CI low"], row["CI high"], threshold) for _, row in cell.iterrows()]
-    outcome = True if any(o is True for o in outcomes) else (False if all(o is False for o in outcomes) else None)
-    words = ", ".join(f"γ={row['klj_weight']:g}: {row[value]:+.3f} [{row['CI low']:+.3f}, {row['CI high']:+.3f}]" for _, row in cell.iterrows())
+    outcome = (
+        True
+        if any(o is True for o in outcomes)
+        else (False if all(o is False for o in outcomes) else None)
+    )
+    words = ", ".join(
+        f"γ={row['klj_weight']:g}: {row[value]:+.3f} [{row['CI low']:+.3f}, {row['CI high']:+.3f}]"
+        for _, row in cell.iterrows()
+    )
     return outcome, words
 
 
 def _coverage(gains: pd.DataFrame) -> str:
     k = gains["klj_weight"].nunique()
-    return f"{100 * (1 - (1 - FAMILY_CONFIDENCE) / k):.4g}% paired Student-t over {gains['seed'].nunique()} seeds" + (f", Bonferroni over {k} γ" if k > 1 else "")
+    return (
+        f"{100 * (1 - (1 - FAMILY_CONFIDENCE) / k):.4g}% paired Student-t over {gains['seed'].nunique()} seeds"
+        + (f", Bonferroni over {k} γ" if k > 1 else "")
+    )
 
 
 def s_klj_small_n(grid: pd.DataFrame) -> Findings:
@@ -250,7 +356,17 @@ def s_klj_small_n(grid: pd.DataFrame) -> Findings:
     for ds, cell in cells.groupby("dataset"):
         units[ds], words = _some_gamma(cell, KL_MARGIN)
         parts.append(f"{ds}: {words}")
-    return Findings([SubCheck(f"at N = {n} some γ > 0 lowers KL(p‖pθ) by > {KL_MARGIN} nats (gain KL(γ=0) − KL(γ); {_coverage(gains)})", "main", units, "; ".join(parts))], headline="gain in nats: " + "; ".join(parts))
+    return Findings(
+        [
+            SubCheck(
+                f"at N = {n} some γ > 0 lowers KL(p‖pθ) by > {KL_MARGIN} nats (gain KL(γ=0) − KL(γ); {_coverage(gains)})",
+                "main",
+                units,
+                "; ".join(parts),
+            )
+        ],
+        headline="gain in nats: " + "; ".join(parts),
+    )
 
 
 def s_klj_outliers(grid: pd.DataFrame) -> Findings:
@@ -262,10 +378,23 @@ def s_klj_outliers(grid: pd.DataFrame) -> Findings:
     gains = klj_gains(grid)
     r_max = gains["r"].max()
     if np.isclose(r_max, 0):
-        return Findings([SubCheck("the grid has outliers (r > 0)", "premise", {"all": False}, unmet="the grid has no r > 0"), SubCheck("KLJ loses less KL to outliers", "main", {"all": False})], headline="no r > 0 in the grid")
+        return Findings(
+            [
+                SubCheck(
+                    "the grid has outliers (r > 0)",
+                    "premise",
+                    {"all": False},
+                    unmet="the grid has no r > 0",
+                ),
+                SubCheck("KLJ loses less KL to outliers", "main", {"all": False}),
+            ],
+            headline="no r > 0 in the grid",
+        )
     clean = gains[np.isclose(gains["r"], 0)].drop(columns="r")
     dirty = gains[np.isclose(gains["r"], r_max)].drop(columns="r")
-    both = clean.merge(dirty, on=["dataset", "N", "klj_weight", "seed"], suffixes=(" clean", " outliers"))
+    both = clean.merge(
+        dirty, on=["dataset", "N", "klj_weight", "seed"], suffixes=(" clean", " outliers")
+    )
     both["less lost"] = both["gain outliers"] - both["gain clean"]
     cells = _gain_intervals(both, ["dataset", "N"], "less lost")
     units, parts = {}, []
@@ -274,7 +403,17 @@ def s_klj_outliers(grid: pd.DataFrame) -> Findings:
         parts.append(f"{ds} N={n}: {words}")
     held = sum(v is True for v in units.values())
     undecided = sum(v is None for v in units.values())
-    return Findings([SubCheck(f"KLJ loses less KL to r = {r_max:g} outliers, by > {KL_MARGIN} nats ({_coverage(both)})", "main", units, "KL lost without − with KLJ, nats: " + "; ".join(parts))], headline=f"{held}/{len(units)} cells, {undecided} not distinguishable")
+    return Findings(
+        [
+            SubCheck(
+                f"KLJ loses less KL to r = {r_max:g} outliers, by > {KL_MARGIN} nats ({_coverage(both)})",
+                "main",
+                units,
+                "KL lost without − with KLJ, nats: " + "; ".join(parts),
+            )
+        ],
+        headline=f"{held}/{len(units)} cells, {undecided} not distinguishable",
+    )
 
 
 def s_best_gamma(grid: pd.DataFrame) -> Findings:
@@ -290,13 +429,33 @@ def s_best_gamma(grid: pd.DataFrame) -> Findings:
         parts.append(f"{ds} N={n} r={r:g}: {words}")
     held = sum(v is True for v in units.values())
     undecided = sum(v is None for v in units.values())
-    return Findings([SubCheck(f"best γ > 0: some γ > 0 beats γ = 0 by > {KL_MARGIN} nats ({_coverage(gains)})", "main", units, "gain in nats: " + "; ".join(parts))], headline=f"best γ > 0 in {held}/{len(units)} cells, {undecided} not distinguishable")
+    return Findings(
+        [
+            SubCheck(
+                f"best γ > 0: some γ > 0 beats γ = 0 by > {KL_MARGIN} nats ({_coverage(gains)})",
+                "main",
+                units,
+                "gain in nats: " + "; ".join(parts),
+            )
+        ],
+        headline=f"best γ > 0 in {held}/{len(units)} cells, {undecided} not distinguishable",
+    )
 
 
 def s_bound(lhs_rhs: list[tuple[float, float]]) -> Findings:
     """S9: the bound holds on every random ReLU network tried (main; to float64 round-off)."""
     units = {f"net {i}": lhs <= rhs * (1 + 1e-9) for i, (lhs, rhs) in enumerate(lhs_rhs)}
-    return Findings([SubCheck("‖∂t/∂x_A‖² ≤ Π‖W_k‖²", "main", units, "; ".join(f"{a:.3g} ≤ {b:.3g}" for a, b in lhs_rhs))], headline=f"holds on {sum(units.values())}/{len(units)} networks")
+    return Findings(
+        [
+            SubCheck(
+                "‖∂t/∂x_A‖² ≤ Π‖W_k‖²",
+                "main",
+                units,
+                "; ".join(f"{a:.3g} ≤ {b:.3g}" for a, b in lhs_rhs),
+            )
+        ],
+        headline=f"holds on {sum(units.values())}/{len(units)} networks",
+    )
 
 
 def s_thesis(plain: dict[str, str], klj: dict[str, str]) -> Findings:
@@ -308,7 +467,18 @@ def s_thesis(plain: dict[str, str], klj: dict[str, str]) -> Findings:
     before = {c: str(plain.get(c, "—")) for c in names}
     after = {c: str(klj.get(c, "—")) for c in names}
     changed = {c: before[c] != after[c] for c in names}
-    return Findings([SubCheck("a verdict of C5–C11 changes", "main", {"any": any(changed.values())}, "; ".join(f"{c}: {before[c]} → {after[c]}" for c in names if changed[c]) or "none changes")], headline=f"{sum(changed.values())} of {len(changed)} verdicts change")
+    return Findings(
+        [
+            SubCheck(
+                "a verdict of C5–C11 changes",
+                "main",
+                {"any": any(changed.values())},
+                "; ".join(f"{c}: {before[c]} → {after[c]}" for c in names if changed[c])
+                or "none changes",
+            )
+        ],
+        headline=f"{sum(changed.values())} of {len(changed)} verdicts change",
+    )
 
 
 def _words(value: float, low: float, high: float) -> str:
@@ -333,28 +503,82 @@ def s_digits(table: pd.DataFrame, draws: pd.DataFrame) -> dict[str, Findings]:
     for name in sets:
         value, low, high = change(f"AUROC {name}", on_clean)
         raised[name] = beyond(low, high, EFFECT)
-        parts.append(f"{name}: {plain[f'AUROC {name}']:.3f} → {reg[f'AUROC {name}']:.3f} ({_words(value, low, high)})")
+        parts.append(
+            f"{name}: {plain[f'AUROC {name}']:.3f} → {reg[f'AUROC {name}']:.3f} ({_words(value, low, high)})"
+        )
     mean = change("mean AUROC", on_clean)
     acc = change("accuracy", on_clean)
-    held, undecided = sum(v is True for v in raised.values()), sum(v is None for v in raised.values())
+    held, undecided = (
+        sum(v is True for v in raised.values()),
+        sum(v is None for v in raised.values()),
+    )
     out = {
-        "S11": Findings([SubCheck(f"KLJ raises the AUROC of each OOD set by > {EFFECT} (clean training; {LEVEL:.0%} paired bootstrap)", "main", raised, "; ".join(parts))], headline=f"raised on {held}/{len(raised)} sets, {undecided} not distinguishable; mean {plain['mean AUROC']:.3f} → {reg['mean AUROC']:.3f} ({_words(*mean)})"),
-        "S12": Findings([SubCheck(f"KLJ lowers test accuracy by > {EFFECT} ({LEVEL:.0%} paired bootstrap)", "main", {"clean": beyond(acc[1], acc[2], -EFFECT, "below")}, f"{plain['accuracy']:.3f} → {reg['accuracy']:.3f} ({_words(*acc)})")], headline=f"accuracy {plain['accuracy']:.3f} → {reg['accuracy']:.3f} ({_words(*acc)})"),
+        "S11": Findings(
+            [
+                SubCheck(
+                    f"KLJ raises the AUROC of each OOD set by > {EFFECT} (clean training; {LEVEL:.0%} paired bootstrap)",
+                    "main",
+                    raised,
+                    "; ".join(parts),
+                )
+            ],
+            headline=f"raised on {held}/{len(raised)} sets, {undecided} not distinguishable; mean {plain['mean AUROC']:.3f} → {reg['mean AUROC']:.3f} ({_words(*mean)})",
+        ),
+        "S12": Findings(
+            [
+                SubCheck(
+                    f"KLJ lowers test accuracy by > {EFFECT} ({LEVEL:.0%} paired bootstrap)",
+                    "main",
+                    {"clean": beyond(acc[1], acc[2], -EFFECT, "below")},
+                    f"{plain['accuracy']:.3f} → {reg['accuracy']:.3f} ({_words(*acc)})",
+                )
+            ],
+            headline=f"accuracy {plain['accuracy']:.3f} → {reg['accuracy']:.3f} ({_words(*acc)})",
+        ),
     }
     noisy = [d for d in table["data"].unique() if d.startswith("r =")]
     small = [d for d in table["data"].unique() if d.startswith("p =")]
     if noisy:
         d = noisy[0]
-        lost_plain = plain["mean AUROC"] - table[(table["data"] == d) & (table["klj_weight"] == 0)]["mean AUROC"].iloc[0]
-        lost_reg = reg["mean AUROC"] - table[(table["data"] == d) & (table["klj_weight"] > 0)]["mean AUROC"].iloc[0]
-        less = change("mean AUROC", {("clean", False): 1.0, (d, False): -1.0, ("clean", True): -1.0, (d, True): 1.0})
-        out["S13"] = Findings([SubCheck(f"KLJ loses less mean AUROC to training outliers ({d}), by > {EFFECT} ({LEVEL:.0%} paired bootstrap)", "main", {d: beyond(less[1], less[2], EFFECT)}, f"lost {lost_plain:+.3f} without, {lost_reg:+.3f} with KLJ; less lost: {_words(*less)}")], headline=f"mean AUROC lost: {lost_plain:+.3f} vs {lost_reg:+.3f} ({_words(*less)})")
+        lost_plain = (
+            plain["mean AUROC"]
+            - table[(table["data"] == d) & (table["klj_weight"] == 0)]["mean AUROC"].iloc[0]
+        )
+        lost_reg = (
+            reg["mean AUROC"]
+            - table[(table["data"] == d) & (table["klj_weight"] > 0)]["mean AUROC"].iloc[0]
+        )
+        less = change(
+            "mean AUROC",
+            {("clean", False): 1.0, (d, False): -1.0, ("clean", True): -1.0, (d, True): 1.0},
+        )
+        out["S13"] = Findings(
+            [
+                SubCheck(
+                    f"KLJ loses less mean AUROC to training outliers ({d}), by > {EFFECT} ({LEVEL:.0%} paired bootstrap)",
+                    "main",
+                    {d: beyond(less[1], less[2], EFFECT)},
+                    f"lost {lost_plain:+.3f} without, {lost_reg:+.3f} with KLJ; less lost: {_words(*less)}",
+                )
+            ],
+            headline=f"mean AUROC lost: {lost_plain:+.3f} vs {lost_reg:+.3f} ({_words(*less)})",
+        )
     if small:
         d = small[0]
         a = table[(table["data"] == d) & (table["klj_weight"] == 0)]["mean AUROC"].iloc[0]
         b = table[(table["data"] == d) & (table["klj_weight"] > 0)]["mean AUROC"].iloc[0]
         gain = change("mean AUROC", {(d, True): 1.0, (d, False): -1.0})
-        out["S14"] = Findings([SubCheck(f"KLJ gains mean AUROC at a small training fraction ({d}), by > {EFFECT} ({LEVEL:.0%} paired bootstrap)", "main", {d: beyond(gain[1], gain[2], EFFECT)}, f"{a:.3f} → {b:.3f} ({_words(*gain)})")], headline=f"mean AUROC {a:.3f} → {b:.3f} ({_words(*gain)})")
+        out["S14"] = Findings(
+            [
+                SubCheck(
+                    f"KLJ gains mean AUROC at a small training fraction ({d}), by > {EFFECT} ({LEVEL:.0%} paired bootstrap)",
+                    "main",
+                    {d: beyond(gain[1], gain[2], EFFECT)},
+                    f"{a:.3f} → {b:.3f} ({_words(*gain)})",
+                )
+            ],
+            headline=f"mean AUROC {a:.3f} → {b:.3f} ({_words(*gain)})",
+        )
     return out
 
 

@@ -9,7 +9,15 @@ from typing import ClassVar
 
 from flowcore.config import StudyConfig
 from flowcore.resources import Estimate, Need
-from flowcore.validation import check_device, check_int, check_int_list, check_positive, check_real_list, check_seeds, checked
+from flowcore.validation import (
+    check_device,
+    check_int,
+    check_int_list,
+    check_positive,
+    check_real_list,
+    check_seeds,
+    checked,
+)
 
 __all__ = ["SongConfig"]
 
@@ -79,15 +87,27 @@ class SongConfig(StudyConfig):
     STUDY: ClassVar[str] = "song2024"
 
     linear_dim: int = field(default=10, metadata=checked(check_int, minimum=1, maximum=1000))
-    linear_n: tuple[int, ...] = field(default=(5, 10, 20, 50, 100, 1000), metadata=checked(check_int_list, minimum=1))
-    outlier_fractions: tuple[float, ...] = field(default=(0.0, 0.05, 0.1, 0.15), metadata=checked(_fractions))
+    linear_n: tuple[int, ...] = field(
+        default=(5, 10, 20, 50, 100, 1000), metadata=checked(check_int_list, minimum=1)
+    )
+    outlier_fractions: tuple[float, ...] = field(
+        default=(0.0, 0.05, 0.1, 0.15), metadata=checked(_fractions)
+    )
     outlier_scale: float = field(default=2.0, metadata=checked(check_positive))
-    alphas: tuple[float, ...] = field(default=(0.0, 0.1, 1.0, 10.0, 100.0), metadata=checked(_non_negative))
+    alphas: tuple[float, ...] = field(
+        default=(0.0, 0.1, 1.0, 10.0, 100.0), metadata=checked(_non_negative)
+    )
     prior_scale: float = field(default=1.0, metadata=checked(check_positive))
     replicates: int = field(default=50, metadata=checked(check_int, minimum=2))
-    deep_n: tuple[int, ...] = field(default=(20, 100, 1000), metadata=checked(check_int_list, minimum=4))
-    deep_outlier_fractions: tuple[float, ...] = field(default=(0.0, 0.1), metadata=checked(_fractions))
-    klj_weights: tuple[float, ...] = field(default=(0.0, 0.001, 0.01, 0.1), metadata=checked(_non_negative))
+    deep_n: tuple[int, ...] = field(
+        default=(20, 100, 1000), metadata=checked(check_int_list, minimum=4)
+    )
+    deep_outlier_fractions: tuple[float, ...] = field(
+        default=(0.0, 0.1), metadata=checked(_fractions)
+    )
+    klj_weights: tuple[float, ...] = field(
+        default=(0.0, 0.001, 0.01, 0.1), metadata=checked(_non_negative)
+    )
     weight_decays: tuple[float, ...] = field(default=(0.001,), metadata=checked(_non_negative))
     seeds: tuple[int, ...] = field(default=(0, 1, 2), metadata=checked(check_seeds))
     n_couplings: int = field(default=4, metadata=checked(check_int, minimum=1, maximum=64))
@@ -112,7 +132,16 @@ class SongConfig(StudyConfig):
         """The image-flow settings of the digits analogue, as a Kirichenko study config."""
         from flowcore.studies.kirichenko2020.config import KirichenkoConfig
 
-        return KirichenkoConfig(channels=self.digits_channels, n_blocks=self.digits_blocks, copies=1, max_epochs=self.digits_epochs, patience=5, n_draws=2, batch_size=64, device=self.device)
+        return KirichenkoConfig(
+            channels=self.digits_channels,
+            n_blocks=self.digits_blocks,
+            copies=1,
+            max_epochs=self.digits_epochs,
+            patience=5,
+            n_draws=2,
+            batch_size=64,
+            device=self.device,
+        )
 
     def resources(self) -> Estimate:
         """Peak memory and work of the deep grid (the linear parts are closed forms).
@@ -124,11 +153,25 @@ class SongConfig(StudyConfig):
         d = float(max(self.linear_dim, 10))
         n = float(max(max(self.deep_n), max(self.linear_n)))
         needs = (
-            Need("linear replicates", self.replicates * n * d * 8.0 * 4, ("replicates", "linear_n", "linear_dim")),
-            Need("deep test sets and the moons quadrature", float(self.n_test) * (d + 2000) * 8.0, ("n_test",)),
+            Need(
+                "linear replicates",
+                self.replicates * n * d * 8.0 * 4,
+                ("replicates", "linear_n", "linear_dim"),
+            ),
+            Need(
+                "deep test sets and the moons quadrature",
+                float(self.n_test) * (d + 2000) * 8.0,
+                ("n_test",),
+            ),
         )
         widths = [d / 2, *self.hidden, d]
         per = 2.0 * self.n_couplings * sum(a * b for a, b in zip(widths, widths[1:]))
-        runs = 2 * len(self.deep_n) * (len(self.klj_weights) + len(self.weight_decays)) * len(self.deep_outlier_fractions) * len(self.seeds)
+        runs = (
+            2
+            * len(self.deep_n)
+            * (len(self.klj_weights) + len(self.weight_decays))
+            * len(self.deep_outlier_fractions)
+            * len(self.seeds)
+        )
         flops = runs * (n * self.max_epochs * 3 * per + 2 * self.n_test * per)
         return Estimate(needs, flops)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import math
 import warnings
 
-import numpy as np
 import pandas as pd
 import torch
 
@@ -85,7 +84,9 @@ def truth(name: str, seed: int = 0) -> Truth:
     return Truth(name, seed)
 
 
-def _with_outliers(x: torch.Tensor, r: float, scale: float, generator: torch.Generator) -> torch.Tensor:
+def _with_outliers(
+    x: torch.Tensor, r: float, scale: float, generator: torch.Generator
+) -> torch.Tensor:
     """``x`` with a fixed fraction ``r`` of its rows replaced by ``x + scale·ε``."""
     n_out = int(round(r * len(x)))
     if n_out == 0:
@@ -96,13 +97,30 @@ def _with_outliers(x: torch.Tensor, r: float, scale: float, generator: torch.Gen
     return x
 
 
-def run_cell(config: SongConfig, dataset: str, n: int, r: float, klj: float, weight_decay: float, seed: int, progress: bool | None = False) -> dict:
+def run_cell(
+    config: SongConfig,
+    dataset: str,
+    n: int,
+    r: float,
+    klj: float,
+    weight_decay: float,
+    seed: int,
+    progress: bool | None = False,
+) -> dict:
     """Train (or load) one flow and measure it: KL*(p‖pθ) ± SE to the clean truth and the AUROC of
     clean test data against fresh outliers."""
     t = truth(dataset, seed)
     flow_config = FlowConfig(n_couplings=config.n_couplings, hidden=list(config.hidden))
     n_val = max(4, n // 5)
-    train = TrainConfig(n_train=n, n_val=n_val, batch_size=min(config.batch_size, n), lr=config.lr, max_epochs=config.max_epochs, patience=config.patience, seed=seed)
+    train = TrainConfig(
+        n_train=n,
+        n_val=n_val,
+        batch_size=min(config.batch_size, n),
+        lr=config.lr,
+        max_epochs=config.max_epochs,
+        patience=config.patience,
+        seed=seed,
+    )
     g = rng.generator(rng.derived_seed(seed, "song2024", dataset, n, r))
     x = _with_outliers(t.sample(n + n_val, g), r, config.outlier_scale, g).float()
     x_train, x_val = x[:n], x[n:]
@@ -121,7 +139,16 @@ def run_cell(config: SongConfig, dataset: str, n: int, r: float, klj: float, wei
         terms.append(klj_term(klj))
     if weight_decay > 0:
         terms.append(decay)
-    spec = {"study": "song2024", "dataset": dataset, "data_seed": seed, "r": r, "outlier_scale": config.outlier_scale, "klj": klj, "weight_decay": weight_decay, "flow": flow_config}
+    spec = {
+        "study": "song2024",
+        "dataset": dataset,
+        "data_seed": seed,
+        "r": r,
+        "outlier_scale": config.outlier_scale,
+        "klj": klj,
+        "weight_decay": weight_decay,
+        "flow": flow_config,
+    }
 
     def fresh_build():
         flow = build()
@@ -129,22 +156,40 @@ def run_cell(config: SongConfig, dataset: str, n: int, r: float, klj: float, wei
             holder["decay"] = weight_decay_term(flow, weight_decay)
         return flow
 
-    run = train_or_load(spec, fresh_build, lambda: (x_train, x_val), train, "cpu", loss_terms=terms, progress=progress, description=f"{dataset} N={n} r={r} γ={klj} wd={weight_decay}")
+    run = train_or_load(
+        spec,
+        fresh_build,
+        lambda: (x_train, x_val),
+        train,
+        "cpu",
+        loss_terms=terms,
+        progress=progress,
+        description=f"{dataset} N={n} r={r} γ={klj} wd={weight_decay}",
+    )
     flow = run.flow.eval()
     gt = rng.generator(rng.derived_seed(seed, "song2024 test", dataset))
     clean = t.sample(config.n_test, gt)
-    outliers = clean + config.outlier_scale * torch.randn(clean.shape, generator=gt, dtype=clean.dtype)
+    outliers = clean + config.outlier_scale * torch.randn(
+        clean.shape, generator=gt, dtype=clean.dtype
+    )
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore", FastPathWarning)
         lp_model = flow.log_prob(clean.float()).double()
         lp_out = flow.log_prob(outliers.float()).double().numpy()
     kl = mean_estimate((t.log_prob(clean) - lp_model).numpy())
-    return {"KL*(p‖pθ)": kl.value, "SE": kl.stderr, "AUROC clean vs outliers": auroc(lp_model.numpy(), lp_out), "epochs": len(run.history.val_nll)}
+    return {
+        "KL*(p‖pθ)": kl.value,
+        "SE": kl.stderr,
+        "AUROC clean vs outliers": auroc(lp_model.numpy(), lp_out),
+        "epochs": len(run.history.val_nll),
+    }
 
 
 def cells(config: SongConfig) -> list[dict]:
     """The grid: every γ with no weight decay, and every weight decay with γ = 0, for each dataset, N, r and seed."""
-    settings = [(k, 0.0) for k in config.klj_weights] + [(0.0, w) for w in config.weight_decays if w > 0]
+    settings = [(k, 0.0) for k in config.klj_weights] + [
+        (0.0, w) for w in config.weight_decays if w > 0
+    ]
     return [
         {"dataset": ds, "N": n, "r": r, "klj_weight": k, "weight_decay": w, "seed": s}
         for ds in DATASETS
@@ -159,17 +204,31 @@ def deep_grid(config: SongConfig, progress: bool | None = None) -> pd.DataFrame:
     """Every cell of :func:`cells`, one row each: the cells are the jobs of a sweep
     (:func:`flowcore.sweep.run`) on ``config.scheduler``."""
     jobs = [Job(cell, config) for cell in cells(config)]
-    return run(jobs, _run_job, progress=progress, description="KLJ grid", scheduler=config.scheduler)
+    return run(
+        jobs, _run_job, progress=progress, description="KLJ grid", scheduler=config.scheduler
+    )
 
 
 def _run_job(job: Job) -> list[dict]:
     cell = job.labels
-    return [run_cell(job.config, cell["dataset"], cell["N"], cell["r"], cell["klj_weight"], cell["weight_decay"], cell["seed"])]
+    return [
+        run_cell(
+            job.config,
+            cell["dataset"],
+            cell["N"],
+            cell["r"],
+            cell["klj_weight"],
+            cell["weight_decay"],
+            cell["seed"],
+        )
+    ]
 
 
 def summarise(grid: pd.DataFrame) -> pd.DataFrame:
     """Mean over seeds with a Student-t 95% interval, of the KL and of the AUROC, per setting."""
     by = ["dataset", "N", "r", "klj_weight", "weight_decay"]
     kl = summarise_over_seeds(grid, by, "KL*(p‖pθ)")
-    au = summarise_over_seeds(grid, by, "AUROC clean vs outliers").rename(columns={"CI low": "AUROC CI low", "CI high": "AUROC CI high"})
+    au = summarise_over_seeds(grid, by, "AUROC clean vs outliers").rename(
+        columns={"CI low": "AUROC CI low", "CI high": "AUROC CI high"}
+    )
     return kl.merge(au, on=by)

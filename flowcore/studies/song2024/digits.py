@@ -32,7 +32,17 @@ from flowcore.studies.kirichenko2020.experiments import score_sets, trained_imag
 from flowcore.studies.song2024.klj import klj_term
 from flowcore.validation import check_int, check_probability
 
-__all__ = ["VARIANTS", "variants", "DigitsScores", "class_conditional", "digits_scores", "digits_table", "paired_bootstrap", "metric_intervals", "contrast"]
+__all__ = [
+    "VARIANTS",
+    "variants",
+    "DigitsScores",
+    "class_conditional",
+    "digits_scores",
+    "digits_table",
+    "paired_bootstrap",
+    "metric_intervals",
+    "contrast",
+]
 
 #: The columns of :func:`digits_table` that name a model (the rest are its metrics).
 _VARIANT_COLUMNS = ("data", "r", "p", "klj_weight")
@@ -40,8 +50,16 @@ _VARIANT_COLUMNS = ("data", "r", "p", "klj_weight")
 
 def variants(klj_weight: float, outlier_fraction: float, fraction: float) -> list[dict]:
     """The models compared: (KLJ off / on) × (clean, with training outliers, a small training fraction)."""
-    base = [("clean", 0.0, 1.0), (f"r = {outlier_fraction:g}", outlier_fraction, 1.0), (f"p = {fraction:g}", 0.0, fraction)]
-    return [{"data": name, "r": r, "p": p, "klj_weight": k} for name, r, p in base for k in (0.0, klj_weight)]
+    base = [
+        ("clean", 0.0, 1.0),
+        (f"r = {outlier_fraction:g}", outlier_fraction, 1.0),
+        (f"p = {fraction:g}", 0.0, fraction),
+    ]
+    return [
+        {"data": name, "r": r, "p": p, "klj_weight": k}
+        for name, r, p in base
+        for k in (0.0, klj_weight)
+    ]
 
 
 VARIANTS = variants
@@ -64,13 +82,19 @@ class DigitsScores:
 
     def __post_init__(self):
         if not self.variants or not len(self.variants) == len(self.log_px) == len(self.correct):
-            raise ValueError(f"variants, log_px and correct must hold one entry per model, got {len(self.variants)}, {len(self.log_px)}, {len(self.correct)}")
+            raise ValueError(
+                f"variants, log_px and correct must hold one entry per model, got {len(self.variants)}, {len(self.log_px)}, {len(self.correct)}"
+            )
         sizes = {name: len(s) for name, s in self.log_px[0].items()}
         if "test" not in sizes:
             raise ValueError("log_px must hold the test digits under 'test'")
         for scores, correct in zip(self.log_px, self.correct):
-            if {name: len(s) for name, s in scores.items()} != sizes or len(correct) != sizes["test"]:
-                raise ValueError("every model must be scored on the same sets of the same sizes, and correct must match the test digits")
+            if {name: len(s) for name, s in scores.items()} != sizes or len(correct) != sizes[
+                "test"
+            ]:
+                raise ValueError(
+                    "every model must be scored on the same sets of the same sizes, and correct must match the test digits"
+                )
 
     @property
     def ood(self) -> list[str]:
@@ -78,7 +102,16 @@ class DigitsScores:
         return [name for name in self.log_px[0] if name != "test"]
 
 
-def class_conditional(kconfig: KirichenkoConfig, splits: dict, labels: dict, r: float, p: float, klj: float, seed: int, progress: bool | None = None) -> list:
+def class_conditional(
+    kconfig: KirichenkoConfig,
+    splits: dict,
+    labels: dict,
+    r: float,
+    p: float,
+    klj: float,
+    seed: int,
+    progress: bool | None = None,
+) -> list:
     """One flow per in-distribution class, trained on its (subsampled, contaminated) digits (cached)."""
     flows = []
     gen = np.random.default_rng(rng.derived_seed(seed, "song digits", r, p))
@@ -91,27 +124,51 @@ def class_conditional(kconfig: KirichenkoConfig, splits: dict, labels: dict, r: 
         if n_out:
             train[:n_out] = gen.integers(0, data.DIGIT_LEVELS, size=(n_out, train.shape[1]))
         terms, name = ([klj_term(klj)], f"klj {klj:g}") if klj > 0 else ((), "")
-        run = trained_image_flow(kconfig, train, val, name=f"class {c}, r={r:g}, p={p:g}, seed {seed}", loss_terms=terms, loss_name=name, progress=progress)
+        run = trained_image_flow(
+            kconfig,
+            train,
+            val,
+            name=f"class {c}, r={r:g}, p={p:g}, seed {seed}",
+            loss_terms=terms,
+            loss_name=name,
+            progress=progress,
+        )
         flows.append(run.flow.eval())
     return flows
 
 
-def digits_scores(kconfig: KirichenkoConfig, klj_weight: float, outlier_fraction: float, fraction: float, progress: bool | None = None) -> DigitsScores:
+def digits_scores(
+    kconfig: KirichenkoConfig,
+    klj_weight: float,
+    outlier_fraction: float,
+    fraction: float,
+    progress: bool | None = None,
+) -> DigitsScores:
     """Train (or load) every model of :func:`variants` and score the test digits and each OOD set
     (transposed digits stand in for the paper's rotations; test digits plus noise for its noisy set)."""
     splits = data.digits_splits(kconfig.in_classes, seed=kconfig.seed)
     labels = data.split_labels(kconfig.in_classes, seed=kconfig.seed)
     ood = {k: v for k, (v, _) in data.ood_sets(splits, seed=kconfig.seed).items()}
     test = splits["test"]
-    noise = np.random.default_rng(rng.derived_seed(kconfig.seed, "song noisy")).integers(-3, 4, size=test.shape)
+    noise = np.random.default_rng(rng.derived_seed(kconfig.seed, "song noisy")).integers(
+        -3, 4, size=test.shape
+    )
     ood["transposed"] = test.reshape(-1, 8, 8).transpose(0, 2, 1).reshape(-1, 64)
     ood["noisy digits"] = np.clip(test + noise, 0, 16)
     found, log_pxs, corrects = [], [], []
     for v in variants(klj_weight, outlier_fraction, fraction):
-        flows = class_conditional(kconfig, splits, labels, v["r"], v["p"], v["klj_weight"], kconfig.seed, progress)
+        flows = class_conditional(
+            kconfig, splits, labels, v["r"], v["p"], v["klj_weight"], kconfig.seed, progress
+        )
         per_class = [score_sets(kconfig, flow, {"test": test, **ood}) for flow in flows]
-        log_px = {name: np.logaddexp.reduce(np.stack([s[name] for s in per_class]), axis=0) - math.log(len(flows)) for name in per_class[0]}
-        predicted = np.array(kconfig.in_classes)[np.argmax(np.stack([s["test"] for s in per_class]), axis=0)]
+        log_px = {
+            name: np.logaddexp.reduce(np.stack([s[name] for s in per_class]), axis=0)
+            - math.log(len(flows))
+            for name in per_class[0]
+        }
+        predicted = np.array(kconfig.in_classes)[
+            np.argmax(np.stack([s["test"] for s in per_class]), axis=0)
+        ]
         found.append(v)
         log_pxs.append(log_px)
         corrects.append(predicted == labels["test"])
@@ -138,7 +195,9 @@ def _counts(generator: np.random.Generator | None, n_boot: int, n: int) -> np.nd
     return counts
 
 
-def _metrics(scores: DigitsScores, test_counts: np.ndarray, ood_counts: Mapping[str, np.ndarray]) -> pd.DataFrame:
+def _metrics(
+    scores: DigitsScores, test_counts: np.ndarray, ood_counts: Mapping[str, np.ndarray]
+) -> pd.DataFrame:
     r"""Per model and resample: accuracy, the AUROC of the test digits against each OOD set and their
     mean, on the resample that holds test digit :math:`i` ``test_counts[b, i]`` times and image
     :math:`j` of set ``name`` ``ood_counts[name][b, j]`` times. The AUROC of resample :math:`b` is the
@@ -149,9 +208,19 @@ def _metrics(scores: DigitsScores, test_counts: np.ndarray, ood_counts: Mapping[
         columns = {"accuracy": test_counts @ correct.astype(float) / n_test}
         for name in scores.ood:
             weighted = test_counts @ _comparisons(log_px["test"], log_px[name])
-            columns[f"AUROC {name}"] = np.einsum("bj,bj->b", weighted, ood_counts[name]) / (n_test * ood_counts[name].shape[1])
+            columns[f"AUROC {name}"] = np.einsum("bj,bj->b", weighted, ood_counts[name]) / (
+                n_test * ood_counts[name].shape[1]
+            )
         columns["mean AUROC"] = np.mean([columns[f"AUROC {name}"] for name in scores.ood], axis=0)
-        frames.append(pd.DataFrame({**{k: [value] * len(test_counts) for k, value in v.items()}, "replicate": np.arange(len(test_counts)), **columns}))
+        frames.append(
+            pd.DataFrame(
+                {
+                    **{k: [value] * len(test_counts) for k, value in v.items()},
+                    "replicate": np.arange(len(test_counts)),
+                    **columns,
+                }
+            )
+        )
     return pd.concat(frames, ignore_index=True)
 
 
@@ -165,7 +234,11 @@ def digits_table(scores: DigitsScores) -> pd.DataFrame:
         [[0.667, 0.75]]
     """
     n_test = len(scores.correct[0])
-    table = _metrics(scores, _counts(None, 1, n_test), {name: _counts(None, 1, len(scores.log_px[0][name])) for name in scores.ood})
+    table = _metrics(
+        scores,
+        _counts(None, 1, n_test),
+        {name: _counts(None, 1, len(scores.log_px[0][name])) for name in scores.ood},
+    )
     return table.drop(columns="replicate")
 
 
@@ -187,7 +260,9 @@ def paired_bootstrap(scores: DigitsScores, n_boot: int = 1000, seed: int = 0) ->
     seed = check_int("seed", seed, minimum=0)
     generator = rng.numpy_stream(rng.derived_seed(seed, "song digits paired bootstrap"))
     test_counts = _counts(generator, n_boot, len(scores.correct[0]))
-    ood_counts = {name: _counts(generator, n_boot, len(scores.log_px[0][name])) for name in scores.ood}
+    ood_counts = {
+        name: _counts(generator, n_boot, len(scores.log_px[0][name])) for name in scores.ood
+    }
     return _metrics(scores, test_counts, ood_counts)
 
 
@@ -209,14 +284,31 @@ def metric_intervals(table: pd.DataFrame, draws: pd.DataFrame, level: float = 0.
     q = [(1 - level) / 2, (1 + level) / 2]
     rows = []
     for _, model in table.iterrows():
-        mask = (draws["data"] == model["data"]) & np.isclose(draws["klj_weight"], model["klj_weight"])
+        mask = (draws["data"] == model["data"]) & np.isclose(
+            draws["klj_weight"], model["klj_weight"]
+        )
         for metric in _metric_columns(table):
             low, high = np.quantile(draws.loc[mask, metric], q)
-            rows.append({"data": model["data"], "klj_weight": model["klj_weight"], "metric": metric, "value": float(model[metric]), "CI low": float(low), "CI high": float(high)})
+            rows.append(
+                {
+                    "data": model["data"],
+                    "klj_weight": model["klj_weight"],
+                    "metric": metric,
+                    "value": float(model[metric]),
+                    "CI low": float(low),
+                    "CI high": float(high),
+                }
+            )
     return pd.DataFrame(rows)
 
 
-def contrast(table: pd.DataFrame, draws: pd.DataFrame, metric: str, weights: Mapping[tuple[str, bool], float], level: float = 0.95) -> tuple[float, float, float]:
+def contrast(
+    table: pd.DataFrame,
+    draws: pd.DataFrame,
+    metric: str,
+    weights: Mapping[tuple[str, bool], float],
+    level: float = 0.95,
+) -> tuple[float, float, float]:
     r"""A weighted sum of one metric across models, :math:`\sum_m w_m\,\text{metric}_m`, with the
     percentile interval of the same sum over :func:`paired_bootstrap`'s resamples.
 
@@ -247,9 +339,15 @@ def contrast(table: pd.DataFrame, draws: pd.DataFrame, metric: str, weights: Map
     for (name, klj), w in weights.items():
         rows = table[(table["data"] == name) & ((table["klj_weight"] > 0) == bool(klj))]
         if len(rows) != 1:
-            raise ValueError(f"weights names the model ({name!r}, KLJ {'on' if klj else 'off'}), which the table holds {len(rows)} times (it must hold it once)")
+            raise ValueError(
+                f"weights names the model ({name!r}, KLJ {'on' if klj else 'off'}), which the table holds {len(rows)} times (it must hold it once)"
+            )
         value += w * float(rows[metric].iloc[0])
-        drawn = draws[(draws["data"] == name) & ((draws["klj_weight"] > 0) == bool(klj))].set_index("replicate")[metric]
+        drawn = draws[(draws["data"] == name) & ((draws["klj_weight"] > 0) == bool(klj))].set_index(
+            "replicate"
+        )[metric]
         by_replicate = by_replicate + w * drawn
-    low, high = np.quantile(np.asarray(by_replicate, dtype=float), [(1 - level) / 2, (1 + level) / 2])
+    low, high = np.quantile(
+        np.asarray(by_replicate, dtype=float), [(1 - level) / 2, (1 + level) / 2]
+    )
     return value, float(low), float(high)

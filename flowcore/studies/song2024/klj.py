@@ -116,7 +116,9 @@ def klj_per_coupling(log_scales: Sequence[Tensor], form: str = "paper") -> Tenso
     """
     form = check_choice("form", form, FORMS)
     if len(log_scales) == 0:
-        raise ValueError("log_scales must hold one tensor per coupling, got an empty list (a flow with no couplings?)")
+        raise ValueError(
+            "log_scales must hold one tensor per coupling, got an empty list (a flow with no couplings?)"
+        )
     if form == "paper":
         # expm1(2s) - 2s = e^{2s} - 1 - 2s without cancellation near s = 0.
         parts = [(torch.expm1(2 * s) - 2 * s).sum(-1) for s in log_scales]
@@ -197,7 +199,9 @@ def _coupling_inputs(flow: nn.Module, x: Tensor) -> list[tuple[nn.Module, Tensor
         probe: list[Tensor] = []
         out, _ = t(h, log_scales=probe)
         if len(probe) > 1:
-            raise ValueError(f"{type(t).__name__} reports {len(probe)} log-scale tensors; expected one per coupling")
+            raise ValueError(
+                f"{type(t).__name__} reports {len(probe)} log-scale tensors; expected one per coupling"
+            )
         if probe:
             records.append((t, h))
         return out
@@ -237,7 +241,9 @@ def coupling_jacobians(flow: nn.Module, x: Tensor) -> list[Tensor]:
             y, _ = coupling(h)
             rows = []
             for j in range(y.shape[-1]):
-                (grad,) = torch.autograd.grad(y[:, j].sum(), h, retain_graph=True, allow_unused=True)
+                (grad,) = torch.autograd.grad(
+                    y[:, j].sum(), h, retain_graph=True, allow_unused=True
+                )
                 rows.append(torch.zeros_like(h) if grad is None else grad)
         jacobians.append(torch.stack(rows, dim=-2).detach())
     return jacobians
@@ -315,11 +321,16 @@ def st_network_weights(flow: nn.Module) -> list[Tensor]:
     seen: set[int] = set()
     for net in _st_networks(flow):
         for module in net.modules():
-            if isinstance(module, (nn.Linear, nn.modules.conv._ConvNd)) and id(module.weight) not in seen:
+            if (
+                isinstance(module, (nn.Linear, nn.modules.conv._ConvNd))
+                and id(module.weight) not in seen
+            ):
                 seen.add(id(module.weight))
                 weights.append(module.weight)
     if not weights:
-        raise ValueError(f"{type(flow).__name__} has no coupling st-network with weight matrices (AffineCoupling.st_net or ImageAffineCoupling.net)")
+        raise ValueError(
+            f"{type(flow).__name__} has no coupling st-network with weight matrices (AffineCoupling.st_net or ImageAffineCoupling.net)"
+        )
     return weights
 
 
@@ -396,12 +407,16 @@ def frobenius_bound(st_net: nn.Module, x_A: Tensor, part: str = "t") -> tuple[Te
         and all(type(m) is nn.ReLU for m in modules[1::2])
     )
     if not ok:
-        raise ValueError(f"st_net must be an nn.Sequential of nn.Linear layers with nn.ReLU between them, got {st_net!r}")
+        raise ValueError(
+            f"st_net must be an nn.Sequential of nn.Linear layers with nn.ReLU between them, got {st_net!r}"
+        )
     if x_A.dim() != 2:
         raise ValueError(f"x_A must have shape (n, n_copied), got {tuple(x_A.shape)}")
     out_features = modules[-1].out_features
     if part != "st" and out_features % 2:
-        raise ValueError(f"part={part!r} needs an even number of outputs (s, t), got {out_features}")
+        raise ValueError(
+            f"part={part!r} needs an even number of outputs (s, t), got {out_features}"
+        )
 
     def outputs(v: Tensor) -> Tensor:
         out = st_net(v)

@@ -110,7 +110,9 @@ def _array(name: str, value, ndim: int) -> NDArray[np.float64]:
     try:
         array = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError) as error:
-        raise ValueError(f"{name} must be a real array, got {type(value).__name__} ({error})") from None
+        raise ValueError(
+            f"{name} must be a real array, got {type(value).__name__} ({error})"
+        ) from None
     if array.ndim != ndim:
         raise ValueError(f"{name} must be a {ndim}-D array, got shape {array.shape}")
     if array.size == 0:
@@ -141,7 +143,9 @@ def _spd(name: str, value, d: int) -> NDArray[np.float64]:
     try:
         np.linalg.cholesky(array)
     except np.linalg.LinAlgError:
-        raise ValueError(f"{name} must be symmetric positive definite; its Cholesky factorisation failed") from None
+        raise ValueError(
+            f"{name} must be symmetric positive definite; its Cholesky factorisation failed"
+        ) from None
     return array
 
 
@@ -149,7 +153,9 @@ def _prior(kind: str, G, d: int) -> NDArray[np.float64] | None:
     """``G`` for ``kind``: an SPD ``(d, d)`` matrix for ``"kl"`` (``None`` means :math:`I`), ``None`` for ``"l2"``."""
     if kind == "l2":
         if G is not None:
-            raise ValueError("G must be None for kind='l2' (G is the target covariance of kind='kl')")
+            raise ValueError(
+                "G must be None for kind='l2' (G is the target covariance of kind='kl')"
+            )
         return None
     return np.eye(d) if G is None else _spd("G", G, d)
 
@@ -364,13 +370,17 @@ def null_direction_fall(X: ArrayLike, scales=STRETCHES) -> NDArray[np.float64]:
     return np.array([base - at(s) for s in scales])
 
 
-def _regularised_cov(T: NDArray[np.float64], N: int, alpha: float, kind: str, G: NDArray[np.float64] | None) -> NDArray[np.float64]:
+def _regularised_cov(
+    T: NDArray[np.float64], N: int, alpha: float, kind: str, G: NDArray[np.float64] | None
+) -> NDArray[np.float64]:
     if kind == "l2":
         return T + (2 * alpha / N) * np.eye(T.shape[0])
     return (N * T + alpha * G) / (N + alpha)
 
 
-def _regularised_problem(X, alpha, kind: str, G) -> tuple[int, float, str, NDArray[np.float64] | None, NDArray[np.float64], NDArray[np.float64]]:
+def _regularised_problem(
+    X, alpha, kind: str, G
+) -> tuple[int, float, str, NDArray[np.float64] | None, NDArray[np.float64], NDArray[np.float64]]:
     """The validated ``(N, alpha, kind, G, mean, T)`` of a regularised fit; the MLE (α = 0) needs T of full rank."""
     X = _data(X)
     N, d = X.shape
@@ -476,7 +486,9 @@ def pseudo_sample_fit(X: ArrayLike, alpha: float, G: ArrayLike | None = None) ->
     return _fit(cov, mean)
 
 
-def objective(U: ArrayLike, b: ArrayLike, X: ArrayLike, alpha: float, kind: str, G: ArrayLike | None = None) -> float:
+def objective(
+    U: ArrayLike, b: ArrayLike, X: ArrayLike, alpha: float, kind: str, G: ArrayLike | None = None
+) -> float:
     r"""The regularised objective that :func:`regularised` minimises, for numerical checks.
 
     .. math::
@@ -612,7 +624,9 @@ def decoupled(X: ArrayLike, alpha: float, kind: str, G: ArrayLike | None = None)
     else:
         scale = np.linalg.norm(T) * np.linalg.norm(G)
         if np.linalg.norm(T @ G - G @ T) > 1e-8 * max(scale, np.finfo(float).tiny):
-            raise ValueError("G must share T's eigenvectors (TG = GT) for the problem to decouple; use regularised()")
+            raise ValueError(
+                "G must share T's eigenvectors (TG = GT) for the problem to decouple; use regularised()"
+            )
         # A generic combination separates every joint eigenspace of the commuting pair (T, G).
         tau = (math.sqrt(2) - 1) * np.linalg.norm(T) / np.linalg.norm(G) + 1 / math.pi
         _, W = np.linalg.eigh(T + tau * G)
@@ -693,7 +707,9 @@ def fig2_sample(delta: float, n: int = FIG2_N, seed: int = 0) -> NDArray[np.floa
     return math.sqrt(delta) * e / e.std()
 
 
-def density_1d(x: ArrayLike, kind: str, alpha: float, data: ArrayLike, G: float | None = None) -> NDArray[np.float64]:
+def density_1d(
+    x: ArrayLike, kind: str, alpha: float, data: ArrayLike, G: float | None = None
+) -> NDArray[np.float64]:
     r"""Remark 1 / Fig. 2: the density of the 1-D linear flow fitted to ``data`` with penalty ``kind``.
 
     With :math:`z = ux + b` fitted by :func:`regularised` (:math:`1/u^2 = \hat\sigma^2`), the density is
@@ -738,7 +754,9 @@ def density_1d(x: ArrayLike, kind: str, alpha: float, data: ArrayLike, G: float 
         target = [[check_positive("G", FIG2_G if G is None else G)]]
     alpha = check_non_negative("alpha", alpha)
     if alpha == 0 and (data.size < 2 or np.ptp(data) == 0):
-        raise ValueError("data must hold at least two distinct values for alpha = 0 (the MLE needs a non-zero variance)")
+        raise ValueError(
+            "data must hold at least two distinct values for alpha = 0 (the MLE needs a non-zero variance)"
+        )
     fit = regularised(data[:, None], alpha, kind, target)
     u = float(fit.U[0, 0])
     z = u * x + float(fit.b[0])

@@ -10,7 +10,13 @@ import torch
 from scipy import integrate, stats
 
 from flowcore import rng
-from flowcore.studies.deboer2020.truths import PowerGaussian, energy_distance, ks_per_coordinate, moons_mass_outside, pca_components
+from flowcore.studies.deboer2020.truths import (
+    PowerGaussian,
+    energy_distance,
+    ks_per_coordinate,
+    moons_mass_outside,
+    pca_components,
+)
 from flowcore.studies.song2024.deep import truth
 
 PSIS = (1, 2, 3)
@@ -39,19 +45,28 @@ def test_expected_log_likelihood_matches_quadrature(psi):
     law = PowerGaussian(1, psi)
 
     def integrand(u):
-        return stats.norm.pdf(u) * float(law.log_prob_1d(torch.tensor([u**psi], dtype=torch.float64))[0])
+        return stats.norm.pdf(u) * float(
+            law.log_prob_1d(torch.tensor([u**psi], dtype=torch.float64))[0]
+        )
 
-    value = sum(integrate.quad(integrand, a, b, epsabs=1e-11, epsrel=1e-11, limit=200)[0] for a, b in ((-np.inf, 0), (0, np.inf)))
+    value = sum(
+        integrate.quad(integrand, a, b, epsabs=1e-11, epsrel=1e-11, limit=200)[0]
+        for a, b in ((-np.inf, 0), (0, np.inf))
+    )
     assert value == pytest.approx(law.expected_log_likelihood(), abs=1e-8)
     assert 4 * value == pytest.approx(PowerGaussian(4, psi).expected_log_likelihood(), abs=1e-7)
 
 
 def test_expected_log_abs_normal_and_gaussian_entropy():
     """The two constants of the closed form: E log|u| = −(γ + log 2)/2 and E log φ(u) = −(1 + log 2π)/2."""
-    e_log_abs = 2 * integrate.quad(lambda u: stats.norm.pdf(u) * math.log(u), 0, np.inf, epsabs=1e-12)[0]
+    e_log_abs = (
+        2 * integrate.quad(lambda u: stats.norm.pdf(u) * math.log(u), 0, np.inf, epsabs=1e-12)[0]
+    )
     assert e_log_abs == pytest.approx(-(np.euler_gamma + math.log(2)) / 2, abs=1e-9)
     for dim in (2, 3, 4):
-        assert PowerGaussian(dim, 1).expected_log_likelihood() == pytest.approx(-dim / 2 * (1 + math.log(2 * math.pi)))
+        assert PowerGaussian(dim, 1).expected_log_likelihood() == pytest.approx(
+            -dim / 2 * (1 + math.log(2 * math.pi))
+        )
         assert PowerGaussian(dim, 2).entropy() == -PowerGaussian(dim, 2).expected_log_likelihood()
 
 
@@ -108,7 +123,9 @@ def test_cdf_limits_and_support():
 def test_log_prob_support_and_the_singularity_at_zero():
     even, odd, gauss = PowerGaussian(2, 2), PowerGaussian(2, 3), PowerGaussian(2, 1)
     # off the support of an even ψ: −inf, even when the other coordinate is 0 (+inf there, not nan)
-    lp = even.log_prob(torch.tensor([[-1.0, 1.0], [0.0, -1.0], [-1e-300, 2.0]], dtype=torch.float64))
+    lp = even.log_prob(
+        torch.tensor([[-1.0, 1.0], [0.0, -1.0], [-1e-300, 2.0]], dtype=torch.float64)
+    )
     assert torch.equal(lp, torch.full((3,), -math.inf, dtype=torch.float64))
     # at 0 the density of ψ ≥ 2 diverges (returned as +inf); for ψ = 1 it is finite
     assert float(even.log_prob(torch.tensor([[0.0, 1.0]]))[0]) == math.inf
@@ -117,10 +134,14 @@ def test_log_prob_support_and_the_singularity_at_zero():
     # odd ψ: symmetric density on the whole line; near 0 large but finite
     x = torch.tensor([[0.3, -2.0], [-0.3, 2.0]], dtype=torch.float64)
     assert float(odd.log_prob(x)[0]) == pytest.approx(float(odd.log_prob(x)[1]))
-    assert torch.isfinite(odd.log_prob(torch.tensor([[1e-200, -1e-200]], dtype=torch.float64))).all()
+    assert torch.isfinite(
+        odd.log_prob(torch.tensor([[1e-200, -1e-200]], dtype=torch.float64))
+    ).all()
     # matches scipy's chi-square(1) for ψ = 2
     t = torch.tensor([0.01, 0.5, 3.0], dtype=torch.float64)
-    np.testing.assert_allclose(PowerGaussian(1, 2).log_prob_1d(t).numpy(), stats.chi2(1).logpdf(t.numpy()), rtol=1e-12)
+    np.testing.assert_allclose(
+        PowerGaussian(1, 2).log_prob_1d(t).numpy(), stats.chi2(1).logpdf(t.numpy()), rtol=1e-12
+    )
 
 
 def test_power_gaussian_validation_and_sampling():
@@ -144,13 +165,17 @@ def test_ks_is_small_for_true_samples_and_large_for_the_wrong_psi(psi):
     assert (ks_per_coordinate(law.sample(2000, _gen("ks", psi)), law) < 0.05).all()
     for wrong in PSIS:
         if wrong != psi:
-            ks = ks_per_coordinate(PowerGaussian(2, wrong).sample(2000, _gen("ks-wrong", psi, wrong)), law)
+            ks = ks_per_coordinate(
+                PowerGaussian(2, wrong).sample(2000, _gen("ks-wrong", psi, wrong)), law
+            )
             assert (ks > 0.1).all(), (psi, wrong, ks)  # the 5 % critical value is 0.03
 
 
 def test_ks_agrees_with_scipy_on_a_named_law():
     x = PowerGaussian(1, 2).sample(500, _gen("ks-chi2"))
-    assert ks_per_coordinate(x, PowerGaussian(1, 2))[0] == pytest.approx(stats.kstest(x[:, 0].numpy(), stats.chi2(1).cdf).statistic)
+    assert ks_per_coordinate(x, PowerGaussian(1, 2))[0] == pytest.approx(
+        stats.kstest(x[:, 0].numpy(), stats.chi2(1).cdf).statistic
+    )
 
 
 def test_energy_distance_hand_example_is_the_u_statistic():
@@ -168,7 +193,13 @@ def test_energy_distance_against_scipy_in_one_dimension():
 
 
 def test_energy_distance_near_zero_for_one_law_and_positive_for_different_laws():
-    same = [energy_distance(PowerGaussian(3, psi).sample(2000, _gen("ed", psi, 0)), PowerGaussian(3, psi).sample(2000, _gen("ed", psi, 1))) for psi in PSIS]
+    same = [
+        energy_distance(
+            PowerGaussian(3, psi).sample(2000, _gen("ed", psi, 0)),
+            PowerGaussian(3, psi).sample(2000, _gen("ed", psi, 1)),
+        )
+        for psi in PSIS
+    ]
     assert max(abs(v) for v in same) < 0.01, same
     x1 = PowerGaussian(3, 1).sample(2000, _gen("ed", 1, 2))
     for psi in (2, 3):
@@ -178,11 +209,16 @@ def test_energy_distance_near_zero_for_one_law_and_positive_for_different_laws()
 
 
 def test_energy_distance_subsampling_is_seeded_and_symmetric():
-    a, b = PowerGaussian(2, 1).sample(3000, _gen("ed-sub", 0)), PowerGaussian(2, 3).sample(2500, _gen("ed-sub", 1))
+    a, b = (
+        PowerGaussian(2, 1).sample(3000, _gen("ed-sub", 0)),
+        PowerGaussian(2, 3).sample(2500, _gen("ed-sub", 1)),
+    )
     first = energy_distance(a, b, max_points=500, seed=7)
     assert first == energy_distance(a, b, max_points=500, seed=7)
     assert first != energy_distance(a, b, max_points=500, seed=8)
-    assert energy_distance(a[:400], b[:300]) == pytest.approx(energy_distance(b[:300], a[:400]), rel=1e-12)
+    assert energy_distance(a[:400], b[:300]) == pytest.approx(
+        energy_distance(b[:300], a[:400]), rel=1e-12
+    )
     with pytest.raises(ValueError, match="same dimension"):
         energy_distance(a, b[:, :1])
 
@@ -196,7 +232,9 @@ def test_energy_distance_on_the_cdf_scale_is_not_swamped_by_far_samples_and_stil
     assert energy_distance(far, y) > 1e6
     assert abs(energy_distance(law.cdf_1d(far), law.cdf_1d(y))) < 0.01
     other = PowerGaussian(2, 1).sample(1000, _gen("cdf", 2))
-    assert energy_distance(law.cdf_1d(other), law.cdf_1d(y)) > 0.005  # the null: sd 0.0006 at n = 1000
+    assert (
+        energy_distance(law.cdf_1d(other), law.cdf_1d(y)) > 0.005
+    )  # the null: sd 0.0006 at n = 1000
 
 
 # --- half-moons -------------------------------------------------------------------------------------
@@ -229,7 +267,9 @@ def test_moons_mass_outside_leaves_out_unresolved_cells_and_bounds_what_they_hol
     def gaussian(x):
         return -0.5 * (((x - centre) / scale) ** 2).sum(1) - math.log(2 * math.pi * scale**2)
 
-    def overflowing(x):  # NaN and +inf where a flow's pass overflows far from the data, −inf is a resolved 0
+    def overflowing(
+        x,
+    ):  # NaN and +inf where a flow's pass overflows far from the data, −inf is a resolved 0
         log_q = gaussian(x)
         log_q[x[:, 1] > 1.0] = math.nan
         log_q[x[:, 0] > 2.5] = math.inf
@@ -268,8 +308,15 @@ def _known_spectrum(variances, extra_zero_dims=0, n=500):
 
 
 def test_pca_components_on_a_known_spectrum():
-    x = _known_spectrum([50.0, 30.0, 15.0, 4.0, 0.9, 0.1], extra_zero_dims=2)  # cumulative 0.5 0.8 0.95 0.99 0.999 1
-    assert pca_components(x, levels=(0.4, 0.9, 0.96, 0.9995)) == {0.4: 1, 0.9: 3, 0.96: 4, 0.9995: 6}
+    x = _known_spectrum(
+        [50.0, 30.0, 15.0, 4.0, 0.9, 0.1], extra_zero_dims=2
+    )  # cumulative 0.5 0.8 0.95 0.99 0.999 1
+    assert pca_components(x, levels=(0.4, 0.9, 0.96, 0.9995)) == {
+        0.4: 1,
+        0.9: 3,
+        0.96: 4,
+        0.9995: 6,
+    }
     assert pca_components(x) == {0.95: 3, 0.999: 5}  # a level reached exactly counts
     assert pca_components(x, levels=(1.0,)) == {1.0: 6}  # the two zero directions are never needed
     with pytest.raises(ValueError, match="levels"):

@@ -29,7 +29,9 @@ def config():
 
 def test_cached_results_is_none_on_an_empty_cache_and_writes_nothing(config):
     assert evaluation.cached_results(config) is None
-    assert not cache_dir().exists() or not any(cache_dir().iterdir()), "nothing was trained, calibrated or evaluated"
+    assert not cache_dir().exists() or not any(cache_dir().iterdir()), (
+        "nothing was trained, calibrated or evaluated"
+    )
 
 
 def test_cached_results_after_results_equal_them(config):
@@ -47,4 +49,6 @@ def test_cached_results_is_none_while_one_family_is_missing(config):
     entries = sorted(p.name for p in cache_dir().iterdir())
     assert evaluation.cached_results(config, families=["affine"]) is not None
     assert evaluation.cached_results(config) is None  # the perturbed family was never evaluated
-    assert sorted(p.name for p in cache_dir().iterdir()) == entries, "the failed lookup wrote nothing"
+    assert sorted(p.name for p in cache_dir().iterdir()) == entries, (
+        "the failed lookup wrote nothing"
+    )

@@ -36,12 +36,24 @@ def _truth_rows() -> pd.DataFrame:
                     ovl = math.exp(-kl / (0.5 * d))
                     rows.append(
                         {
-                            "D": d, "family": fam, "s": s, "t": t,
-                            col.H_Q: h_q, col.KL_QP: kl, col.H_QP: h_q + kl, col.H_STAR_QP: h_q + kl,
-                            col.se(col.H_STAR_QP): 0.01, col.Z_H_STAR_QP: 0.0, col.KL_STAR_QP: kl,
-                            col.KL_PAIRED_QP: kl, col.se(col.KL_PAIRED_QP): 0.01,
-                            col.VAR_TRUTH: s**4 * d / 2 + 2 * t**2 * d, col.OVL_TRUTH: ovl,
-                            col.MEAN_SHIFT_TRUTH: -(h_q + kl - h_p(d)), col.TNR_TRUTH: 1 - 0.975 * ovl, col.AUROC_TRUTH: 1 - ovl / 2,
+                            "D": d,
+                            "family": fam,
+                            "s": s,
+                            "t": t,
+                            col.H_Q: h_q,
+                            col.KL_QP: kl,
+                            col.H_QP: h_q + kl,
+                            col.H_STAR_QP: h_q + kl,
+                            col.se(col.H_STAR_QP): 0.01,
+                            col.Z_H_STAR_QP: 0.0,
+                            col.KL_STAR_QP: kl,
+                            col.KL_PAIRED_QP: kl,
+                            col.se(col.KL_PAIRED_QP): 0.01,
+                            col.VAR_TRUTH: s**4 * d / 2 + 2 * t**2 * d,
+                            col.OVL_TRUTH: ovl,
+                            col.MEAN_SHIFT_TRUTH: -(h_q + kl - h_p(d)),
+                            col.TNR_TRUTH: 1 - 0.975 * ovl,
+                            col.AUROC_TRUTH: 1 - ovl / 2,
                         }
                     )
     return pd.DataFrame(rows)
@@ -58,9 +70,14 @@ def _with_model(table: pd.DataFrame, cross_entropy, **columns) -> pd.DataFrame:
     out[col.GAP], out[col.SE_GAP] = cross_entropy - out[col.H_STAR_QP], 0.01
     out[col.DELTA_HC] = (cross_entropy - out[col.H_STAR_QP]).abs()
     defaults = {
-        col.KL_P_MODEL_PAIRED: 0.1, col.se(col.KL_P_MODEL_PAIRED): 0.01,
-        col.VAR_MODEL: out[col.VAR_TRUTH], col.OVL_MODEL: out[col.OVL_TRUTH], col.OVL_MODEL_VS_TRUTH: 0.99,
-        col.MEAN_SHIFT_MODEL: out[col.MEAN_SHIFT_TRUTH], col.TNR_MODEL: out[col.TNR_TRUTH], col.AUROC_MODEL: out[col.AUROC_TRUTH],
+        col.KL_P_MODEL_PAIRED: 0.1,
+        col.se(col.KL_P_MODEL_PAIRED): 0.01,
+        col.VAR_MODEL: out[col.VAR_TRUTH],
+        col.OVL_MODEL: out[col.OVL_TRUTH],
+        col.OVL_MODEL_VS_TRUTH: 0.99,
+        col.MEAN_SHIFT_MODEL: out[col.MEAN_SHIFT_TRUTH],
+        col.TNR_MODEL: out[col.TNR_TRUTH],
+        col.AUROC_MODEL: out[col.AUROC_TRUTH],
     }
     for name, value in {**defaults, **columns}.items():
         out[name] = value
@@ -88,11 +105,15 @@ def thesis_like() -> pd.DataFrame:
     """Overestimates log-likelihood off Q(p) (less at larger D), ignores the perturbation (even rates
     q^δ as more likely than q), and rates outliers almost like Q(p)."""
     table = _truth_rows()
-    fam, s, t, d = table["family"], table["s"], table["t"], table["D"]
+    fam, s, d = table["family"], table["s"], table["D"]
     share = d.map({20: 0.5, 50: 0.3})  # the overestimate, as a share of KL(q‖p)
     plain_kl = table[col.KL_QP] - d * fam.map(EXTRA)
-    cross_entropy = table[col.H_Q] + plain_kl * (1 - share) - np.where(fam == "perturbed", 0.1 * 0.5 * d, 0.0)
-    cross_entropy = np.where(fam == "outlier", table[col.H_Q] + table[col.KL_QP] * (1 - share), cross_entropy)
+    cross_entropy = (
+        table[col.H_Q] + plain_kl * (1 - share) - np.where(fam == "perturbed", 0.1 * 0.5 * d, 0.0)
+    )
+    cross_entropy = np.where(
+        fam == "outlier", table[col.H_Q] + table[col.KL_QP] * (1 - share), cross_entropy
+    )
     model = _with_model(
         table,
         pd.Series(cross_entropy, index=table.index),
@@ -113,11 +134,16 @@ def underestimating() -> pd.DataFrame:
     far to the left: the direction opposite to the thesis's."""
     table = _truth_rows()
     share = table["D"].map({20: 0.3, 50: 0.5})
-    return _with_model(table, table[col.H_STAR_QP] + table[col.KL_QP] * share, **{col.OVL_MODEL_VS_TRUTH: 0.05})
+    return _with_model(
+        table, table[col.H_STAR_QP] + table[col.KL_QP] * share, **{col.OVL_MODEL_VS_TRUTH: 0.05}
+    )
 
 
 def _verdicts(table: pd.DataFrame) -> dict[str, Verdict]:
-    return {claim: claims.assess((check, table)).verdict for claim, (check, _) in claims.FAMILY_CHECKS.items()}
+    return {
+        claim: claims.assess((check, table)).verdict
+        for claim, (check, _) in claims.FAMILY_CHECKS.items()
+    }
 
 
 def test_a_model_equal_to_the_truth_reproduces_no_failure_claim():
@@ -129,7 +155,9 @@ def test_a_model_equal_to_the_truth_reproduces_no_failure_claim():
 def test_the_thesis_effects_reproduce_every_failure_claim():
     checks = [claims.assess((check, thesis_like())) for check, _ in claims.FAMILY_CHECKS.values()]
     by = {c.claim: c for c in checks}
-    assert {c: str(by[c].verdict) for c in FAILURE_CLAIMS} == {c: "reproduced" for c in FAILURE_CLAIMS}, claims_table(checks)["why"].to_dict()
+    assert {c: str(by[c].verdict) for c in FAILURE_CLAIMS} == {
+        c: "reproduced" for c in FAILURE_CLAIMS
+    }, claims_table(checks)["why"].to_dict()
     # The same checks, with the truth in the model's place, are what made the trends of C10 uninformative.
     rows = subcheck_table(checks)
     trends = rows[(rows["claim"] == "C10") & (rows["role"] == "secondary")]
@@ -150,7 +178,9 @@ def test_an_underestimating_model_reproduces_no_failure_claim_and_signs_are_chec
 
 def test_c6_needs_more_overlap_than_the_truth_alone_gives():
     table = equal_to_truth()
-    table[col.OVL_MODEL] = table[col.OVL_TRUTH] + 0.05  # above 0.8 but within the margin of the truth's 0.77
+    table[col.OVL_MODEL] = (
+        table[col.OVL_TRUTH] + 0.05
+    )  # above 0.8 but within the margin of the truth's 0.77
     found = {s.name: s for s in claims.c6_combined(table).subchecks}
     main = next(s for s in found.values() if s.role == "main")
     assert not any(main.passed.values())
@@ -172,26 +202,40 @@ def test_a_failing_premise_makes_a_claim_untestable_not_failed():
 @pytest.mark.parametrize("claim", FAILURE_CLAIMS)
 def test_the_truth_never_reproduces_a_failure_claim(claim):
     check, _ = claims.FAMILY_CHECKS[claim]
-    assert claims.assess((check, truth_view(thesis_like()))).verdict in (Verdict.NOT, Verdict.UNTESTABLE)
-    assert claims.assess((check, thesis_like())).verdicts["truth"] == Verdict.NOT, "the truth is judged on its own, unmasked"
+    assert claims.assess((check, truth_view(thesis_like()))).verdict in (
+        Verdict.NOT,
+        Verdict.UNTESTABLE,
+    )
+    assert claims.assess((check, thesis_like())).verdicts["truth"] == Verdict.NOT, (
+        "the truth is judged on its own, unmasked"
+    )
 
 
 def test_a_model_that_does_not_fit_p_makes_every_failure_claim_untestable():
     table = thesis_like()
-    table[col.KL_P_MODEL_PAIRED] = 0.25 * table["D"]  # a quarter nat per dimension: above the bound at every D
+    table[col.KL_P_MODEL_PAIRED] = (
+        0.25 * table["D"]
+    )  # a quarter nat per dimension: above the bound at every D
     for claim in FAILURE_CLAIMS:
         check = claims.assess((claims.FAMILY_CHECKS[claim][0], table))
-        assert check.verdict == Verdict.UNTESTABLE and check.label() == "not testable here: the flow does not fit p", claim
+        assert (
+            check.verdict == Verdict.UNTESTABLE
+            and check.label() == "not testable here: the flow does not fit p"
+        ), claim
     # The fit premise is per D: a flow that fits at D = 20 only is judged there alone.
     table[col.KL_P_MODEL_PAIRED] = np.where(table["D"] == 20, 0.1, 10.0)
     c5 = claims.assess((claims.c5_shift_only, table))
-    assert c5.informative[next(s.name for s in c5.findings["model"].subchecks if s.role == "main")] == ("D=20",)
+    assert c5.informative[
+        next(s.name for s in c5.findings["model"].subchecks if s.role == "main")
+    ] == ("D=20",)
 
 
 def test_a_significant_but_small_overestimate_is_not_substantial():
     table = equal_to_truth()
     shifted = table["t"] > 0
-    table.loc[shifted, col.GAP] = -0.1 * table.loc[shifted, col.KL_QP]  # far beyond 2 SE (0.01), a tenth of KL
+    table.loc[shifted, col.GAP] = (
+        -0.1 * table.loc[shifted, col.KL_QP]
+    )  # far beyond 2 SE (0.01), a tenth of KL
     main = next(s for s in claims.c5_shift_only(table).subchecks if s.role == "main")
     assert not any(main.passed.values())
 

@@ -63,7 +63,9 @@ def test_quadratic_form_matches_mahalanobis_of_samples(p, gen):
     draws = law.draws(standard_normal_draws(200_000, p.dim, 0))
     assert draws.mean() == pytest.approx(law.mean(), rel=0.01)
     assert direct.mean() == pytest.approx(law.mean(), rel=0.01)
-    np.testing.assert_allclose(np.quantile(draws, [0.1, 0.5, 0.9]), np.quantile(direct, [0.1, 0.5, 0.9]), rtol=0.02)
+    np.testing.assert_allclose(
+        np.quantile(draws, [0.1, 0.5, 0.9]), np.quantile(direct, [0.1, 0.5, 0.9]), rtol=0.02
+    )
     # The affine shortcut equals a fresh factorisation of q(s, t).
     fast, fresh = QuadraticForm(p, p).affine(0.8, 0.3), law
     np.testing.assert_allclose(np.sort(fast.sqrt_ell), np.sort(fresh.sqrt_ell), rtol=1e-10)
@@ -94,8 +96,18 @@ def test_rechunk_gives_exact_blocks_in_order():
 
 def test_batched_evaluation_table_and_nulls(tmp_path):
     config = ThesisConfig.from_params(
-        dims=[3], n_train=600, n_val=200, max_epochs=2, n_couplings=2, hidden=[8], n_test=3_000, batch_size=128,
-        alpha=0.05, beta=0.3, outlier_offset=0.5, outlier_cov_scale=1.0,
+        dims=[3],
+        n_train=600,
+        n_val=200,
+        max_epochs=2,
+        n_couplings=2,
+        hidden=[8],
+        n_test=3_000,
+        batch_size=128,
+        alpha=0.05,
+        beta=0.3,
+        outlier_offset=0.5,
+        outlier_cov_scale=1.0,
     )
     res = results(config)
     assert len(res.table) == 3 * 24 and len(res.curves) == 3 * 24
@@ -106,23 +118,36 @@ def test_batched_evaluation_table_and_nulls(tmp_path):
     for null, score in (("p̂", "gaussian"), ("untrained", "untrained")):
         view = null_view(res.table, null)
         np.testing.assert_array_equal(view["TNR model"], res.table[f"TNR {score}"])
-        np.testing.assert_array_equal(view["KL*(p‖pθ) paired"], res.table[f"KL*(p‖pθ) paired [{null}]"])
+        np.testing.assert_array_equal(
+            view["KL*(p‖pθ) paired"], res.table[f"KL*(p‖pθ) paired [{null}]"]
+        )
         assert not any(c.endswith(("[p̂]", "[untrained]")) for c in view.columns)
     # The untrained flow is the zero-initialised RealNVP: the identity, so log pθ₀ = log N(0, I) exactly.
     flow = res.trained[3].untrained
     x = torch.randn(5, 3, dtype=torch.float64)
-    torch.testing.assert_close(flow.log_prob(x.float()).double(), torch.distributions.Normal(0.0, 1.0).log_prob(x).sum(-1), atol=1e-5, rtol=0)
+    torch.testing.assert_close(
+        flow.log_prob(x.float()).double(),
+        torch.distributions.Normal(0.0, 1.0).log_prob(x).sum(-1),
+        atol=1e-5,
+        rtol=0,
+    )
     # Each row carries the fit on Q(p), the same within a D; the paired KL route to KL(q‖p) is there too.
     assert res.table.groupby("D")["KL*(p‖pθ) paired"].nunique().eq(1).all()
     assert abs(same["E_q[log q − log p]"]) < 5 * same["SE E_q[log q − log p]"] + 1e-12
     again = results(config)
     assert again.timings["from cache"].all()
-    np.testing.assert_array_equal(again.table.select_dtypes("number").to_numpy(), res.table.select_dtypes("number").to_numpy())
+    np.testing.assert_array_equal(
+        again.table.select_dtypes("number").to_numpy(), res.table.select_dtypes("number").to_numpy()
+    )
 
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
-    [({"seeds": [0, 1]}, "sweep_seeds must hold at least 3"), ({"capacity": [[8]]}, "sweep_capacity"), ({"n_train": [10]}, "sweep_n_train")],
+    [
+        ({"seeds": [0, 1]}, "sweep_seeds must hold at least 3"),
+        ({"capacity": [[8]]}, "sweep_capacity"),
+        ({"n_train": [10]}, "sweep_n_train"),
+    ],
 )
 def test_bad_sweeps_are_named(kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -134,8 +159,18 @@ def test_explorer_widget_updates_from_cached_results():
     from flowcore.report.explorer import explorer, member_numbers, member_svg, member_title
 
     config = ThesisConfig.from_params(
-        dims=[3], n_train=600, n_val=200, max_epochs=1, n_couplings=2, hidden=[8], n_test=2_000, batch_size=128,
-        alpha=0.05, beta=0.3, outlier_offset=0.5, outlier_cov_scale=1.0,
+        dims=[3],
+        n_train=600,
+        n_val=200,
+        max_epochs=1,
+        n_couplings=2,
+        hidden=[8],
+        n_test=2_000,
+        batch_size=128,
+        alpha=0.05,
+        beta=0.3,
+        outlier_offset=0.5,
+        outlier_cov_scale=1.0,
     )
     res = results(config)
     widget = explorer(res)
@@ -145,4 +180,7 @@ def test_explorer_widget_updates_from_cached_results():
     numbers = member_numbers(res, 3, "outlier", 1.0, 0.0)
     assert numbers.loc["TNR truth", "value"] == res.member(3, "outlier", 1.0, 0.0)["TNR truth"]
     svg = member_svg(res, 3, "outlier", 1.0, 0.0)  # what the explorer shows: its text stays text
-    assert svg.lstrip().startswith("<?xml") and f">{member_title(3, 'outlier', 1.0, 0.0)}</text>" in svg
+    assert (
+        svg.lstrip().startswith("<?xml")
+        and f">{member_title(3, 'outlier', 1.0, 0.0)}</text>" in svg
+    )

@@ -44,17 +44,30 @@ FAILURE_CLAIMS = claims.FAILURES
 def _effects(dim: int, name: str, members: dict, ref: np.ndarray, affine_truth: dict) -> np.ndarray:
     """The thesis's effects as the model's scores on each member's samples (see the module docstring)."""
     n, sd = len(ref), ref.std()
-    central = ref[(ref > np.quantile(ref, 0.05)) & (ref < np.quantile(ref, 0.95))]  # inside any bound at TPR 0.975
+    central = ref[
+        (ref > np.quantile(ref, 0.05)) & (ref < np.quantile(ref, 0.95))
+    ]  # inside any bound at TPR 0.975
     out = []
     for s, t in members:
         draw = np.random.default_rng([dim, int(100 * s), int(100 * t)])
-        if s < 1:  # contracted members, outliers among them, look like the middle of Q(p): no detector flags them
+        if (
+            s < 1
+        ):  # contracted members, outliers among them, look like the middle of Q(p): no detector flags them
             out.append(draw.choice(central, n))
-        elif name == "outlier":  # like Q(p), more so at D = 50, where they are rated slightly higher
+        elif (
+            name == "outlier"
+        ):  # like Q(p), more so at D = 50, where they are rated slightly higher
             out.append(draw.choice(ref, n) + {20: -0.5, 50: 0.1}[dim] * sd)
-        elif s == 1 and t > 0:  # shifted copies: far above the truth and above all of Q(p) (a narrow KDE)
-            own = affine_truth[(s, t)]  # perturbed members get the affine member's scores: the model ignores the perturbation
-            out.append(max(own.mean() + 4 * own.std(), ref.max() + sd) + 0.05 * own.std() * draw.standard_normal(n))
+        elif (
+            s == 1 and t > 0
+        ):  # shifted copies: far above the truth and above all of Q(p) (a narrow KDE)
+            own = affine_truth[
+                (s, t)
+            ]  # perturbed members get the affine member's scores: the model ignores the perturbation
+            out.append(
+                max(own.mean() + 4 * own.std(), ref.max() + sd)
+                + 0.05 * own.std() * draw.standard_normal(n)
+            )
         else:  # expanded members and q = p: rated like Q(p)
             out.append(draw.choice(ref, n))
     return np.concatenate(out)
@@ -66,7 +79,11 @@ def tables(tmp_path_factory):
     into a family table twice: once with p̂ as the model (for the nulls) and once with the effects."""
     folder = tmp_path_factory.mktemp("cache")
     with mock.patch.dict(os.environ, {"FLOWCORE_CACHE": str(folder), "FLOWCORE_PROGRESS": "0"}):
-        config = resolve(ThesisConfig, "default", {"dims": list(DIMS), "n_test": N_TEST, "calibration_draws": 2_000}).config
+        config = resolve(
+            ThesisConfig,
+            "default",
+            {"dims": list(DIMS), "n_test": N_TEST, "calibration_draws": 2_000},
+        ).config
         consts = constants(config)
         by_model = {"p̂": [], "effects": []}
         for dim in DIMS:
@@ -75,43 +92,86 @@ def tables(tmp_path_factory):
             with rng.seeded(config.train.seed):
                 untrained = untrained_density(config.flow.build(dim))
             densities = {"truth": p.log_prob, "gaussian": p_hat.log_prob, "untrained": untrained}
-            ref = log_likelihoods(p.iter_samples(N_TEST, stream(config.seed, "test", dim, "p", 0)), densities)
+            ref = log_likelihoods(
+                p.iter_samples(N_TEST, stream(config.seed, "test", dim, "p", 0)), densities
+            )
             affine_truth = {}
             for name in FAMILIES:
-                members = family(name, p, config.scales, config.shifts, seed=config.seed, recipe=config.recipe, perturbation=consts.perturbation, outlier=consts.outlier)
-                samples = [q.sample(N_TEST, stream(config.seed, "test", dim, name, s, t)) for (s, t), q in members.items()]
+                members = family(
+                    name,
+                    p,
+                    config.scales,
+                    config.shifts,
+                    seed=config.seed,
+                    recipe=config.recipe,
+                    perturbation=consts.perturbation,
+                    outlier=consts.outlier,
+                )
+                samples = [
+                    q.sample(N_TEST, stream(config.seed, "test", dim, name, s, t))
+                    for (s, t), q in members.items()
+                ]
                 scores = log_likelihoods(iter(samples), densities)
-                log_q = np.concatenate([q.log_prob(x).numpy() for q, x in zip(members.values(), samples)])
+                log_q = np.concatenate(
+                    [q.log_prob(x).numpy() for q, x in zip(members.values(), samples)]
+                )
                 if name == "affine":
-                    affine_truth = {key: scores["truth"][i * N_TEST : (i + 1) * N_TEST] for i, key in enumerate(members)}
+                    affine_truth = {
+                        key: scores["truth"][i * N_TEST : (i + 1) * N_TEST]
+                        for i, key in enumerate(members)
+                    }
                 effects = _effects(dim, name, members, ref["truth"], affine_truth)
-                for model, values, on_p in (("p̂", scores["gaussian"], ref["gaussian"]), ("effects", effects, ref["truth"])):
-                    by_model[model].append(family_table(name, p, members, {**scores, "model": values}, log_q, {**ref, "model": on_p}, config.tpr))
+                for model, values, on_p in (
+                    ("p̂", scores["gaussian"], ref["gaussian"]),
+                    ("effects", effects, ref["truth"]),
+                ):
+                    by_model[model].append(
+                        family_table(
+                            name,
+                            p,
+                            members,
+                            {**scores, "model": values},
+                            log_q,
+                            {**ref, "model": on_p},
+                            config.tpr,
+                        )
+                    )
     return {model: pd.concat(parts, ignore_index=True) for model, parts in by_model.items()}
 
 
 def _checks(table: pd.DataFrame) -> dict:
-    return {claim: claims.assess((claims.FAMILY_CHECKS[claim][0], table)) for claim in FAILURE_CLAIMS}
+    return {
+        claim: claims.assess((claims.FAMILY_CHECKS[claim][0], table)) for claim in FAILURE_CLAIMS
+    }
 
 
 def test_the_untrained_flow_does_not_fit_p_so_no_failure_claim_is_testable(tables):
     for claim, check in _checks(tables["p̂"]).items():
-        assert check.label("untrained") == "not testable here: the flow does not fit p", (claim, check.reasons["untrained"])
+        assert check.label("untrained") == "not testable here: the flow does not fit p", (
+            claim,
+            check.reasons["untrained"],
+        )
 
 
 def test_the_ml_gaussian_reproduces_no_failure_claim(tables):
     found = _checks(tables["p̂"])
-    assert {c: found[c].verdicts["p̂"] for c in FAILURE_CLAIMS} == {c: Verdict.NOT for c in FAILURE_CLAIMS}, {c: found[c].reasons["p̂"] for c in FAILURE_CLAIMS}
+    assert {c: found[c].verdicts["p̂"] for c in FAILURE_CLAIMS} == {
+        c: Verdict.NOT for c in FAILURE_CLAIMS
+    }, {c: found[c].reasons["p̂"] for c in FAILURE_CLAIMS}
     # p̂ fits p (the premise holds for it), so "not reproduced" is the checks' answer, not the premise's.
     assert all(claims.fit_premise(tables["p̂"]).passed.values())
 
 
 def test_the_truth_reproduces_no_failure_claim(tables):
     found = _checks(tables["p̂"])
-    assert {c: found[c].verdicts["truth"] for c in FAILURE_CLAIMS} == {c: Verdict.NOT for c in FAILURE_CLAIMS}, {c: found[c].reasons["truth"] for c in FAILURE_CLAIMS}
+    assert {c: found[c].verdicts["truth"] for c in FAILURE_CLAIMS} == {
+        c: Verdict.NOT for c in FAILURE_CLAIMS
+    }, {c: found[c].reasons["truth"] for c in FAILURE_CLAIMS}
 
 
 def test_the_thesis_effects_reproduce_every_failure_claim(tables):
     found = _checks(tables["effects"])
     verdicts = {c: str(found[c].verdict) for c in FAILURE_CLAIMS}
-    assert verdicts == {c: "reproduced" for c in FAILURE_CLAIMS}, subcheck_table(list(found.values()))[["claim", "sub-check", "model", "numbers (model)"]].to_string()
+    assert verdicts == {c: "reproduced" for c in FAILURE_CLAIMS}, subcheck_table(
+        list(found.values())
+    )[["claim", "sub-check", "model", "numbers (model)"]].to_string()

@@ -16,7 +16,6 @@ from flowcore.studies.debruin2024.families import OutlierRecipe, Perturbation
 from flowcore.studies.debruin2024.training import TrainedFlow
 from flowcore.sweep import space_filling
 from flowcore.train import History
-from flowcore.verdicts import Verdict
 
 
 @pytest.fixture
@@ -35,14 +34,22 @@ def test_design_is_balanced_and_every_job_carries_its_levels(base):
     for job in jobs:
         c, labels = job.config, job.labels
         assert c.dims == (int(labels["D"]),) and c.seed == labels["seed"]
-        assert c.flow.log_scale == regimes.FACTORS["log-scale map"][labels["log-scale map"]]["log_scale"]
+        assert (
+            c.flow.log_scale
+            == regimes.FACTORS["log-scale map"][labels["log-scale map"]]["log_scale"]
+        )
         assert c.recipe.spectrum == regimes.FACTORS["Σ_p recipe"][labels["Σ_p recipe"]]["spectrum"]
-        assert c.train.stopping == labels["training"] and c.flow.zero_init == (labels["last layer"] == "zero")
+        assert c.train.stopping == labels["training"] and c.flow.zero_init == (
+            labels["last layer"] == "zero"
+        )
         assert c.alpha is None and c.outlier_offset is None, "recalibrated per recipe and seed"
     assert len({j.key for j in jobs}) == len(jobs)
     # D and n_train are crossed in full: every combination on equally many points.
     cells = points.groupby(["D", "n_train"]).size()
-    assert len(cells) == len(regimes.factors(base)["D"]) * len(regimes.factors(base)["n_train"]) and cells.max() - cells.min() <= 1
+    assert (
+        len(cells) == len(regimes.factors(base)["D"]) * len(regimes.factors(base)["n_train"])
+        and cells.max() - cells.min() <= 1
+    )
 
 
 def test_too_few_points_for_the_crossing_is_named(base):
@@ -68,15 +75,38 @@ def _runs(verdicts_by_point: dict, fits: dict | None = None) -> pd.DataFrame:
         for seed, v in enumerate(verdicts):
             fit = True if fits is None else fits[point][seed]
             for claim in regimes.CHECKS:
-                rows.append({"point": point, "seed": seed, "claim": claim, "verdict": v if claim == "C5" else "not reproduced", "p̂": "not reproduced",
-                             "metric": 0.0, "D": "20", "n_train": "1,000", "fits p": fit, "KL*(p‖pθ)/D": 0.01 if fit else 0.2,
-                             "KL*(p‖p̂)/D": 0.005, "KL*(p‖pθ₀)/D": 0.7, "log-scale map": "tanh" if point == "P1" else "exp",
-                             "permutations": "random", "last layer": "zero", "training": "early", "Σ_p recipe": "log-uniform", "μ_p scale": "1"})
+                rows.append(
+                    {
+                        "point": point,
+                        "seed": seed,
+                        "claim": claim,
+                        "verdict": v if claim == "C5" else "not reproduced",
+                        "p̂": "not reproduced",
+                        "metric": 0.0,
+                        "D": "20",
+                        "n_train": "1,000",
+                        "fits p": fit,
+                        "KL*(p‖pθ)/D": 0.01 if fit else 0.2,
+                        "KL*(p‖p̂)/D": 0.005,
+                        "KL*(p‖pθ₀)/D": 0.7,
+                        "log-scale map": "tanh" if point == "P1" else "exp",
+                        "permutations": "random",
+                        "last layer": "zero",
+                        "training": "early",
+                        "Σ_p recipe": "log-uniform",
+                        "μ_p scale": "1",
+                    }
+                )
     return pd.DataFrame(rows)
 
 
 def test_summaries_count_testable_runs_and_failures_apart():
-    runs = _runs({"P1": ["reproduced", "partly reproduced", "not reproduced"], "P2": ["not testable here", regimes.FAILED, "not reproduced"]})
+    runs = _runs(
+        {
+            "P1": ["reproduced", "partly reproduced", "not reproduced"],
+            "P2": ["not testable here", regimes.FAILED, "not reproduced"],
+        }
+    )
     cells = regimes.by_point(runs)
     assert cells.loc["P1", "C5"] == "1+1/3" and cells.loc["P2", "C5"] == "0+0/1 (1 failed)"
     assert cells.loc["P1", "score"] == pytest.approx(1.5 / 3) and regimes.closest(runs) == "P1"
@@ -84,16 +114,28 @@ def test_summaries_count_testable_runs_and_failures_apart():
 
 
 def test_the_closest_point_must_fit_p_and_effects_count_points_not_seeds(base):
-    runs = _runs({"P1": ["reproduced"] * 3, "P2": ["not reproduced"] * 3}, fits={"P1": [True, False, True], "P2": [True, True, True]})
+    runs = _runs(
+        {"P1": ["reproduced"] * 3, "P2": ["not reproduced"] * 3},
+        fits={"P1": [True, False, True], "P2": [True, True, True]},
+    )
     assert regimes.closest(runs) == "P2", "P1 scores higher but one of its seeds does not fit p"
     assert regimes.closest(_runs({"P1": ["reproduced"]}, fits={"P1": [False]})) is None
     effects = regimes.effects(runs, base.replace(regime_dims=[20], regime_n_train=[1000]))
-    c5 = effects[(effects["claim"] == "C5") & (effects["factor"] == "log-scale map")].set_index("level")
+    c5 = effects[(effects["claim"] == "C5") & (effects["factor"] == "log-scale map")].set_index(
+        "level"
+    )
     # P1's two fitted seeds both hold: one point with share 1 (no interval from one point); P2's point share is 0.
-    assert c5.loc["tanh", "share"] == 1.0 and c5.loc["tanh", "points"] == 1 and c5.loc["tanh", "runs"] == 2
+    assert (
+        c5.loc["tanh", "share"] == 1.0
+        and c5.loc["tanh", "points"] == 1
+        and c5.loc["tanh", "runs"] == 2
+    )
     assert c5.loc["exp", "share"] == 0.0 and c5.loc["exp", "runs"] == 3
     strata = regimes.strata(runs)
-    assert strata.loc[("20", "1,000"), "runs fitting p"] == "5/6" and strata.loc[("20", "1,000"), "C5 flow"] == "2/5"
+    assert (
+        strata.loc[("20", "1,000"), "runs fitting p"] == "5/6"
+        and strata.loc[("20", "1,000"), "C5 flow"] == "2/5"
+    )
 
 
 def test_an_overflowing_flow_is_rescored_in_float64(base, tmp_path):

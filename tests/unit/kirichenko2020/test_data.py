@@ -44,7 +44,9 @@ def test_splits_are_disjoint_and_stratified(splits):
     rows = {name: _rows(images) for name, images in splits.items()}
     assert sum(len(r) for r in rows.values()) == len(set().union(*rows.values()))
     labels = data.split_labels(seed=0)
-    assert {name: len(v) for name, v in labels.items()} == {name: len(v) for name, v in splits.items()}
+    assert {name: len(v) for name, v in labels.items()} == {
+        name: len(v) for name, v in splits.items()
+    }
     for name, fraction in zip(labels, (0.7, 0.1, 0.2)):
         counts = np.bincount(labels[name], minlength=10)
         assert counts[1] == counts[7] == 0
@@ -82,7 +84,13 @@ def test_ood_sets_names_shapes_and_ranges(splits, sets):
         assert images.min() >= 0 and images.max() <= 16, name
         assert isinstance(description, str) and len(description) > 20, name
     assert len(sets["class 1"][0]) == 182 and len(sets["class 7"][0]) == 179
-    for name in ("flipped left–right", "flipped up–down", "inverted", "uniform noise", "photo patches"):
+    for name in (
+        "flipped left–right",
+        "flipped up–down",
+        "inverted",
+        "uniform noise",
+        "photo patches",
+    ):
         assert len(sets[name][0]) == n_test, name
     assert "CIFAR" in sets["photo patches"][1] and "MNIST" in sets["class 1"][1]
 
@@ -119,7 +127,9 @@ def test_noise_and_patches_are_seeded(splits, sets):
     noise = sets["uniform noise"][0]
     assert set(np.unique(noise).tolist()) == set(range(17))
     assert abs(noise.mean() - 8) < 0.2
-    assert np.array_equal(sets["class 1"][0], other["class 1"][0])  # the held-out classes do not depend on the seed
+    assert np.array_equal(
+        sets["class 1"][0], other["class 1"][0]
+    )  # the held-out classes do not depend on the seed
 
 
 def test_photo_patches_are_smooth_and_validated():
@@ -188,7 +198,15 @@ def test_mean_log_likelihood_is_seeded_and_batch_free(splits):
     c = data.mean_log_likelihood(log_prob, images, n_draws=3, seed=1)
     assert a.shape == (50,) and a.dtype == np.float64
     assert np.allclose(a, b) and not np.allclose(a, c)
-    expected = np.mean([log_prob(data.dequantize(images, rng.stream(0, "kirichenko2020", "dequantize", k))).numpy() for k in range(3)], axis=0)
+    expected = np.mean(
+        [
+            log_prob(
+                data.dequantize(images, rng.stream(0, "kirichenko2020", "dequantize", k))
+            ).numpy()
+            for k in range(3)
+        ],
+        axis=0,
+    )
     assert np.allclose(a, expected)
     with pytest.raises(ValueError, match="log_prob_fn"):
         data.mean_log_likelihood(lambda x: x, images)
@@ -225,7 +243,9 @@ def test_auroc_ci_separable_identical_and_reversed():
     se = math.sqrt((400 + 400 + 1) / (12 * 400 * 400))
     value, lo, hi = data.auroc_ci(g.normal(0, 1, 400), g.normal(0, 1, 400), n_boot=200)
     assert abs(value - 0.5) < 4 * se and 0.6 < (hi - lo) / (2 * 1.96 * se) < 1.5
-    value, lo, hi = data.auroc_ci(g.normal(0, 1, 300), g.normal(1, 1, 300), n_boot=100)  # OOD rated more likely
+    value, lo, hi = data.auroc_ci(
+        g.normal(0, 1, 300), g.normal(1, 1, 300), n_boot=100
+    )  # OOD rated more likely
     assert value < 0.35 and hi < 0.5 and lo <= value <= hi
 
 

@@ -12,7 +12,18 @@ from flowcore.studies.kirichenko2020 import analysis, experiments
 from flowcore.studies.kirichenko2020.config import KirichenkoConfig
 from flowcore.studies.kirichenko2020.experiments import edge_correlation, layer_r2, r2, swap_r2
 
-TINY = {"channels": 2, "n_blocks": 1, "n_couplings": 2, "copies": 1, "max_epochs": 1, "patience": 1, "n_draws": 1, "n_boot": 10, "features": 4, "device": "cpu"}
+TINY = {
+    "channels": 2,
+    "n_blocks": 1,
+    "n_couplings": 2,
+    "copies": 1,
+    "max_epochs": 1,
+    "patience": 1,
+    "n_draws": 1,
+    "n_boot": 10,
+    "features": 4,
+    "device": "cpu",
+}
 
 
 def _perturb(flow, scale=0.3, seed=0):
@@ -35,7 +46,9 @@ def test_an_identity_first_coupling_leaks_nothing_to_the_swap():
 
 def test_a_first_coupling_that_encodes_the_conditioning_pixels_is_caught_by_the_swap():
     torch.manual_seed(0)
-    flow = _perturb(image_flow(size=8, n_couplings=2, mask="checkerboard", channels=4, n_blocks=1), scale=0.5)
+    flow = _perturb(
+        image_flow(size=8, n_couplings=2, mask="checkerboard", channels=4, n_blocks=1), scale=0.5
+    )
     x = torch.rand(64, 64, generator=torch.Generator().manual_seed(1)) * 0.9 + 0.05
     assert abs(layer_r2(flow, x)[1] - swap_r2(flow, x, seed=0)[1]) > 1e-3
 
@@ -43,7 +56,9 @@ def test_a_first_coupling_that_encodes_the_conditioning_pixels_is_caught_by_the_
 def test_r2_is_one_for_a_perfect_prediction_and_zero_for_the_mean():
     y = torch.randn(50, 4, generator=torch.Generator().manual_seed(0))
     mask = torch.tensor([True, True, False, True])
-    assert r2(y, y, mask) == pytest.approx(1.0) and r2(y, y.mean(0).expand_as(y), mask) == pytest.approx(0.0, abs=1e-6)
+    assert r2(y, y, mask) == pytest.approx(1.0) and r2(
+        y, y.mean(0).expand_as(y), mask
+    ) == pytest.approx(0.0, abs=1e-6)
 
 
 def test_edges_are_found_in_the_latent_when_they_are_there():
@@ -51,7 +66,9 @@ def test_edges_are_found_in_the_latent_when_they_are_there():
     images = rng.integers(0, 17, size=(40, 64))
     from flowcore.studies.kirichenko2020.experiments import edge_map
 
-    matched, mismatched = edge_correlation(edge_map(images) + 0.1 * rng.normal(size=(40, 64)), images)
+    matched, mismatched = edge_correlation(
+        edge_map(images) + 0.1 * rng.normal(size=(40, 64)), images
+    )
     assert matched > 0.9 and abs(mismatched) < 0.3
 
 
@@ -60,9 +77,13 @@ def test_the_untrained_flow_is_the_trained_flows_initialisation():
     flow = experiments.untrained_image_flow(config, mask="horizontal")
     with rng.seeded(3):
         fresh = image_flow(**experiments.architecture(config, "horizontal"))
-    assert all(torch.equal(a, b) for a, b in zip(flow.state_dict().values(), fresh.state_dict().values()))
+    assert all(
+        torch.equal(a, b) for a, b in zip(flow.state_dict().values(), fresh.state_dict().values())
+    )
     other = experiments.untrained_image_flow(config.at_seed(4), mask="horizontal")
-    assert not all(torch.equal(a, b) for a, b in zip(flow.state_dict().values(), other.state_dict().values()))
+    assert not all(
+        torch.equal(a, b) for a, b in zip(flow.state_dict().values(), other.state_dict().values())
+    )
     # Zero-initialised couplings: t = 0, so every coupling "predicts" 0.
     x = torch.rand(5, 64, generator=torch.Generator().manual_seed(0)) * 0.9 + 0.05
     assert all(c.parts(x)["prediction"].abs().max() == 0 for c in coupling_layers(flow))
@@ -70,8 +91,18 @@ def test_the_untrained_flow_is_the_trained_flows_initialisation():
 
 def test_architecture_takes_the_config_and_the_variant():
     config = KirichenkoConfig(**TINY)
-    assert experiments.architecture(config) == {"size": 8, "n_couplings": 2, "mask": "checkerboard", "channels": 2, "n_blocks": 1, "bottleneck": None}
-    assert experiments.architecture(config, "cycle", 4)["mask"] == "cycle" and experiments.architecture(config, "cycle", 4)["bottleneck"] == 4
+    assert experiments.architecture(config) == {
+        "size": 8,
+        "n_couplings": 2,
+        "mask": "checkerboard",
+        "channels": 2,
+        "n_blocks": 1,
+        "bottleneck": None,
+    }
+    assert (
+        experiments.architecture(config, "cycle", 4)["mask"] == "cycle"
+        and experiments.architecture(config, "cycle", 4)["bottleneck"] == 4
+    )
 
 
 def test_untrained_measures_read_pixel_magnitude_and_no_neighbours():
@@ -82,11 +113,20 @@ def test_untrained_measures_read_pixel_magnitude_and_no_neighbours():
     assert measures.layer == 1 and np.isnan(measures.neighbour_corr)
     assert (measures.r2.to_numpy() <= 1e-9).all()  # predicting 0 explains nothing
     # With t = 0 the prediction error is the mean squared value (after the logit) of the changed pixels.
-    h = flow.transform.transforms[0](analysis._logit_images(config, d.splits["test"], "test"))[0]  # the logit
+    h = flow.transform.transforms[0](analysis._logit_images(config, d.splits["test"], "test"))[
+        0
+    ]  # the logit
     change = coupling_layers(flow)[1].change_mask
     expected = (h[:, change] ** 2).mean(1).numpy()
-    assert np.allclose(measures.errors.loc[measures.errors["set"] == "test", "prediction error"], expected, rtol=1e-5)
-    assert set(measures.errors["set"]) == {"test", *d.ood} and set(measures.edges.index) == {"test", *(k for k in d.ood if k != "uniform noise")}
+    assert np.allclose(
+        measures.errors.loc[measures.errors["set"] == "test", "prediction error"],
+        expected,
+        rtol=1e-5,
+    )
+    assert set(measures.errors["set"]) == {"test", *d.ood} and set(measures.edges.index) == {
+        "test",
+        *(k for k in d.ood if k != "uniform noise"),
+    }
     with pytest.raises(ValueError, match="layer"):
         analysis.coupling_measures(config, flow, d, layer=5)
 

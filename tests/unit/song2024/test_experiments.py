@@ -35,7 +35,9 @@ def test_theorem_checks_match_the_optimiser_and_measure_the_printed_sign():
 
 
 def test_the_linear_grid_has_no_mle_below_d_and_regularised_fits_everywhere():
-    config = SongConfig.from_params(linear_dim=4, linear_n=[3, 40], outlier_fractions=[0.0], alphas=[0.0, 1.0], replicates=3)
+    config = SongConfig.from_params(
+        linear_dim=4, linear_n=[3, 40], outlier_fractions=[0.0], alphas=[0.0, 1.0], replicates=3
+    )
     summary = analysis.linear_summary(analysis.linear_grid(config))
     assert summary.query("N == 3 and α == 0")["exists"].item() == 0
     assert np.isfinite(summary.query("α == 1")["median KL"]).all()
@@ -49,8 +51,23 @@ def _deep_grid(kl_by_gamma, spread=0.05, seeds=(0, 1, 2)):
     for r in (0.0, 0.1):
         for k, kl in kl_by_gamma.items():
             for seed in seeds:
-                v = kl + (1.0 if r > 0 and k == 0 else 0.2 if r > 0 else 0.0) + spread * g.uniform(-1, 1)
-                rows.append({"dataset": "gaussian", "N": 20, "r": r, "klj_weight": k, "weight_decay": 0.0, "seed": seed, "KL*(p‖pθ)": v, "SE": 0.01})
+                v = (
+                    kl
+                    + (1.0 if r > 0 and k == 0 else 0.2 if r > 0 else 0.0)
+                    + spread * g.uniform(-1, 1)
+                )
+                rows.append(
+                    {
+                        "dataset": "gaussian",
+                        "N": 20,
+                        "r": r,
+                        "klj_weight": k,
+                        "weight_decay": 0.0,
+                        "seed": seed,
+                        "KL*(p‖pθ)": v,
+                        "SE": 0.01,
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -67,7 +84,11 @@ def test_deep_claims_read_the_direction_of_the_effect():
 def test_deep_claims_say_not_distinguishable_when_the_seeds_scatter_more_than_the_effect():
     # KLJ helps by 0.1 nats on average, but the seeds scatter each KL by up to ±2 nats.
     noisy = _deep_grid({0.0: 2.1, 0.01: 2.0}, spread=2.0)
-    for claim, check in (("S6", claims.s_klj_small_n), ("S7", claims.s_klj_outliers), ("S8", claims.s_best_gamma)):
+    for claim, check in (
+        ("S6", claims.s_klj_small_n),
+        ("S7", claims.s_klj_outliers),
+        ("S8", claims.s_best_gamma),
+    ):
         assert claims.assess(claim, check(noisy)).verdict == Verdict.UNDECIDED, claim
 
 
@@ -84,7 +105,9 @@ def test_klj_gains_are_paired_by_seed_and_need_the_plain_flow():
 def test_s7_needs_the_margin_not_just_a_sign():
     # KLJ loses 0.02 nats less to outliers than the plain flow, consistently: below the margin.
     grid = _deep_grid({0.0: 1.0, 0.01: 1.0}, spread=0.0)
-    grid.loc[(grid["r"] > 0) & (grid["klj_weight"] > 0), "KL*(p‖pθ)"] = 1.0 + 1.0 - 0.02 + 0.001 * grid["seed"]
+    grid.loc[(grid["r"] > 0) & (grid["klj_weight"] > 0), "KL*(p‖pθ)"] = (
+        1.0 + 1.0 - 0.02 + 0.001 * grid["seed"]
+    )
     assert claims.KL_MARGIN > 0.02
     assert claims.assess("S7", claims.s_klj_outliers(grid)).verdict == Verdict.NOT
 
@@ -99,10 +122,19 @@ def test_a_consistent_but_negligible_gain_does_not_count_as_improving_the_fit():
     assert claims.KL_MARGIN > 0.01
     assert claims.assess("S6", claims.s_klj_small_n(tiny)).verdict == Verdict.NOT
     # at r = 0.1 KLJ loses 0.8 nats less to the outliers, so only the clean cell fails
-    assert claims.s_best_gamma(tiny).subchecks[0].passed == {"gaussian, N=20, r=0": False, "gaussian, N=20, r=0.1": True}
+    assert claims.s_best_gamma(tiny).subchecks[0].passed == {
+        "gaussian, N=20, r=0": False,
+        "gaussian, N=20, r=0.1": True,
+    }
 
 
 def test_claims_without_the_cells_they_need_are_not_testable():
     clean_only = _deep_grid({0.0: 2.0, 0.01: 1.0}).query("r == 0")
-    assert claims.assess("S7", claims.s_klj_outliers(clean_only)).label() == "not testable here: the grid has no r > 0"
-    assert claims.assess("S3", claims.s_small_n(pd.DataFrame(), pd.DataFrame())).label() == "not testable here: the grid has no N ≤ d"
+    assert (
+        claims.assess("S7", claims.s_klj_outliers(clean_only)).label()
+        == "not testable here: the grid has no r > 0"
+    )
+    assert (
+        claims.assess("S3", claims.s_small_n(pd.DataFrame(), pd.DataFrame())).label()
+        == "not testable here: the grid has no N ≤ d"
+    )

@@ -66,11 +66,15 @@ def test_log_scales_match_the_autograd_jacobian_coupling_by_coupling(dim, kwargs
     diagonals = jacobian_diagonal(flow, x)
     assert len(jacobians) == len(log_scales) == len(diagonals) == 2
     per_coupling = klj_per_coupling(log_scales)
-    for i, (coupling, s, jac, diag) in enumerate(zip(_couplings(flow), log_scales, jacobians, diagonals)):
+    for i, (coupling, s, jac, diag) in enumerate(
+        zip(_couplings(flow), log_scales, jacobians, diagonals)
+    ):
         assert s.abs().min() > 1e-3  # really away from the identity
         # Eq. 9: the diagonal is e^s on the transformed coordinates and 1 on the copied ones ...
         torch.testing.assert_close(diag[:, coupling.transformed_index], s.exp())
-        torch.testing.assert_close(diag[:, coupling.copied_index], torch.ones_like(diag[:, coupling.copied_index]))
+        torch.testing.assert_close(
+            diag[:, coupling.copied_index], torch.ones_like(diag[:, coupling.copied_index])
+        )
         # ... the log-determinant is the sum of s (triangular up to a permutation) ...
         torch.testing.assert_close(torch.linalg.slogdet(jac).logabsdet, s.sum(-1))
         # ... so the penalty from s equals the one from the Jacobian's diagonal and determinant.
@@ -83,7 +87,10 @@ def test_log_scales_match_the_autograd_jacobian_coupling_by_coupling(dim, kwargs
 
 def test_image_couplings_match_the_autograd_jacobian():
     torch.manual_seed(0)
-    flow = _perturb(image_flow(size=4, n_couplings=3, mask="checkerboard", channels=2, n_blocks=1).to(DTYPE), scale=0.3)
+    flow = _perturb(
+        image_flow(size=4, n_couplings=3, mask="checkerboard", channels=2, n_blocks=1).to(DTYPE),
+        scale=0.3,
+    )
     x = torch.rand(5, 16, generator=torch.Generator().manual_seed(2), dtype=DTYPE) * 0.9 + 0.05
     _, log_scales = flow.log_prob_and_log_scales(x)
     jacobians = coupling_jacobians(flow, x)  # the Logit layer is skipped: it reports no log-scales
@@ -99,7 +106,9 @@ def test_image_couplings_match_the_autograd_jacobian():
 
 def test_zero_at_the_identity():
     torch.manual_seed(0)
-    flow = RealNVP(3, n_couplings=3, hidden=(8,)).to(DTYPE)  # zero init: every coupling is the identity
+    flow = RealNVP(3, n_couplings=3, hidden=(8,)).to(
+        DTYPE
+    )  # zero init: every coupling is the identity
     x = _x(10, 3)
     _, log_scales = flow.log_prob_and_log_scales(x)
     assert klj_term(1.0)(x, log_scales).item() == 0.0
@@ -136,9 +145,13 @@ def test_code_form_squares_the_log_scale_and_averages_over_couplings():
     log_scales = [torch.full((4, 2), 0.5, dtype=DTYPE), torch.full((4, 1), 1.0, dtype=DTYPE)]
     batch = torch.zeros(4, 3, dtype=DTYPE)
     # per coupling Σ_j (s² - 2s): 2·(0.25 - 1) = -1.5 and 1 - 2 = -1; the mean over the 2 couplings
-    assert klj_term(2.0, form="code")(batch, log_scales).item() == pytest.approx(2.0 * (-1.5 - 1.0) / 2)
+    assert klj_term(2.0, form="code")(batch, log_scales).item() == pytest.approx(
+        2.0 * (-1.5 - 1.0) / 2
+    )
     # the paper form: 2·(e - 2) + (e² - 3), summed
-    assert klj_term(2.0)(batch, log_scales).item() == pytest.approx(2.0 * (2 * (math.e - 2) + math.e**2 - 3))
+    assert klj_term(2.0)(batch, log_scales).item() == pytest.approx(
+        2.0 * (2 * (math.e - 2) + math.e**2 - 3)
+    )
     # the code form is smallest at s = 1 (scale e), not at the identity
     s = torch.linspace(-1, 3, 41, dtype=DTYPE).unsqueeze(-1)
     assert s[klj_per_coupling([s], form="code")[:, 0].argmin()].item() == pytest.approx(1.0)
@@ -166,7 +179,9 @@ def _train(loss_terms, seed=0):
     x = torch.randn(256, 3, generator=g, dtype=DTYPE) * scales + 1.0
     torch.manual_seed(seed)
     flow = RealNVP(3, n_couplings=3, hidden=(16,)).to(DTYPE)
-    config = TrainConfig(n_train=192, n_val=64, batch_size=48, lr=1e-2, max_epochs=20, stopping="fixed", seed=seed)
+    config = TrainConfig(
+        n_train=192, n_val=64, batch_size=48, lr=1e-2, max_epochs=20, stopping="fixed", seed=seed
+    )
     fit(flow, x[:192], x[192:], config, progress=False, loss_terms=loss_terms)
     _, log_scales = flow.log_prob_and_log_scales(x[192:])
     return torch.cat([s.detach().abs().flatten() for s in log_scales]).mean().item()
@@ -184,7 +199,12 @@ def test_training_with_klj_shrinks_the_log_scales():
 def test_weight_decay_term_sums_the_st_network_weight_matrices():
     flow = _realnvp(3)
     term = weight_decay_term(flow, 0.01)
-    expected = 0.01 * sum(m.weight.square().sum() for c in _couplings(flow) for m in c.st_net if isinstance(m, nn.Linear))
+    expected = 0.01 * sum(
+        m.weight.square().sum()
+        for c in _couplings(flow)
+        for m in c.st_net
+        if isinstance(m, nn.Linear)
+    )
     value = term(_x(2, 3), [])
     torch.testing.assert_close(value, expected)
     value.backward()
@@ -204,12 +224,16 @@ def test_weight_decay_term_covers_image_couplings_convolutions():
     assert all(w.dim() in (2, 4) for w in weights)
     names = {id(p): n for n, p in flow.named_parameters()}
     assert all(names[id(w)].endswith("weight") for w in weights)
-    torch.testing.assert_close(weight_decay_term(flow, 1.0)(torch.zeros(1, 16), []), sum(w.square().sum() for w in weights))
+    torch.testing.assert_close(
+        weight_decay_term(flow, 1.0)(torch.zeros(1, 16), []), sum(w.square().sum() for w in weights)
+    )
 
 
 def test_weight_decay_term_needs_couplings_and_a_valid_weight():
     with pytest.raises(ValueError, match="st-network"):
-        weight_decay_term(Flow(CompositeTransform([Permutation.reverse(2)]), StandardNormal(2)), 0.1)
+        weight_decay_term(
+            Flow(CompositeTransform([Permutation.reverse(2)]), StandardNormal(2)), 0.1
+        )
     with pytest.raises(ValueError, match="weight"):
         weight_decay_term(RealNVP(2, n_couplings=1, hidden=(4,)), -1.0)
 
@@ -221,12 +245,18 @@ def test_weight_decay_term_needs_couplings_and_a_valid_weight():
 def test_frobenius_bound_holds_for_random_relu_mlps(seed):
     g = torch.Generator().manual_seed(seed)
     n_in = int(torch.randint(1, 5, (), generator=g))
-    widths = [n_in, *torch.randint(2, 12, (int(torch.randint(0, 4, (), generator=g)),), generator=g).tolist(), 2 * int(torch.randint(1, 4, (), generator=g))]
+    widths = [
+        n_in,
+        *torch.randint(2, 12, (int(torch.randint(0, 4, (), generator=g)),), generator=g).tolist(),
+        2 * int(torch.randint(1, 4, (), generator=g)),
+    ]
     layers = []
     for a, b in zip(widths[:-1], widths[1:]):
         layers += [nn.Linear(a, b), nn.ReLU()]
     torch.manual_seed(seed)
-    net = _perturb(nn.Sequential(*layers[:-1]).to(DTYPE), seed, scale=float(torch.rand((), generator=g)) * 2)
+    net = _perturb(
+        nn.Sequential(*layers[:-1]).to(DTYPE), seed, scale=float(torch.rand((), generator=g)) * 2
+    )
     x = torch.randn(32, n_in, generator=g, dtype=DTYPE) * 3
     for part in ("t", "s", "st"):
         lhs, rhs = frobenius_bound(net, x, part=part)
@@ -249,7 +279,9 @@ def test_frobenius_bound_is_attained():
     with torch.no_grad():
         net[0].weight.copy_(torch.outer(u, v))
         net[0].bias.fill_(100.0)  # every ReLU active on the inputs below
-        net[2].weight.copy_(torch.stack([torch.zeros(3, dtype=DTYPE), u]))  # the s row zero, the t row along u
+        net[2].weight.copy_(
+            torch.stack([torch.zeros(3, dtype=DTYPE), u])
+        )  # the s row zero, the t row along u
         net[2].bias.zero_()
     lhs, rhs = frobenius_bound(net, _x(5, 2))
     torch.testing.assert_close(lhs, rhs)
@@ -257,6 +289,8 @@ def test_frobenius_bound_is_attained():
 
 def test_frobenius_bound_validates_its_network():
     with pytest.raises(ValueError, match="st_net"):
-        frobenius_bound(nn.Sequential(nn.Linear(2, 4), nn.Tanh(), nn.Linear(4, 2)), torch.zeros(3, 2))
+        frobenius_bound(
+            nn.Sequential(nn.Linear(2, 4), nn.Tanh(), nn.Linear(4, 2)), torch.zeros(3, 2)
+        )
     with pytest.raises(ValueError, match="part"):
         frobenius_bound(nn.Sequential(nn.Linear(2, 2)), torch.zeros(3, 2), part="L")

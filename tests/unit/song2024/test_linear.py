@@ -77,7 +77,13 @@ def _lbfgs(fun_grad, d, x0=None):
         return value, np.concatenate([gU.ravel(), gb])
 
     x0 = np.concatenate([np.eye(d).ravel(), np.zeros(d)]) if x0 is None else x0
-    result = minimize(flat, x0, jac=True, method="L-BFGS-B", options={"maxiter": 20000, "maxcor": 30, "ftol": 1e-15, "gtol": 1e-11})
+    result = minimize(
+        flat,
+        x0,
+        jac=True,
+        method="L-BFGS-B",
+        options={"maxiter": 20000, "maxcor": 30, "ftol": 1e-15, "gtol": 1e-11},
+    )
     return result.x[: d * d].reshape(d, d), result.x[d * d :], result
 
 
@@ -128,7 +134,9 @@ def test_nll_is_the_mean_gaussian_nll_and_eq3_over_n(d):
     rng = np.random.default_rng(d)
     U, b = np.eye(d) + 0.3 * rng.standard_normal((d, d)), rng.standard_normal(d)
     mean, cov = -np.linalg.solve(U.T, b), np.linalg.inv(U @ U.T)
-    assert math.isclose(nll(U, b, X), -multivariate_normal(mean, cov).logpdf(X).mean(), rel_tol=1e-12)
+    assert math.isclose(
+        nll(U, b, X), -multivariate_normal(mean, cov).logpdf(X).mean(), rel_tol=1e-12
+    )
     eq3 = np.sum((X @ U + b) ** 2) / 2 - len(X) * np.log(abs(np.linalg.det(U)))
     assert math.isclose(nll(U, b, X), eq3 / len(X) + d / 2 * math.log(2 * math.pi), rel_tol=1e-12)
     assert nll(np.zeros((d, d)), b, X) == math.inf
@@ -140,7 +148,9 @@ def test_gradient_is_right(d, kind):
     X = _data(1, d, 20)
     G = _spd(1, d) if kind == "kl" else None
     rng = np.random.default_rng(d)
-    x0 = np.concatenate([(np.eye(d) + 0.2 * rng.standard_normal((d, d))).ravel(), rng.standard_normal(d)])
+    x0 = np.concatenate(
+        [(np.eye(d) + 0.2 * rng.standard_normal((d, d))).ravel(), rng.standard_normal(d)]
+    )
 
     def f(x):
         return objective(x[: d * d].reshape(d, d), x[d * d :], X, 3.0, kind, G)
@@ -159,8 +169,12 @@ def test_objective_is_nll_plus_alpha_over_n_times_penalty():
     M = U @ U.T
     assert objective(U, b, X, 0.0, "kl", G) == nll(U, b, X)
     assert math.isclose(objective(U, b, X, 6.0, "l2"), nll(U, b, X) + 6.0 / 12 * np.trace(M))
-    kl = kl_gaussian(np.zeros(d), G, np.zeros(d), np.linalg.inv(M))  # R_kl = KL(N(0, G) ‖ N(0, M⁻¹))
-    assert math.isclose(objective(U, b, X, 6.0, "kl", G), nll(U, b, X) + 6.0 / 12 * kl, rel_tol=1e-12)
+    kl = kl_gaussian(
+        np.zeros(d), G, np.zeros(d), np.linalg.inv(M)
+    )  # R_kl = KL(N(0, G) ‖ N(0, M⁻¹))
+    assert math.isclose(
+        objective(U, b, X, 6.0, "kl", G), nll(U, b, X) + 6.0 / 12 * kl, rel_tol=1e-12
+    )
 
 
 # --- closed forms against L-BFGS ------------------------------------------------------------------
@@ -228,14 +242,19 @@ def test_printed_l2_and_kl_constants_need_other_weightings(d):
     # "T̂ = T + αI" is not the minimiser of Eq. 3 + α‖U‖²_F ...
     printed = linear._fit(T + alpha * np.eye(d), X.mean(0))
     ours = regularised(X, alpha, "l2")
-    assert objective(printed.U, printed.b, X, alpha, "l2") > objective(ours.U, ours.b, X, alpha, "l2") + 1e-3
+    assert (
+        objective(printed.U, printed.b, X, alpha, "l2")
+        > objective(ours.U, ours.b, X, alpha, "l2") + 1e-3
+    )
     # ... it is the minimiser of mean NLL + (α/2)‖U‖²_F, i.e. Eq. 3 + (Nα/2)‖U‖²_F.
     assert np.allclose(regularised(X, N * alpha / 2, "l2").cov, T + alpha * np.eye(d))
 
     # With the printed "KL" = tr(MG) − log det(MG) (no ½) as the penalty, Eq. 7 gets 2α:
     def printed_kl(U, b):
         M_inv_T = np.linalg.inv(U).T
-        value = nll(U, b, X) + alpha / N * (np.sum((G @ U) * U) - np.linalg.slogdet(G)[1] - 2 * np.linalg.slogdet(U)[1])
+        value = nll(U, b, X) + alpha / N * (
+            np.sum((G @ U) * U) - np.linalg.slogdet(G)[1] - 2 * np.linalg.slogdet(U)[1]
+        )
         gU, gb = _grad(U, b, X, 0.0, "kl", None)
         return value, gU + alpha / N * (2 * G @ U - 2 * M_inv_T), gb
 
@@ -272,8 +291,12 @@ def test_trace_inequality_is_a_min_with_reversed_order(d):
         return np.trace(T @ Q @ np.diag(gamma) @ Q.T)
 
     values = [trace(W[:, list(p)]) for p in itertools.permutations(range(d))]
-    assert math.isclose(min(values), lo, rel_tol=1e-10) and math.isclose(max(values), hi, rel_tol=1e-10)
-    assert math.isclose(trace(W), lo, rel_tol=1e-10)  # M's eigenvectors on T's, γ ascending where λ descends
+    assert math.isclose(min(values), lo, rel_tol=1e-10) and math.isclose(
+        max(values), hi, rel_tol=1e-10
+    )
+    assert math.isclose(
+        trace(W), lo, rel_tol=1e-10
+    )  # M's eigenvectors on T's, γ ascending where λ descends
     random = [trace(_rotation(rng, d)) for _ in range(500)]
     assert lo - 1e-9 <= min(random) and max(random) <= hi + 1e-9
     # The MLE found by L-BFGS has exactly this reversed pairing.
@@ -293,7 +316,9 @@ def test_pseudo_samples_equal_the_kl_fit(d, seed):
     G = _spd(seed, d)
     for alpha in (0.5, 3.7, 40.0):
         kl, pseudo = regularised(X, alpha, "kl", G), pseudo_sample_fit(X, alpha, G)
-        assert np.allclose(pseudo.M, kl.M, rtol=1e-10) and np.allclose(pseudo.b, kl.b, rtol=1e-10, atol=1e-12)
+        assert np.allclose(pseudo.M, kl.M, rtol=1e-10) and np.allclose(
+            pseudo.b, kl.b, rtol=1e-10, atol=1e-12
+        )
     # Explicit, equally weighted pseudo-samples: N1 points with mean x̄ and biased covariance G, then mle().
     n1 = d + 3
     rng = np.random.default_rng(seed)
@@ -328,9 +353,11 @@ def _commuting_g(X, seed):
 def test_decoupled_solves_the_1d_problems(d, seed, case):
     N = 30
     X = _data(seed, d, N)
-    alpha, kind, G = {"mle": (0.0, "l2", None), "l2": (6.0, "l2", None), "kl_identity": (6.0, "kl", None)}.get(
-        case, (6.0, "kl", _commuting_g(X, seed))
-    )
+    alpha, kind, G = {
+        "mle": (0.0, "l2", None),
+        "l2": (6.0, "l2", None),
+        "kl_identity": (6.0, "kl", None),
+    }.get(case, (6.0, "kl", _commuting_g(X, seed)))
     sol = decoupled(X, alpha, kind, G)
     W = sol.directions
     assert np.allclose(W.T @ W, np.eye(d)) and np.all(np.diff(sol.t_eigs) <= 0)
@@ -350,8 +377,14 @@ def test_decoupled_solves_the_1d_problems(d, seed, case):
     # ... and the objective of any M on these directions is the sum of the 1-D objectives.
     gamma = np.random.default_rng(seed).uniform(0.3, 2.0, size=d)
     U = W @ np.diag(np.sqrt(gamma)) @ W.T
-    r = gamma if kind == "l2" else 0.5 * (sol.g_eigs * gamma - 1 - np.log(sol.g_eigs) - np.log(gamma))
-    separable = np.sum(0.5 * (sol.t_eigs * gamma - np.log(gamma)) + alpha / N * r) + d / 2 * math.log(2 * math.pi)
+    r = (
+        gamma
+        if kind == "l2"
+        else 0.5 * (sol.g_eigs * gamma - 1 - np.log(sol.g_eigs) - np.log(gamma))
+    )
+    separable = np.sum(
+        0.5 * (sol.t_eigs * gamma - np.log(gamma)) + alpha / N * r
+    ) + d / 2 * math.log(2 * math.pi)
     assert math.isclose(objective(U, -U.T @ X.mean(0), X, alpha, kind, G), separable, rel_tol=1e-10)
 
 
@@ -389,7 +422,9 @@ def test_mle_raises_and_nll_is_unbounded_when_n_le_d(n, d):
         assert math.isclose(values[0] - values[-1], math.log(s), abs_tol=1e-6)
         if s > 1e3:  # with alpha > 0 the same path goes up, not down
             for kind in linear.KINDS:
-                assert objective(U, -U.T @ X.mean(0), X, 1.0, kind) > objective(U0, -X.mean(0), X, 1.0, kind)
+                assert objective(U, -U.T @ X.mean(0), X, 1.0, kind) > objective(
+                    U0, -X.mean(0), X, 1.0, kind
+                )
     assert values[-1] < values[0] - 18  # and on without bound: log s
 
 
@@ -408,7 +443,12 @@ def test_kl_gaussian_known_values():
     m, S = np.array([1.0, -2.0, 0.5]), _spd(0, 3)
     assert abs(kl_gaussian(m, S, m, S)) < 1e-12
     # Diagonal Gaussians: the sum of 1-D KLs.
-    s0, s1, m0, m1 = np.array([0.5, 2.0]), np.array([1.5, 0.7]), np.array([0.0, 1.0]), np.array([2.0, -1.0])
+    s0, s1, m0, m1 = (
+        np.array([0.5, 2.0]),
+        np.array([1.5, 0.7]),
+        np.array([0.0, 1.0]),
+        np.array([2.0, -1.0]),
+    )
     one_d = 0.5 * (s0 / s1 + (m1 - m0) ** 2 / s1 - 1 + np.log(s1 / s0))
     assert math.isclose(kl_gaussian(m0, np.diag(s0), m1, np.diag(s1)), one_d.sum(), rel_tol=1e-12)
 
@@ -439,12 +479,23 @@ def test_density_1d_fig2_behaviour(delta):
             p = density_1d(grid, kind, alpha, data)
             assert math.isclose(np.trapezoid(p, grid), 1.0, rel_tol=1e-6)
         # α = 0: the dotted curve N(0, δ).
-        assert np.allclose(density_1d(grid, kind, 0.0, data), np.exp(-grid**2 / (2 * delta)) / math.sqrt(2 * math.pi * delta))
+        assert np.allclose(
+            density_1d(grid, kind, 0.0, data),
+            np.exp(-(grid**2) / (2 * delta)) / math.sqrt(2 * math.pi * delta),
+        )
     # L2: the peak falls towards 0 as α grows ("collapse"); KL: tends to N(0, G = 1).
     peaks = [float(density_1d(0.0, "l2", a, data)) for a in (0.0, 1e2, 1e4, 1e6)]
     assert all(b < a for a, b in zip(peaks, peaks[1:])) and peaks[-1] < 1e-2
-    assert np.allclose(density_1d(grid, "kl", 1e9, data), np.exp(-grid**2 / 2) / math.sqrt(2 * math.pi), atol=1e-7)
-    assert np.allclose(density_1d(grid, "kl", 1e9, data, G=3.0), np.exp(-grid**2 / 6) / math.sqrt(6 * math.pi), atol=1e-7)
+    assert np.allclose(
+        density_1d(grid, "kl", 1e9, data),
+        np.exp(-(grid**2) / 2) / math.sqrt(2 * math.pi),
+        atol=1e-7,
+    )
+    assert np.allclose(
+        density_1d(grid, "kl", 1e9, data, G=3.0),
+        np.exp(-(grid**2) / 6) / math.sqrt(6 * math.pi),
+        atol=1e-7,
+    )
 
 
 def test_density_1d_is_the_change_of_variables_of_the_fit():
@@ -471,7 +522,10 @@ BAD = [
     (lambda: regularised(X2, 1.0, "l1"), "kind must be one of"),
     (lambda: regularised(X2, 1.0, "l2", np.eye(2)), "G must be None"),
     (lambda: regularised(X2, 1.0, "kl", -np.eye(2)), "G must be symmetric positive definite"),
-    (lambda: regularised(X2, 1.0, "kl", [[1.0, 2.0], [0.0, 1.0]]), "G must be symmetric positive definite; it is not symmetric"),
+    (
+        lambda: regularised(X2, 1.0, "kl", [[1.0, 2.0], [0.0, 1.0]]),
+        "G must be symmetric positive definite; it is not symmetric",
+    ),
     (lambda: regularised(X2, 1.0, "kl", np.eye(3)), "G must have shape"),
     (lambda: pseudo_sample_fit(X2, -1.0), "alpha must be"),
     (lambda: pseudo_sample_fit(X2, 1.0, np.eye(3)), "G must have shape"),
@@ -479,8 +533,14 @@ BAD = [
     (lambda: objective(np.eye(2), np.zeros(2), X2, math.inf, "kl"), "alpha must be"),
     (lambda: decoupled(X2, 1.0, "x"), "kind must be one of"),
     (lambda: kl_gaussian([0.0, 0.0], np.eye(2), [0.0], [[1.0]]), "mean1 must have shape"),
-    (lambda: kl_gaussian([0.0], [[0.0]], [0.0], [[1.0]]), "cov0 must be symmetric positive definite"),
-    (lambda: kl_gaussian([0.0], [[1.0]], [0.0], [[-1.0]]), "cov1 must be symmetric positive definite"),
+    (
+        lambda: kl_gaussian([0.0], [[0.0]], [0.0], [[1.0]]),
+        "cov0 must be symmetric positive definite",
+    ),
+    (
+        lambda: kl_gaussian([0.0], [[1.0]], [0.0], [[-1.0]]),
+        "cov1 must be symmetric positive definite",
+    ),
     (lambda: density_1d([np.nan], "kl", 1.0, [0.0, 1.0]), "x must be finite"),
     (lambda: density_1d(0.0, "kl", 1.0, [[0.0, 1.0]]), "data must be a 1-D array"),
     (lambda: density_1d(0.0, "kl", 1.0, [0.0, 1.0], G=-1.0), "G must be a finite number > 0"),
