@@ -2,9 +2,10 @@
 """The book's pipeline: one command builds the book, one runs the tests.
 
     python3 pipeline.py build [--profile default|ci|paper]   # execute every chapter, build the HTML
-    python3 pipeline.py test                                  # unit tests, notebook tests, smoke build, browser test
+    python3 pipeline.py test   # unit tests, notebook tests, smoke build, browser test
     python3 pipeline.py chapter baseline [--profile P] [-p NAME VALUE ...]   # rerun one chapter
-    python3 pipeline.py explore [--profile P] [--port N]   # serve the live explorer on 127.0.0.1 (cached results)
+    python3 pipeline.py explore [--profile P] [--port N]   # serve the live explorer on 127.0.0.1
+                                                             (cached results)
 
 ``build`` and ``chapter`` take ``--scheduler tcp://HOST:8786`` to run the sweeps' jobs on a running
 Dask cluster (default: a LocalCluster per sweep, one worker process per core; ``serial`` runs them
@@ -36,7 +37,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 PROFILES = tuple(sorted(p.stem for p in (ROOT / "notebooks" / "params").glob("*.yaml")))
-#: The chapters of ``_toc.yml`` (for the help text; bookpipe.layout.CHAPTERS reads them the same way).
+#: The chapters of ``_toc.yml`` (for the help text; bookpipe.layout.CHAPTERS reads them the same
+#: way).
 CHAPTERS = tuple(
     re.findall(
         r"^\s*-?\s*file:\s*book/chapters/([\w-]+/[\w-]+)\s*$",
@@ -44,7 +46,8 @@ CHAPTERS = tuple(
         flags=re.M,
     )
 )
-#: The studies with a live explorer (``notebooks/explorers/<study>.py``; bookpipe.explorer.EXPLORERS).
+#: The studies with a live explorer (``notebooks/explorers/<study>.py``;
+#: bookpipe.explorer.EXPLORERS).
 EXPLORER_STUDIES = tuple(sorted(p.stem for p in (ROOT / "notebooks" / "explorers").glob("*.py")))
 
 
@@ -64,8 +67,8 @@ def _inside_venv() -> bool:
 
 
 def ensure_venv() -> None:
-    """Create ``.venv`` and install the pinned requirements and this project (flowcore, bookpipe), once
-    per change of requirements.txt or pyproject.toml."""
+    """Create ``.venv`` and install the pinned requirements and this project (flowcore, bookpipe),
+    once per change of requirements.txt or pyproject.toml."""
     python = _venv_python()
     if not python.exists():
         log(f"creating {VENV}")
@@ -113,7 +116,10 @@ def reexec_in_venv() -> None:
 
 # --- the command line ----------------------------------------------------------------------
 
-SCHEDULER_HELP = "where the sweeps' jobs run: a Dask scheduler address (tcp://HOST:8786), 'local' (default: a LocalCluster, one worker process per core) or 'serial'"
+SCHEDULER_HELP = (
+    "where the sweeps' jobs run: a Dask scheduler address (tcp://HOST:8786), "
+    "'local' (default: a LocalCluster, one worker process per core) or 'serial'"
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -128,7 +134,10 @@ def main(argv: list[str] | None = None) -> int:
     p_build.add_argument("--scheduler", default="", metavar="ADDRESS", help=SCHEDULER_HELP)
     sub.add_parser(
         "test",
-        help="run the unit tests, the notebook tests and the smoke build (extra arguments go to pytest)",
+        help=(
+            "run the unit tests, the notebook tests and the smoke build "
+            "(extra arguments go to pytest)"
+        ),
     )
     p_chapter = sub.add_parser("chapter", help="rerun one chapter with other parameters")
     p_chapter.add_argument("name", help=f"one of {', '.join(CHAPTERS)} (or the part after the /)")

@@ -82,7 +82,8 @@ def main() -> None:
     )
     for profile, seconds in wall.items():
         print(
-            f"\n{profile}: {seconds:.1f} s wall-clock including the venv check ({'empty' if args.cold else 'existing'} cache)"
+            f"\n{profile}: {seconds:.1f} s wall-clock including the venv check "
+            f"({'empty' if args.cold else 'existing'} cache)"
         )
 
 

@@ -46,7 +46,8 @@ def main() -> None:
     device = resolve_device(args.device)
     chunks = (4_096, 16_384, 65_536)
     print(
-        f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads, RealNVP {args.couplings} couplings, hidden {args.hidden}"
+        f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
+        f"RealNVP {args.couplings} couplings, hidden {args.hidden}"
     )
     header = (
         f"{'D':>4} {'train (samples/s)':>18} "

@@ -104,7 +104,8 @@ def gemm_rate(
 
 
 def gemm_backends(device: torch.device) -> list[str]:
-    """The float32 GEMMs to measure the peak with: ``torch.mm``, plus oneDNN on a CPU that has it."""
+    """The float32 GEMMs to measure the peak with: ``torch.mm``, plus oneDNN on a CPU that has
+    it."""
     return ["mm", "onednn"] if device.type == "cpu" and onednn_linear_available() else ["mm"]
 
 
@@ -124,7 +125,8 @@ def linear_macs(model: nn.Module) -> int:
 
 
 def randomize_(model: nn.Module, seed: int) -> nn.Module:
-    """Small random weights everywhere (also in zero-initialised last layers), so no coupling is the identity."""
+    """Small random weights everywhere (also in zero-initialised last layers), so no coupling is
+    the identity."""
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for p in model.parameters():
@@ -270,7 +272,8 @@ LIBRARIES = {
 
 
 def compiled_flowcore(device, x_probe):
-    """``torch.compile`` of flowcore's reference path; returns (module, log_prob, seconds to compile)."""
+    """``torch.compile`` of flowcore's reference path; returns (module, log_prob, seconds to
+    compile)."""
     flow, reference = build_flowcore_reference()
     randomize_(flow, 0).to(device).eval()
     compiled = torch.compile(reference, dynamic=False)
@@ -329,11 +332,13 @@ def main() -> None:
 
     load0 = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(
-        f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, load average {load0:.2f}"
+        f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
+        f"{os.cpu_count()} CPUs, load average {load0:.2f}"
     )
     print(
         f"model: RealNVP D={DIM}, {COUPLINGS} affine couplings, st-net MLP {HIDDEN} ReLU, float32; "
-        f"{args.n:,} samples per chunked pass; median of {args.repeats} interleaved rounds after {args.warmup} warm-up round(s)\n"
+        f"{args.n:,} samples per chunked pass; median of {args.repeats} interleaved rounds "
+        f"after {args.warmup} warm-up round(s)\n"
     )
     gen = torch.Generator().manual_seed(1)
     x = torch.randn(max(args.n, 65_536 if not args.no_compile else 0), DIM, generator=gen).to(
@@ -429,7 +434,8 @@ def main() -> None:
     peak = max(max(p.values()) for p in peaks)
     load1 = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(
-        f"\nfp32 GEMM peak (4096x4096x4096 float32, best of {' and '.join(backends)} over the run): {peak:,.1f} GFLOP/s"
+        f"\nfp32 GEMM peak (4096x4096x4096 float32, best of {' and '.join(backends)} "
+        f"over the run): {peak:,.1f} GFLOP/s"
     )
     for backend in backends:
         print(
@@ -457,7 +463,8 @@ def main() -> None:
             rates[name] = max(rates.get(name, 0.0), rate)
             gflops = rate * 2 * macs / 1e9
             print(
-                f"| {name} | {mode} | {rate:,.0f} | {gflops:,.1f} | {100 * gflops / peak:.0f}% | {note}{'; ' if note else ''}{2 * macs / 1e6:.2f} MFLOP/sample |"
+                f"| {name} | {mode} | {rate:,.0f} | {gflops:,.1f} | {100 * gflops / peak:.0f}% "
+                f"| {note}{'; ' if note else ''}{2 * macs / 1e6:.2f} MFLOP/sample |"
             )
     for name, note in skipped:
         print(f"| {name} | – | – | – | – | {note} |")
@@ -465,18 +472,21 @@ def main() -> None:
     if "flowcore" in rates:
         ours = rates["flowcore"]
         print(
-            f"\nflowcore best: {ours:,.0f} samples/s (bar {BAR_SAMPLES_PER_S:,}: {'met' if ours >= BAR_SAMPLES_PER_S else 'NOT met'})"
+            f"\nflowcore best: {ours:,.0f} samples/s (bar {BAR_SAMPLES_PER_S:,}: "
+            f"{'met' if ours >= BAR_SAMPLES_PER_S else 'NOT met'})"
         )
         others = {k: v for k, v in rates.items() if k in LIBRARIES}
         if others:
             lib, theirs = max(others.items(), key=lambda kv: kv[1])
             ratio = ours / theirs
             print(
-                f"best other library: {lib} {theirs:,.0f} samples/s; flowcore / best = {ratio:.2f}x (bar {BAR_RATIO}x: {'met' if ratio >= BAR_RATIO else 'NOT met'})"
+                f"best other library: {lib} {theirs:,.0f} samples/s; flowcore / best = "
+                f"{ratio:.2f}x (bar {BAR_RATIO}x: {'met' if ratio >= BAR_RATIO else 'NOT met'})"
             )
         fp32_ceiling = peak * 1e9 / (2 * linear_macs(models[0][1]))
         print(
-            f"fp32 ceiling for this model at 100% of the measured GEMM peak: {fp32_ceiling:,.0f} samples/s"
+            f"fp32 ceiling for this model at 100% of the measured GEMM peak: "
+            f"{fp32_ceiling:,.0f} samples/s"
         )
 
 

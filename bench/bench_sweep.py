@@ -1,6 +1,7 @@
 """Sweep throughput: flows trained per hour, serially, batched, on a LocalCluster, and both.
 
-    .venv/bin/python bench/bench_sweep.py [--settings 4] [--epochs 3] [--n-train 10000] [--workers 2]
+    .venv/bin/python bench/bench_sweep.py [--settings 4] [--epochs 3] [--n-train 10000]
+        [--workers 2]
 
 The flows are the default profile's sensitivity sweep's: D = ``sweep_dim`` (20), the default
 architecture (8 couplings, st-net 2 × 64), ``--settings`` sweep settings × the sweep's 3 seeds, each
@@ -112,7 +113,8 @@ def main() -> None:
     )
     args = parser.parse_args()
     print(
-        f"CPU: {cpu_model()}, {os.cpu_count()} cores; torch {torch.__version__}, {torch.get_num_threads()} threads in this process"
+        f"CPU: {cpu_model()}, {os.cpu_count()} cores; torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads in this process"
     )
     print(f"load average before: {os.getloadavg()}")
     together = (
@@ -121,13 +123,16 @@ def main() -> None:
         else f"all {3 * args.settings} flows (settings differ in Σ_p alone)"
     )
     print(
-        f"{args.settings} settings × 3 seeds, D = 20, n_train = {args.n_train}, {args.epochs} epochs (fixed), LocalCluster of {args.workers}; batched: {together} per stacked model"
+        f"{args.settings} settings × 3 seeds, D = 20, n_train = {args.n_train}, "
+        f"{args.epochs} epochs (fixed), LocalCluster of {args.workers}; "
+        f"batched: {together} per stacked model"
     )
     for mode in ("serial", "batched"):  # warm-up: imports and first calls, not timed
         timed(mode, 1, 1, 500, args.workers)
     reference = None
     print(
-        f"{'mode':<10} {'flows':>6} {'seconds':>9} {'flows/hour':>11} {'× serial':>9} {'mean val NLL':>13} {'max |Δ| vs serial':>18}"
+        f"{'mode':<10} {'flows':>6} {'seconds':>9} {'flows/hour':>11} {'× serial':>9} "
+        f"{'mean val NLL':>13} {'max |Δ| vs serial':>18}"
     )
     for mode in args.modes:
         seconds, n, table = timed(
@@ -138,7 +143,8 @@ def main() -> None:
             reference = (rate, table)
         diff = table["val NLL"].to_numpy() - reference[1]["val NLL"].to_numpy()
         print(
-            f"{mode:<10} {n:>6} {seconds:>9.1f} {rate:>11.0f} {rate / reference[0]:>9.2f} {table['val NLL'].mean():>13.4f} {abs(diff).max():>18.2e}"
+            f"{mode:<10} {n:>6} {seconds:>9.1f} {rate:>11.0f} {rate / reference[0]:>9.2f} "
+            f"{table['val NLL'].mean():>13.4f} {abs(diff).max():>18.2e}"
         )
     print(f"load average after: {os.getloadavg()}")
 

@@ -1,6 +1,7 @@
 """Training throughput of the book's RealNVP: flowcore against other flow libraries, one run.
 
-    .venv/bin/python bench/bench_train.py [--dims 20 100] [--device auto] [--steps 40] [--repeats 5] [--threads N] [--quick]
+    .venv/bin/python bench/bench_train.py [--dims 20 100] [--device auto] [--steps 40]
+        [--repeats 5] [--threads N] [--quick]
 
 Model (the book's default architecture): RealNVP, 8 affine couplings, st-network MLP with hidden
 widths (64, 64) and ReLU, float32, minibatches of 512 samples of a Gaussian (flowcore's
@@ -25,7 +26,8 @@ written the way each library's user would write it:
 * ``normflows``, ``nflows``, ``zuko``, ``FrEIA``: ``loss = -log_prob(x).mean()``, ``zero_grad``,
   ``backward``, ``step`` with the default ``torch.optim.Adam``; the models come from
   ``bench_logp.py``'s ``build_*`` functions (D, hidden widths and couplings passed in). Skipped
-  with a note when not importable (``.venv/bin/pip install --no-deps -r bench/requirements-extras.txt``).
+  with a note when not importable
+  (``.venv/bin/pip install --no-deps -r bench/requirements-extras.txt``).
 
 Where the libraries' models differ from flowcore's (the notes at each ``build_*`` in
 bench_logp.py): the linear layers have the same shapes everywhere; the log-scale is bounded
@@ -297,12 +299,16 @@ def main() -> None:
     load0 = load_average()
     gpu = f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""
     print(
-        f"CPU {cpu_model()} ({cpu_flags()}), {os.cpu_count()} CPUs; device {device}{gpu}; torch {torch.__version__}, {torch.get_num_threads()} threads; oneDNN linear {'available' if onednn_linear_available() else 'not available'}"
+        f"CPU {cpu_model()} ({cpu_flags()}), {os.cpu_count()} CPUs; device {device}{gpu}; "
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads; "
+        f"oneDNN linear {'available' if onednn_linear_available() else 'not available'}"
     )
     print(f"load average at the start {load0:.2f}")
     print(
-        f"model: RealNVP, {COUPLINGS} affine couplings, st-net MLP {HIDDEN} ReLU, float32; batch {BATCH}, Adam lr {LR}; "
-        f"{args.steps} steps per model per round, median of {args.repeats} interleaved rounds after {args.warmup} warm-up round(s)\n"
+        f"model: RealNVP, {COUPLINGS} affine couplings, st-net MLP {HIDDEN} ReLU, float32; "
+        f"batch {BATCH}, Adam lr {LR}; "
+        f"{args.steps} steps per model per round, median of {args.repeats} interleaved rounds "
+        f"after {args.warmup} warm-up round(s)\n"
     )
     results = [(dim, *run_dim(dim, args, device)) for dim in args.dims]
     load1 = load_average()
@@ -322,13 +328,15 @@ def main() -> None:
             print(f"| {name} | {cells} | {note} |")
         ours = rates[flowcore_names[0]]
         print(
-            f"\nflowcore fast path / reference autograd: {ours / rates[flowcore_names[1]]:.2f}x; / before (reference, default Adam): {ours / rates[flowcore_names[2]]:.2f}x"
+            f"\nflowcore fast path / reference autograd: {ours / rates[flowcore_names[1]]:.2f}x; "
+            f"/ before (reference, default Adam): {ours / rates[flowcore_names[2]]:.2f}x"
         )
         others = {k: v for k, v in rates.items() if not k.startswith("flowcore")}
         if others:
             lib, theirs = max(others.items(), key=lambda kv: kv[1])
             print(
-                f"best other library: {lib} {theirs:,.0f} samples/s; flowcore (fast training path) / best = {ours / theirs:.2f}x"
+                f"best other library: {lib} {theirs:,.0f} samples/s; "
+                f"flowcore (fast training path) / best = {ours / theirs:.2f}x"
             )
         else:
             print("no other library importable")

@@ -1,4 +1,5 @@
-"""The paper profile on a GPU: the baseline's flows and the generalization chapter's family at N = 1,000,000.
+"""The paper profile on a GPU: the baseline's flows and the generalization chapter's family at
+N = 1,000,000.
 
     python3 bench/paper_gpu.py [--dims 10 20 50 100] [--device cuda] [--batched-seeds 5]
 
@@ -35,7 +36,8 @@ def main() -> None:
     device = config.torch_device
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
     print(
-        f"device {device} ({name}); CPU {cpu_model()}; torch {torch.__version__}; profile {args.profile}, N = {config.n_test:,}, dims {list(config.dims)}",
+        f"device {device} ({name}); CPU {cpu_model()}; torch {torch.__version__}; "
+        f"profile {args.profile}, N = {config.n_test:,}, dims {list(config.dims)}",
         flush=True,
     )
     for dim in config.dims:
@@ -43,13 +45,15 @@ def main() -> None:
         trained = trained_flow(dim, config, progress=False)
         h = trained.history
         print(
-            f"D = {dim:>3}: trained in {time.perf_counter() - start:6.1f} s, {len(h.val_nll)} epochs, best val NLL {h.val_nll[h.best_epoch]:.4f}",
+            f"D = {dim:>3}: trained in {time.perf_counter() - start:6.1f} s, "
+            f"{len(h.val_nll)} epochs, best val NLL {h.val_nll[h.best_epoch]:.4f}",
             flush=True,
         )
     start = time.perf_counter()
     res = evaluation.results(config, families=["affine"], progress=False)
     print(
-        f"affine family Λ at N = {config.n_test:,} for {len(config.dims)} D: {time.perf_counter() - start:.1f} s (calibration included)"
+        f"affine family Λ at N = {config.n_test:,} for {len(config.dims)} D: "
+        f"{time.perf_counter() - start:.1f} s (calibration included)"
     )
     print(res.timings.to_string(index=False))
     for label, check in (("C4", claims.c4_scale_only), ("C5", claims.c5_shift_only)):
@@ -70,7 +74,8 @@ def main() -> None:
     )
     batched = time.perf_counter() - start
     print(
-        f"{args.batched_seeds} flows at D = {d}: one at a time {single:.1f} s, batched {batched:.1f} s ({single / batched:.2f}x)"
+        f"{args.batched_seeds} flows at D = {d}: one at a time {single:.1f} s, "
+        f"batched {batched:.1f} s ({single / batched:.2f}x)"
     )
 
 

@@ -1,8 +1,9 @@
 """The whole book: ``python3 pipeline.py build [--profile P] [--scheduler ADDRESS]``.
 
-Every chapter of ``_toc.yml`` is executed under one profile into a staging copy of the book's sources
-(``_build/<profile>/src``), then Jupyter Book builds the HTML (``_build/<profile>/_build/html``) and
-the seconds per chapter are printed and written to ``_build/<profile>/timings.json``.
+Every chapter of ``_toc.yml`` is executed under one profile into a staging copy of the book's
+sources (``_build/<profile>/src``), then Jupyter Book builds the HTML
+(``_build/<profile>/_build/html``) and the seconds per chapter are printed and written to
+``_build/<profile>/timings.json``.
 """
 
 from __future__ import annotations

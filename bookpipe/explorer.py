@@ -16,7 +16,8 @@ from .layout import BUILD, ROOT, log, venv_bin
 
 #: The studies with a live explorer and the module whose ``cached_results(config)`` loads what it
 #: shows from the cache alone (``None``: not built yet). pipeline.py offers the studies whose source
-#: is in ``notebooks/explorers/`` (it reads them before the virtual environment exists): the same set.
+#: is in ``notebooks/explorers/`` (it reads them before the virtual environment exists): the same
+#: set.
 EXPLORERS = {"debruin2024": "flowcore.studies.debruin2024.evaluation"}
 EXPLORER_SOURCES = ROOT / "notebooks" / "explorers"
 
@@ -53,12 +54,13 @@ def stop_server(server: subprocess.Popen) -> None:
 
 
 def explore(study: str = "debruin2024", profile: str = "default", port: int = 0) -> int:
-    """Serve ``study``'s live explorer with Voilà on 127.0.0.1 from the cached results of ``profile``,
-    print its address and run until Ctrl-C (or SIGTERM); then stop the server and its kernel.
+    """Serve ``study``'s live explorer with Voilà on 127.0.0.1 from the cached results of
+    ``profile``, print its address and run until Ctrl-C (or SIGTERM); then stop the server and its
+    kernel.
 
-    The cache is ``$FLOWCORE_CACHE`` if set, else ``.cache/flowcore`` (where ``build`` writes). It is
-    looked up first, loading only: when it holds no results for ``profile`` this exits with one line
-    naming the build to run, and nothing is trained. The kernel gets the notebooks' environment
+    The cache is ``$FLOWCORE_CACHE`` if set, else ``.cache/flowcore`` (where ``build`` writes). It
+    is looked up first, loading only: when it holds no results for ``profile`` this exits with one
+    line naming the build to run, and nothing is trained. The kernel gets the notebooks' environment
     (:func:`bookpipe.chapters.kernel_environment`) and ``FLOWCORE_PROFILE``; Voilà's page loads from
     the local server alone (the ``offline`` template under ``notebooks/explorers/jupyter``).
     """
@@ -79,7 +81,8 @@ def explore(study: str = "debruin2024", profile: str = "default", port: int = 0)
     log(f"loading the cached results of profile {profile!r} from {cache}")
     if importlib.import_module(EXPLORERS[study]).cached_results(config) is None:
         raise SystemExit(
-            f"[pipeline] no cached results for profile {profile!r} in {cache}; build them first: python3 pipeline.py build --profile {profile}"
+            f"[pipeline] no cached results for profile {profile!r} in {cache}; "
+            f"build them first: python3 pipeline.py build --profile {profile}"
         )
     os.environ["FLOWCORE_PROFILE"] = profile
     templates = EXPLORER_SOURCES / "jupyter"
@@ -120,7 +123,8 @@ def explore(study: str = "debruin2024", profile: str = "default", port: int = 0)
         while not listening(port):
             if server.poll() is not None:
                 raise SystemExit(
-                    f"[pipeline] Voilà exited (code {server.returncode}) before serving on port {port}; see its output above"
+                    f"[pipeline] Voilà exited (code {server.returncode}) before serving on port "
+                    f"{port}; see its output above"
                 )
             if time.monotonic() > deadline:
                 raise SystemExit(f"[pipeline] Voilà did not answer on port {port} within 60 s")

@@ -27,7 +27,8 @@ def ensure_browser() -> None:
         return
     by_hand = "install them by hand: apt-get install -y chromium chromium-driver (Debian/Ubuntu)"
     log(
-        f"the browser test needs {' and '.join(missing)}; installing chromium and chromium-driver with apt-get"
+        f"the browser test needs {' and '.join(missing)}; "
+        "installing chromium and chromium-driver with apt-get"
     )
     if not shutil.which("apt-get"):
         raise SystemExit(
@@ -37,7 +38,8 @@ def ensure_browser() -> None:
     if hasattr(os, "geteuid") and os.geteuid() != 0:
         if not shutil.which("sudo"):
             raise SystemExit(
-                f"[pipeline] {' and '.join(missing)} missing; not root and no sudo to run apt-get; {by_hand}"
+                f"[pipeline] {' and '.join(missing)} missing; not root and no sudo to run apt-get; "
+                f"{by_hand}"
             )
         prefix = ["sudo", "-n"]
     env = [*prefix, "env", "DEBIAN_FRONTEND=noninteractive"]
@@ -59,8 +61,9 @@ def ensure_browser() -> None:
 
 
 def run_tests(pytest_args: list[str]) -> int:
-    """Prepare the ci-profile notebooks for nbval, then run the unit tests, nbval, the smoke build and
-    the browser test (installing Chromium and its driver first when missing); return pytest's exit status."""
+    """Prepare the ci-profile notebooks for nbval, then run the unit tests, nbval, the smoke build
+    and the browser test (installing Chromium and its driver first when missing); return pytest's
+    exit status."""
     import nbformat
     import papermill
 
@@ -82,7 +85,8 @@ def run_tests(pytest_args: list[str]) -> int:
         )
         nbformat.validate(nbformat.read(path, as_version=4))
         notebooks.append(str(path))
-    # Unit tests, the doctests of the library, the notebooks under nbval (ci profile), the book tests.
+    # Unit tests, the doctests of the library, the notebooks under nbval (ci profile), the book
+    # tests.
     command = [
         sys.executable,
         "-m",

@@ -7,7 +7,8 @@ report) serves every study; :mod:`flowcore.studies` holds what is specific to on
     p = Gaussian(mean, cov); p.log_prob(x); p.sample(n, generator=g)
     p.entropy(); p.cross_entropy(q); p.kl(q)
     flow = RealNVP(dim, n_couplings=8, hidden=(64, 64))
-    z, log_det = flow.transform(x); x, _ = flow.transform.inverse(z); flow.log_prob(x); flow.sample(n)
+    z, log_det = flow.transform(x); x, _ = flow.transform.inverse(z);
+    flow.log_prob(x); flow.sample(n)
 """
 
 from flowcore.devices import resolve_device

@@ -8,7 +8,8 @@ __all__ = ["resolve_device"]
 
 
 def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
-    """Turn ``"auto"`` (CUDA when present, else CPU), ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` into a device.
+    """Turn ``"auto"`` (CUDA when present, else CPU), ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` into a
+    device.
 
     Raises:
         ValueError: For any other name, or a CUDA device that this machine does not have.
@@ -33,6 +34,7 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
         index = int(device[5:]) if ":" in device else 0
         if not torch.cuda.is_available() or index >= torch.cuda.device_count():
             raise ValueError(
-                f"device {device!r} was requested but this machine has no such CUDA device; use 'auto' or 'cpu'"
+                f"device {device!r} was requested but this machine has no such CUDA device; "
+                "use 'auto' or 'cpu'"
             )
     return torch.device(device)

@@ -69,7 +69,8 @@ def _finite_1d(name: str, values) -> np.ndarray:
         raise ValueError(f"{name} needs at least 2 values, got {values.size}")
     if not np.isfinite(values).all():
         raise ValueError(
-            f"{name} contains NaN or inf ({np.count_nonzero(~np.isfinite(values))} of {values.size})"
+            f"{name} contains NaN or inf "
+            f"({np.count_nonzero(~np.isfinite(values))} of {values.size})"
         )
     return values
 
@@ -86,7 +87,8 @@ def mean_estimate(values) -> Estimate:
 
 
 def cross_entropy_mc(log_likelihood) -> Estimate:
-    r"""Monte-Carlo cross-entropy (Eq. 14): :math:`H^*(q, p) = -\frac1N\sum_i \log p(x_i)`, :math:`x_i \sim q`.
+    r"""Monte-Carlo cross-entropy (Eq. 14): :math:`H^*(q, p) = -\frac1N\sum_i \log p(x_i)`,
+    :math:`x_i \sim q`.
 
     Args:
         log_likelihood: The values :math:`\log p(x_i)` over a test set drawn from q.
@@ -134,7 +136,9 @@ def log_likelihoods(
         >>> from flowcore.gaussians import Gaussian
         >>> p = Gaussian(torch.zeros(2), torch.eye(2))
         >>> chunks = p.iter_samples(6, rng.generator(0), chunk_size=4)
-        >>> ll = log_likelihoods(chunks, {"truth": p.log_prob, "shifted": p.affine(1.0, 1.0).log_prob})
+        >>> ll = log_likelihoods(
+        ...     chunks, {"truth": p.log_prob, "shifted": p.affine(1.0, 1.0).log_prob}
+        ... )
         >>> {name: values.shape for name, values in ll.items()}
         {'truth': (6,), 'shifted': (6,)}
         >>> bool(np.allclose(ll["truth"], p.log_prob(p.sample(6, rng.generator(0))).numpy()))
@@ -178,7 +182,8 @@ def kde(values, grid, max_points: int = 20_000, seed: int = 0) -> np.ndarray:
 def kde_binned(
     values, grid=None, n_grid: int = 256, n_bins: int = 4096
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Gaussian KDE with Scott's bandwidth (as :func:`kde`) of *all* ``values``, by linear binning and an FFT.
+    """Gaussian KDE with Scott's bandwidth (as :func:`kde`) of *all* ``values``, by linear binning
+    and an FFT.
 
     The values are spread over ``n_bins`` bins covering their range ±4 bandwidths; convolving the
     bin weights with the Gaussian kernel gives the KDE on the bin centres, which is interpolated
@@ -213,12 +218,15 @@ def kde_binned(
 
 
 def kde_grid(*samples, n: int = 512, pad: float = 0.1) -> np.ndarray:
-    """A common evaluation grid covering the central range of several samples (0.1%–99.9% quantiles, padded).
+    """A common evaluation grid covering the central range of several samples (0.1%–99.9%
+    quantiles, padded).
 
     Example:
         >>> x = numpy_stream(0).standard_normal(1000)
         >>> grid = kde_grid(x, x + 1, n=5)
-        >>> grid.shape, bool(grid[0] < np.quantile(x, 0.001) and grid[-1] > np.quantile(x + 1, 0.999))
+        >>> grid.shape, bool(
+        ...     grid[0] < np.quantile(x, 0.001) and grid[-1] > np.quantile(x + 1, 0.999)
+        ... )
         ((5,), True)
     """
     lo = min(np.quantile(s, 0.001) for s in samples)
@@ -228,7 +236,8 @@ def kde_grid(*samples, n: int = 512, pad: float = 0.1) -> np.ndarray:
 
 
 def overlap_coefficient(a, b, n_grid: int = 4096) -> float:
-    r"""Overlap coefficient :math:`\mathrm{OVL} = \int \min(f_a, f_b)` of two samples' KDEs (Inman & Bradley).
+    r"""Overlap coefficient :math:`\mathrm{OVL} = \int \min(f_a, f_b)` of two samples' KDEs
+    (Inman & Bradley).
 
     1 means identical distributions, 0 disjoint ones. The integral runs on a grid that covers
     both samples entirely (so tails are included) with the trapezoidal rule.
@@ -262,14 +271,16 @@ class Bounds:
     tpr: float
 
     def is_outlier(self, scores) -> np.ndarray:
-        r""":math:`D_{out}(x) = 1` if :math:`\log p_\theta(x) < L` or :math:`\log p_\theta(x) > U`."""
+        r""":math:`D_{out}(x) = 1` if :math:`\log p_\theta(x) < L` or
+        :math:`\log p_\theta(x) > U`."""
         scores = np.asarray(scores, dtype=np.float64)
         return (scores < self.lower) | (scores > self.upper)
 
 
 def fit_bounds(train_scores, tpr: float = 0.975) -> Bounds:
-    r"""Equal-tailed bounds on training scores: :math:`L, U` = the :math:`\tfrac{1-\mathrm{TPR}}2` and
-    :math:`\tfrac{1+\mathrm{TPR}}2` quantiles, so a fraction TPR of training scores lies inside.
+    r"""Equal-tailed bounds on training scores: :math:`L, U` = the
+    :math:`\tfrac{1-\mathrm{TPR}}2` and :math:`\tfrac{1+\mathrm{TPR}}2` quantiles, so a fraction
+    TPR of training scores lies inside.
 
     Example:
         >>> bounds = fit_bounds(np.arange(101), tpr=0.9)

@@ -113,7 +113,8 @@ class Gaussian:
         return white.square().sum(0).reshape(diff.shape[:-1])
 
     def log_prob(self, x: Tensor) -> Tensor:
-        r""":math:`\log q(x) = -\tfrac12\left[D\log 2\pi + \log\det\Sigma + (x-\mu)^\top\Sigma^{-1}(x-\mu)\right]`.
+        r""":math:`\log q(x) = -\tfrac12\left[D\log 2\pi + \log\det\Sigma +
+        (x-\mu)^\top\Sigma^{-1}(x-\mu)\right]`.
 
         ``x`` has shape ``(..., D)``; the result has shape ``(...)`` and dtype float64.
 
@@ -136,7 +137,8 @@ class Gaussian:
         chunk_size: int = 65_536,
         dtype: torch.dtype = torch.float64,
     ) -> Iterator[Tensor]:
-        r"""Yield ``n`` samples :math:`x = \mu + L\varepsilon`, :math:`\varepsilon \sim \mathcal{N}(0, I)`, in chunks.
+        r"""Yield ``n`` samples :math:`x = \mu + L\varepsilon`,
+        :math:`\varepsilon \sim \mathcal{N}(0, I)`, in chunks.
 
         Only one chunk of ``chunk_size × D`` values is alive at a time, so a million samples in
         D = 100 stream through a few megabytes. The stream is the same for any ``chunk_size``
@@ -200,10 +202,12 @@ class Gaussian:
             raise ValueError(f"dimensions differ: {self.dim} and {other.dim}")
 
     def cross_entropy(self, other: Gaussian) -> float:
-        r"""Cross-entropy :math:`H(q, p) = -\mathbb{E}_q[\log p]` with ``self`` as q and ``other`` as p.
+        r"""Cross-entropy :math:`H(q, p) = -\mathbb{E}_q[\log p]` with ``self`` as q and ``other``
+        as p.
 
         .. math:: H(q,p) = \tfrac12\left[D\log 2\pi + \log\det\Sigma_p
-            + \operatorname{tr}(\Sigma_p^{-1}\Sigma_q) + (\mu_q-\mu_p)^\top\Sigma_p^{-1}(\mu_q-\mu_p)\right]
+            + \operatorname{tr}(\Sigma_p^{-1}\Sigma_q)
+            + (\mu_q-\mu_p)^\top\Sigma_p^{-1}(\mu_q-\mu_p)\right]
 
         Example:
             >>> p = Gaussian(torch.zeros(2), torch.eye(2))
@@ -224,10 +228,12 @@ class Gaussian:
         )
 
     def kl(self, other: Gaussian) -> float:
-        r"""KL divergence :math:`D_{KL}(q\,\|\,p)` with ``self`` as q and ``other`` as p (Proposition 1).
+        r"""KL divergence :math:`D_{KL}(q\,\|\,p)` with ``self`` as q and ``other`` as p
+        (Proposition 1).
 
         .. math:: D_{KL}(q\|p) = \tfrac12\left[\log\frac{|\Sigma_p|}{|\Sigma_q|} - D
-            + (\mu_q-\mu_p)^\top\Sigma_p^{-1}(\mu_q-\mu_p) + \operatorname{tr}(\Sigma_p^{-1}\Sigma_q)\right]
+            + (\mu_q-\mu_p)^\top\Sigma_p^{-1}(\mu_q-\mu_p)
+            + \operatorname{tr}(\Sigma_p^{-1}\Sigma_q)\right]
 
         Example:
             >>> p = Gaussian(torch.zeros(2), torch.eye(2))
@@ -244,7 +250,8 @@ class Gaussian:
         return float(0.5 * (log_ratio - self.dim + other.mahalanobis_sq(self.mean) + trace))
 
     def affine(self, s: float, t: float) -> Gaussian:
-        r"""The test distribution :math:`q_\lambda(s, t) = \mathcal{N}(\mu + t\mathbf{1}, s^2\Sigma)` (Eq. 12).
+        r"""The test distribution
+        :math:`q_\lambda(s, t) = \mathcal{N}(\mu + t\mathbf{1}, s^2\Sigma)` (Eq. 12).
 
         Args:
             s: Scale, ``s > 0``: ``s < 1`` contracts towards the mean, ``s > 1`` expands.
@@ -371,7 +378,8 @@ def training_gaussian(
 def affine_family(
     p: Gaussian, scales: list[float], shifts: list[float]
 ) -> dict[tuple[float, float], Gaussian]:
-    r"""The set :math:`\Lambda = \{q_\lambda(s, t) \mid s \in S, t \in T\}` of Eq. 19, keyed by ``(s, t)``.
+    r"""The set :math:`\Lambda = \{q_\lambda(s, t) \mid s \in S, t \in T\}` of Eq. 19, keyed by
+    ``(s, t)``.
 
     Example:
         >>> family = affine_family(training_gaussian(3), scales=[0.5, 2], shifts=[0, 1])

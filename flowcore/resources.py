@@ -42,7 +42,8 @@ class SlowRunWarning(UserWarning):
 
 @dataclass(frozen=True)
 class Need:
-    """One allocation alive at the peak: what it is, its size in bytes, the parameters that set it."""
+    """One allocation alive at the peak: what it is, its size in bytes, the parameters that set
+    it."""
 
     what: str
     bytes: float
@@ -54,7 +55,10 @@ class Estimate:
     """The peak memory (the sum of ``needs``) and the floating-point work of a configuration.
 
     Example:
-        >>> e = Estimate((Need("covariances", 8e9, ("dims",)), Need("scores", 1e9, ("n_test",))), flops=1.44e14)
+        >>> e = Estimate(
+        ...     (Need("covariances", 8e9, ("dims",)), Need("scores", 1e9, ("n_test",))),
+        ...     flops=1.44e14
+        ... )
         >>> e.peak_bytes, round(e.hours(4e10), 1)
         (9000000000.0, 1.0)
     """
@@ -72,7 +76,8 @@ class Estimate:
 
 
 def available_memory() -> int:
-    """Bytes of memory available now (``MemAvailable`` of ``/proc/meminfo``; else free physical pages)."""
+    """Bytes of memory available now (``MemAvailable`` of ``/proc/meminfo``; else free physical
+    pages)."""
     try:
         with open("/proc/meminfo") as f:
             for line in f:
@@ -92,31 +97,38 @@ def _size(n: float) -> str:
 
 
 def check_resources(estimate: Estimate, available: float | None = None, gpu: bool = False) -> None:
-    """Refuse ``estimate`` when its peak exceeds ``available`` bytes (default: :func:`available_memory`);
-    warn (:class:`SlowRunWarning`) when its work exceeds :data:`HOURS_WARNING` hours.
+    """Refuse ``estimate`` when its peak exceeds ``available`` bytes (default:
+    :func:`available_memory`); warn (:class:`SlowRunWarning`) when its work exceeds
+    :data:`HOURS_WARNING` hours.
 
     Raises:
         ValueError: Naming the peak, the memory available, the largest need and its parameters.
 
     Example:
         >>> e = Estimate((Need("covariance matrices", 8e10, ("dims",)),), flops=1e9)
-        >>> check_resources(e, available=24 * 2**30)
+        >>> check_resources(e, available=24 * 2**30)  # doctest: +NORMALIZE_WHITESPACE
         Traceback (most recent call last):
         ...
-        ValueError: this configuration needs about 74.5 GB of memory at its peak, but 24 GB is available; the largest part: covariance matrices, 74.5 GB, set by dims
+        ValueError: this configuration needs about 74.5 GB of memory at its peak, but 24 GB is
+        available; the largest part: covariance matrices, 74.5 GB, set by dims
     """
     available = available_memory() if available is None else available
     if estimate.peak_bytes > available:
         largest = max(estimate.needs, key=lambda n: n.bytes)
         raise ValueError(
-            f"this configuration needs about {_size(estimate.peak_bytes)} of memory at its peak, but {_size(available)} is available; "
-            f"the largest part: {largest.what}, {_size(largest.bytes)}, set by {', '.join(largest.drivers)}"
+            f"this configuration needs about {_size(estimate.peak_bytes)} of memory at its peak, "
+            f"but {_size(available)} is available; "
+            f"the largest part: {largest.what}, {_size(largest.bytes)}, "
+            f"set by {', '.join(largest.drivers)}"
         )
     hours = estimate.hours(GPU_FLOPS if gpu else CPU_FLOPS)
     if hours > HOURS_WARNING:
         warnings.warn(
-            f"this configuration is estimated at about {hours:.1f} hours on this {'GPU' if gpu else 'CPU'} "
-            f"({estimate.flops:.2g} flop at an assumed {GPU_FLOPS if gpu else CPU_FLOPS:.0e} flop/s); it runs, with progress bars",
+            f"this configuration is estimated at about {hours:.1f} hours "
+            f"on this {'GPU' if gpu else 'CPU'} "
+            f"({estimate.flops:.2g} flop at an assumed "
+            f"{GPU_FLOPS if gpu else CPU_FLOPS:.0e} flop/s); "
+            "it runs, with progress bars",
             SlowRunWarning,
             stacklevel=2,
         )

@@ -65,7 +65,9 @@ def generator(seed: int) -> torch.Generator:
     """A CPU torch generator seeded with ``seed`` itself.
 
     Example:
-        >>> torch.equal(torch.rand(3, generator=generator(7)), torch.rand(3, generator=generator(7)))
+        >>> torch.equal(
+        ...     torch.rand(3, generator=generator(7)), torch.rand(3, generator=generator(7))
+        ... )
         True
     """
     return torch.Generator().manual_seed(int(seed))

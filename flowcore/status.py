@@ -25,7 +25,9 @@ def report(
     Example:
         >>> import tempfile
         >>> from unittest import mock
-        >>> with tempfile.TemporaryDirectory() as tmp, mock.patch.dict(os.environ, {"FLOWCORE_STATUS": f"{tmp}/s.json"}):
+        >>> with tempfile.TemporaryDirectory() as tmp, mock.patch.dict(
+        ...     os.environ, {"FLOWCORE_STATUS": f"{tmp}/s.json"}
+        ... ):
         ...     report("regimes", 3, 12, unit="trainings")
         ...     read()["done"], describe(read())
         (3, 'regimes: 3/12 trainings')
@@ -67,7 +69,8 @@ def read(path: str | Path | None = None) -> dict | None:
 
 
 def describe(state: dict) -> str:
-    """A status as one readable line: ``sensitivity: 12/60 trainings, 3.1 min so far, about 12 min left``.
+    """A status as one readable line:
+    ``sensitivity: 12/60 trainings, 3.1 min so far, about 12 min left``.
 
     Example:
         >>> describe({"what": "sweep", "done": 5, "total": 20, "unit": "jobs", "elapsed": 60.0})

@@ -9,7 +9,8 @@ number it rests on straddles the threshold (see :func:`beyond`). Every sub-check
   (e.g. "log p still separates the two sets") or, for a claim that a flow *fails*, that the flow
   has learned p at all (the *fit premise*). Units where a premise fails are dropped from the other
   sub-checks (or, with ``gates``, from the one sub-check it names); with no main unit left the claim
-  is *not testable here*, and the premise's ``unmet`` text says why (e.g. "the flow does not fit p").
+  is *not testable here*, and the premise's ``unmet`` text says why (e.g. "the flow does not fit
+  p").
 - ``main``: what the claim is about; the verdict rests on it.
 - ``secondary``: the claim's further parts.
 
@@ -17,8 +18,8 @@ number it rests on straddles the threshold (see :func:`beyond`). Every sub-check
 show the claimed behaviour. Each claim is checked again with a *null* in the model's place
 (:data:`NULLS`): the true density p (``"truth"``), the maximum-likelihood Gaussian of the training
 set (``"p̂"``: what finite data alone gives) and the model at its initialisation (``"untrained"``).
-Each null gets its own verdict by the same rule, unmasked, so that a table of nulls shows whether the
-checks can fail at all. For the model's verdict, a unit of a sub-check that a masking null
+Each null gets its own verdict by the same rule, unmasked, so that a table of nulls shows whether
+the checks can fail at all. For the model's verdict, a unit of a sub-check that a masking null
 (:data:`MASKED_BY`) passes is *uninformative* and does not count:
 
 - a claim that the model *fails* (``kind="failure"``) is masked by the truth and by p̂: what the
@@ -77,7 +78,8 @@ ROLES = ("premise", "main", "secondary")
 KINDS = ("failure", "fit", "estimator", "effect", "theorem")
 #: The nulls a claim can be checked with in the model's place, in the order tables show them.
 NULLS = ("p̂", "untrained", "truth")
-#: Per kind, the nulls whose passing units are uninformative for the model (see the module docstring).
+#: Per kind, the nulls whose passing units are uninformative for the model (see the module
+#: docstring).
 MASKED_BY = {
     "failure": ("truth", "p̂"),
     "fit": ("untrained",),
@@ -121,8 +123,8 @@ class SubCheck:
         detail: The numbers it rests on.
         gates: For a premise, the name of the one sub-check it conditions; empty: all of them.
         quote: The source's words this sub-check reads.
-        unmet: For a premise, what its failure means, in a few words (e.g. "the flow does not fit p");
-            it becomes the reason of a *not testable here*.
+        unmet: For a premise, what its failure means, in a few words (e.g. "the flow does not fit
+            p"); it becomes the reason of a *not testable here*.
 
     Example:
         >>> SubCheck("gap < 0", "main", {"D=10": True, "D=20": False, "D=50": None}).share
@@ -159,7 +161,8 @@ class Findings:
 
     Example:
         >>> a = Findings((SubCheck("matches on q = p", "main", {"D=10": True}),), "z = 0.4")
-        >>> b = Findings((SubCheck("matches on every member", "main", {"all": True}),), "max z = 2.1")
+        >>> b = Findings((SubCheck("matches on every member", "main", {"all": True}),),
+        ...              "max z = 2.1")
         >>> [s.name for s in (a + b).subchecks], (a + b).evidence
         (['matches on q = p', 'matches on every member'], 'z = 0.4 | max z = 2.1')
     """
@@ -184,7 +187,8 @@ class Findings:
 
 @dataclass(frozen=True)
 class ClaimCheck:
-    """A claim's verdict, the sentence of evidence it rests on, what was tested, and the claim's words.
+    """A claim's verdict, the sentence of evidence it rests on, what was tested, and the claim's
+    words.
 
     Attributes:
         verdict: The model's verdict.
@@ -195,7 +199,8 @@ class ClaimCheck:
         informative: Per sub-check name, the model's units that count.
 
     Example:
-        >>> check = ClaimCheck("C0", verdict_of([True, False]), "one of two sub-checks passed", "D = 10", "A claim.")
+        >>> check = ClaimCheck("C0", verdict_of([True, False]), "one of two sub-checks passed",
+        ...                    "D = 10", "A claim.")
         >>> check.verdict, check.label()
         (<Verdict.PARTLY: 'partly reproduced'>, 'partly reproduced')
     """
@@ -214,7 +219,8 @@ class ClaimCheck:
 
     @property
     def rests_on(self) -> str:
-        """The number the verdict rests on: the check's headline, else the main sub-checks' details."""
+        """The number the verdict rests on: the check's headline, else the main sub-checks'
+        details."""
         found = self.findings.get("model")
         if found is None:
             return self.evidence
@@ -223,8 +229,8 @@ class ClaimCheck:
         )
 
     def label(self, view: str = "model") -> str:
-        """The view's verdict in words; a *not testable here* says why when a premise's ``unmet`` does
-        (e.g. ``"not testable here: the flow does not fit p"``)."""
+        """The view's verdict in words; a *not testable here* says why when a premise's ``unmet``
+        does (e.g. ``"not testable here: the flow does not fit p"``)."""
         verdict = self.verdicts.get(view, self.verdict if view == "model" else None)
         if verdict is None:
             return "—"
@@ -244,12 +250,15 @@ class ClaimCheck:
 
 
 def verdict_of(passed: Sequence[bool | None]) -> Verdict:
-    """All pass: reproduced; some: partly; none, with some undecided (``None``): not distinguishable;
-    none: not reproduced (one main sub-check, no others).
+    """All pass: reproduced; some: partly; none, with some undecided (``None``): not
+    distinguishable; none: not reproduced (one main sub-check, no others).
 
     Example:
-        >>> verdict_of([True, True]), verdict_of([False, None]), verdict_of([False, False])
-        (<Verdict.REPRODUCED: 'reproduced'>, <Verdict.UNDECIDED: 'not distinguishable'>, <Verdict.NOT: 'not reproduced'>)
+        >>> (  # doctest: +NORMALIZE_WHITESPACE
+        ...     verdict_of([True, True]), verdict_of([False, None]), verdict_of([False, False])
+        ... )
+        (<Verdict.REPRODUCED: 'reproduced'>, <Verdict.UNDECIDED: 'not distinguishable'>,
+         <Verdict.NOT: 'not reproduced'>)
     """
     passed = [_outcome(p) for p in passed]
     if not passed:
@@ -262,11 +271,13 @@ def verdict_of(passed: Sequence[bool | None]) -> Verdict:
 
 
 def beyond(low: float, high: float, threshold: float = 0.0, side: str = "above") -> bool | None:
-    """Whether an interval ``[low, high]`` lies wholly ``side`` of ``threshold`` (``True``), wholly on the
-    other side (``False``), or straddles it (``None``: not distinguishable). A NaN end counts as straddling.
+    """Whether an interval ``[low, high]`` lies wholly ``side`` of ``threshold`` (``True``), wholly
+    on the other side (``False``), or straddles it (``None``: not distinguishable). A NaN end counts
+    as straddling.
 
     Example:
-        >>> beyond(0.52, 0.61, 0.5), beyond(0.41, 0.58, 0.5), beyond(0.2, 0.4, 0.5), beyond(0.2, 0.4, 0.5, "below")
+        >>> (beyond(0.52, 0.61, 0.5), beyond(0.41, 0.58, 0.5), beyond(0.2, 0.4, 0.5),
+        ...  beyond(0.2, 0.4, 0.5, "below"))
         (True, None, False, True)
     """
     if side not in ("above", "below"):
@@ -301,11 +312,12 @@ def all_of(outcomes) -> bool | None:
 
 
 def within(low: float, high: float, half_width: float) -> bool | None:
-    """Whether the interval ``[low, high]`` lies inside ``(−half_width, half_width)`` (``True``), wholly
-    outside it on one side (``False``), or straddles an end (``None``), by :func:`beyond`.
+    """Whether the interval ``[low, high]`` lies inside ``(−half_width, half_width)`` (``True``),
+    wholly outside it on one side (``False``), or straddles an end (``None``), by :func:`beyond`.
 
     Example:
-        >>> within(-0.02, 0.03, 0.05), within(0.06, 0.2, 0.05), within(-0.01, 0.08, 0.05), within(float("nan"), 0.0, 0.05)
+        >>> (within(-0.02, 0.03, 0.05), within(0.06, 0.2, 0.05), within(-0.01, 0.08, 0.05),
+        ...  within(float("nan"), 0.0, 0.05))
         (True, False, None, None)
     """
     if not half_width > 0:
@@ -340,8 +352,8 @@ def _informative(found: Findings, masks: Sequence[Findings]) -> dict[str, tuple[
 def _rule(
     kind: str, found: Findings, masks: Sequence[Findings] = ()
 ) -> tuple[Verdict, str, dict[str, tuple[str, ...]]]:
-    """The verdict of ``found`` under the module's rule, masked by ``masks`` (the nulls' findings), why,
-    and the informative units per sub-check."""
+    """The verdict of ``found`` under the module's rule, masked by ``masks`` (the nulls' findings),
+    why, and the informative units per sub-check."""
     premises = [s for s in found.subchecks if s.role == "premise"]
     whole = [
         s for s in premises if not s.gates and "all" in s.passed and s.passed["all"] is not True
@@ -380,7 +392,8 @@ def _rule(
         full = Verdict.DEMONSTRATED if kind == "theorem" else Verdict.REPRODUCED
         return (
             full,
-            f"main {main_names} {verb} at every informative unit, and so does every informative secondary",
+            f"main {main_names} {verb} at every informative unit, "
+            "and so does every informative secondary",
             informative,
         )
     if held:
@@ -395,7 +408,8 @@ def _rule(
     if undecided:
         return (
             Verdict.UNDECIDED,
-            f"main {main_names} {verb} at none of {len(main_results)} informative units, and at {undecided} the interval straddles the threshold",
+            f"main {main_names} {verb} at none of {len(main_results)} informative units, "
+            f"and at {undecided} the interval straddles the threshold",
             informative,
         )
     return (
@@ -418,7 +432,8 @@ def judge(
     Example:
         >>> model = Findings((SubCheck("model overestimates", "main", {"D=10": True, "D=20": True}),
         ...                   SubCheck("grows with D", "secondary", {"all": True})), "…")
-        >>> truth = Findings((SubCheck("model overestimates", "main", {"D=10": False, "D=20": False}),
+        >>> truth = Findings((SubCheck("model overestimates", "main",
+        ...                            {"D=10": False, "D=20": False}),
         ...                   SubCheck("grows with D", "secondary", {"all": True})), "…")
         >>> check = judge("C0", "failure", {"model": model, "truth": truth})
         >>> check.verdict, check.verdicts["truth"], check.informative["grows with D"]
@@ -462,11 +477,12 @@ def judge_effect(
     nulls: Mapping[str, Findings] | None = None,
     kind: str = "effect",
 ) -> ClaimCheck:
-    """:func:`judge` for a claim with no truth to stand in for the model: kind ``"effect"`` (masked by
-    any ``nulls`` given, e.g. the untrained flow), or ``"theorem"`` (shown as *demonstrated*).
+    """:func:`judge` for a claim with no truth to stand in for the model: kind ``"effect"`` (masked
+    by any ``nulls`` given, e.g. the untrained flow), or ``"theorem"`` (shown as *demonstrated*).
 
     Example:
-        >>> found = Findings([SubCheck("AUROC < 0.5", "main", {"class 1": True})], headline="AUROC 0.36")
+        >>> found = Findings([SubCheck("AUROC < 0.5", "main", {"class 1": True})],
+        ...                  headline="AUROC 0.36")
         >>> judge_effect("K1", found).verdict, judge_effect("K1", found).rests_on
         (<Verdict.REPRODUCED: 'reproduced'>, 'AUROC 0.36')
         >>> judge_effect("K3", found, nulls={"untrained": found}).verdict
@@ -478,11 +494,12 @@ def judge_effect(
 
 
 def claims_table(checks: Sequence[ClaimCheck]) -> pd.DataFrame:
-    """One line per claim: statement, verdict and each null's (``"—"`` where not run), the numbers it
-    rests on and why the rule gave it.
+    """One line per claim: statement, verdict and each null's (``"—"`` where not run), the numbers
+    it rests on and why the rule gave it.
 
     Example:
-        >>> claims_table([ClaimCheck("C0", Verdict.NOT, "none passed", "D = 10", "A claim.")])["verdict"].tolist()
+        >>> claims_table([ClaimCheck("C0", Verdict.NOT, "none passed", "D = 10",
+        ...                          "A claim.")])["verdict"].tolist()
         ['not reproduced']
     """
     rows = []
@@ -514,14 +531,15 @@ def _mark(sub: SubCheck | None, units: Sequence[str] | None) -> str:
 
 
 def subcheck_table(checks: Sequence[ClaimCheck]) -> pd.DataFrame:
-    """One row per sub-check of every claim: its role, and for the model and each null how many of the
-    units it is judged on pass (``✓`` all, ``◐`` some, ``✗`` none, ``?`` none but some not
+    """One row per sub-check of every claim: its role, and for the model and each null how many of
+    the units it is judged on pass (``✓`` all, ``◐`` some, ``✗`` none, ``?`` none but some not
     distinguishable; the model's informative units, each null's own), with the model's numbers.
 
     Example:
         >>> m = Findings((SubCheck("gap < 0", "main", {"D=10": True}),), "…")
         >>> t = Findings((SubCheck("gap < 0", "main", {"D=10": False}),), "…")
-        >>> subcheck_table([judge("C0", "failure", {"model": m, "truth": t})])[["model", "truth"]].values.tolist()
+        >>> subcheck_table([judge("C0", "failure",
+        ...                       {"model": m, "truth": t})])[["model", "truth"]].values.tolist()
         [['✓ 1/1', '✗ 0/1']]
     """
     rows = []
@@ -548,8 +566,8 @@ def subcheck_table(checks: Sequence[ClaimCheck]) -> pd.DataFrame:
 
 
 def family_z_threshold(n: int, level: float = 0.0027) -> float:
-    """The |z| a family of ``n`` standard-normal estimates stays under with probability ``1 − level``
-    (Bonferroni).
+    """The |z| a family of ``n`` standard-normal estimates stays under with probability
+    ``1 − level`` (Bonferroni).
 
     Example:
         >>> round(family_z_threshold(1), 2), round(family_z_threshold(288), 2)

@@ -30,9 +30,10 @@ INTEGRATION = {
     "tests/unit/test_sweep_dask.py::test_a_worker_killed_mid_task_leaves_a_whole_sweep_and_cache",
     "tests/unit/test_sweep_dask.py::test_jobs_that_raise_are_reported_and_the_others_complete",
 }
-#: Slow unit tests (found with ``pytest tests/unit --durations=60``), as node ids like those of INTEGRATION.
-#: Measured 2026-12 on the 2-core development machine under a load of 5 to 10 (other test runs): each
-#: took 5 s or more there (the whole unit suite: 19 min). A whole file when its module fixture is the cost.
+#: Slow unit tests (found with ``pytest tests/unit --durations=60``), as node ids like those of
+#: INTEGRATION. Measured 2026-12 on the 2-core development machine under a load of 5 to 10 (other
+#: test runs): each took 5 s or more there (the whole unit suite: 19 min). A whole file when its
+#: module fixture is the cost.
 SLOW = {
     "tests/unit/test_runs.py::test_fit_learns_the_gaussian",
     "tests/unit/test_runs.py::test_training_is_deterministic",
@@ -59,7 +60,8 @@ SLOW = {
 
 
 def _listed(base: str, listed: set[str]) -> str | None:
-    """The entry of ``listed`` that names the test ``base`` (a node id without parameters), if any."""
+    """The entry of ``listed`` that names the test ``base`` (a node id without parameters), if
+    any."""
     for entry in listed:
         if base == entry or base.startswith(entry + "::"):
             return entry
@@ -111,8 +113,9 @@ def gen():
 
 @pytest.fixture(scope="session")
 def built(tmp_path_factory):
-    """The smoke build: the whole book with the ci profile, built once per test session and shared by
-    tests/book/test_book.py and tests/book/test_browser.py. Returns the HTML folder (``…/_build/html``)."""
+    """The smoke build: the whole book with the ci profile, built once per test session and shared
+    by tests/book/test_book.py and tests/book/test_browser.py. Returns the HTML folder
+    (``…/_build/html``)."""
     out = tmp_path_factory.mktemp("book")
     saved = dict(os.environ)  # the build sets the kernels' environment (PATH, FLOWCORE_CACHE, ...)
     try:

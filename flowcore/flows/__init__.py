@@ -3,7 +3,8 @@ r"""Normalizing flows in the style of nflows and zuko (thesis §2.1).
 Convention: a transform maps data to latent, :math:`z = f_\theta(x)`, and every transform returns
 ``(output, log|det J|)`` both ways; a flow is a transform stack plus a base distribution:
 
-.. math:: \log p_\theta(x) = \log p_Z(f_\theta(x)) + \log\left|\det\frac{\partial f_\theta}{\partial x}\right|,
+.. math:: \log p_\theta(x) = \log p_Z(f_\theta(x))
+    + \log\left|\det\frac{\partial f_\theta}{\partial x}\right|,
     \qquad p_Z = \mathcal{N}(0, I).
 
 Modules: :mod:`~flowcore.flows.transforms` (:class:`Transform`, :class:`CompositeTransform`,

@@ -31,8 +31,8 @@ def randomize(module: nn.Module, generator: torch.Generator, scale: float = 0.3)
 
 
 def autograd_log_det(fn: Callable[[Tensor], tuple[Tensor, Tensor]], v: Tensor) -> Tensor:
-    r""":math:`\log|\det \partial f/\partial v|` at one point ``v`` (shape ``(D,)``) from the autograd
-    Jacobian of ``fn`` (a transform's ``forward`` or ``inverse``, taking a batch).
+    r""":math:`\log|\det \partial f/\partial v|` at one point ``v`` (shape ``(D,)``) from the
+    autograd Jacobian of ``fn`` (a transform's ``forward`` or ``inverse``, taking a batch).
 
     Example:
         >>> from flowcore.flows import Permutation

@@ -3,13 +3,14 @@ r"""Affine coupling layers (thesis §2.1, Eq. 3–6) and their masks.
 A coupling splits the coordinates with a boolean mask into a copied part :math:`A` (``True``) and a
 transformed part :math:`B` (``False``), and scales and shifts :math:`B` conditioned on :math:`A`:
 
-.. math:: y_A = x_A, \qquad y_B = x_B \odot \exp(s) + t, \qquad (\hat s, t) = \mathrm{MLP}_\theta(x_A),
-    \quad s = \mathrm{map}(\hat s).
+.. math:: y_A = x_A, \qquad y_B = x_B \odot \exp(s) + t,
+    \qquad (\hat s, t) = \mathrm{MLP}_\theta(x_A), \quad s = \mathrm{map}(\hat s).
 
-The Jacobian is triangular up to a permutation, so :math:`\log|\det \partial y/\partial x| = \sum_j s_j`
-(Eq. 6), and the inverse is :math:`x_B = (y_B - t) \odot \exp(-s)` (Eq. 4). The step itself is
-defined once, by :class:`~flowcore.flows.spec.CouplingSpec`; :class:`AffineCoupling` holds the mask
-and the st-network and evaluates its spec.
+The Jacobian is triangular up to a permutation, so
+:math:`\log|\det \partial y/\partial x| = \sum_j s_j` (Eq. 6), and the inverse is
+:math:`x_B = (y_B - t) \odot \exp(-s)` (Eq. 4). The step itself is defined once, by
+:class:`~flowcore.flows.spec.CouplingSpec`; :class:`AffineCoupling` holds the mask and the
+st-network and evaluates its spec.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ __all__ = ["AffineCoupling", "alternating", "halves"]
 
 
 def halves(dim: int, parity: int = 0) -> Tensor:
-    """The mask that copies one half: ``parity = 0`` copies ``x[:D//2]``, ``parity = 1`` copies ``x[D//2:]``.
+    """The mask that copies one half: ``parity = 0`` copies ``x[:D//2]``, ``parity = 1`` copies
+    ``x[D//2:]``.
 
     For odd ``D`` the halves are ``⌊D/2⌋`` and ``⌈D/2⌉`` coordinates.
 
@@ -64,17 +66,20 @@ def check_mask(name: str, mask) -> Tensor:
     mask = torch.as_tensor(mask)
     if mask.dtype != torch.bool or mask.dim() != 1:
         raise ValueError(
-            f"{name} must be a 1-D boolean tensor (True = copied, False = transformed), got {mask!r}"
+            f"{name} must be a 1-D boolean tensor (True = copied, False = transformed), "
+            f"got {mask!r}"
         )
     if mask.all() or not mask.any():
         raise ValueError(
-            f"{name} must have at least one True (copied) and one False (transformed) entry, got {mask.tolist()}"
+            f"{name} must have at least one True (copied) and one False (transformed) entry, "
+            f"got {mask.tolist()}"
         )
     return mask.cpu()
 
 
 def _hooked(module: nn.Module) -> bool:
-    """Whether ``module`` has forward or backward hooks (which the fused training path would skip)."""
+    """Whether ``module`` has forward or backward hooks (which the fused training path would
+    skip)."""
     return bool(
         module._forward_hooks
         or module._forward_pre_hooks
@@ -100,9 +105,9 @@ class AffineCoupling(Transform):
     r"""One affine coupling layer, Eq. 3 and 4 of the thesis, with a given mask.
 
     :math:`y_A = x_A` and :math:`y_B = x_B \odot \exp(s) + t`, where one MLP (the *st-network*:
-    Linear/ReLU over ``hidden``, then a Linear to :math:`2|B|` outputs split into :math:`(\hat s, t)`)
-    reads :math:`x_A`, :math:`\log|\det J| = \sum_j s_j`, and the log-scale map is one of
-    :data:`~flowcore.flows.spec.LOG_SCALE_MAPS`:
+    Linear/ReLU over ``hidden``, then a Linear to :math:`2|B|` outputs split into
+    :math:`(\hat s, t)`) reads :math:`x_A`, :math:`\log|\det J| = \sum_j s_j`, and the log-scale map
+    is one of :data:`~flowcore.flows.spec.LOG_SCALE_MAPS`:
 
     * ``"exp"``: :math:`s = \hat s`, unbounded, as in the thesis's Eq. 3;
     * ``"tanh"``: :math:`s = b\tanh(\hat s/b)`: a layer scales by at most :math:`e^{\pm b}`, which
@@ -115,14 +120,14 @@ class AffineCoupling(Transform):
     drawn from the global RNG), so :math:`\hat s = t = 0`: with ``"exp"`` or ``"tanh"`` the layer
     starts as the identity.
 
-    With gradients on, for 2-D float32 inputs on the CPU, ``forward`` runs the whole coupling as
-    one autograd node with a hand-written backward (:class:`~flowcore.flows.fast.FusedAffineCoupling`):
-    at the book's sizes autograd's per-op overhead costs about as much as the arithmetic. By
-    default its matrix products are the reference ops' ``addmm``/``mm`` calls and training is bit
-    for bit the same; ``flowcore.flows.fast.FUSED_GEMMS = "onednn"`` runs them through oneDNN
-    (ReLU fused), which on AMD processors reaches AVX-512 kernels where ``addmm`` (MKL's SGEMM)
-    takes AVX2 ones. The fused path is skipped for st-networks other than Linear/ReLU, modules with
-    hooks, ``torch.compile`` and ``torch.func``; set ``fused_training = False`` on a coupling (or
+    With gradients on, for 2-D float32 inputs on the CPU, ``forward`` runs the whole coupling as one
+    autograd node with a hand-written backward (:class:`~flowcore.flows.fast.FusedAffineCoupling`):
+    at the book's sizes autograd's per-op overhead costs about as much as the arithmetic. By default
+    its matrix products are the reference ops' ``addmm``/``mm`` calls and training is bit for bit
+    the same; ``flowcore.flows.fast.FUSED_GEMMS = "onednn"`` runs them through oneDNN (ReLU fused),
+    which on AMD processors reaches AVX-512 kernels where ``addmm`` (MKL's SGEMM) takes AVX2 ones.
+    The fused path is skipped for st-networks other than Linear/ReLU, modules with hooks,
+    ``torch.compile`` and ``torch.func``; set ``fused_training = False`` on a coupling (or
     ``flowcore.flows.fast.FUSED_TRAINING = False``) for the reference ops.
 
     Every path evaluates :meth:`spec`, the layer's :class:`~flowcore.flows.spec.CouplingSpec`: the
@@ -151,7 +156,8 @@ class AffineCoupling(Transform):
     #: The log-scale maps' names (:data:`~flowcore.flows.spec.LOG_SCALE_MAPS`).
     LOG_SCALES = tuple(LOG_SCALE_MAPS)
 
-    #: Whether ``forward`` may take the fused training path (see above); ``False``: the reference ops.
+    #: Whether ``forward`` may take the fused training path (see above); ``False``: the reference
+    #: ops.
     fused_training: bool = True
 
     def __init__(
@@ -172,7 +178,8 @@ class AffineCoupling(Transform):
         self.zero_init = zero_init
         copied, transformed = mask.nonzero().squeeze(-1), (~mask).nonzero().squeeze(-1)
         self.n_copied, self.n_transformed = len(copied), len(transformed)
-        # Contiguous parts are sliced (views, as the original halves were); others go through index ops.
+        # Contiguous parts are sliced (views, as the original halves were); others go through index
+        # ops.
         self._slices = contiguous_parts(mask)
         # Derived from the constructor's mask, like hidden: not part of the state dict.
         self.register_buffer("mask", mask, persistent=False)
@@ -200,8 +207,9 @@ class AffineCoupling(Transform):
         return f"mask={self.mask.int().tolist()}, log_scale={self.log_scale!r}{bound}"
 
     def spec(self, net=None) -> CouplingSpec:
-        """This layer as a :class:`~flowcore.flows.spec.CouplingSpec` (indices on the layer's device),
-        with the st-network ``net``: by default the module :attr:`st_net` itself, so its hooks run."""
+        """This layer as a :class:`~flowcore.flows.spec.CouplingSpec` (indices on the layer's
+        device), with the st-network ``net``: by default the module :attr:`st_net` itself, so its
+        hooks run."""
         net = self.st_net if net is None else net
         if self._slices is not None:
             return CouplingSpec(
@@ -222,15 +230,19 @@ class AffineCoupling(Transform):
         return self.spec().split(x)
 
     def _join(self, copied: Tensor, transformed: Tensor) -> Tensor:
-        """``y`` from ``(y_A, y_B)``: :meth:`CouplingSpec.join <flowcore.flows.spec.CouplingSpec.join>`."""
+        """``y`` from ``(y_A, y_B)``:
+        :meth:`CouplingSpec.join <flowcore.flows.spec.CouplingSpec.join>`."""
         return self.spec().join(copied, transformed)
 
     def scale_shift(self, copied: Tensor) -> tuple[Tensor, Tensor]:
-        r"""``(s, t)`` from the copied coordinates: :math:`(\hat s, t) = \mathrm{MLP}(x_A)`, :math:`s = \mathrm{map}(\hat s)`."""
+        r"""``(s, t)`` from the copied coordinates: :math:`(\hat s, t) = \mathrm{MLP}(x_A)`,
+        :math:`s = \mathrm{map}(\hat s)`."""
         return self.spec().scale_shift(copied)
 
     def _fused_spec(self, x: Tensor) -> CouplingSpec | None:
-        """The spec with its st-network as layers, for :class:`~flowcore.flows.fast.FusedAffineCoupling`, or ``None`` where the reference ops run."""
+        """The spec with its st-network as layers, for
+        :class:`~flowcore.flows.fast.FusedAffineCoupling`, or ``None`` where the reference ops
+        run."""
         if not (self.fused_training and fast.FUSED_TRAINING and torch.is_grad_enabled()):
             return None
         net = self.spec().net
@@ -248,7 +260,8 @@ class AffineCoupling(Transform):
         return self.spec(layers)
 
     def forward(self, x: Tensor, log_scales: list[Tensor] | None = None) -> tuple[Tensor, Tensor]:
-        """Data → latent: ``(y, log|det ∂y/∂x|)``; appends ``s`` (shape ``(..., n_transformed)``) to ``log_scales`` if given."""
+        """Data → latent: ``(y, log|det ∂y/∂x|)``; appends ``s`` (shape ``(..., n_transformed)``) to
+        ``log_scales`` if given."""
         spec = self._fused_spec(x)
         if spec is not None:
             want_s = log_scales is not None
@@ -276,6 +289,7 @@ class AffineCoupling(Transform):
         layers = linear_layers(self.spec().net)
         if layers is None:
             raise FastPathUnsupported(
-                f"{cls.__name__}'s st-network is not a Sequential of Linear layers with ReLU between them"
+                f"{cls.__name__}'s st-network is not a Sequential of Linear layers "
+                "with ReLU between them"
             )
         return [self.spec(layers)]

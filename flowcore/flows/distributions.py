@@ -16,16 +16,19 @@ __all__ = ["LOG_2PI_F32", "StandardNormal", "standard_normal_log_prob"]
 
 #: :math:`\log 2\pi` as every flow density uses it: rounded to float32, and that value widened for
 #: float64, so that a flow's density does not depend on when ``.double()`` ran. (A float32 number
-#: held in a Python float: ``D * LOG_2PI_F32`` is exact, and rounds to float32 as a float32 product does.)
+#: held in a Python float: ``D * LOG_2PI_F32`` is exact, and rounds to float32 as a float32 product
+#: does.)
 LOG_2PI_F32: float = float(torch.tensor(LOG_2PI, dtype=torch.float32))
 
 
 def standard_normal_log_prob(z: Tensor, log_2pi: Tensor | float = LOG_2PI_F32) -> Tensor:
-    r""":math:`\log \mathcal{N}(z; 0, I_D) = -\tfrac12\left(D \log 2\pi + \|z\|^2\right)` over the last dimension, in nats.
+    r""":math:`\log \mathcal{N}(z; 0, I_D) = -\tfrac12\left(D \log 2\pi + \|z\|^2\right)` over the
+    last dimension, in nats.
 
     The one definition of the base density: :class:`StandardNormal`, the no-grad fast path and the
     stacked trainer call it. ``log_2pi`` is :data:`LOG_2PI_F32`, or a flow's base's
-    :attr:`StandardNormal.log_2pi` (the same value, as a tensor on its device); the results are bitwise equal.
+    :attr:`StandardNormal.log_2pi` (the same value, as a tensor on its device); the results are
+    bitwise equal.
 
     Example:
         >>> standard_normal_log_prob(torch.zeros(1, 2))
@@ -63,11 +66,13 @@ class StandardNormal(nn.Module):
 
     @property
     def log_2pi(self) -> Tensor:
-        """:data:`LOG_2PI_F32` as a 0-d tensor in the base's dtype, on its device (the flow's dtype and device)."""
+        """:data:`LOG_2PI_F32` as a 0-d tensor in the base's dtype, on its device (the flow's dtype
+        and device)."""
         return self._log_2pi
 
     def log_prob(self, z: Tensor) -> Tensor:
-        r""":math:`\log \mathcal{N}(z; 0, I)` over the last dimension, in nats (:func:`standard_normal_log_prob`)."""
+        r""":math:`\log \mathcal{N}(z; 0, I)` over the last dimension, in nats
+        (:func:`standard_normal_log_prob`)."""
         if z.shape[-1] != self.dim:
             raise ValueError(f"z must have last dimension {self.dim}, got shape {tuple(z.shape)}")
         return standard_normal_log_prob(z, self._log_2pi)

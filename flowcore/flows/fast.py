@@ -1,10 +1,10 @@
 r"""The no-grad fast path of :meth:`flowcore.flows.Flow.log_prob`.
 
-Evaluating :math:`\log p_\theta(x) = \log p_Z(f_\theta(x)) + \log|\det \partial f_\theta/\partial x|`
-for millions of points (Monte-Carlo estimates, whole test families) needs no autograd graph. This
-module evaluates the same formula, with the same operations in the same order, in blocks of rows
-and mostly in place in preallocated buffers, with oneDNN's fused linear + ReLU for float32 on the
-CPU (:func:`onednn_linear_available`).
+Evaluating :math:`\log p_\theta(x) = \log p_Z(f_\theta(x)) +
+\log|\det \partial f_\theta/\partial x|` for millions of points (Monte-Carlo estimates, whole test
+families) needs no autograd graph. This module evaluates the same formula, with the same operations
+in the same order, in blocks of rows and mostly in place in preallocated buffers, with oneDNN's
+fused linear + ReLU for float32 on the CPU (:func:`onednn_linear_available`).
 
 Transforms declare that it covers them with ``fast_steps()``, returning primitive steps this
 module knows how to run:
@@ -58,10 +58,11 @@ class FastPathUnsupported(Exception):
 
     Example:
         >>> from flowcore.flows import Transform
-        >>> Transform().fast_steps()
+        >>> Transform().fast_steps()  # doctest: +NORMALIZE_WHITESPACE
         Traceback (most recent call last):
         ...
-        flowcore.flows.fast.FastPathUnsupported: Transform does not declare a fast path (no fast_steps())
+        flowcore.flows.fast.FastPathUnsupported: Transform does not declare a fast path
+        (no fast_steps())
     """
 
 
@@ -185,7 +186,8 @@ def log_prob_no_grad(flow: nn.Module, x: Tensor) -> Tensor | None:
         if not getattr(flow, "_fast_path_warned", False):
             flow._fast_path_warned = True
             warnings.warn(
-                f"{type(flow).__name__}.log_prob: no fast no-grad path ({e}); using the autograd path",
+                f"{type(flow).__name__}.log_prob: no fast no-grad path ({e}); "
+                "using the autograd path",
                 FastPathWarning,
                 stacklevel=3,
             )
@@ -226,7 +228,8 @@ def _log_prob(flow: nn.Module, x: Tensor, steps: list) -> Tensor:
         return out.reshape(batch_shape)
     couplings = [step for step in steps if isinstance(step, CouplingSpec)]
     widths = sorted({w.shape[0] for step in couplings for w, _ in step.net})
-    # eval_block_rows None: 2**20 // widest layer rows, clipped to [256, 4096] (see Flow.eval_block_rows).
+    # eval_block_rows None: 2**20 // widest layer rows, clipped to [256, 4096] (see
+    # Flow.eval_block_rows).
     rows = getattr(flow, "eval_block_rows", None) or min(
         4096, max(256, 2**20 // max(widths + [dim]))
     )
@@ -293,9 +296,10 @@ def _log_prob(flow: nn.Module, x: Tensor, steps: list) -> Tensor:
 # training is bit for bit what it was without the fused path; "onednn" and "onednn-forward" take
 # oneDNN's linear instead (see FusedAffineCoupling).
 
-#: Global switch of the fused training path: ``False`` makes every :class:`~flowcore.flows.AffineCoupling`
-#: and :class:`~flowcore.flows.Permutation` take its reference autograd ops (one coupling can be
-#: switched off alone with its ``fused_training`` attribute).
+#: Global switch of the fused training path: ``False`` makes every
+#: :class:`~flowcore.flows.AffineCoupling` and :class:`~flowcore.flows.Permutation` take its
+#: reference autograd ops (one coupling can be switched off alone with its ``fused_training``
+#: attribute).
 FUSED_TRAINING: bool = True
 
 #: Where the fused training path runs its matrix products: ``"mm"`` (``addmm``/``mm``, the calls
@@ -317,7 +321,9 @@ def fused_training_applies(x: Tensor, tensors=()) -> bool:
     the plain ops compose better).
 
     Example:
-        >>> fused_training_applies(torch.zeros(2, 3, dtype=torch.float64))  # float64: the reference ops
+        >>> fused_training_applies(  # float64: the reference ops
+        ...     torch.zeros(2, 3, dtype=torch.float64)
+        ... )
         False
     """
     if not (FUSED_TRAINING and torch.is_grad_enabled() and isinstance(x, Tensor)):
@@ -334,7 +340,8 @@ def fused_training_applies(x: Tensor, tensors=()) -> bool:
 
 
 def fused_gemms() -> str:
-    """The :data:`FUSED_GEMMS` setting in effect: ``"mm"`` where it names no choice or oneDNN's linear is unavailable.
+    """The :data:`FUSED_GEMMS` setting in effect: ``"mm"`` where it names no choice or oneDNN's
+    linear is unavailable.
 
     Example:
         >>> fused_gemms() in GEMM_CHOICES
@@ -375,12 +382,12 @@ def _weight_grad(g: Tensor, h: Tensor, onednn: bool) -> Tensor:
 
 
 class FusedAffineCoupling(torch.autograd.Function):
-    r"""One affine coupling (st-network, log-scale map, :math:`y_B = x_B e^s + t`, :math:`\sum_j s_j`)
-    as a single autograd node with a hand-written backward.
+    r"""One affine coupling (st-network, log-scale map, :math:`y_B = x_B e^s + t`,
+    :math:`\sum_j s_j`) as a single autograd node with a hand-written backward.
 
     ``FusedAffineCoupling.apply(x, spec, want_s, gemms, w_1, b_1, ..., w_L, b_L)`` with ``x`` of
-    shape ``(n, D)``, ``spec`` a :class:`~flowcore.flows.spec.CouplingSpec` whose st-network is given
-    as those layers, returns ``(y, log_det)``, plus ``s`` when ``want_s``: the values of
+    shape ``(n, D)``, ``spec`` a :class:`~flowcore.flows.spec.CouplingSpec` whose st-network is
+    given as those layers, returns ``(y, log_det)``, plus ``s`` when ``want_s``: the values of
     :meth:`spec.forward(x) <flowcore.flows.spec.CouplingSpec.forward>`. What is fused: the
     st-network, the log-scale map, the affine update and the log-det are one node instead of the
     ~15 that the reference ops record (at the book's sizes, batch 512 and widths 64, autograd's
@@ -405,10 +412,12 @@ class FusedAffineCoupling(torch.autograd.Function):
     Example:
         >>> from flowcore.flows import AffineCoupling, halves
         >>> layer = AffineCoupling(halves(4, 0), hidden=(8,), zero_init=False).double()
-        >>> spec = layer.fast_steps()[0]                                         # st-network as its layers
+        >>> spec = layer.fast_steps()[0]  # st-network as its layers
         >>> x = torch.randn(5, 4, dtype=torch.float64, requires_grad=True)
-        >>> y, log_det = FusedAffineCoupling.apply(x, spec, False, "mm", *layer.st_net.parameters())  # no oneDNN in float64
-        >>> y_ref, log_det_ref = layer(x)                                        # the reference ops (float64)
+        >>> y, log_det = FusedAffineCoupling.apply(  # no oneDNN in float64
+        ...     x, spec, False, "mm", *layer.st_net.parameters()
+        ... )
+        >>> y_ref, log_det_ref = layer(x)  # the reference ops (float64)
         >>> torch.equal(y, y_ref), torch.equal(log_det, log_det_ref)
         (True, True)
     """
@@ -491,7 +500,8 @@ class FusedAffineCoupling(torch.autograd.Function):
 
     @staticmethod
     def _double_backward(ctx, x, params, grad_outputs):
-        """The backward as differentiable ops (``create_graph=True``): the reference definition, re-evaluated and differentiated."""
+        """The backward as differentiable ops (``create_graph=True``): the reference definition,
+        re-evaluated and differentiated."""
         inputs = [t for t in (x, *params) if t.requires_grad]
         with torch.enable_grad():
             outputs = replace(ctx.spec, net=tuple(zip(params[0::2], params[1::2]))).forward(
@@ -515,7 +525,8 @@ class FusedAffineCoupling(torch.autograd.Function):
 
 class FusedPermutation(torch.autograd.Function):
     """``x[:, perm]`` as one ``index_select`` whose backward is ``index_select`` with the inverse
-    permutation (plain indexing's backward scatters into zeros with accumulation, serially on the CPU).
+    permutation (plain indexing's backward scatters into zeros with accumulation, serially on the
+    CPU).
 
     ``FusedPermutation.apply(x, perm, inv_perm)``; exact in every dtype, and twice differentiable.
 

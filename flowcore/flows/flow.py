@@ -1,6 +1,7 @@
 r"""A flow: a transform stack plus a base distribution.
 
-.. math:: \log p_\theta(x) = \log p_Z(f_\theta(x)) + \log\left|\det\frac{\partial f_\theta}{\partial x}\right|
+.. math:: \log p_\theta(x) = \log p_Z(f_\theta(x))
+    + \log\left|\det\frac{\partial f_\theta}{\partial x}\right|
     \quad\text{(Eq. 2)}, \qquad x = f_\theta^{-1}(z),\ z \sim p_Z \text{ to sample}.
 """
 
@@ -15,10 +16,11 @@ __all__ = ["Flow"]
 
 
 class Flow(nn.Module):
-    r"""A normalizing flow :math:`p_\theta` from a transform :math:`f_\theta` (data → latent) and a base :math:`p_Z`.
+    r"""A normalizing flow :math:`p_\theta` from a transform :math:`f_\theta` (data → latent) and a
+    base :math:`p_Z`.
 
-    Map with ``flow.transform(x) -> (z, log_det)`` and ``flow.transform.inverse(z) -> (x, log_det)``;
-    a flow is not called directly.
+    Map with ``flow.transform(x) -> (z, log_det)`` and
+    ``flow.transform.inverse(z) -> (x, log_det)``; a flow is not called directly.
 
     Args:
         transform: A :class:`~flowcore.flows.Transform` (usually a
@@ -61,7 +63,8 @@ class Flow(nn.Module):
         )
 
     def log_prob(self, x: Tensor) -> Tensor:
-        r""":math:`\log p_\theta(x) = \log p_Z(f_\theta(x)) + \log|\det \partial f_\theta/\partial x|` (Eq. 2), in nats.
+        r""":math:`\log p_\theta(x) = \log p_Z(f_\theta(x)) +
+        \log|\det \partial f_\theta/\partial x|` (Eq. 2), in nats.
 
         With gradients off (``torch.no_grad`` / ``torch.inference_mode``) this tries the fast path
         of :mod:`flowcore.flows.fast` (blocks of :attr:`eval_block_rows` rows, in place, oneDNN
@@ -77,15 +80,17 @@ class Flow(nn.Module):
         return self.base.log_prob(z) + log_det
 
     def log_prob_and_log_scales(self, x: Tensor) -> tuple[Tensor, list[Tensor]]:
-        """``(log_prob(x), log_scales)`` from one autograd pass: ``log_scales`` holds each coupling's
-        :math:`s`, of shape ``(..., n_transformed)``, in layer order.
+        """``(log_prob(x), log_scales)`` from one autograd pass: ``log_scales`` holds each
+        coupling's :math:`s`, of shape ``(..., n_transformed)``, in layer order.
 
         The log-probabilities are the same numbers :meth:`log_prob` computes with gradients on;
         :func:`flowcore.train.fit` uses this to hand the log-scales to extra loss terms.
 
         Example:
             >>> from flowcore.flows import RealNVP
-            >>> log_p, log_scales = RealNVP(3, n_couplings=2, hidden=(4,)).log_prob_and_log_scales(torch.zeros(5, 3))
+            >>> log_p, log_scales = RealNVP(3, n_couplings=2, hidden=(4,)).log_prob_and_log_scales(
+            ...     torch.zeros(5, 3)
+            ... )
             >>> log_p.shape, [s.shape for s in log_scales]
             (torch.Size([5]), [torch.Size([5, 2]), torch.Size([5, 1])])
         """

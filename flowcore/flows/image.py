@@ -1,5 +1,5 @@
-r"""Affine couplings on small single-channel images, after Kirichenko et al. (2020), "Why normalizing
-flows fail to detect out-of-distribution data".
+r"""Affine couplings on small single-channel images, after Kirichenko et al. (2020), "Why
+normalizing flows fail to detect out-of-distribution data".
 
 Images are square, ``size × size``, one channel, and are stored *flat* as vectors of shape
 ``(..., size²)`` (row-major, so pixel ``(i, j)`` is coordinate ``i·size + j``), like every other
@@ -10,7 +10,8 @@ A coupling has a *condition* mask :math:`b` (pixels that are copied and feed the
 With :math:`(\hat s, t) = \mathrm{NN}(x \odot b)` and a learnable scalar :math:`w`,
 
 .. math:: s = m \odot w \tanh(\hat s), \qquad t \leftarrow m \odot t, \qquad
-    y = (x + t) \odot e^{s}, \qquad \log\left|\det\frac{\partial y}{\partial x}\right| = \sum_{ij} s_{ij},
+    y = (x + t) \odot e^{s}, \qquad
+    \log\left|\det\frac{\partial y}{\partial x}\right| = \sum_{ij} s_{ij},
 
 and :math:`x = y \odot e^{-s} - t`. In this form :math:`-t` is the coupling's *prediction* of the
 changed pixels (:math:`y_c = 0` exactly when :math:`x_c = -t`), which is what the paper's
@@ -110,7 +111,8 @@ def horizontal_mask(size: int, parity: int = 0) -> Tensor:
 
 
 def _quadrant(size: int, k: int) -> Tensor:
-    """Quadrant ``k`` of a ``size × size`` image: 0 = top-left, 1 = top-right, 2 = bottom-right, 3 = bottom-left."""
+    """Quadrant ``k`` of a ``size × size`` image: 0 = top-left, 1 = top-right, 2 = bottom-right,
+    3 = bottom-left."""
     half = size // 2
     mask = torch.zeros(size, size, dtype=torch.bool)
     rows = slice(None, half) if k in (0, 1) else slice(half, None)
@@ -154,7 +156,8 @@ def cycle_masks(size: int) -> list[tuple[Tensor, Tensor]]:
     size = check_int("size", size, minimum=2)
     if size % 2:
         raise ValueError(
-            f"size must be an even integer ≥ 2 for the cycle mask (four equal quadrants), got {size}"
+            f"size must be an even integer ≥ 2 for the cycle mask (four equal quadrants), "
+            f"got {size}"
         )
     quadrants = [_quadrant(size, k) for k in range(4)]
     return [(quadrants[k], quadrants[(k + 1) % 4]) for k in range(4)]
@@ -202,7 +205,8 @@ def _check_image_mask(name: str, mask) -> Tensor:
         or mask.shape[0] < 2
     ):
         raise ValueError(
-            f"{name} must be a square boolean tensor of shape (size, size) with size ≥ 2, got {mask!r}"
+            f"{name} must be a square boolean tensor of shape (size, size) with size ≥ 2, "
+            f"got {mask!r}"
         )
     if not mask.any():
         raise ValueError(f"{name} must have at least one True pixel")
@@ -250,8 +254,9 @@ class ConvSTNet(nn.Module):
        are the positive and negative parts (as in the paper's code, which follows chrischute's
        Real NVP);
     2. a 3×3 convolution to ``channels`` channels;
-    3. ``n_blocks // 2`` residual blocks :math:`h \mapsto h + \mathrm{conv}(\mathrm{ReLU}(\mathrm{conv}(h)))`
-       (3×3 convolutions, no BatchNorm);
+    3. ``n_blocks // 2`` residual blocks
+       :math:`h \mapsto h + \mathrm{conv}(\mathrm{ReLU}(\mathrm{conv}(h)))` (3×3 convolutions, no
+       BatchNorm);
     4. with ``bottleneck = l``: flatten, ``Linear(C·H·W → l)``, ``Linear(l → C·H·W)``, reshape,
        with no skip connection around it, so all information passes through :math:`l` numbers;
     5. the remaining ``n_blocks - n_blocks // 2`` residual blocks;
@@ -298,7 +303,8 @@ class ConvSTNet(nn.Module):
         nn.init.zeros_(self.out_conv.bias)
 
     def forward(self, x_b: Tensor) -> Tensor:
-        r"""``(N, 1, size, size)`` masked input :math:`x \odot b` → ``(N, 2, size, size)``: channel 0 is :math:`\hat s`, channel 1 is :math:`t`."""
+        r"""``(N, 1, size, size)`` masked input :math:`x \odot b` → ``(N, 2, size, size)``:
+        channel 0 is :math:`\hat s`, channel 1 is :math:`t`."""
         h = self.in_conv(F.relu(torch.cat((x_b, -x_b), dim=1)))
         for block in self.blocks_before:
             h = block(h)
@@ -319,7 +325,8 @@ class ImageAffineCoupling(Transform):
     1; the paper's per-channel rescale, with one channel):
 
     .. math:: s = m \odot w\tanh(\hat s), \quad t \leftarrow m \odot t, \quad
-        y = (x + t) \odot e^{s}, \quad \log\left|\det\frac{\partial y}{\partial x}\right| = \sum_{ij} s_{ij}.
+        y = (x + t) \odot e^{s}, \quad
+        \log\left|\det\frac{\partial y}{\partial x}\right| = \sum_{ij} s_{ij}.
 
     Pixels outside :math:`m` pass through exactly (:math:`s = t = 0` there); the Jacobian is
     triangular up to a permutation because :math:`s, t` only read :math:`b`, which :math:`m` does
@@ -366,11 +373,13 @@ class ImageAffineCoupling(Transform):
         )
         if change.shape != condition.shape:
             raise ValueError(
-                f"change_mask must have the shape of condition_mask {tuple(condition.shape)}, got {tuple(change.shape)}"
+                f"change_mask must have the shape of condition_mask {tuple(condition.shape)}, "
+                f"got {tuple(change.shape)}"
             )
         if (change & condition).any():
             raise ValueError(
-                "change_mask and condition_mask must be disjoint (a changed pixel cannot condition its own transform)"
+                "change_mask and condition_mask must be disjoint "
+                "(a changed pixel cannot condition its own transform)"
             )
         if not change.any():
             raise ValueError("change_mask must have at least one True pixel")
@@ -386,18 +395,23 @@ class ImageAffineCoupling(Transform):
         self.net = ConvSTNet(self.size, channels, n_blocks, bottleneck)
 
     def extra_repr(self) -> str:
-        return f"size={self.size}, n_condition={int(self.condition_mask.sum())}, n_change={self.n_change}"
+        return (
+            f"size={self.size}, n_condition={int(self.condition_mask.sum())}, "
+            f"n_change={self.n_change}"
+        )
 
     def _image(self, x: Tensor) -> Tensor:
         d = self.size * self.size
         if x.dim() < 1 or x.shape[-1] != d:
             raise ValueError(
-                f"expected flat images of shape (..., {d}) for size {self.size}, got {tuple(x.shape)}"
+                f"expected flat images of shape (..., {d}) for size {self.size}, "
+                f"got {tuple(x.shape)}"
             )
         return x.reshape(-1, 1, self.size, self.size)
 
     def scale_shift(self, image: Tensor) -> tuple[Tensor, Tensor]:
-        r"""``(s, t)``, each ``(N, 1, size, size)`` and zero outside the change mask, from an image whose condition pixels are those of the input."""
+        r"""``(s, t)``, each ``(N, 1, size, size)`` and zero outside the change mask, from an image
+        whose condition pixels are those of the input."""
         shape = (1, 1, self.size, self.size)
         b = self.condition_mask.view(shape).to(image.dtype)
         m = self.change_mask.view(shape).to(image.dtype)
@@ -405,7 +419,8 @@ class ImageAffineCoupling(Transform):
         return m * (self.w * torch.tanh(raw_s)), m * t
 
     def forward(self, x: Tensor, log_scales: list[Tensor] | None = None) -> tuple[Tensor, Tensor]:
-        """Data → latent: ``(y, log|det ∂y/∂x|)``; appends ``s`` on the changed pixels (shape ``(..., n_change)``) to ``log_scales`` if given."""
+        """Data → latent: ``(y, log|det ∂y/∂x|)``; appends ``s`` on the changed pixels (shape
+        ``(..., n_change)``) to ``log_scales`` if given."""
         batch = x.shape[:-1]
         image = self._image(x)
         s, t = self.scale_shift(image)
@@ -449,13 +464,15 @@ class ImageAffineCoupling(Transform):
 class Logit(Transform):
     r"""The logit pre-processing of dequantised data :math:`x \in (0, 1)^D`:
 
-    .. math:: u = \alpha + (1 - 2\alpha)x, \qquad y = \operatorname{logit}(u) = \log u - \log(1 - u),
+    .. math:: u = \alpha + (1 - 2\alpha)x, \qquad
+        y = \operatorname{logit}(u) = \log u - \log(1 - u),
 
     .. math:: \log\left|\det\frac{\partial y}{\partial x}\right| = \sum_{d=1}^D
         \left[\log(1 - 2\alpha) - \log u_d - \log(1 - u_d)\right].
 
     The inverse is :math:`x = (\sigma(y) - \alpha)/(1 - 2\alpha)` with
-    :math:`\log|\det \partial x/\partial y| = \sum_d [\log\sigma(y_d) + \log\sigma(-y_d) - \log(1-2\alpha)]`.
+    :math:`\log|\det \partial x/\partial y| =
+    \sum_d [\log\sigma(y_d) + \log\sigma(-y_d) - \log(1-2\alpha)]`.
     The margin :math:`\alpha` keeps :math:`y` finite at :math:`x \in \{0, 1\}`.
 
     Args:
@@ -509,7 +526,8 @@ def image_flow(
 ) -> Flow:
     r"""The paper's image flow for flat ``size × size`` single-channel images in :math:`(0, 1)`:
 
-    .. math:: f = c_K \circ \dots \circ c_1 \circ \operatorname{Logit}_\alpha, \qquad p_Z = \mathcal{N}(0, I_{\text{size}^2}),
+    .. math:: f = c_K \circ \dots \circ c_1 \circ \operatorname{Logit}_\alpha, \qquad
+        p_Z = \mathcal{N}(0, I_{\text{size}^2}),
 
     with :class:`ImageAffineCoupling` layers :math:`c_k` on the masks of
     ``mask_sequence(mask, size, n_couplings)`` and no permutations or squeezes, so pixels stay
@@ -536,10 +554,11 @@ def image_flow(
         >>> x = torch.rand(3, 16)
         >>> flow.log_prob(x).shape, len(coupling_layers(flow))
         (torch.Size([3]), 2)
-        >>> image_flow(size=3, mask="cycle")
+        >>> image_flow(size=3, mask="cycle")  # doctest: +NORMALIZE_WHITESPACE
         Traceback (most recent call last):
         ...
-        ValueError: size must be an even integer ≥ 2 for the cycle mask (four equal quadrants), got 3
+        ValueError: size must be an even integer ≥ 2 for the cycle mask (four equal quadrants),
+        got 3
     """
     # Check everything before the first coupling draws weights from the global RNG.
     size = check_int("size", size, minimum=2)

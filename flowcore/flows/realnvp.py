@@ -104,7 +104,7 @@ class RealNVP(Flow):
             )
         super().__init__(CompositeTransform(layers), StandardNormal(dim))
         self.dim = dim
-        #: Whether the flow *as built* (before any training step) is a permutation of the identity, so
-        #: that its density is its base's, N(0, I), exactly: zero-initialised couplings whose log-scale
-        #: map sends 0 to 0 (``exp``, ``tanh``; nflows' ``sigmoid`` map does not).
+        #: Whether the flow *as built* (before any training step) is a permutation of the identity,
+        #: so that its density is its base's, N(0, I), exactly: zero-initialised couplings whose
+        #: log-scale map sends 0 to 0 (``exp``, ``tanh``; nflows' ``sigmoid`` map does not).
         self.initially_identity = zero_init and LOG_SCALE_MAPS[log_scale].zero_at_zero

@@ -1,11 +1,14 @@
-r"""One description of an affine coupling (thesis §2.1, Eq. 3–6) and the one table of log-scale maps.
+r"""One description of an affine coupling (thesis §2.1, Eq. 3–6) and the one table of log-scale
+maps.
 
-A coupling splits :math:`x` into a copied part :math:`A` and a transformed part :math:`B` and computes
+A coupling splits :math:`x` into a copied part :math:`A` and a transformed part :math:`B`
+and computes
 
-.. math:: y_A = x_A, \qquad y_B = x_B \odot \exp(s) + t, \qquad (\hat s, t) = \mathrm{MLP}_\theta(x_A),
-    \quad s = \mathrm{map}(\hat s),
+.. math:: y_A = x_A, \qquad y_B = x_B \odot \exp(s) + t,
+    \qquad (\hat s, t) = \mathrm{MLP}_\theta(x_A), \quad s = \mathrm{map}(\hat s),
 
-so :math:`\log|\det \partial y/\partial x| = \sum_j s_j`, and :math:`x_B = (y_B - t) \odot \exp(-s)`.
+so :math:`\log|\det \partial y/\partial x| = \sum_j s_j`, and
+:math:`x_B = (y_B - t) \odot \exp(-s)`.
 
 :class:`CouplingSpec` is that description: the split, the st-network, the log-scale map's name and
 bound. :meth:`CouplingSpec.forward` and :meth:`CouplingSpec.inverse` evaluate it with plain
@@ -159,14 +162,16 @@ LOG_SCALE_MAPS: dict[str, LogScaleMap] = {
 
 
 def _linear(h: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
-    """``h @ weight.T + bias`` (``F.linear``); a stacked ``(K, out, in)`` weight applies network ``k`` to ``h[k]`` (``torch.baddbmm``)."""
+    """``h @ weight.T + bias`` (``F.linear``); a stacked ``(K, out, in)`` weight applies network
+    ``k`` to ``h[k]`` (``torch.baddbmm``)."""
     if weight.dim() == 3:
         return torch.baddbmm(bias.unsqueeze(1), h, weight.transpose(1, 2))
     return F.linear(h, weight, bias)
 
 
 def mlp(h: Tensor, layers: Layers) -> Tensor:
-    """The st-network given by its ``layers``: Linear, ReLU, …, Linear, with the ops of ``nn.Sequential(nn.Linear, nn.ReLU, …)``.
+    """The st-network given by its ``layers``: Linear, ReLU, …, Linear, with the ops of
+    ``nn.Sequential(nn.Linear, nn.ReLU, …)``.
 
     Example:
         >>> net = nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 4))
@@ -183,7 +188,8 @@ def mlp(h: Tensor, layers: Layers) -> Tensor:
 
 
 def linear_layers(net) -> Layers | None:
-    """``net``'s layers if it is an ``nn.Sequential`` of biased Linear layers with ReLU between them (what the fast paths run), else ``None``.
+    """``net``'s layers if it is an ``nn.Sequential`` of biased Linear layers with ReLU between them
+    (what the fast paths run), else ``None``.
 
     Example:
         >>> len(linear_layers(nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 4))))
@@ -206,7 +212,8 @@ def linear_layers(net) -> Layers | None:
 
 
 def contiguous_parts(mask: Tensor) -> tuple[slice, slice] | None:
-    """``(copied, transformed)`` as slices when the mask copies a leading or a trailing block, else ``None``.
+    """``(copied, transformed)`` as slices when the mask copies a leading or a trailing block, else
+    ``None``.
 
     Example:
         >>> contiguous_parts(torch.tensor([True, True, False]))
@@ -262,7 +269,8 @@ class CouplingSpec:
     def from_mask(
         cls, mask: Tensor, net, log_scale: str = "tanh", bound: float = 3.0
     ) -> CouplingSpec:
-        """The spec of the boolean ``mask`` (``True`` = copied), slices where the parts are contiguous."""
+        """The spec of the boolean ``mask`` (``True`` = copied), slices where the parts are
+        contiguous."""
         parts = contiguous_parts(mask)
         n_transformed = int((~mask).sum())
         if parts is not None:
@@ -301,13 +309,15 @@ class CouplingSpec:
         return torch.cat((a, b), dim=-1).index_select(-1, self.join_index)
 
     def scale_shift(self, x_a: Tensor) -> tuple[Tensor, Tensor]:
-        r""":math:`(s, t)` from :math:`x_A`: :math:`(\hat s, t) = \mathrm{net}(x_A)`, :math:`s = \mathrm{map}(\hat s)`."""
+        r""":math:`(s, t)` from :math:`x_A`: :math:`(\hat s, t) = \mathrm{net}(x_A)`,
+        :math:`s = \mathrm{map}(\hat s)`."""
         h = mlp(x_a, self.net) if isinstance(self.net, tuple) else self.net(x_a)
         raw, t = h.chunk(2, dim=-1)
         return self.log_scale_map.map(raw, self.bound)[0], t
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        r"""Data → latent: ``(y, log|det ∂y/∂x|, s)`` with :math:`y_B = x_B e^s + t`, :math:`\log|\det| = \sum_j s_j`."""
+        r"""Data → latent: ``(y, log|det ∂y/∂x|, s)`` with :math:`y_B = x_B e^s + t`,
+        :math:`\log|\det| = \sum_j s_j`."""
         a, xb = self.split(x)
         s, t = self.scale_shift(a)
         return self.join(a, xb * torch.exp(s) + t), s.sum(-1), s

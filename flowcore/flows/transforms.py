@@ -52,7 +52,8 @@ class Transform(nn.Module):
         raise NotImplementedError(f"{type(self).__name__} must implement inverse")
 
     def fast_steps(self) -> list:
-        """The fast path's steps for this transform; raises :class:`FastPathUnsupported` if it has none."""
+        """The fast path's steps for this transform; raises :class:`FastPathUnsupported` if it has
+        none."""
         raise FastPathUnsupported(
             f"{type(self).__name__} does not declare a fast path (no fast_steps())"
         )
@@ -61,7 +62,8 @@ class Transform(nn.Module):
 class CompositeTransform(Transform):
     r"""Transforms applied in order, :math:`f = f_K \circ \dots \circ f_1`, so that
 
-    .. math:: \log\left|\det\frac{\partial f}{\partial x}\right| = \sum_{k=1}^K \log\left|\det\frac{\partial f_k}{\partial x_{k-1}}\right|.
+    .. math:: \log\left|\det\frac{\partial f}{\partial x}\right|
+        = \sum_{k=1}^K \log\left|\det\frac{\partial f_k}{\partial x_{k-1}}\right|.
 
     ``inverse`` applies the inverses in reverse order. The log-dets are summed in layer order,
     starting from zeros.
@@ -108,7 +110,8 @@ class CompositeTransform(Transform):
             declare = getattr(transform, "fast_steps", None)
             if declare is None:
                 raise FastPathUnsupported(
-                    f"transforms[{i}] ({type(transform).__name__}) does not declare a fast path (no fast_steps())"
+                    f"transforms[{i}] ({type(transform).__name__}) does not declare a fast path "
+                    "(no fast_steps())"
                 )
             try:
                 steps += declare()
@@ -118,7 +121,8 @@ class CompositeTransform(Transform):
 
 
 class Permutation(Transform):
-    """A fixed permutation of the coordinates, :math:`z = x_{\\pi}`; volume-preserving, ``log_det = 0``.
+    """A fixed permutation of the coordinates, :math:`z = x_{\\pi}`; volume-preserving,
+    ``log_det = 0``.
 
     Args:
         perm: A permutation of ``0, …, D-1``: ``z[..., i] = x[..., perm[i]]``.

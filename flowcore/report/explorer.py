@@ -2,7 +2,8 @@
 
 Pick a dimension, a family, a scale s and a shift t; the explorer draws the KDEs of log p and
 log pθ over that member's test set beside those over Q(p), and lists its numbers. Everything comes
-from a :class:`flowcore.studies.debruin2024.evaluation.Results`, i.e. from the cache: nothing is trained or sampled.
+from a :class:`flowcore.studies.debruin2024.evaluation.Results`, i.e. from the cache: nothing is
+trained or sampled.
 
 The figure is shown as SVG with its text kept as text (``svg.fonttype: none``), so its title, tick
 labels and legend are part of the page (searchable, and read back by the live browser test), and the
@@ -45,7 +46,8 @@ NUMBERS = [
 
 
 def member_title(dim: int, family: str, s: float, t: float) -> str:
-    """The name of one member, as the explorer's figure and table show it: ``"D = 7, perturbed, s = 1, t = 0"``."""
+    """The name of one member, as the explorer's figure and table show it:
+    ``"D = 7, perturbed, s = 1, t = 0"``."""
     return f"D = {dim}, {family}, s = {s:g}, t = {t:g}"
 
 
@@ -56,7 +58,8 @@ def member_numbers(results: Results, dim: int, family: str, s: float, t: float) 
 
 
 def member_figure(results: Results, dim: int, family: str, s: float, t: float):
-    """The member's four KDEs (:func:`flowcore.report.plots.member_kdes`) titled :func:`member_title`."""
+    """The member's four KDEs (:func:`flowcore.report.plots.member_kdes`) titled
+    :func:`member_title`."""
     fig, ax = plt.subplots(figsize=(6.5, 3.8), layout="constrained")
     member_kdes(ax, results.curves[(dim, family, s, t)], member_title(dim, family, s, t))
     ax.legend(fontsize=8)
@@ -64,7 +67,8 @@ def member_figure(results: Results, dim: int, family: str, s: float, t: float):
 
 
 def member_svg(results: Results, dim: int, family: str, s: float, t: float) -> str:
-    """:func:`member_figure` as SVG text whose labels stay ``<text>`` elements (the figure is closed)."""
+    """:func:`member_figure` as SVG text whose labels stay ``<text>`` elements (the figure is
+    closed)."""
     fig = member_figure(results, dim, family, s, t)
     buffer = io.StringIO()
     try:

@@ -1,8 +1,8 @@
 """Verdict tables a reader takes in at a glance: one line per claim, the sub-checks folded below.
 
-:func:`verdict_html` renders :func:`flowcore.verdicts.claims_table` (statement, verdict for the model
-and for each null in its place, the numbers it rests on) and, in a collapsed ``<details>`` block,
-:func:`flowcore.verdicts.subcheck_table` with the thesis's words beside each criterion.
+:func:`verdict_html` renders :func:`flowcore.verdicts.claims_table` (statement, verdict for the
+model and for each null in its place, the numbers it rests on) and, in a collapsed ``<details>``
+block, :func:`flowcore.verdicts.subcheck_table` with the thesis's words beside each criterion.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from flowcore.verdicts import NULLS, ClaimCheck, claims_table, subcheck_table
 __all__ = ["verdict_html", "VerdictTables"]
 
 _STYLE = (
-    "<style>.fc-verdicts {font-size: 0.82em; width: 100%;} "
-    ".fc-verdicts td, .fc-verdicts th {text-align: left; vertical-align: top; white-space: normal; padding: 2px 6px;}</style>"
+    "<style>.fc-verdicts {font-size: 0.82em; width: 100%;} .fc-verdicts td, .fc-verdicts th "
+    "{text-align: left; vertical-align: top; white-space: normal; padding: 2px 6px;}</style>"
 )
 
 
@@ -49,10 +49,10 @@ def verdict_html(
     source_label: str = "thesis",
     words_label: str = "the thesis's words",
 ) -> VerdictTables:
-    """One line per claim (statement, verdict, the nulls' verdicts, what it rests on, thesis figure, our
-    chapter), then every sub-check with model and null marks and the thesis's words, folded. Columns
-    that are empty for every claim (a null not run, no quotes) are left out; ``source_label`` and
-    ``words_label`` name the source's columns (another paper than the thesis).
+    """One line per claim (statement, verdict, the nulls' verdicts, what it rests on, thesis figure,
+    our chapter), then every sub-check with model and null marks and the thesis's words, folded.
+    Columns that are empty for every claim (a null not run, no quotes) are left out;
+    ``source_label`` and ``words_label`` name the source's columns (another paper than the thesis).
 
     Example:
         >>> from flowcore.verdicts import Findings, SubCheck, judge
@@ -74,10 +74,12 @@ def verdict_html(
         f"<li><b>{html.escape(c)}</b>: {html.escape(r)}</li>" for c, r in table["why"].items()
     )
     details = (
-        f"<details{' open' if open_details else ''}><summary>Sub-checks per claim: the model and the nulls in its place "
-        "(p̂: the ML Gaussian of the training set; untrained: the model at its initialisation; truth: p itself). "
-        "✓ every unit it is judged on passes, ◐ some, ✗ none, ? none but the interval straddles the threshold at some; "
-        "“uninformative”: a null passes it too, so it does not count for the model</summary>"
-        f"{_frame_html(rows, index=False)}<p>How each verdict follows from the rule:</p><ul>{why}</ul></details>"
+        f"<details{' open' if open_details else ''}><summary>Sub-checks per claim: the model and "
+        "the nulls in its place (p̂: the ML Gaussian of the training set; untrained: the model "
+        "at its initialisation; truth: p itself). ✓ every unit it is judged on passes, ◐ some, ✗ "
+        "none, ? none but the interval straddles the threshold at some; “uninformative”: a null "
+        "passes it too, so it does not count for the model</summary>"
+        f"{_frame_html(rows, index=False)}<p>How each verdict follows from the "
+        f"rule:</p><ul>{why}</ul></details>"
     )
     return VerdictTables(short, rows, _STYLE + _frame_html(short, index=True) + details)

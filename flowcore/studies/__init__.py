@@ -2,7 +2,8 @@
 its claims' checks). Everything general lives in the core modules of :mod:`flowcore`.
 
 - :mod:`flowcore.studies.debruin2024` — the thesis (de Bruin, TU Delft, 2024).
-- :mod:`flowcore.studies.kirichenko2020` — Kirichenko, Izmailov & Wilson (2020), why flows fail at OOD detection.
+- :mod:`flowcore.studies.kirichenko2020` — Kirichenko, Izmailov & Wilson (2020), why flows fail at
+  OOD detection.
 - :mod:`flowcore.studies.song2024` — Song et al. (2024), the KL-Jacobian regulariser.
 - :mod:`flowcore.studies.deboer2020` — de Boer (2020), marginalizing flows.
 """

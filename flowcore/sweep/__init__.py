@@ -3,9 +3,10 @@ r"""A sweep is a set of jobs, each a validated config under its own canonical ke
 A job's :attr:`Job.key` is :func:`flowcore.cache.job_key` of its config: the same name its trained
 flows and tables are cached under, so a rerun, another chapter or another worker finds them.
 :func:`run` runs the jobs as tasks on Dask (:mod:`~flowcore.sweep.execution`: a LocalCluster by
-default, a running cluster, or serially) and stacks their rows in job order; :func:`summarise_over_seeds` gives
-each setting's mean and Student-t interval over seeds. :mod:`~flowcore.sweep.design` builds
-designs over several factors at once and reads a binary outcome per factor level.
+default, a running cluster, or serially) and stacks their rows in job order;
+:func:`summarise_over_seeds` gives each setting's mean and Student-t interval over seeds.
+:mod:`~flowcore.sweep.design` builds designs over several factors at once and reads a binary outcome
+per factor level.
 """
 
 from __future__ import annotations
@@ -66,7 +67,8 @@ def run(
     group: Callable[[Job], Hashable] | None = None,
     prepare: Callable[[Sequence[Job]], None] | None = None,
 ) -> pd.DataFrame:
-    """Run ``fn`` on every job and stack the rows it returns, each with the job's labels, in job order.
+    """Run ``fn`` on every job and stack the rows it returns, each with the job's labels, in job
+    order.
 
     The jobs run as tasks on ``scheduler`` (:mod:`~flowcore.sweep.execution`: ``"local"``, a
     scheduler address, or ``"serial"``; ``""`` takes the pipeline's choice). Jobs with equal
@@ -114,7 +116,8 @@ def run(
             f"{ {k: v for k, v in f.items() if k != 'error'} }: {f['error']}" for f in failed[:5]
         )
         warnings.warn(
-            f"{description}: {len(failed)} of {len(jobs)} jobs failed and are missing from the table: {listed}",
+            f"{description}: {len(failed)} of {len(jobs)} jobs failed and are missing from the "
+            f"table: {listed}",
             RuntimeWarning,
             stacklevel=2,
         )
@@ -124,10 +127,14 @@ def run(
 
 
 def failures(table: pd.DataFrame) -> pd.DataFrame:
-    """The jobs of a :func:`run` that raised: their labels, key and error, one row each (empty if none).
+    """The jobs of a :func:`run` that raised: their labels, key and error, one row each (empty if
+    none).
 
     Example:
-        >>> failures(run([Job({"x": 1}, {"x": 1})], lambda job: [{"y": 2}], progress=False, scheduler="serial")).empty
+        >>> failures(
+        ...     run([Job({"x": 1}, {"x": 1})], lambda job: [{"y": 2}], progress=False,
+        ...         scheduler="serial")
+        ... ).empty
         True
     """
     return pd.DataFrame(table.attrs.get("failures", []))
@@ -136,12 +143,13 @@ def failures(table: pd.DataFrame) -> pd.DataFrame:
 def summarise_over_seeds(
     runs: pd.DataFrame, by: Sequence[str], value: str, confidence: float = 0.95
 ) -> pd.DataFrame:
-    """Per group of ``by``: the mean of ``value`` over the group's rows (one per seed) with a two-sided
-    Student-t confidence interval (``CI low``, ``CI high``; NaN for a single seed).
+    """Per group of ``by``: the mean of ``value`` over the group's rows (one per seed) with a
+    two-sided Student-t confidence interval (``CI low``, ``CI high``; NaN for a single seed).
 
     Example:
         >>> runs = pd.DataFrame({"setting": ["a"] * 3, "metric": [1.0, 2.0, 3.0]})
-        >>> summarise_over_seeds(runs, ["setting"], "metric")[["metric", "CI low"]].round(2).values.tolist()
+        >>> (summarise_over_seeds(runs, ["setting"], "metric")[["metric", "CI low"]]
+        ...  .round(2).values.tolist())
         [[2.0, -0.48]]
     """
     confidence = check_probability("confidence", confidence)

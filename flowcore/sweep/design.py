@@ -1,4 +1,5 @@
-r"""Designs for sweeps over several factors at once, and what a binary outcome says about each factor.
+r"""Designs for sweeps over several factors at once, and what a binary outcome says about each
+factor.
 
 One factor at a time cannot see interactions and never leaves the base configuration; a full
 factorial over eight factors is hundreds of runs. :func:`space_filling` takes a middle road for
@@ -50,7 +51,8 @@ def space_filling(
     for name, levels in factors.items():
         if isinstance(levels, str) or len(levels) < 2:
             raise ValueError(
-                f"factor {name!r} needs at least two levels, got {list(levels) if not isinstance(levels, str) else levels!r}"
+                f"factor {name!r} needs at least two levels, got "
+                f"{list(levels) if not isinstance(levels, str) else levels!r}"
             )
     widest = max(len(levels) for levels in factors.values())
     n_points = check_int("n_points", n_points, minimum=widest)
@@ -71,10 +73,12 @@ def space_filling(
 
 
 def wilson_interval(successes: int, trials: int, confidence: float = 0.95) -> tuple[float, float]:
-    """The Wilson score interval of a binomial proportion (sensible at 0/n and n/n, unlike ±1.96 SE).
+    """The Wilson score interval of a binomial proportion (sensible at 0/n and n/n, unlike ±1.96
+    SE).
 
     Example:
-        >>> [round(x, 3) for x in wilson_interval(0, 10)], [round(x, 3) for x in wilson_interval(5, 10)]
+        >>> ([round(x, 3) for x in wilson_interval(0, 10)],
+        ...  [round(x, 3) for x in wilson_interval(5, 10)])
         ([0.0, 0.278], [0.237, 0.763])
     """
     confidence = check_probability("confidence", confidence)
@@ -84,7 +88,8 @@ def wilson_interval(successes: int, trials: int, confidence: float = 0.95) -> tu
     p = successes / trials
     centre = (p + z**2 / (2 * trials)) / (1 + z**2 / trials)
     half = z * np.sqrt(p * (1 - p) / trials + z**2 / (4 * trials**2)) / (1 + z**2 / trials)
-    # The interval always contains p (rounding can put an end a hair on the wrong side at 0/n and n/n).
+    # The interval always contains p (rounding can put an end a hair on the wrong side at 0/n and
+    # n/n).
     return float(max(0.0, min(p, centre - half))), float(min(1.0, max(p, centre + half)))
 
 

@@ -57,22 +57,24 @@ _ADDRESS = re.compile(r"^(tcp|tls|ucx|ws|wss|inproc)://[^\s/]+/?$")
 
 
 def check_scheduler(value: Any) -> str:
-    """``value`` if it names a scheduler: ``""`` (the default), ``"local"``, ``"serial"`` or an address.
+    """``value`` if it names a scheduler: ``""`` (the default), ``"local"``, ``"serial"`` or an
+    address.
 
     Example:
         >>> check_scheduler("tcp://127.0.0.1:8786"), check_scheduler(" local ")
         ('tcp://127.0.0.1:8786', 'local')
-        >>> check_scheduler("127.0.0.1:8786")
+        >>> check_scheduler("127.0.0.1:8786")  # doctest: +NORMALIZE_WHITESPACE
         Traceback (most recent call last):
         ...
-        ValueError: scheduler must be 'local', 'serial', '' (the pipeline's --scheduler, else 'local') or a Dask scheduler address such as 'tcp://10.0.0.5:8786'; got '127.0.0.1:8786'
+        ValueError: scheduler must be 'local', 'serial', '' (the pipeline's --scheduler, else
+        'local') or a Dask scheduler address such as 'tcp://10.0.0.5:8786'; got '127.0.0.1:8786'
     """
     text = value.strip() if isinstance(value, str) else value
     if text in ("", LOCAL, SERIAL) or (isinstance(text, str) and _ADDRESS.match(text)):
         return text
     raise ValueError(
-        f"scheduler must be {LOCAL!r}, {SERIAL!r}, '' (the pipeline's --scheduler, else {LOCAL!r}) or a Dask scheduler "
-        f"address such as 'tcp://10.0.0.5:8786'; got {value!r}"
+        f"scheduler must be {LOCAL!r}, {SERIAL!r}, '' (the pipeline's --scheduler, else "
+        f"{LOCAL!r}) or a Dask scheduler address such as 'tcp://10.0.0.5:8786'; got {value!r}"
     )
 
 
@@ -158,19 +160,22 @@ def connect(
         client = Client(scheduler, timeout=f"{timeout}s")
     except (OSError, TimeoutError) as err:
         raise ConnectionError(
-            f"scheduler: no Dask scheduler answered at {scheduler} within {timeout:g} s ({type(err).__name__}: {err}). "
-            f"Start one with `dask scheduler` and workers with `dask worker {scheduler}`, or use scheduler 'local' or 'serial'."
+            f"scheduler: no Dask scheduler answered at {scheduler} within {timeout:g} s "
+            f"({type(err).__name__}: {err}). Start one with `dask scheduler` and workers with "
+            f"`dask worker {scheduler}`, or use scheduler 'local' or 'serial'."
         ) from None
     try:
         try:
             client.wait_for_workers(1, timeout=timeout)
         except (OSError, TimeoutError):
             raise ConnectionError(
-                f"scheduler: the Dask scheduler at {scheduler} has no workers after {timeout:g} s; start some with `dask worker {scheduler}`"
+                f"scheduler: the Dask scheduler at {scheduler} has no workers after "
+                f"{timeout:g} s; start some with `dask worker {scheduler}`"
             ) from None
         if announce:
             announce(
-                f"Dask scheduler {scheduler} with {len(client.scheduler_info()['workers'])} workers, dashboard at {client.dashboard_link}"
+                f"Dask scheduler {scheduler} with {len(client.scheduler_info()['workers'])} "
+                f"workers, dashboard at {client.dashboard_link}"
             )
         yield client
     finally:
@@ -214,12 +219,13 @@ def _run_group(
 
 @contextlib.contextmanager
 def one_thread() -> Iterator[None]:
-    """Run the block with one torch thread and one thread in every native thread pool (BLAS, OpenMP).
+    """Run the block with one torch thread and one thread in every native thread pool (BLAS,
+    OpenMP).
 
     The thread count changes the order of floating-point sums, and some results are sensitive to it:
     a calibration whose loss is flat in α ended at α = 3e-14 in a process with two threads and at
-    1e-3 in a worker with one (limiting the BLAS pool alone did not remove the difference). Every job
-    runs single-threaded wherever it runs, so the sweep's table is the same on a cluster and
+    1e-3 in a worker with one (limiting the BLAS pool alone did not remove the difference). Every
+    job runs single-threaded wherever it runs, so the sweep's table is the same on a cluster and
     serially (tested); a serial run gives up its second core for that.
     """
     import torch
@@ -282,8 +288,10 @@ def run_tasks(
         ...     if x % 2:
         ...         raise ValueError(f"{x} is odd")
         ...     return [{"half": x // 2}]
-        >>> run_tasks([2, 3, 4], halve, scheduler="serial")
-        ([('ok', [{'half': 1}]), ('error', 'ValueError: 3 is odd (at <doctest flowcore.sweep.execution.run_tasks[0]>:3)'), ('ok', [{'half': 2}])], [])
+        >>> run_tasks([2, 3, 4], halve, scheduler="serial")  # doctest: +NORMALIZE_WHITESPACE
+        ([('ok', [{'half': 1}]),
+          ('error', 'ValueError: 3 is odd (at <doctest flowcore.sweep.execution.run_tasks[0]>:3)'),
+          ('ok', [{'half': 2}])], [])
     """
     jobs = list(jobs)
     where = chosen_scheduler(scheduler)

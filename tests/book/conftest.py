@@ -12,14 +12,16 @@ from bookpipe.layout import CHROMEDRIVER, CHROMIUM
 
 @pytest.fixture(scope="module")
 def browser():
-    """One headless Chromium for all pages, driven through Debian's chromedriver (no Selenium Manager)."""
+    """One headless Chromium for all pages, driven through Debian's chromedriver (no Selenium
+    Manager)."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
     missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
     if missing:
         pytest.fail(
-            f"{' and '.join(missing)} missing: `python3 pipeline.py test` installs them (apt-get install -y chromium chromium-driver)"
+            f"{' and '.join(missing)} missing: `python3 pipeline.py test` installs them "
+            "(apt-get install -y chromium chromium-driver)"
         )
     previous = os.environ.get("SE_OFFLINE")
     os.environ["SE_OFFLINE"] = "1"  # never let Selenium Manager download a driver or a browser

@@ -1,5 +1,5 @@
-"""Smoke build of the whole book with the ci profile, and checks on the HTML it produces (static; the
-browser test, tests/book/test_browser.py, opens the same build in Chromium)."""
+"""Smoke build of the whole book with the ci profile, and checks on the HTML it produces (static;
+the browser test, tests/book/test_browser.py, opens the same build in Chromium)."""
 
 import re
 from pathlib import Path
@@ -8,7 +8,8 @@ from bookpipe.chapters import drop_hidden_widget_state
 from bookpipe.layout import ROOT
 
 
-# The smoke build itself is the session fixture ``built`` in conftest.py (shared with test_browser.py).
+# The smoke build itself is the session fixture ``built`` in conftest.py (shared with
+# test_browser.py).
 
 
 def _text(path: Path) -> str:
@@ -48,13 +49,15 @@ def test_baseline_chapter_has_its_figures_tables_and_verdicts(built):
             rf"{claim}\s+.*?(not reproduced|partly reproduced|reproduced)", text, flags=re.S
         )
     assert "all checks passed" in text
-    # The parameters and injected-parameters cells are removed; the validated configuration is shown instead.
+    # The parameters and injected-parameters cells are removed; the validated configuration is shown
+    # instead.
     assert "# Parameters" not in text and not re.search(r"n_train\s*=\s*\d", text)
     assert "Parameters: profile" in text and "n_train" in text
 
 
 def test_math_is_served_from_the_build_not_a_cdn(built):
-    """MathJax 3 comes from _static/ (sphinx-mathjax-offline), at the mathjax_path of _config.yml."""
+    """MathJax 3 comes from _static/ (sphinx-mathjax-offline), at the mathjax_path of
+    _config.yml."""
     import yaml
 
     mathjax_path = yaml.safe_load((ROOT / "_config.yml").read_text())["sphinx"]["config"][
@@ -84,7 +87,8 @@ def test_math_is_served_from_the_build_not_a_cdn(built):
 
 
 def test_no_numpy_scalar_reprs_in_the_prose(built):
-    """NumPy 2 writes a scalar as ``np.int64(10)``; computed text must format numbers for readers."""
+    """NumPy 2 writes a scalar as ``np.int64(10)``; computed text must format numbers for
+    readers."""
     for page in built.rglob("*.html"):
         leaks = re.findall(
             r"np\.(?:u?int(?:8|16|32|64)|float(?:16|32|64)|bool_?|str_)\(", _text(page)

@@ -8,8 +8,8 @@ with no network. For each page:
 
 - it loads: a title, and the server answered no request of the page with an error (404...);
 - every image in the article is decoded (``naturalWidth > 0``);
-- MathJax (served from the build) finished, every ``.math`` element holds an ``mjx-container``,
-  no ``mjx-merror``, and no raw ``$$``, ``\\begin{``, ``\\(`` or ``\\[`` is left in the article's text
+- MathJax (served from the build) finished, every ``.math`` element holds an ``mjx-container``, no
+  ``mjx-merror``, and no raw ``$$``, ``\\begin{``, ``\\(`` or ``\\[`` is left in the article's text
   outside code;
 - no output shows a Python traceback;
 - every relative link points to a file of the build;
@@ -43,7 +43,8 @@ SKIPPED = ("genindex.html", "search.html")
 
 
 def book_pages(html_dir: Path) -> list[str]:
-    """Every page of the build (relative POSIX paths), less the Sphinx boilerplate and ``_static``/``_sources``."""
+    """Every page of the build (relative POSIX paths), less the Sphinx boilerplate and
+    ``_static``/``_sources``."""
     pages = []
     for path in sorted(html_dir.rglob("*.html")):
         rel = path.relative_to(html_dir).as_posix()
@@ -102,7 +103,8 @@ def server(built):
 _WAIT_FOR_PAGE = """
 const done = arguments[arguments.length - 1];
 (async () => {
-  const article = document.querySelector("article") || document.querySelector("main") || document.body;
+  const article = document.querySelector("article") || document.querySelector("main") \
+|| document.body;
   // Images: load lazy ones too, then wait until each is decoded (or has failed).
   const imgs = Array.from(article.querySelectorAll("img"));
   for (const img of imgs) img.loading = "eager";
@@ -116,7 +118,8 @@ const done = arguments[arguments.length - 1];
 """
 
 _INSPECT_PAGE = """
-const article = document.querySelector("article") || document.querySelector("main") || document.body;
+const article = document.querySelector("article") || document.querySelector("main") \
+|| document.body;
 // Visible prose of the article: text nodes outside code, scripts and typeset math.
 const skip = "pre, code, script, style, mjx-container, .highlight";
 const walker = document.createTreeWalker(article, NodeFilter.SHOW_TEXT);
@@ -126,13 +129,15 @@ for (let node = walker.nextNode(); node; node = walker.nextNode()) {
 }
 return {
   title: document.title,
-  images: Array.from(article.querySelectorAll("img"), (img) => [img.getAttribute("src"), img.naturalWidth]),
+  images: Array.from(article.querySelectorAll("img"), (img) => \
+[img.getAttribute("src"), img.naturalWidth]),
   math: article.querySelectorAll(".math").length,
   untypeset: Array.from(article.querySelectorAll(".math"))
     .filter((el) => !el.querySelector("mjx-container"))
     .map((el) => el.textContent.slice(0, 80)),
   containers: document.querySelectorAll("mjx-container").length,
-  merrors: Array.from(document.querySelectorAll("mjx-merror"), (el) => el.getAttribute("data-mjx-error") || el.textContent),
+  merrors: Array.from(document.querySelectorAll("mjx-merror"), (el) => \
+el.getAttribute("data-mjx-error") || el.textContent),
   prose: prose,
   tracebacks: document.querySelectorAll(".output.traceback, .output.error").length,
   bodyText: document.body.innerText,
@@ -143,7 +148,8 @@ return {
 _RAW_TEX = ("$$", "\\begin{", "\\end{", "\\(", "\\[")
 #: Console errors of the pinned theme stack itself, harmless to a reader: Jupyter Book 1 includes
 #: sphinx-thebe's config script twice (thebe is never launched: the book has no launch buttons), and
-#: pydata-sphinx-theme reports the empty theme mode of a fresh browser profile before defaulting to auto.
+#: pydata-sphinx-theme reports the empty theme mode of a fresh browser profile before defaulting to
+#: auto.
 KNOWN_CONSOLE_ERRORS = (
     "Identifier 'THEBE_JS_URL' has already been declared",
     "Got invalid theme mode",
@@ -157,10 +163,12 @@ def _png_size(data: bytes) -> tuple[int, int]:
 
 def _screenshot(driver, path: Path) -> tuple[int, int]:
     """A full-page PNG through the DevTools protocol, saved to ``path``: the viewport is set to the
-    document's full height for the capture (the page lays out as in a tall window), then restored."""
+    document's full height for the capture (the page lays out as in a tall window), then
+    restored."""
     width = driver.execute_script("return window.innerWidth")
     height = driver.execute_script(
-        "return Math.ceil(Math.max(document.documentElement.scrollHeight, document.body.scrollHeight))"
+        "return Math.ceil(Math.max(document.documentElement.scrollHeight, "
+        "document.body.scrollHeight))"
     )
     driver.execute_cdp_cmd(
         "Emulation.setDeviceMetricsOverride",
@@ -250,7 +258,8 @@ def _check_page(
             problems.append(f"MathJax did not finish: {status}")
         if info["untypeset"]:
             problems.append(
-                f"{len(info['untypeset'])} of {info['math']} math elements not typeset, e.g. {info['untypeset'][:3]}"
+                f"{len(info['untypeset'])} of {info['math']} math elements not typeset, "
+                f"e.g. {info['untypeset'][:3]}"
             )
         if not info["containers"]:
             problems.append("no mjx-container on a page with math")
@@ -277,7 +286,8 @@ def _check_page(
             rel += "index.html"
         if not (built / rel).is_file():
             problems.append(f"broken link {href!r} (no {rel} in the build)")
-    # Network requests only (the browser's own chrome:// pages, data: and blob: URLs are no traffic).
+    # Network requests only (the browser's own chrome:// pages, data: and blob: URLs are no
+    # traffic).
     outside = sorted(
         {
             u
@@ -323,7 +333,9 @@ def test_every_page_renders_in_a_headless_browser(built, server, browser, capsys
         assert shot.stat().st_size > 0 and _png_size(shot.read_bytes())[1] > 0, shot
     with capsys.disabled():
         print(
-            f"\n[browser] {len(pages)} pages checked in headless Chromium in {time.perf_counter() - start:.1f} s (skipped: {', '.join(SKIPPED)}); screenshots in {shots}"
+            f"\n[browser] {len(pages)} pages checked in headless Chromium in "
+            f"{time.perf_counter() - start:.1f} s (skipped: {', '.join(SKIPPED)}); "
+            f"screenshots in {shots}"
         )
         print("\n".join(report))
     assert not failures, "\n".join(

@@ -5,8 +5,8 @@ The ci profile's results are computed into a temporary cache through the library
 busy cores), then ``pipeline.py explore --profile ci --port <free>`` is started on that cache
 (``$FLOWCORE_CACHE``) in its own process group, which is stopped after the tests whatever their
 outcome (SIGTERM, so Voilà shuts its kernel down; SIGKILL if that hangs). In the page (the
-``browser`` fixture of conftest.py: no network but 127.0.0.1) the D and family dropdowns are changed,
-and the figure and the table must then show that member exactly as the library computes it:
+``browser`` fixture of conftest.py: no network but 127.0.0.1) the D and family dropdowns are
+changed, and the figure and the table must then show that member exactly as the library computes it:
 
 - the table: the caption names the member and every row is ``member_numbers(results, D, family, s,
   t)`` formatted to the 4 decimals shown;
@@ -59,7 +59,8 @@ def _explore(cache: Path, *args: str, **kwargs) -> subprocess.Popen:
 
 
 def _stop_group(process: subprocess.Popen) -> None:
-    """SIGTERM the process group (the pipeline and Voilà), SIGKILL whatever still runs 20 s later."""
+    """SIGTERM the process group (the pipeline and Voilà), SIGKILL whatever still runs 20 s
+    later."""
     for sig, wait in ((signal.SIGTERM, 20), (signal.SIGKILL, None)):
         try:
             os.killpg(process.pid, sig)
@@ -74,8 +75,8 @@ def _stop_group(process: subprocess.Popen) -> None:
 
 @pytest.fixture(scope="module")
 def ci_results(tmp_path_factory):
-    """``(cache, results)``: the ci profile's results, computed into a fresh cache (one torch thread:
-    faster than two when another process holds a core)."""
+    """``(cache, results)``: the ci profile's results, computed into a fresh cache (one torch
+    thread: faster than two when another process holds a core)."""
     cache = tmp_path_factory.mktemp("explorer-cache")
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -128,7 +129,8 @@ _READ_PAGE = """
 const out = document.querySelector(".widget-output");
 const dropdowns = Array.from(document.querySelectorAll(".widget-dropdown"), (d) => {
   const select = d.querySelector("select");
-  return [d.querySelector("label").textContent.trim(), select.options[select.selectedIndex]?.textContent ?? null];
+  return [d.querySelector("label").textContent.trim(), \
+select.options[select.selectedIndex]?.textContent ?? null];
 });
 let svg = null;
 if (out) {
@@ -141,8 +143,11 @@ return {
   dropdowns: dropdowns,
   svg: svg,
   caption: table && table.caption ? table.caption.textContent.trim() : null,
-  rows: table ? Array.from(table.querySelectorAll("tbody tr"), (tr) => [tr.querySelector("th").textContent.trim(), tr.querySelector("td").textContent.trim()]) : [],
-  errors: document.querySelectorAll(".jp-RenderedText[data-mime-type='application/vnd.jupyter.stderr'], .jp-OutputArea-output.jp-mod-error").length,
+  rows: table ? Array.from(table.querySelectorAll("tbody tr"), (tr) => \
+[tr.querySelector("th").textContent.trim(), tr.querySelector("td").textContent.trim()]) : [],
+  errors: document.querySelectorAll(\
+".jp-RenderedText[data-mime-type='application/vnd.jupyter.stderr'], \
+.jp-OutputArea-output.jp-mod-error").length,
   text: document.body.innerText,
 };
 """
@@ -175,7 +180,8 @@ def _expected(results, dim, family, s, t) -> dict:
 
 
 def _wait_for(driver, caption: str) -> dict:
-    """Wait until the table is captioned ``caption`` and the figure shows the same member; return the page."""
+    """Wait until the table is captioned ``caption`` and the figure shows the same member; return
+    the page."""
     deadline = time.monotonic() + PAGE_TIMEOUT
     page: dict = {}
     while time.monotonic() < deadline:
@@ -189,7 +195,9 @@ def _wait_for(driver, caption: str) -> dict:
             return page
         time.sleep(0.5)
     pytest.fail(
-        f"the explorer did not show {caption!r} within {PAGE_TIMEOUT} s; the page shows caption {page.get('caption')!r}, dropdowns {page.get('dropdowns')}:\n{page.get('text', '')[:2000]}"
+        f"the explorer did not show {caption!r} within {PAGE_TIMEOUT} s; the page shows caption "
+        f"{page.get('caption')!r}, dropdowns {page.get('dropdowns')}:\n"
+        f"{page.get('text', '')[:2000]}"
     )
 
 
@@ -276,8 +284,8 @@ def test_explore_asks_for_a_build_on_an_empty_cache(tmp_path):
     output, _ = run.communicate(timeout=120)
     assert run.returncode == 1, output
     assert (
-        f"[pipeline] no cached results for profile '{PROFILE}' in {tmp_path / 'empty'}; build them first: python3 pipeline.py build --profile {PROFILE}"
-        in output
+        f"[pipeline] no cached results for profile '{PROFILE}' in {tmp_path / 'empty'}; "
+        f"build them first: python3 pipeline.py build --profile {PROFILE}" in output
     )
     assert "Voil" not in output, "no server was started"
     assert not (tmp_path / "empty").exists() or not any((tmp_path / "empty").iterdir()), (

@@ -3,23 +3,16 @@
 Its reference evaluation is ``CouplingSpec.forward`` (what ``AffineCoupling`` runs with
 ``fused_training = False``). Every other path is an optimisation of it and must agree, for each
 log-scale map, each mask layout (copied part first, transformed part first, interleaved) and
-float32/float64:
+float32/float64 (path — how — agreement with the reference):
 
-============================  ==========================================  ==============================================
-path                          how                                         agreement with the reference
-============================  ==========================================  ==============================================
-fused training step           ``FusedAffineCoupling`` (``gemms="mm"``)    y, log-det, s, first derivatives (also under
-                                                                          ``create_graph``) bitwise; with a loss on s as
-                                                                          well, rel. 1e-6 (three gradients meet at s and
-                                                                          are summed in another order); second
-                                                                          derivatives rel. 1e-5 (f32) / 1e-12 (f64)
-no-grad blocked path          ``Flow.log_prob`` under ``no_grad``          one block with ``addmm``: bitwise; several
-                                                                          blocks or oneDNN (float32): rel. 1e-5 + abs.
-                                                                          1e-4 (f32), 1e-12 (f64)
-stacked trainer               ``train_many._stacked_log_prob``, K = 2      log p bitwise; gradients rel. 1e-5 (float32),
-                                                                          1e-12 (float64): ``bmm`` sums the weight
-                                                                          gradient in another order
-============================  ==========================================  ==============================================
+- fused training step — ``FusedAffineCoupling`` (``gemms="mm"``) — y, log-det, s, first
+  derivatives (also under ``create_graph``) bitwise; with a loss on s as well, rel. 1e-6 (three
+  gradients meet at s and are summed in another order); second derivatives rel. 1e-5 (f32) /
+  1e-12 (f64)
+- no-grad blocked path — ``Flow.log_prob`` under ``no_grad`` — one block with ``addmm``: bitwise;
+  several blocks or oneDNN (float32): rel. 1e-5 + abs. 1e-4 (f32), 1e-12 (f64)
+- stacked trainer — ``train_many._stacked_log_prob``, K = 2 — log p bitwise; gradients rel. 1e-5
+  (float32), 1e-12 (float64): ``bmm`` sums the weight gradient in another order
 
 And in float64 the spec's log-det is the autograd Jacobian's, and the log-scale table's forms
 (``map``, ``map_into``, ``vjp``, ``derivative``) agree with each other and with autograd.
@@ -102,7 +95,8 @@ def test_fused_step_equals_reference(dtype, layout, log_scale):
         want = torch.autograd.grad(_loss(*ref, on_s), [x, *params], retain_graph=True)
         assert _equal(got, want) if not on_s else _close(got, want, rtol=1e-6)
     # Double backward re-evaluates the reference definition: first derivatives bitwise; second ones
-    # also flow back through the fused node's own backward, so their terms are summed in another order.
+    # also flow back through the fused node's own backward, so their terms are summed in another
+    # order.
     got = torch.autograd.grad(_loss(*fused), [x, *params], create_graph=True)
     want = torch.autograd.grad(_loss(*ref), [x, *params], create_graph=True)
     assert _equal(got, want)

@@ -38,7 +38,8 @@ VARIANTS = [
     dict(dim=4, mask=every_third, log_scale="sigmoid", permutation="none", zero_init=False),
 ]
 IDS = [
-    f"D{v['dim']}-{getattr(v['mask'], '__name__', v['mask'])}-{v['log_scale']}-{v['permutation']}-zero{int(v['zero_init'])}"
+    f"D{v['dim']}-{getattr(v['mask'], '__name__', v['mask'])}-{v['log_scale']}-"
+    f"{v['permutation']}-zero{int(v['zero_init'])}"
     for v in VARIANTS
 ]
 

@@ -1,5 +1,6 @@
 """``pipeline.py`` is the bootstrap and the command line, standard library alone; what it offers on
-the command line before the virtual environment exists agrees with the package that does the work."""
+the command line before the virtual environment exists agrees with the package that does the
+work."""
 
 import importlib.util
 import subprocess
@@ -30,7 +31,8 @@ def test_the_command_line_offers_what_bookpipe_runs(cli):
     "args, status", [(["chapter", "--help"], 0), (["build", "--profile", "nonesuch"], 2)]
 )
 def test_the_command_line_needs_only_the_standard_library(args, status):
-    """``-S``: no site-packages, as with a fresh clone's python3; parsing ends before any re-run in .venv."""
+    """``-S``: no site-packages, as with a fresh clone's python3; parsing ends before any re-run in
+    .venv."""
     run = subprocess.run(
         [sys.executable, "-S", str(ROOT / "pipeline.py"), *args],
         capture_output=True,

@@ -200,7 +200,8 @@ def test_a_worker_killed_mid_task_leaves_a_whole_sweep_and_cache(ci_base, serial
 
 
 def _train_one(job: Job) -> list[dict]:
-    """Train the job's flow; the job's ``override`` is applied inside the worker (validated there)."""
+    """Train the job's flow; the job's ``override`` is applied inside the worker (validated
+    there)."""
     config = job.config.replace(**dict(job.labels["override"]))
     trained = trained_flow(config.dims[0], config, progress=False)
     return [{"val NLL": trained.history.val_nll[trained.history.best_epoch]}]

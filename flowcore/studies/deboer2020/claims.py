@@ -1,18 +1,19 @@
 r"""Verdicts on the claims of de Boer (2020), computed from the study's tables through
 :mod:`flowcore.verdicts`. The thesis does not number its claims; D1–D7 are ours.
 
-Where a truth exists (Table 2, the moons) it enters the checks directly: D6 asks whether the thesis's
-own numbers are possible for a correct model on fresh data at all.
+Where a truth exists (Table 2, the moons) it enters the checks directly: D6 asks whether the
+thesis's own numbers are possible for a correct model on fresh data at all.
 
 **Comparing settings.** D1–D5 and D7 compare settings of B, and rest on seed-to-seed intervals
 (:func:`paired_gains`): per seed, the difference between the run at B and the run at the reference B
 (the seed pairs the two runs; both are scored on the same test set), and a two-sided Student-t
 interval (:data:`CONFIDENCE`) of those differences over the seeds, from
 :func:`flowcore.sweep.summarise_over_seeds`. :func:`flowcore.verdicts.beyond` turns an interval into
-an outcome: wholly on the claim's side of its threshold, the unit holds; wholly on the other side, it
-does not; straddling, it is *not distinguishable*. The test set is shared by the seeds, so an interval
-is about training and the importance-sampling draws, on that test set. A seed whose run diverged drops
-out of its pairs; with fewer than two pairs the interval is undefined and the unit not distinguishable.
+an outcome: wholly on the claim's side of its threshold, the unit holds; wholly on the other side,
+it does not; straddling, it is *not distinguishable*. The test set is shared by the seeds, so an
+interval is about training and the importance-sampling draws, on that test set. A seed whose run
+diverged drops out of its pairs; with fewer than two pairs the interval is undefined and the unit
+not distinguishable.
 """
 
 from __future__ import annotations
@@ -67,32 +68,49 @@ THESIS = {
 }
 #: The thesis's words each check reads (§ and figure of the thesis).
 QUOTES = {
-    "D1": "“if ψ = 1, adding auxiliary dimensions does not improve nor deteriorate the performance of the model” (§3.1)",
+    "D1": (
+        "“if ψ = 1, adding auxiliary dimensions does not improve nor deteriorate the performance "
+        "of the model” (§3.1)"
+    ),
     "D2": "“In those cases [ψ > 1] the likelihood increases significantly with higher B” (§3.1)",
     "D2 monotone": "“a higher B consistently yielded a higher predicted likelihood” (§4)",
-    "D3": "“Squaring more dimensions means more bits of information are lost, so we expect to see that a larger number of auxiliary dimensions is needed” (§2)",
-    "D4": "“In the cases where B = 3 and B = 4, we see that the two modes of the distribution are disconnected, apart from some very faint noise” (§3.2)",
-    "D5": "“With the exception being CIFAR10, no predictable improvement in the negative log-likelihood is gained by increasing B on image data” (Fig. 7)",
-    "D7": "“We see that for ψ > 1, the transformation visually becomes better with increasing B” (Fig. 4)",
+    "D3": (
+        "“Squaring more dimensions means more bits of information are lost, so we expect to see "
+        "that a larger number of auxiliary dimensions is needed” (§2)"
+    ),
+    "D4": (
+        "“In the cases where B = 3 and B = 4, we see that the two modes of the distribution are "
+        "disconnected, apart from some very faint noise” (§3.2)"
+    ),
+    "D5": (
+        "“With the exception being CIFAR10, no predictable improvement in the negative "
+        "log-likelihood is gained by increasing B on image data” (Fig. 7)"
+    ),
+    "D7": (
+        "“We see that for ψ > 1, the transformation visually becomes better with increasing B” "
+        "(Fig. 4)"
+    ),
 }
-#: D1: "neither helps nor hurts": within this many nats of B = 0 (the thesis's own spread at ψ = 1 is
-#: 0.04 nats, its Table 2 has two decimals). D2 reads "rises" as more than this (a change D1 calls
-#: flat is no rise), D3 reads "saturated" as within this of the best B.
+#: D1: "neither helps nor hurts": within this many nats of B = 0 (the thesis's own spread at ψ = 1
+#: is 0.04 nats, its Table 2 has two decimals). D2 reads "rises" as more than this (a change D1
+#: calls flat is no rise), D3 reads "saturated" as within this of the best B.
 FLAT = 0.05
 #: The level of every seed-to-seed interval (two-sided Student-t). For D1 (an equivalence) a 95%
 #: interval inside ±FLAT is stricter than the usual 90% of two one-sided tests.
 CONFIDENCE = 0.95
-#: D4: the bridge is "removed" when the mass where the truth is negligible falls to at most this share
-#: of B = 0's (the thesis sees the modes "disconnected, apart from some very faint noise": at least halved).
+#: D4: the bridge is "removed" when the mass where the truth is negligible falls to at most this
+#: share of B = 0's (the thesis sees the modes "disconnected, apart from some very faint noise": at
+#: least halved).
 BRIDGE_SHARE = 0.5
 #: D4: a model's bridge mass is measured only if the grid holds at least this share of its mass (the
 #: rest lies outside the box, where the truth is negligible too, and would be missed).
 GRID_HOLDS = 0.9
 #: D5: the size of gain, in nats per dimension of the data, that "no predictable gain" denies. Two
 #: readings agree on it: the size D1 calls flat (FLAT = 0.05 nats at D = 2 is 0.025 per coordinate),
-#: and the largest change the thesis calls "no predictable improvement" on MNIST (|145.32 − 126.27| =
-#: 19.05 nats over 784 pixels = 0.024 per pixel; its "predictable" CIFAR-10 gain, 8635.47 − 8422.63 =
-#: 212.84 nats over 3,072 values, is 0.069 per value, about three times as large).
+#: and the largest change the thesis calls "no predictable improvement" on MNIST
+#: (|145.32 − 126.27| = 19.05 nats over 784 pixels = 0.024 per pixel; its "predictable" CIFAR-10
+#: gain, 8635.47 − 8422.63 = 212.84 nats over 3,072 values, is 0.069 per value, about three times as
+#: large).
 GAIN_PER_DIM = 0.025
 #: What :func:`paired_gains` compares each B with, besides a B value itself.
 REFERENCES = ("previous", "best")
@@ -120,14 +138,16 @@ def paired_gains(
 
     Returns:
         Columns ``*by, "B", "reference B", "gain", "CI low", "CI high", "seeds"`` (paired seeds),
-        groups and B in ascending order. With fewer than two pairs the interval is NaN, with none the
-        gain too.
+        groups and B in ascending order. With fewer than two pairs the interval is NaN, with none
+        the gain too.
 
     Example:
-        >>> runs = pd.DataFrame({"B": [0, 0, 0, 2, 2, 2], "seed": [0, 1, 2] * 2, "LL": [1.0, 1.1, 0.9, 1.5, 1.7, 1.3]})
+        >>> runs = pd.DataFrame({"B": [0, 0, 0, 2, 2, 2], "seed": [0, 1, 2] * 2,
+        ...                      "LL": [1.0, 1.1, 0.9, 1.5, 1.7, 1.3]})
         >>> paired_gains(runs, "LL").round(3).values.tolist()
         [[2.0, 0.0, 0.5, 0.252, 0.748, 3.0]]
-        >>> paired_gains(runs, "LL", reference=4)[["B", "seeds"]].values.tolist()  # no run at B = 4: no pairs
+        >>> # no run at B = 4: no pairs
+        ... paired_gains(runs, "LL", reference=4)[["B", "seeds"]].values.tolist()
         [[0, 0], [2, 0]]
     """
     confidence = check_probability("confidence", confidence)
@@ -180,7 +200,10 @@ def paired_gains(
 
 def _interval(r: dict, digits: int = 3) -> str:
     """``gain [low, high] (n seeds)`` of a row of :func:`paired_gains`."""
-    return f"{r['gain']:+.{digits}f} [{r['CI low']:+.{digits}f}, {r['CI high']:+.{digits}f}] ({int(r['seeds'])} seeds)"
+    return (
+        f"{r['gain']:+.{digits}f} [{r['CI low']:+.{digits}f}, {r['CI high']:+.{digits}f}] "
+        f"({int(r['seeds'])} seeds)"
+    )
 
 
 def _unit(r: dict, *names: str) -> str:
@@ -188,9 +211,11 @@ def _unit(r: dict, *names: str) -> str:
 
 
 def d1(runs: pd.DataFrame) -> Findings:
-    """D1 per (D, B > 0) at ψ = 1: the interval over seeds of LL(B) − LL(0) lies inside ±``FLAT`` (main).
+    """D1 per (D, B > 0) at ψ = 1: the interval over seeds of LL(B) − LL(0) lies inside ±``FLAT``
+    (main).
 
-    ``runs``: :func:`~flowcore.studies.deboer2020.experiments.table2`'s rows (one per ψ, D, B, seed).
+    ``runs``: :func:`~flowcore.studies.deboer2020.experiments.table2`'s rows (one per ψ, D, B,
+    seed).
     """
     gains = paired_gains(runs[runs["ψ"] == 1], _LL, by=["D"])
     units = {
@@ -216,9 +241,9 @@ def d1(runs: pd.DataFrame) -> Findings:
 
 
 def d2(runs: pd.DataFrame) -> Findings:
-    """D2 per (ψ > 1, D): the interval over seeds of LL(largest B) − LL(0) lies above ``FLAT`` (main),
-    and no step to the next B lowers LL by more than ``FLAT`` (every step's interval above −FLAT;
-    secondary)."""
+    """D2 per (ψ > 1, D): the interval over seeds of LL(largest B) − LL(0) lies above ``FLAT``
+    (main), and no step to the next B lowers LL by more than ``FLAT`` (every step's interval above
+    −FLAT; secondary)."""
     high = runs[runs["ψ"] > 1]
     gains = paired_gains(high, _LL, by=["ψ", "D"])
     last = gains.loc[gains.groupby(["ψ", "D"])["B"].idxmax()] if len(gains) else gains
@@ -264,9 +289,9 @@ def d2(runs: pd.DataFrame) -> Findings:
 
 
 def _needed(gaps: pd.DataFrame) -> tuple[int, int]:
-    """The smallest B that may be saturated and the smallest B that surely is (a saturated B's interval
-    of LL(B) − LL(best B) lies above −FLAT; the best B itself is saturated), from one group of
-    :func:`paired_gains` with ``reference="best"``."""
+    """The smallest B that may be saturated and the smallest B that surely is (a saturated B's
+    interval of LL(B) − LL(best B) lies above −FLAT; the best B itself is saturated), from one group
+    of :func:`paired_gains` with ``reference="best"``."""
     saturated = {int(gaps["reference B"].iloc[0]): True}
     saturated.update(
         {
@@ -280,8 +305,8 @@ def _needed(gaps: pd.DataFrame) -> tuple[int, int]:
 
 
 def _rises(ranges: Sequence[tuple[int, int]]) -> bool | None:
-    """Whether a sequence of ranges ``(low, high)`` of B needed, in increasing D, surely rises (never
-    falls between neighbours, and the last lies above the first: ``True``), surely does not
+    """Whether a sequence of ranges ``(low, high)`` of B needed, in increasing D, surely rises
+    (never falls between neighbours, and the last lies above the first: ``True``), surely does not
     (``False``), or cannot tell (``None``)."""
     if len(ranges) < 2:
         return False
@@ -294,9 +319,9 @@ def _rises(ranges: Sequence[tuple[int, int]]) -> bool | None:
 
 
 def d3(runs: pd.DataFrame) -> Findings:
-    """D3 per ψ > 1: the smallest B within ``FLAT`` of the cell's best B (by the interval over seeds of
-    LL(B) − LL(best); a range where the interval straddles −FLAT) rises with D (main). Premise: the
-    grid has at least two D (else the claim is not testable here)."""
+    """D3 per ψ > 1: the smallest B within ``FLAT`` of the cell's best B (by the interval over seeds
+    of LL(B) − LL(best); a range where the interval straddles −FLAT) rises with D (main). Premise:
+    the grid has at least two D (else the claim is not testable here)."""
     units, parts = {}, []
     for psi, g in runs[runs["ψ"] > 1].groupby("ψ"):
         gaps = paired_gains(g, _LL, by=["D"], reference="best")
@@ -323,16 +348,18 @@ def d3(runs: pd.DataFrame) -> Findings:
 
 
 def d4(moons: pd.DataFrame) -> Findings:
-    """D4 per B ≥ 3: the bridge mass (the model's mass where the true density is negligible) at B is at
-    most ``BRIDGE_SHARE`` of B = 0's, by the interval over seeds of the log of their ratio (main).
+    """D4 per B ≥ 3: the bridge mass (the model's mass where the true density is negligible) at B is
+    at most ``BRIDGE_SHARE`` of B = 0's, by the interval over seeds of the log of their ratio
+    (main).
 
     A model's bridge mass is known between the mass on its resolved grid cells and that plus all the
     mass the grid does not account for (``at most``; see
     :class:`~flowcore.studies.deboer2020.truths.GridMass`). The unit holds if even the largest ratio
     (B's upper bound over B = 0's lower bound) has its interval below log ``BRIDGE_SHARE``, fails if
     even the smallest ratio has its interval above it, and is not distinguishable otherwise. A model
-    counts only where the resolved grid holds ≥ ``GRID_HOLDS`` of its mass. Premises: B = 0's mass was
-    measured (else the claim is not testable here) and, per B, at least two seeds pair with B = 0."""
+    counts only where the resolved grid holds ≥ ``GRID_HOLDS`` of its mass. Premises: B = 0's mass
+    was measured (else the claim is not testable here) and, per B, at least two seeds pair with
+    B = 0."""
     m = moons.copy()
     low, high, grid = (
         m[c].astype(float) for c in ("mass where p < 1e-3", "at most", "mass on the grid")
@@ -365,13 +392,17 @@ def d4(moons: pd.DataFrame) -> Findings:
         parts.append(f"{unit}: {ratio(small)} to {ratio(big)} ({int(big['seeds'])} seeds)")
     means = m[measured].groupby("B")["mass where p < 1e-3"].mean()
     left = int((~measured).sum())
-    main = f"B ≥ 3 puts ≤ {BRIDGE_SHARE} × B = 0's mass on the bridge ({CONFIDENCE:.0%} interval over seeds of the ratio)"
+    main = (
+        f"B ≥ 3 puts ≤ {BRIDGE_SHARE} × B = 0's mass on the bridge ({CONFIDENCE:.0%} interval "
+        "over seeds of the ratio)"
+    )
     subs = [
         SubCheck(
             "B = 0's bridge mass was measured",
             "premise",
             {"all": bool((measured & at_zero).any())},
-            f"measured on {int(measured.sum())} of {len(m)} models (the resolved grid holds ≥ {GRID_HOLDS} of the mass)",
+            f"measured on {int(measured.sum())} of {len(m)} models (the resolved grid holds ≥ "
+            f"{GRID_HOLDS} of the mass)",
             unmet="B = 0's bridge mass was not measured",
         ),
         SubCheck(
@@ -401,12 +432,12 @@ def d4(moons: pd.DataFrame) -> Findings:
 
 
 def d5(digits: pd.DataFrame) -> Findings:
-    """D5 per B > 0: no predictable gain on images: the interval over seeds of LL(B) − LL(0) lies below
-    ``GAIN_PER_DIM`` × the data's dimension (main); the trend of the mean over B (Spearman ρ) is
-    reported beside it.
+    """D5 per B > 0: no predictable gain on images: the interval over seeds of LL(B) − LL(0) lies
+    below ``GAIN_PER_DIM`` × the data's dimension (main); the trend of the mean over B (Spearman ρ)
+    is reported beside it.
 
-    ``digits``: :func:`~flowcore.studies.deboer2020.experiments.digits_table`'s rows (one per B, seed;
-    ``D`` the data's dimension)."""
+    ``digits``: :func:`~flowcore.studies.deboer2020.experiments.digits_table`'s rows (one per B,
+    seed; ``D`` the data's dimension)."""
     dims = digits["D"].unique()
     if len(dims) != 1:
         raise ValueError(f"digits must hold one data dimension D, got {list(dims)}")
@@ -419,7 +450,10 @@ def d5(digits: pd.DataFrame) -> Findings:
     means = digits[np.isfinite(digits[_LL])].groupby("B")[_LL].mean()
     rho = spearmanr(means.index, means.to_numpy()).statistic if len(means) > 2 else float("nan")
     detail = "; ".join(f"B={r['B']}: {_interval(r, 2)}" for r in gains.to_dict("records"))
-    name = f"LL(B) − LL(0) < {size:.2f} nats per image ({GAIN_PER_DIM} per dimension; {CONFIDENCE:.0%} interval over seeds)"
+    name = (
+        f"LL(B) − LL(0) < {size:.2f} nats per image ({GAIN_PER_DIM} per dimension; "
+        f"{CONFIDENCE:.0%} interval over seeds)"
+    )
     trend = f"; ρ(B, mean over seeds) = {rho:+.2f}" if rho == rho else ""
     sub = SubCheck(name, "main", units or {"no B > 0": False}, detail + trend, quote=QUOTES["D5"])
     return Findings([sub], headline=f"gain over B = 0: {detail or 'none measured'}{trend}")
@@ -443,14 +477,17 @@ def d6(summary: pd.DataFrame) -> Findings:
                 f"largest excess {excess:+.2f} nats",
             )
         ],
-        headline=f"{sum(units.values())}/{len(units)} cells attainable; largest excess {excess:+.2f} nats",
+        headline=(
+            f"{sum(units.values())}/{len(units)} cells attainable; largest excess "
+            f"{excess:+.2f} nats"
+        ),
     )
 
 
 def d7(runs: pd.DataFrame) -> Findings:
-    """D7 per (ψ > 1, D): the interval over seeds of the energy distance of samples to the truth (on the
-    truth's CDF scale, see :func:`~flowcore.studies.deboer2020.experiments.table2`) at the largest B
-    minus at B = 0 lies below 0 (main)."""
+    """D7 per (ψ > 1, D): the interval over seeds of the energy distance of samples to the truth (on
+    the truth's CDF scale, see :func:`~flowcore.studies.deboer2020.experiments.table2`) at the
+    largest B minus at B = 0 lies below 0 (main)."""
     gains = paired_gains(runs[runs["ψ"] > 1], "energy distance (CDF scale)", by=["ψ", "D"])
     last = gains.loc[gains.groupby(["ψ", "D"])["B"].idxmax()] if len(gains) else gains
     units = {
@@ -462,7 +499,8 @@ def d7(runs: pd.DataFrame) -> Findings:
         for r in last.to_dict("records")
     )
     sub = SubCheck(
-        f"energy distance to the truth (CDF scale) falls from B = 0 to the largest B ({CONFIDENCE:.0%} interval over seeds)",
+        "energy distance to the truth (CDF scale) falls from B = 0 to the largest B "
+        f"({CONFIDENCE:.0%} interval over seeds)",
         "main",
         units or {"no ψ > 1": False},
         detail,

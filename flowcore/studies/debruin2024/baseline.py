@@ -1,8 +1,9 @@
 r"""Thesis §4, the base case :math:`q = p`: the trained flow against its training Gaussian.
 
-:func:`baseline` evaluates each dimension's flow (:func:`~flowcore.studies.debruin2024.training.trained_flow`)
-on repeated test sets from :math:`p`; :func:`baseline_metrics`, :func:`baseline_quantities` and
-:func:`baseline_summary` turn that into the chapter's tables (nats).
+:func:`baseline` evaluates each dimension's flow
+(:func:`~flowcore.studies.debruin2024.training.trained_flow`) on repeated test sets from :math:`p`;
+:func:`baseline_metrics`, :func:`baseline_quantities` and :func:`baseline_summary` turn that into
+the chapter's tables (nats).
 """
 
 from __future__ import annotations
@@ -44,9 +45,10 @@ class BaselineRun:
     """§4 for one D: the trained flow, log-likelihoods over the main test set from p, and repeats.
 
     Attributes:
-        loglik: ``{"truth": log p, "model": log pθ, "gaussian": log p̂, "untrained": log pθ₀}`` over the
-            first test set, where p̂ is the maximum-likelihood Gaussian of the training set (the best
-            linear flow) and pθ₀ the flow at its initialisation (the nulls of the claim checks).
+        loglik: ``{"truth": log p, "model": log pθ, "gaussian": log p̂, "untrained": log pθ₀}`` over
+            the first test set, where p̂ is the maximum-likelihood Gaussian of the training set (the
+            best linear flow) and pθ₀ the flow at its initialisation (the nulls of the claim
+            checks).
         repeat_means: For each name, the mean log-likelihood over each of the K test sets.
         eval_seconds: Time of the evaluation (all K test sets).
     """
@@ -92,7 +94,8 @@ def baseline(config: ThesisConfig, progress: bool | None = None) -> dict[int, Ba
             samples = p.iter_samples(
                 config.n_test, stream(config.seed, "test", dim, "p", r), config.chunk_size
             )
-            # The nulls' numbers come from the first test set; the repeats measure the spread of the model's and the truth's.
+            # The nulls' numbers come from the first test set; the repeats measure the spread of the
+            # model's and the truth's.
             scored = (
                 densities if r == 0 else {k: v for k, v in densities.items() if k != "untrained"}
             )
@@ -162,7 +165,8 @@ HOW = {
 
 
 def baseline_quantities(run: BaselineRun) -> pd.DataFrame:
-    """One D's table: each quantity of §4, how it is obtained, its value and standard error (nats)."""
+    """One D's table: each quantity of §4, how it is obtained, its value and standard error
+    (nats)."""
     rows = []
     for name, value in baseline_metrics(run).items():
         est = value if isinstance(value, Estimate) else Estimate(float(value), float("nan"))
@@ -180,7 +184,8 @@ def baseline_summary(runs: dict[int, BaselineRun]) -> pd.DataFrame:
                 row[name], row[col.se(name)] = value.value, value.stderr
             else:
                 row[name] = value
-        # How many standard errors each estimate is from its closed form (C2, C3 and the notebook read these).
+        # How many standard errors each estimate is from its closed form (C2, C3 and the notebook
+        # read these).
         row[col.Z_H_STAR_PP] = (row[col.H_STAR_PP] - row[col.H_P]) / row[col.se(col.H_STAR_PP)]
         row[col.Z_KL_STAR_P_HAT] = (row[col.KL_STAR_P_HAT] - row[col.KL_P_HAT]) / row[
             col.se(col.KL_STAR_P_HAT)

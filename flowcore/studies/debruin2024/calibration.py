@@ -8,8 +8,9 @@ detector at :math:`D = 50`, TPR = 0.975, and those rates depend only on the dist
 - on :math:`\Lambda^{out}`, TNR 0.98 on average over the 24 :math:`(s, t)`, with a minimum of 0.96.
 
 :func:`calibrate_perturbation` and :func:`calibrate_outlier` choose the constants that come closest,
-by a grid search refined with Nelder–Mead on common random numbers (:func:`~flowcore.studies.debruin2024.families.truth_tnr`),
-and report the search, the residuals and the rates re-measured on fresh draws.
+by a grid search refined with Nelder–Mead on common random numbers
+(:func:`~flowcore.studies.debruin2024.families.truth_tnr`), and report the search, the residuals and
+the rates re-measured on fresh draws.
 """
 
 from __future__ import annotations
@@ -72,7 +73,8 @@ class Calibration:
     Attributes:
         values: The chosen constants, e.g. ``{"alpha": …, "beta": …}``.
         achieved: Each target's name, its target value and the value reached on the search draws.
-        check: The same rates re-measured on fresh draws (``n_check`` of them), with standard errors.
+        check: The same rates re-measured on fresh draws (``n_check`` of them), with standard
+            errors.
         grid: The coarse search grid: one row per candidate with its rates and loss.
         residual: Root-mean-square distance between targets and the fresh-draw rates.
     """
@@ -138,7 +140,8 @@ def calibrate_perturbation(
     n_draws: int = 20_000,
     n_check: int = 200_000,
 ) -> Calibration:
-    r"""Choose :math:`\alpha, \beta` so that the true density's TNR on :math:`q^\delta(s, t)` meets ``targets.perturbed``.
+    r"""Choose :math:`\alpha, \beta` so that the true density's TNR on :math:`q^\delta(s, t)` meets
+    ``targets.perturbed``.
 
     Loss: the sum of squared differences between the rates and their targets.
     """
@@ -194,7 +197,8 @@ def calibrate_perturbation(
 
 
 def outlier_rates(p, base, scales, shifts, tpr: float, draws: np.ndarray) -> np.ndarray:
-    """The true density's TNR on every member ``base.affine(s, t)``, shape ``(len(scales), len(shifts))``."""
+    """The true density's TNR on every member ``base.affine(s, t)``, shape
+    ``(len(scales), len(shifts))``."""
     law, band = QuadraticForm(p, base), chi2_band(p.dim, tpr)
     return np.array([[law.affine(s, t).outside(band, draws) for t in shifts] for s in scales])
 
@@ -208,8 +212,8 @@ def calibrate_outlier(
     n_draws: int = 20_000,
     n_check: int = 200_000,
 ) -> Calibration:
-    r"""Choose the outlier recipe :math:`(m, c)` so that the true density's TNR over :math:`\Lambda^{out}` has
-    the thesis's mean and minimum.
+    r"""Choose the outlier recipe :math:`(m, c)` so that the true density's TNR over
+    :math:`\Lambda^{out}` has the thesis's mean and minimum.
 
     Loss: :math:`(\overline{\mathrm{TNR}} - 0.98)^2 + (\min \mathrm{TNR} - 0.96)^2`.
     """
@@ -276,12 +280,14 @@ def calibrate_outlier(
 
 
 def calibration(config: ThesisConfig, which: str) -> tuple[Calibration, bool]:
-    """The cached calibration ``which`` ("perturbation" or "outlier") for ``config``'s recipe and seed."""
+    """The cached calibration ``which`` ("perturbation" or "outlier") for ``config``'s recipe and
+    seed."""
     which = check_choice("which", which, ("perturbation", "outlier"))
     targets = Targets(dim=config.calibration_dim, tpr=0.975)
     n = config.calibration_draws
-    # The truth's rates depend on Σ_p and on shifts relative to μ_p, never on μ_p itself (its draw comes
-    # last from the seed's stream, so Σ_p does not change with mean_scale): one calibration serves every mean_scale.
+    # The truth's rates depend on Σ_p and on shifts relative to μ_p, never on μ_p itself (its draw
+    # comes last from the seed's stream, so Σ_p does not change with mean_scale): one calibration
+    # serves every mean_scale.
     recipe = dataclasses.replace(config.recipe, mean_scale=1.0)
     spec = {"which": which, "recipe": recipe, "seed": config.seed, "targets": targets, "n_draws": n}
     if which == "outlier":
@@ -310,7 +316,8 @@ class Constants:
 
 
 def constants(config: ThesisConfig) -> Constants:
-    """α, β and the outlier recipe: the config's values where given, else the cached calibration's."""
+    """α, β and the outlier recipe: the config's values where given, else the cached
+    calibration's."""
     given = {
         k: getattr(config, k) for k in ("alpha", "beta", "outlier_offset", "outlier_cov_scale")
     }

@@ -71,7 +71,8 @@ AUROC_TRUTH, AUROC_MODEL, AUROC_GAUSSIAN, AUROC_UNTRAINED = (
     "AUROC untrained",
 )
 
-#: Per score (truth, model, ML Gaussian, untrained flow): its Monte-Carlo cross-entropy, KL estimate, TNR, AUROC.
+#: Per score (truth, model, ML Gaussian, untrained flow): its Monte-Carlo cross-entropy, KL
+#: estimate, TNR, AUROC.
 CROSS_ENTROPY = {
     "truth": H_STAR_QP,
     "model": H_STAR_Q_MODEL,

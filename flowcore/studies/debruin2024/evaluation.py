@@ -69,7 +69,8 @@ CURVES = ("truth q", "model q", "truth p", "model p")
 
 
 def rechunk(chunks: Iterable[torch.Tensor], size: int) -> Iterator[torch.Tensor]:
-    """Re-cut a stream of row blocks into blocks of exactly ``size`` rows (the last may be shorter)."""
+    """Re-cut a stream of row blocks into blocks of exactly ``size`` rows (the last may be
+    shorter)."""
     pending: list[torch.Tensor] = []
     count = 0
     for chunk in chunks:
@@ -94,9 +95,11 @@ def _member_row(
     bounds: dict,
     ref_sorted: dict,
 ) -> dict:
-    """The numbers of §5–§8 for one member q, in nats (names in :mod:`~flowcore.studies.debruin2024.columns`).
+    """The numbers of §5–§8 for one member q, in nats (names in
+    :mod:`~flowcore.studies.debruin2024.columns`).
 
-    ``log_q`` is log q on the member's own samples; ``fits`` each model-like score's KL*(p‖·) on Q(p)."""
+    ``log_q`` is log q on the member's own samples; ``fits`` each model-like score's KL*(p‖·) on
+    Q(p)."""
     h_q, h_qp, kl_qp = q.entropy(), q.cross_entropy(p), q.kl(p)
     row: dict = {col.H_Q: h_q, col.H_QP: h_qp, col.KL_QP: kl_qp}
     for score in SCORES:
@@ -154,7 +157,8 @@ def null_view(table: pd.DataFrame, null: str) -> pd.DataFrame:
     exactly as on the model.
 
     Example:
-        >>> row = {col.OVL_MODEL: 0.9, col.of(col.OVL_MODEL, "p̂"): 0.2, col.of(col.OVL_MODEL, "untrained"): 0.5}
+        >>> row = {col.OVL_MODEL: 0.9, col.of(col.OVL_MODEL, "p̂"): 0.2,
+        ...        col.of(col.OVL_MODEL, "untrained"): 0.5}
         >>> null_view(pd.DataFrame([row]), "untrained")[col.OVL_MODEL].tolist()
         [0.5]
     """
@@ -191,8 +195,8 @@ def _check_finite(
     name: str,
     dim: int,
 ) -> None:
-    """Raise ``FloatingPointError`` naming where a log-density is not finite (an unbounded scale map can
-    overflow far from the training data); no table is built on such scores."""
+    """Raise ``FloatingPointError`` naming where a log-density is not finite (an unbounded scale map
+    can overflow far from the training data); no table is built on such scores."""
     for label, values in (("Q(p)", ref), (name, scores)):
         for score, v in values.items():
             bad = ~np.isfinite(v)
@@ -203,7 +207,8 @@ def _check_finite(
                     else f", first at (s, t) = {keys[int(np.flatnonzero(bad)[0]) // n]}"
                 )
                 raise FloatingPointError(
-                    f"log {'pθ' if score == 'model' else score} is not finite on {int(bad.sum())} of {v.size} samples of {label} at D = {dim}{where}"
+                    f"log {'pθ' if score == 'model' else score} is not finite "
+                    f"on {int(bad.sum())} of {v.size} samples of {label} at D = {dim}{where}"
                 )
 
 
@@ -218,9 +223,10 @@ def family_table(
 ) -> pd.DataFrame:
     """The tidy table of one family at one D from its scores: one row per member ``(s, t) → q`` (in
     order), with ``scores[k]`` and ``log_q`` holding the members' samples one after another (equally
-    many each) and ``ref[k]`` the scores on Q(p), for every ``k`` of :data:`SCORES`. The bounds of the
-    detectors, each density's fit on Q(p) and every column of :mod:`~flowcore.studies.debruin2024.columns`
-    are computed here, by the estimators of :mod:`flowcore.estimators`.
+    many each) and ``ref[k]`` the scores on Q(p), for every ``k`` of :data:`SCORES`. The bounds of
+    the detectors, each density's fit on Q(p) and every column of
+    :mod:`~flowcore.studies.debruin2024.columns` are computed here, by the estimators of
+    :mod:`flowcore.estimators`.
     """
     missing = [k for k in SCORES if k not in scores or k not in ref]
     if missing:
@@ -228,7 +234,8 @@ def family_table(
     n, rest = divmod(len(log_q), len(members))
     if rest or any(len(v) != len(log_q) for v in scores.values()):
         raise ValueError(
-            f"every score must hold {len(members)} members' samples, equally many each, like log_q ({len(log_q)})"
+            f"every score must hold {len(members)} members' samples, equally many each, "
+            f"like log_q ({len(log_q)})"
         )
     fits = {
         k: mean_estimate(ref["truth"] - ref[k]) for k in _MODEL_LIKE
@@ -266,7 +273,8 @@ def _curves(ll: dict[str, np.ndarray], ref: dict[str, np.ndarray], n_grid: int) 
 
 @dataclass
 class FamilyResults:
-    """One family at one D: the tidy table (one row per (s, t)) and the KDE curves (member order)."""
+    """One family at one D: the tidy table (one row per (s, t)) and the KDE curves (member
+    order)."""
 
     table: pd.DataFrame
     curves: torch.Tensor
@@ -284,8 +292,8 @@ def evaluate_family(
     label: str = "",
 ) -> FamilyResults:
     """Score every member of family ``name`` at ``trained.dim`` (cached; see the module docstring).
-    ``label`` names a flow trained differently from ``config`` (e.g. with another study's loss term);
-    it joins the cache key."""
+    ``label`` names a flow trained differently from ``config`` (e.g. with another study's loss
+    term); it joins the cache key."""
     name = check_choice("family", name, FAMILIES)
     dim, p, n = trained.dim, trained.p, config.n_test
     spec = {
@@ -352,7 +360,8 @@ def evaluate_family(
         ref, scores = score(flows, torch.float32)
         precision = "float32"
         if not all(np.isfinite(v[k]).all() for v in (ref, scores) for k in flows):
-            # An unbounded scale map can overflow float32 far from the data: rescore in float64 before giving up.
+            # An unbounded scale map can overflow float32 far from the data: rescore in float64
+            # before giving up.
             ref, scores = score(
                 {k: copy.deepcopy(f).double() for k, f in flows.items()}, torch.float64
             )
@@ -422,7 +431,8 @@ class Results:
 def results(
     config: ThesisConfig, families: Iterable[str] | None = None, progress: bool | None = None
 ) -> Results:
-    """Train (or load) the flow for every D of ``config`` and evaluate ``families`` (default: ``config.families``)."""
+    """Train (or load) the flow for every D of ``config`` and evaluate ``families`` (default:
+    ``config.families``)."""
     names = tuple(config.families if families is None else families)
     for name in names:
         check_choice("families", name, FAMILIES)
@@ -458,9 +468,10 @@ def results(
 
 
 def cached_results(config: ThesisConfig, families: Iterable[str] | None = None) -> Results | None:
-    """:func:`results` from the cache alone, or ``None`` when any flow, calibration or family table it
-    needs is not cached yet: nothing is trained, calibrated or evaluated (the live explorer uses it to
-    say which build to run instead of training for minutes). The cache keys are :func:`results`'s own.
+    """:func:`results` from the cache alone, or ``None`` when any flow, calibration or family table
+    it needs is not cached yet: nothing is trained, calibrated or evaluated (the live explorer uses
+    it to say which build to run instead of training for minutes). The cache keys are
+    :func:`results`'s own.
     """
     try:
         with cache_only():

@@ -1,22 +1,27 @@
-r"""The thesis's three families of test distributions, and the ground truth's detection rate on them.
+r"""The thesis's three families of test distributions, and the ground truth's detection rate on
+them.
 
-Every member is a Gaussian built from the training distribution :math:`p = \mathcal N(\mu_p, \Sigma_p)`
-and a pair :math:`(s, t)` of a scale and a shift:
+Every member is a Gaussian built from the training distribution
+:math:`p = \mathcal N(\mu_p, \Sigma_p)` and a pair :math:`(s, t)` of a scale and a shift:
 
-- affine :math:`\Lambda` (Eq. 12, 19): :math:`q_\lambda(s, t) = \mathcal N(\mu_p + t\mathbf 1,\; s^2\Sigma_p)`;
+- affine :math:`\Lambda` (Eq. 12, 19):
+  :math:`q_\lambda(s, t) = \mathcal N(\mu_p + t\mathbf 1,\; s^2\Sigma_p)`;
 - perturbed :math:`\Lambda^\delta` (Eq. 20–22):
-  :math:`q^\delta_\lambda(s, t) = \mathcal N(\mu_p + t\mathbf 1 + \beta u,\; s^2\Sigma_p + \alpha I)`, where
-  :math:`\alpha` is the variance of the isotropic noise of Eq. 20 (it weakens the correlations),
-  :math:`\beta` the strength of a mean perturbation and :math:`u \sim \mathcal U([-1, 1]^D)` is drawn once
-  per dimension from a seeded stream;
-- outlier :math:`\Lambda^{out}` (§7): :math:`q^{out}_\lambda(s, t) = \mathcal N(\mu_{out} + t\mathbf 1,\; s^2\Sigma_{out})`,
-  with :math:`\Sigma_{out}` drawn with its own Haar rotation (so its correlations have nothing to do
-  with :math:`\Sigma_p`'s) and :math:`\mu_{out} = \mu_p + m\,\xi`, :math:`\xi \sim \mathcal N(0, I)` drawn
-  independently of :math:`p`.
+  :math:`q^\delta_\lambda(s, t) =
+  \mathcal N(\mu_p + t\mathbf 1 + \beta u,\; s^2\Sigma_p + \alpha I)`, where :math:`\alpha` is the
+  variance of the isotropic noise of Eq. 20 (it weakens the correlations), :math:`\beta` the
+  strength of a mean perturbation and
+  :math:`u \sim \mathcal U([-1, 1]^D)` is drawn once per dimension from a seeded stream;
+- outlier :math:`\Lambda^{out}` (§7):
+  :math:`q^{out}_\lambda(s, t) = \mathcal N(\mu_{out} + t\mathbf 1,\; s^2\Sigma_{out})`, with
+  :math:`\Sigma_{out}` drawn with its own Haar rotation (so its correlations have nothing to do with
+  :math:`\Sigma_p`'s) and :math:`\mu_{out} = \mu_p + m\,\xi`, :math:`\xi \sim \mathcal N(0, I)`
+  drawn independently of :math:`p`.
 
-The thesis gives neither :math:`\alpha, \beta` nor the outlier recipe. :func:`truth_tnr` computes what
-the true density achieves on a member as an outlier detector (§8), which does not depend on any
-model; :mod:`flowcore.studies.debruin2024.calibration` pins the free constants to the thesis's ground-truth rates with it.
+The thesis gives neither :math:`\alpha, \beta` nor the outlier recipe. :func:`truth_tnr` computes
+what the true density achieves on a member as an outlier detector (§8), which does not depend on any
+model; :mod:`flowcore.studies.debruin2024.calibration` pins the free constants to the thesis's
+ground-truth rates with it.
 """
 
 from __future__ import annotations
@@ -64,9 +69,10 @@ class Perturbation:
     r"""The strengths of the perturbation of Eq. 21.
 
     Attributes:
-        alpha: :math:`\alpha \ge 0`, variance of the isotropic Gaussian noise convolved with the test
-            distribution (Eq. 20): the covariance becomes :math:`s^2\Sigma_p + \alpha I`.
-        beta: :math:`\beta \ge 0`, size of the mean perturbation :math:`\beta u`, :math:`u \sim \mathcal U([-1,1]^D)`.
+        alpha: :math:`\alpha \ge 0`, variance of the isotropic Gaussian noise convolved with the
+            test distribution (Eq. 20): the covariance becomes :math:`s^2\Sigma_p + \alpha I`.
+        beta: :math:`\beta \ge 0`, size of the mean perturbation :math:`\beta u`,
+            :math:`u \sim \mathcal U([-1,1]^D)`.
     """
 
     alpha: float
@@ -82,7 +88,8 @@ class OutlierRecipe:
     r"""How the outlier distribution :math:`q^{out} = \mathcal N(\mu_{out}, \Sigma_{out})` is drawn.
 
     Attributes:
-        offset: :math:`m \ge 0` in :math:`\mu_{out} = \mu_p + m\,\xi`, :math:`\xi \sim \mathcal N(0, I)`.
+        offset: :math:`m \ge 0` in :math:`\mu_{out} = \mu_p + m\,\xi`,
+            :math:`\xi \sim \mathcal N(0, I)`.
         cov_scale: :math:`c > 0`: the eigenvalues of :math:`\Sigma_{out}` are drawn like those of
             :math:`\Sigma_p` (same spectrum law and bounds) and multiplied by :math:`c`; its
             eigenvectors come from an independent Haar rotation.
@@ -97,7 +104,8 @@ class OutlierRecipe:
 
 
 def perturbation_direction(dim: int, seed: int) -> torch.Tensor:
-    r""":math:`u \sim \mathcal U([-1, 1]^D)`, the same for every :math:`(s, t)` of one dimension and seed."""
+    r""":math:`u \sim \mathcal U([-1, 1]^D)`, the same for every :math:`(s, t)` of one dimension and
+    seed."""
     g = stream(seed, "perturbation-direction", dim)
     return 2 * torch.rand(dim, generator=g, dtype=torch.float64) - 1
 
@@ -105,7 +113,8 @@ def perturbation_direction(dim: int, seed: int) -> torch.Tensor:
 def perturbed(
     p: Gaussian, s: float, t: float, perturbation: Perturbation, u: torch.Tensor
 ) -> Gaussian:
-    r""":math:`q^\delta_\lambda(s, t, \alpha, \beta) = \mathcal N(\mu_p + t + \beta u,\; s^2\Sigma_p + \alpha I)` (Eq. 21)."""
+    r""":math:`q^\delta_\lambda(s, t, \alpha, \beta) =
+    \mathcal N(\mu_p + t + \beta u,\; s^2\Sigma_p + \alpha I)` (Eq. 21)."""
     s = check_positive("s", s)
     t = check_real("t", t)
     eye = torch.eye(p.dim, dtype=torch.float64)
@@ -115,10 +124,11 @@ def perturbed(
 def outlier_base(
     p: Gaussian, recipe: GaussianRecipe, outlier: OutlierRecipe, seed: int
 ) -> Gaussian:
-    r"""The outlier distribution :math:`q^{out}` at :math:`s = 1, t = 0` for training distribution ``p``.
+    r"""The outlier distribution :math:`q^{out}` at :math:`s = 1, t = 0` for training distribution
+    ``p``.
 
-    :math:`\Sigma_{out}` is a fresh draw of ``recipe`` (independent eigenvalues and rotation, from a seed
-    stream of its own) scaled by ``outlier.cov_scale``; :math:`\mu_{out} = \mu_p + m\xi`.
+    :math:`\Sigma_{out}` is a fresh draw of ``recipe`` (independent eigenvalues and rotation, from a
+    seed stream of its own) scaled by ``outlier.cov_scale``; :math:`\mu_{out} = \mu_p + m\xi`.
     """
     fresh = training_gaussian(p.dim, recipe, derived_seed("outlier", seed))
     xi = torch.randn(p.dim, generator=stream(seed, "outlier-offset", p.dim), dtype=torch.float64)
@@ -184,8 +194,9 @@ def family(
 def chi2_band(dim: int, tpr: float) -> tuple[float, float]:
     r"""The equal-tailed band :math:`[a, b]` of :math:`\chi^2_D` holding mass TPR.
 
-    For :math:`x \sim p`, :math:`\log p(x) = c - \tfrac12 M(x)` with :math:`M = (x-\mu_p)^\top\Sigma_p^{-1}(x-\mu_p) \sim \chi^2_D`,
-    so the true density's bounds :math:`L, U` of §8.1 are :math:`M \in [a, b]` exactly.
+    For :math:`x \sim p`, :math:`\log p(x) = c - \tfrac12 M(x)` with
+    :math:`M = (x-\mu_p)^\top\Sigma_p^{-1}(x-\mu_p) \sim \chi^2_D`, so the true density's bounds
+    :math:`L, U` of §8.1 are :math:`M \in [a, b]` exactly.
     """
     dim = check_int("dim", dim, minimum=1)
     tpr = check_probability("tpr", tpr)
@@ -194,16 +205,19 @@ def chi2_band(dim: int, tpr: float) -> tuple[float, float]:
 
 
 class QuadraticForm:
-    r"""The law of :math:`M = (x-\mu_p)^\top\Sigma_p^{-1}(x-\mu_p)` for :math:`x \sim q`, a generalised :math:`\chi^2`.
+    r"""The law of :math:`M = (x-\mu_p)^\top\Sigma_p^{-1}(x-\mu_p)` for :math:`x \sim q`, a
+    generalised :math:`\chi^2`.
 
     With :math:`w = L_p^{-1}(x - \mu_p) \sim \mathcal N(m, C)`, :math:`m = L_p^{-1}(\mu_q - \mu_p)`,
     :math:`C = L_p^{-1}\Sigma_q L_p^{-\top} = V\operatorname{diag}(\ell)V^\top`:
-    :math:`M = \sum_i (b_i + \sqrt{\ell_i} z_i)^2` with :math:`b = V^\top m` and :math:`z \sim \mathcal N(0, I)`.
-    Sampling :math:`M` costs :math:`O(D)` per draw, so one fixed set of draws :math:`z` (common random
-    numbers) can score thousands of candidate distributions smoothly.
+    :math:`M = \sum_i (b_i + \sqrt{\ell_i} z_i)^2` with :math:`b = V^\top m` and
+    :math:`z \sim \mathcal N(0, I)`. Sampling :math:`M` costs :math:`O(D)` per draw, so one fixed
+    set of draws :math:`z` (common random numbers) can score thousands of candidate distributions
+    smoothly.
 
-    For the affine variants :math:`q(s, t) = \mathcal N(\mu_q + t\mathbf 1, s^2\Sigma_q)` only :math:`\ell \to s^2\ell`
-    and :math:`b \to b + t\,V^\top L_p^{-1}\mathbf 1` change, so :meth:`affine` needs no new factorisation.
+    For the affine variants :math:`q(s, t) = \mathcal N(\mu_q + t\mathbf 1, s^2\Sigma_q)` only
+    :math:`\ell \to s^2\ell` and :math:`b \to b + t\,V^\top L_p^{-1}\mathbf 1` change, so
+    :meth:`affine` needs no new factorisation.
     """
 
     def __init__(self, p: Gaussian, q: Gaussian):

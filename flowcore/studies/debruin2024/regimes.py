@@ -26,8 +26,9 @@ compares dimensions as much as training-set sizes. Every point runs with several
 draws its own :math:`p`, data and weights, and recalibrates :math:`\alpha, \beta` and the outlier
 recipe for its own :math:`\Sigma_p` (:mod:`~flowcore.studies.debruin2024.calibration`), so the
 model-free detection rates the thesis reports hold in every recipe. Each run is one cached job; its
-claims C4–C11 are judged for the model and the three nulls (:func:`~flowcore.studies.debruin2024.claims.assess`,
-with ``exact=True``: a claim stated at one D is judged only where the run has it).
+claims C4–C11 are judged for the model and the three nulls
+(:func:`~flowcore.studies.debruin2024.claims.assess`, with ``exact=True``: a claim stated at one D
+is judged only where the run has it).
 
 The question the chapter asks is Part 2 of the thesis's failure claims: *among runs whose flow fits
 p* (the fit premise), where do C5–C11 appear? The summaries therefore read the fit first
@@ -107,7 +108,8 @@ CROSSED = ("D", "n_train")
 
 
 def factors(base: ThesisConfig) -> dict[str, dict]:
-    """Every factor with its levels → flat parameters, the profile's levels for n_train, D and μ_p."""
+    """Every factor with its levels → flat parameters, the profile's levels for n_train, D and
+    μ_p."""
     r = base.regime
     out = {name: dict(levels) for name, levels in FACTORS.items()}
     out["n_train"] = {f"{n:,}": {"n_train": n} for n in r.n_train}
@@ -127,7 +129,8 @@ def design(base: ThesisConfig) -> pd.DataFrame:
         varied["D × n_train"] = [f"{d} | {n}" for d, n in crossed]
     if len(crossed) > base.regime.points:
         raise ValueError(
-            f"regime_points must be at least the {len(crossed)} combinations of regime_dims × regime_n_train, got {base.regime.points}"
+            f"regime_points must be at least the {len(crossed)} combinations "
+            f"of regime_dims × regime_n_train, got {base.regime.points}"
         )
     points = space_filling(varied, base.regime.points, seed=base.regime.design_seed)
     cell = (
@@ -147,8 +150,9 @@ def design(base: ThesisConfig) -> pd.DataFrame:
 
 
 def reference(base: ThesisConfig) -> dict[str, str]:
-    """This book's default flow and recipe as a point of the design space (random permutations, tanh,
-    zero init, early stopping, log-uniform Σ_p, μ_p scale 1) at the largest n_train and D searched."""
+    """This book's default flow and recipe as a point of the design space (random permutations,
+    tanh, zero init, early stopping, log-uniform Σ_p, μ_p scale 1) at the largest n_train and D
+    searched."""
     levels = factors(base)
     return {
         "point": "default",
@@ -260,8 +264,8 @@ def judge_run(job: Job, progress: bool | None = None) -> list[dict]:
 
 
 def run_design(base: ThesisConfig, progress: bool | None = None) -> pd.DataFrame:
-    """Every job of :func:`jobs` as tasks on ``base.scheduler`` (:func:`flowcore.sweep.run`): one row
-    per (point, seed, claim), in job order."""
+    """Every job of :func:`jobs` as tasks on ``base.scheduler`` (:func:`flowcore.sweep.run`): one
+    row per (point, seed, claim), in job order."""
     constants(base)  # validates the base's own calibration settings before the long loop
     return run_seeded(jobs(base), lambda job: judge_run(job, progress), base, "regimes", progress)
 
@@ -272,10 +276,10 @@ def _holds(verdicts: pd.Series) -> pd.Series:
 
 def by_point(runs: pd.DataFrame) -> pd.DataFrame:
     """Per point and claim: in how many seeds the claim is reproduced + partly, of those where it is
-    testable, as ``"k+m/n"`` strings (runs that failed are counted apart; a run whose flow does not fit
-    p makes the failure claims not testable); how many seeds fit p; the median over seeds of the fit
-    KL*(p‖pθ)/D (nats per dimension); and the point's closeness score (mean over seeds of the C5–C11
-    verdicts scored by :data:`SCORE`)."""
+    testable, as ``"k+m/n"`` strings (runs that failed are counted apart; a run whose flow does not
+    fit p makes the failure claims not testable); how many seeds fit p; the median over seeds of the
+    fit KL*(p‖pθ)/D (nats per dimension); and the point's closeness score (mean over seeds of the
+    C5–C11 verdicts scored by :data:`SCORE`)."""
     runs = runs.assign(score=runs["verdict"].map(SCORE))
 
     def share(group: pd.DataFrame) -> str:
@@ -312,9 +316,9 @@ def by_point(runs: pd.DataFrame) -> pd.DataFrame:
 
 def strata(runs: pd.DataFrame) -> pd.DataFrame:
     """Per (D, n_train) of the design (the reference left out): how many runs fit p, the median fit
-    per dimension of the flow, of p̂ and of the untrained flow, and per failure claim the share of the
-    *fitted* runs in which it holds for the flow (≥ partly, of those where it is testable) beside the
-    share of all runs in which it holds for p̂ (``"k/n"``; ``–``: testable in none)."""
+    per dimension of the flow, of p̂ and of the untrained flow, and per failure claim the share of
+    the *fitted* runs in which it holds for the flow (≥ partly, of those where it is testable)
+    beside the share of all runs in which it holds for p̂ (``"k/n"``; ``–``: testable in none)."""
     design_runs = runs[(runs["point"] != "default") & (runs["verdict"] != FAILED)]
     rows = []
     for (dim, n), group in design_runs.groupby(["D", "n_train"], sort=False):
@@ -339,11 +343,11 @@ def strata(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def effects(runs: pd.DataFrame, base: ThesisConfig, confidence: float = 0.95) -> pd.DataFrame:
-    """Per claim, factor and level, over the design's runs whose flow fits p (the reference left out):
-    each design point's share of its fitted, testable seeds in which the claim holds (≥ partly), then
-    per level the mean over its points with a Student-t interval *over points* (seeds of one point are
-    not independent points), the number of points and runs, and the factor's *spread* (largest minus
-    smallest level mean, a rough rank)."""
+    """Per claim, factor and level, over the design's runs whose flow fits p (the reference left
+    out): each design point's share of its fitted, testable seeds in which the claim holds
+    (≥ partly), then per level the mean over its points with a Student-t interval *over points*
+    (seeds of one point are not independent points), the number of points and runs, and the
+    factor's *spread* (largest minus smallest level mean, a rough rank)."""
     varied = [name for name, lv in factors(base).items() if len(lv) > 1]
     data = runs[
         (runs["point"] != "default")
@@ -387,7 +391,8 @@ def effects(runs: pd.DataFrame, base: ThesisConfig, confidence: float = 0.95) ->
     out["spread"] = out.groupby(["claim", "factor"], sort=False)["share"].transform(
         lambda v: v.max() - v.min()
     )
-    # Claims in their order, factors and levels in the order of factors(): every panel reads the same.
+    # Claims in their order, factors and levels in the order of factors(): every panel reads the
+    # same.
     rank = {
         (f, lv): (i, j)
         for i, (f, levels) in enumerate(factors(base).items())
@@ -403,8 +408,9 @@ def effects(runs: pd.DataFrame, base: ThesisConfig, confidence: float = 0.95) ->
 
 
 def calibration_spread(runs: pd.DataFrame) -> pd.DataFrame:
-    """Per Σ_p recipe and D: the range over runs (seeds and points) of the calibrated α, β and of the
-    truth's detection rates that the calibration targets (thesis, at D = 50: 0.38, 0.91 and 0.98)."""
+    """Per Σ_p recipe and D: the range over runs (seeds and points) of the calibrated α, β and of
+    the truth's detection rates that the calibration targets (thesis, at D = 50: 0.38, 0.91 and
+    0.98)."""
     ok = runs[(runs["verdict"] != FAILED) & (runs["claim"] == next(iter(CHECKS)))]
     columns = [
         "alpha",

@@ -2,12 +2,12 @@ r"""Which of the thesis's unstated settings make its claims hold (a chapter beyo
 
 One factor at a time is moved away from a base configuration — the training-set size, the training
 length, the flow's capacity (couplings × width) and the condition number of :math:`\Sigma_p` — and
-every setting is trained with several seeds (a :mod:`flowcore.sweep` of jobs). For each run the claim
-checks of :mod:`flowcore.studies.debruin2024.claims` are applied to its family tables, for the RealNVP
-and for two of the nulls in its place: the maximum-likelihood Gaussian :math:`\hat p` of the same
-training set (what finite data alone gives) and the RealNVP at its initialisation (what a flow that
-has learned nothing gives). A failure claim needs a flow that fits p (the fit premise), so a setting
-that under-trains the flow makes it *not testable* rather than reproduced.
+every setting is trained with several seeds (a :mod:`flowcore.sweep` of jobs). For each run the
+claim checks of :mod:`flowcore.studies.debruin2024.claims` are applied to its family tables, for the
+RealNVP and for two of the nulls in its place: the maximum-likelihood Gaussian :math:`\hat p` of the
+same training set (what finite data alone gives) and the RealNVP at its initialisation (what a flow
+that has learned nothing gives). A failure claim needs a flow that fits p (the fit premise), so a
+setting that under-trains the flow makes it *not testable* rather than reproduced.
 """
 
 from __future__ import annotations
@@ -44,7 +44,8 @@ __all__ = [
     "every_seed",
 ]
 
-#: The per-run claim checks (C1–C3 are about the estimators and the fit, covered by the main chapters).
+#: The per-run claim checks (C1–C3 are about the estimators and the fit, covered by the main
+#: chapters).
 CHECKS = {
     "C4": claims.c4_scale_only,
     "C5": claims.c5_shift_only,
@@ -57,8 +58,8 @@ CHECKS = {
 }
 
 
-#: The densities judged per run, by view: the RealNVP and two nulls in its place (the truth's verdicts
-#: travel in the model's rows, column ``truth``).
+#: The densities judged per run, by view: the RealNVP and two nulls in its place (the truth's
+#: verdicts travel in the model's rows, column ``truth``).
 MODELS = {"model": "RealNVP", "p̂": "ML Gaussian p̂", "untrained": "untrained RealNVP"}
 
 
@@ -166,10 +167,12 @@ def jobs(base: ThesisConfig) -> list[Job]:
 
 def trains_with(job: Job) -> str:
     """Which jobs can train as one stacked model: those with the same architecture, dimensions and
-    training settings but for the seed (their data may differ: another Σ_p, say). They form one task.
+    training settings but for the seed (their data may differ: another Σ_p, say). They form one
+    task.
 
     A flow's result does not depend on the others it is trained with (bitwise; see
-    :func:`~flowcore.studies.debruin2024.training.trained_flows`), so the grouping changes no number.
+    :func:`~flowcore.studies.debruin2024.training.trained_flows`), so the grouping changes no
+    number.
     """
     c = job.config
     return job_key(
@@ -193,9 +196,9 @@ def train_together(jobs: Sequence[Job]) -> None:
 
 def check_claims(job: Job, progress: bool | None = None) -> list[dict]:
     """Train and evaluate one job (cached) and judge every claim for the RealNVP and each null of
-    :data:`MODELS` (the RealNVP masked by the truth and p̂, each null on its own). A claim stated at one
-    D (C6 at 20, C11 at 50) is judged only where the job has that D (``exact=True``): elsewhere it is
-    *not testable here*, not moved. Each row carries the view's fit, KL*(p‖·)/D on Q(p)."""
+    :data:`MODELS` (the RealNVP masked by the truth and p̂, each null on its own). A claim stated at
+    one D (C6 at 20, C11 at 50) is judged only where the job has that D (``exact=True``): elsewhere
+    it is *not testable here*, not moved. Each row carries the view's fit, KL*(p‖·)/D on Q(p)."""
     table = results(job.config, progress=progress).table
     views = {name: table if name == "model" else null_view(table, name) for name in MODELS}
     fits = {
@@ -221,8 +224,8 @@ def check_claims(job: Job, progress: bool | None = None) -> list[dict]:
 
 
 def run_sweep(base: ThesisConfig, progress: bool | None = None) -> pd.DataFrame:
-    """Every job of :func:`jobs` as tasks on ``base.scheduler`` (:func:`flowcore.sweep.run`): one row
-    per (factor, value, seed, model, claim), in job order."""
+    """Every job of :func:`jobs` as tasks on ``base.scheduler`` (:func:`flowcore.sweep.run`): one
+    row per (factor, value, seed, model, claim), in job order."""
     return run_seeded(
         jobs(base), lambda job: check_claims(job, progress), base, "sensitivity", progress
     )
@@ -231,8 +234,9 @@ def run_sweep(base: ThesisConfig, progress: bool | None = None) -> pd.DataFrame:
 def run_seeded(
     jobs: Sequence[Job], fn, base: ThesisConfig, description: str, progress: bool | None = None
 ) -> pd.DataFrame:
-    """:func:`flowcore.sweep.run` on ``base.scheduler``, one task per group of jobs that train together
-    (:func:`trains_with`: a setting's seeds, and other settings that differ only in their data)."""
+    """:func:`flowcore.sweep.run` on ``base.scheduler``, one task per group of jobs that train
+    together (:func:`trains_with`: a setting's seeds, and other settings that differ only in their
+    data)."""
     return run_jobs(
         jobs,
         fn,
@@ -277,7 +281,8 @@ def summarise(runs: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
 
 
 def every_seed(share: str) -> bool:
-    """Whether a :func:`summarise` share such as ``"3/3"`` says the claim held for every seed where it is testable.
+    """Whether a :func:`summarise` share such as ``"3/3"`` says the claim held for every seed where
+    it is testable.
 
     Example:
         >>> every_seed("3/3"), every_seed("2/3"), every_seed("not testable")

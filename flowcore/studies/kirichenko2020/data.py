@@ -1,24 +1,24 @@
 r"""The offline data of the Kirichenko et al. (2020) study, and how its likelihoods are reported.
 
-**Images.** scikit-learn's 8×8 digits (pixel values :math:`v \in \{0, …, 16\}`, flattened to 64-vectors)
-stand in for the paper's 28×28 and 32×32 images: the classes :data:`IN_CLASSES` are in-distribution
-(split 70/10/20 by :func:`digits_splits`); :func:`ood_sets` builds the out-of-distribution sets — the
-held-out digits 1 and 7, the test digits flipped and inverted, uniform noise, and grayscale patches of
-the two sample photos standing in for natural images.
+**Images.** scikit-learn's 8×8 digits (pixel values :math:`v \in \{0, …, 16\}`, flattened to
+64-vectors) stand in for the paper's 28×28 and 32×32 images: the classes :data:`IN_CLASSES` are
+in-distribution (split 70/10/20 by :func:`digits_splits`); :func:`ood_sets` builds the
+out-of-distribution sets — the held-out digits 1 and 7, the test digits flipped and inverted,
+uniform noise, and grayscale patches of the two sample photos standing in for natural images.
 
 **Likelihoods.** A flow models the density :math:`p` of the dequantised image
-:math:`x = (v + u)/17 \in [0, 1)^{64}`, :math:`u \sim \mathcal U[0, 1)^{64}` (:func:`dequantize`). The
-discrete probability of :math:`v` is the mass of its cell,
+:math:`x = (v + u)/17 \in [0, 1)^{64}`, :math:`u \sim \mathcal U[0, 1)^{64}` (:func:`dequantize`).
+The discrete probability of :math:`v` is the mass of its cell,
 
 .. math::
     P(v) = \int_{[0,1)^{64}} p\!\left(\tfrac{v + u}{17}\right) 17^{-64}\, du
     \;\ge\; \exp\!\Big(\mathbb E_u \log p\big(\tfrac{v+u}{17}\big) - 64 \log 17\Big)
 
 (Jensen), so :math:`P(v) \approx p(x)\,17^{-64}`. An image is scored by the Monte-Carlo mean
-:math:`\frac1K\sum_k \log p(x_k)` over :math:`K` seeded draws (:func:`mean_log_likelihood`), reported
-in bits per dimension of the *discrete* data by :func:`bits_per_dim`. Detection is summarised by the
-AUROC with the in-distribution set as positives and the log-likelihood as score (:func:`auroc_ci`):
-below 0.5 the OOD set is rated *more* likely.
+:math:`\frac1K\sum_k \log p(x_k)` over :math:`K` seeded draws (:func:`mean_log_likelihood`),
+reported in bits per dimension of the *discrete* data by :func:`bits_per_dim`. Detection is
+summarised by the AUROC with the in-distribution set as positives and the log-likelihood as score
+(:func:`auroc_ci`): below 0.5 the OOD set is rated *more* likely.
 
 **Tables.** :func:`tabular_one_class` gives the one-class splits of the breast-cancer and wine data
 (the paper's App. K.3 uses HEPMASS and MINIBOONE).
@@ -90,7 +90,7 @@ _SPLITS = ("train", "val", "test")
 _STUDY = "kirichenko2020"
 
 
-# --- loading (cached; callers get copies) -------------------------------------------------------------
+# --- loading (cached; callers get copies) ---------------------------------------------------------
 
 
 @lru_cache(maxsize=1)
@@ -125,14 +125,15 @@ def _gray_photos() -> tuple[np.ndarray, ...]:
     return photos
 
 
-# --- checks ---------------------------------------------------------------------------------------------
+# --- checks ---------------------------------------------------------------------------------------
 
 
 def _check_fractions(fractions) -> tuple[float, float, float]:
     values = check_real_list("fractions", fractions, positive=True)
     if len(values) != 3 or abs(sum(values) - 1.0) > 1e-9:
         raise ValueError(
-            f"fractions must be three numbers > 0 (train, val, test) that sum to 1, got {list(fractions)!r}"
+            "fractions must be three numbers > 0 (train, val, test) that sum to 1, got "
+            f"{list(fractions)!r}"
         )
     return values  # type: ignore[return-value]
 
@@ -164,7 +165,8 @@ def _check_images(name: str, images, ndim: int | None = None) -> np.ndarray:
         or values.max() > DIGIT_LEVELS - 1
     ):
         raise ValueError(
-            f"{name} must hold integer pixel values 0–{DIGIT_LEVELS - 1}, got values in [{values.min()}, {values.max()}]"
+            f"{name} must hold integer pixel values 0–{DIGIT_LEVELS - 1}, got values in "
+            f"[{values.min()}, {values.max()}]"
         )
     return values.astype(np.int64)
 
@@ -174,7 +176,8 @@ def _split_counts(n: int, fractions: tuple[float, float, float], what: str) -> t
     counts = (n_train, n_val, n - n_train - n_val)
     if min(counts) < 1:
         raise ValueError(
-            f"fractions {list(fractions)} leave an empty split of the {n} samples of {what}; use larger fractions"
+            f"fractions {list(fractions)} leave an empty split of the {n} samples of {what}; use "
+            "larger fractions"
         )
     return counts
 
@@ -191,11 +194,12 @@ def _split(
     return np.split(shuffled, np.cumsum(counts)[:2])
 
 
-# --- digits -----------------------------------------------------------------------------------------
+# --- digits ---------------------------------------------------------------------------------------
 
 
 def _split_indices(in_classes: Sequence[int], seed: int, fractions) -> dict[str, np.ndarray]:
-    """Indices into the digits of each split: per class a seeded permutation cut by ``fractions``."""
+    """Indices into the digits of each split: per class a seeded permutation cut by
+    ``fractions``."""
     classes = _check_classes(in_classes)
     fractions = _check_fractions(fractions)
     seed = check_int("seed", seed, minimum=0)
@@ -219,11 +223,12 @@ def digits_splits(
 
     The split is stratified: each class's images are permuted by a stream named by ``seed`` and the
     class, and cut at the fractions (rounded per class), so each split holds the classes in the
-    proportions of the data. Within a split the images keep the order of ``load_digits``. The images of
-    the other classes are held out; :func:`ood_sets` turns digits 1 and 7 into OOD sets.
+    proportions of the data. Within a split the images keep the order of ``load_digits``. The images
+    of the other classes are held out; :func:`ood_sets` turns digits 1 and 7 into OOD sets.
 
     Returns:
-        ``{"train", "val", "test"}`` → int64 arrays of shape (n, 64), values in 0..16 (fresh copies).
+        ``{"train", "val", "test"}`` → int64 arrays of shape (n, 64), values in 0..16 (fresh
+        copies).
 
     Example:
         >>> splits = digits_splits(seed=0)
@@ -262,10 +267,11 @@ def split_labels(
 def photo_patches(n: int, seed: int = 0, crop: int = 32) -> np.ndarray:
     r"""``n`` 8×8 grayscale patches of scikit-learn's two sample photos, quantised to 0..16.
 
-    Each patch is a ``crop``×``crop`` window at a seeded position of a seeded photo (china or flower,
-    427×640), in grayscale :math:`g = 0.299R + 0.587G + 0.114B \in [0, 255]`, averaged over
+    Each patch is a ``crop``×``crop`` window at a seeded position of a seeded photo (china or
+    flower, 427×640), in grayscale :math:`g = 0.299R + 0.587G + 0.114B \in [0, 255]`, averaged over
     :math:`(\text{crop}/8)^2` blocks to 8×8 (as the digits were downsampled from 32×32 bitmaps) and
-    quantised to :math:`\operatorname{round}(16\,g/255)`. With ``crop=8`` the patch is the raw pixels.
+    quantised to :math:`\operatorname{round}(16\,g/255)`. With ``crop=8`` the patch is the raw
+    pixels.
 
     Returns:
         An int64 array of shape (n, 64) with values in 0..16.
@@ -282,7 +288,8 @@ def photo_patches(n: int, seed: int = 0, crop: int = 32) -> np.ndarray:
     crop = check_int("crop", crop, minimum=8, maximum=400)
     if crop % 8:
         raise ValueError(
-            f"crop must be a multiple of 8 (the patch is averaged in blocks down to 8×8), got {crop}"
+            "crop must be a multiple of 8 (the patch is averaged in blocks down to 8×8), got "
+            f"{crop}"
         )
     photos = _gray_photos()
     generator = numpy_stream(derived_seed(_STUDY, "photo patches", seed, crop))
@@ -312,12 +319,13 @@ def _zero_fraction(images: np.ndarray) -> float:
 def ood_sets(
     splits: Mapping[str, np.ndarray] | None = None, seed: int = 0
 ) -> dict[str, tuple[np.ndarray, str]]:
-    r"""The out-of-distribution sets, in the order of :data:`OOD_NAMES`: name → (images, description).
+    r"""The out-of-distribution sets, in the order of :data:`OOD_NAMES`: name → (images,
+    description).
 
     Args:
-        splits: The output of :func:`digits_splits` (its ``"test"`` images are flipped and inverted; all
-            its images give the in-distribution zero-pixel fraction). None: ``digits_splits(seed=seed)``.
-            Digits 1 and 7 must not be in it.
+        splits: The output of :func:`digits_splits` (its ``"test"`` images are flipped and inverted;
+            all its images give the in-distribution zero-pixel fraction). None:
+            ``digits_splits(seed=seed)``. Digits 1 and 7 must not be in it.
         seed: Seeds the uniform noise and the photo patches' positions (not the split, unless
             ``splits`` is None).
 
@@ -325,8 +333,8 @@ def ood_sets(
 
     - ``"class 1"``: all held-out 1s, the "simpler" set (more zero pixels than any other class);
     - ``"class 7"``: all held-out 7s, of the in-distribution classes' complexity;
-    - ``"flipped left–right"``, ``"flipped up–down"``: the test digits mirrored, :math:`v_{i, 7-j}` and
-      :math:`v_{7-i, j}` of the 8×8 image :math:`v_{ij}`;
+    - ``"flipped left–right"``, ``"flipped up–down"``: the test digits mirrored, :math:`v_{i, 7-j}`
+      and :math:`v_{7-i, j}` of the 8×8 image :math:`v_{ij}`;
     - ``"inverted"``: :math:`16 - v` of the test digits;
     - ``"uniform noise"``: i.i.d. uniform integers 0..16, as many as the test digits;
     - ``"photo patches"``: :func:`photo_patches`, as many as the test digits.
@@ -343,7 +351,8 @@ def ood_sets(
         splits = digits_splits(seed=seed)
     if not isinstance(splits, Mapping) or "test" not in splits:
         raise ValueError(
-            f"splits must be the dict of digits_splits (with a 'test' entry), got {type(splits).__name__}"
+            "splits must be the dict of digits_splits (with a 'test' entry), got "
+            f"{type(splits).__name__}"
         )
     split_images = {
         name: _check_images(f"splits[{name!r}]", images, ndim=2) for name, images in splits.items()
@@ -351,7 +360,8 @@ def ood_sets(
     for name, images in split_images.items():
         if images.shape[1] != DIM:
             raise ValueError(
-                f"splits[{name!r}] must have {DIM} columns (flat 8×8 images), got shape {images.shape}"
+                f"splits[{name!r}] must have {DIM} columns (flat 8×8 images), got shape "
+                f"{images.shape}"
             )
     test = split_images["test"]
     pooled = np.concatenate(list(split_images.values()))
@@ -363,7 +373,8 @@ def ood_sets(
     leaked = sorted(set(found_labels.tolist()) & set(_HELD_OUT))
     if leaked:
         raise ValueError(
-            f"splits contain digits {leaked}, which ood_sets holds out as OOD sets; leave 1 and 7 out of in_classes"
+            f"splits contain digits {leaked}, which ood_sets holds out as OOD sets; leave 1 and 7 "
+            "out of in_classes"
         )
     per_class = [_zero_fraction(digits[labels == c]) for c in sorted(set(found_labels.tolist()))]
     spread = f"; {min(per_class):.0%}–{max(per_class):.0%} per class" if per_class else ""
@@ -377,52 +388,57 @@ def ood_sets(
     return {
         "class 1": (
             ones,
-            f"held-out digit 1 ({_zero_fraction(ones):.0%} zero pixels vs {in_zero}): the 'simpler' OOD set, "
-            "standing in for MNIST against a flow trained on FashionMNIST (or SVHN against CIFAR-10)",
+            f"held-out digit 1 ({_zero_fraction(ones):.0%} zero pixels vs {in_zero}): the "
+            "'simpler' OOD set, standing in for MNIST against a flow trained on FashionMNIST (or "
+            "SVHN against CIFAR-10)",
         ),
         "class 7": (
             sevens,
-            f"held-out digit 7 ({_zero_fraction(sevens):.0%} zero pixels vs {in_zero}): an unseen class of the "
-            "in-distribution's complexity, standing in for a 'near' OOD set such as notMNIST against FashionMNIST",
+            f"held-out digit 7 ({_zero_fraction(sevens):.0%} zero pixels vs {in_zero}): an unseen "
+            "class of the in-distribution's complexity, standing in for a 'near' OOD set such as "
+            "notMNIST against FashionMNIST",
         ),
         "flipped left–right": (
             square[:, :, ::-1].reshape(-1, DIM).copy(),
-            "the in-distribution test digits mirrored left–right: the same pixel statistics and local structure "
-            "with the wrong global shape (does the likelihood see semantics, or local smoothness?)",
+            "the in-distribution test digits mirrored left–right: the same pixel statistics and "
+            "local structure with the wrong global shape (does the likelihood see semantics, or "
+            "local smoothness?)",
         ),
         "flipped up–down": (
             square[:, ::-1, :].reshape(-1, DIM).copy(),
-            "the in-distribution test digits mirrored up–down: the same pixel statistics and local structure "
-            "with the wrong global shape",
+            "the in-distribution test digits mirrored up–down: the same pixel statistics and "
+            "local structure with the wrong global shape",
         ),
         "inverted": (
             (DIGIT_LEVELS - 1) - test,
-            "16 − v of the in-distribution test digits (bright background, dark strokes): an easy control "
-            "whose pixel histogram is reversed",
+            "16 − v of the in-distribution test digits (bright background, dark strokes): an "
+            "easy control whose pixel histogram is reversed",
         ),
         "uniform noise": (
             noise,
-            "i.i.d. uniform pixel values 0–16, as many images as the test digits: an easy control without "
-            "local correlation",
+            "i.i.d. uniform pixel values 0–16, as many images as the test digits: an easy "
+            "control without local correlation",
         ),
         "photo patches": (
             photo_patches(len(test), seed=seed),
-            "8×8 grayscale patches of scikit-learn's two sample photos (32×32 crops averaged in 4×4 blocks, "
-            "quantised to 0–16), as many as the test digits: standing in for natural images such as "
-            "CIFAR-10 or SVHN",
+            "8×8 grayscale patches of scikit-learn's two sample photos (32×32 crops averaged in "
+            "4×4 blocks, quantised to 0–16), as many as the test digits: standing in for natural "
+            "images such as CIFAR-10 or SVHN",
         ),
     }
 
 
-# --- dequantisation and likelihoods --------------------------------------------------------------------
+# --- dequantisation and likelihoods ---------------------------------------------------------------
 
 
 def dequantize(images, generator: torch.Generator, dtype: torch.dtype = torch.float32) -> Tensor:
-    r"""Uniform dequantisation :math:`x = (v + u)/17`, :math:`u \sim \mathcal U[0, 1)` i.i.d. per pixel.
+    r"""Uniform dequantisation :math:`x = (v + u)/17`, :math:`u \sim \mathcal U[0, 1)` i.i.d. per
+    pixel.
 
-    ``images`` (any shape, integer values 0..16, array or tensor) map into :math:`[0, 1)` with the same
-    shape; the noise comes from ``generator`` (drawn in float64, then cast to ``dtype``). A value that
-    rounds up to 1 in ``dtype`` is set to the largest number below 1, so :math:`x < 1` always.
+    ``images`` (any shape, integer values 0..16, array or tensor) map into :math:`[0, 1)` with the
+    same shape; the noise comes from ``generator`` (drawn in float64, then cast to ``dtype``). A
+    value that rounds up to 1 in ``dtype`` is set to the largest number below 1, so :math:`x < 1`
+    always.
 
     Example:
         >>> from flowcore import rng
@@ -438,19 +454,20 @@ def dequantize(images, generator: torch.Generator, dtype: torch.dtype = torch.fl
 
 
 def bits_per_dim(log_likelihood_nats, dim: int = DIM) -> float | np.ndarray:
-    r"""Bits per dimension of the *discrete* images from the log-density (nats) of their dequantisation.
+    r"""Bits per dimension of the *discrete* images from the log-density (nats) of their
+    dequantisation.
 
     With :math:`\log p(x)` the log-density of :math:`x = (v + u)/17 \in [0, 1)^{D}` (including the
-    log-det of any pre-processing such as :math:`y = \operatorname{logit}(0.05 + 0.9x)`), the discrete
-    probability is :math:`P(v) \approx p(x)\,17^{-D}`, so
+    log-det of any pre-processing such as :math:`y = \operatorname{logit}(0.05 + 0.9x)`), the
+    discrete probability is :math:`P(v) \approx p(x)\,17^{-D}`, so
 
     .. math::
         \text{bpd} = -\frac{\log P(v)}{D \log 2} = -\frac{\log p(x) - D \log 17}{D \log 2}
                    = \log_2 17 - \frac{\log p(x)}{D \log 2}.
 
-    Higher log-likelihood means *fewer* bits; a uniform density on :math:`[0, 1)^D` (:math:`\log p = 0`)
-    gives :math:`\log_2 17 \approx 4.09` bits, the cost of coding each pixel uniformly. Returns a float for
-    a scalar and a float64 array of the input's shape otherwise.
+    Higher log-likelihood means *fewer* bits; a uniform density on :math:`[0, 1)^D`
+    (:math:`\log p = 0`) gives :math:`\log_2 17 \approx 4.09` bits, the cost of coding each pixel
+    uniformly. Returns a float for a scalar and a float64 array of the input's shape otherwise.
 
     Example:
         >>> round(bits_per_dim(0.0), 4), round(bits_per_dim(64 * math.log(17)), 4)
@@ -475,10 +492,10 @@ def mean_log_likelihood(
     :math:`\frac1K \sum_{k=1}^{K} \log p\big((v + u_k)/17\big)`.
 
     The mean is a Monte-Carlo estimate of :math:`\mathbb E_u \log p(x)`, a lower bound of
-    :math:`\log P(v) + 64\log 17` (Jensen; see the module docstring). Draw :math:`k` dequantises the whole
-    set with the stream ``rng.stream(seed, "kirichenko2020", "dequantize", k)``, so the scores do not
-    depend on ``batch_size``. ``log_prob_fn`` maps a float32 tensor (N, 64) with values in [0, 1) to
-    log-densities (N,); it runs under ``torch.no_grad()``.
+    :math:`\log P(v) + 64\log 17` (Jensen; see the module docstring). Draw :math:`k` dequantises the
+    whole set with the stream ``rng.stream(seed, "kirichenko2020", "dequantize", k)``, so the scores
+    do not depend on ``batch_size``. ``log_prob_fn`` maps a float32 tensor (N, 64) with values in
+    [0, 1) to log-densities (N,); it runs under ``torch.no_grad()``.
 
     Returns:
         A float64 array of shape (n,).
@@ -504,13 +521,14 @@ def mean_log_likelihood(
                 out = torch.as_tensor(log_prob_fn(chunk))
                 if out.shape != (len(chunk),):
                     raise ValueError(
-                        f"log_prob_fn must return one log-density per image, shape ({len(chunk)},); got {tuple(out.shape)}"
+                        "log_prob_fn must return one log-density per image, shape "
+                        f"({len(chunk)},); got {tuple(out.shape)}"
                     )
                 total[start : start + len(chunk)] += out.detach().to("cpu", torch.float64).numpy()
     return total / n_draws
 
 
-# --- AUROC with a bootstrap interval -------------------------------------------------------------------
+# --- AUROC with a bootstrap interval --------------------------------------------------------------
 
 
 def _scores(name: str, values) -> np.ndarray:
@@ -527,7 +545,8 @@ def _scores(name: str, values) -> np.ndarray:
 def auroc_ci(
     in_scores, ood_scores, n_boot: int = 200, seed: int = 0, level: float = 0.95
 ) -> tuple[float, float, float]:
-    r"""AUROC of the log-likelihood as in-distribution detector, with a percentile-bootstrap interval.
+    r"""AUROC of the log-likelihood as in-distribution detector, with a percentile-bootstrap
+    interval.
 
     The in-distribution set is the positive class and the score is the log-likelihood, so
     (Mann–Whitney, ties counted half, :func:`flowcore.estimators.auroc`)
@@ -537,9 +556,9 @@ def auroc_ci(
 
     1: every in-distribution image is rated more likely than every OOD image; 0.5: no separation;
     **below 0.5: the OOD set is rated more likely** (the paper's failure). The interval holds the
-    :math:`\frac{1 \mp \text{level}}{2}` quantiles of the AUROC over ``n_boot`` resamples, each drawing
-    both sets with replacement from a stream named by ``seed``. Infinite scores are allowed (the AUROC
-    depends only on the ranks); NaN is an error.
+    :math:`\frac{1 \mp \text{level}}{2}` quantiles of the AUROC over ``n_boot`` resamples, each
+    drawing both sets with replacement from a stream named by ``seed``. Infinite scores are allowed
+    (the AUROC depends only on the ranks); NaN is an error.
 
     Returns:
         ``(auroc, low, high)``.
@@ -575,17 +594,17 @@ def auroc_ci(
     return value, float(low), float(high)
 
 
-# --- tabular one-class data ----------------------------------------------------------------------------
+# --- tabular one-class data -----------------------------------------------------------------------
 
 
 @dataclass(frozen=True, eq=False)
 class OneClassSplit:
-    r"""One direction of a one-class experiment: a flow is trained on ``train`` (one class), the other
-    class's samples ``ood`` are the OOD set.
+    r"""One direction of a one-class experiment: a flow is trained on ``train`` (one class), the
+    other class's samples ``ood`` are the OOD set.
 
     All four arrays are float64 (n, D), standardised with the in-class *training* statistics,
-    :math:`(x - \mu_{train}) / \sigma_{train}` (``mean``, ``scale``; a constant feature gets scale 1), so
-    no test or OOD sample leaks into the standardisation.
+    :math:`(x - \mu_{train}) / \sigma_{train}` (``mean``, ``scale``; a constant feature gets scale
+    1), so no test or OOD sample leaks into the standardisation.
 
     Example:
         >>> first, second = tabular_one_class("wine", seed=0)
@@ -607,28 +626,31 @@ class OneClassSplit:
 
     def __repr__(self) -> str:
         return (
-            f"OneClassSplit({self.dataset}: {self.in_label} (train {len(self.train)}, val {len(self.val)}, "
-            f"test {len(self.test)}) vs {self.out_label} (ood {len(self.ood)}), D={self.train.shape[1]})"
+            f"OneClassSplit({self.dataset}: {self.in_label} (train {len(self.train)}, val "
+            f"{len(self.val)}, test {len(self.test)}) vs {self.out_label} (ood {len(self.ood)}), "
+            f"D={self.train.shape[1]})"
         )
 
 
 def tabular_one_class(
     name: str = "breast_cancer", seed: int = 0, fractions: Sequence[float] = (0.7, 0.1, 0.2)
 ) -> tuple[OneClassSplit, OneClassSplit]:
-    """The one-class splits of a tabular data set, in both directions (the paper's App. K.3, claim K10).
+    """The one-class splits of a tabular data set, in both directions (the paper's App. K.3, claim
+    K10).
 
     The samples fall into two groups: for ``"breast_cancer"`` malignant (target 0, 212) and benign
     (target 1, 357); for ``"wine"`` class 0 (59) and the rest, classes 1 and 2 (119). Each direction
-    takes one group as in-distribution, splits it by ``fractions`` with a stream named by the data set,
-    the direction and ``seed``, standardises with its training statistics, and keeps *all* samples of
-    the other group as its OOD set.
+    takes one group as in-distribution, splits it by ``fractions`` with a stream named by the data
+    set, the direction and ``seed``, standardises with its training statistics, and keeps *all*
+    samples of the other group as its OOD set.
 
     Returns:
         ``(group 0 in-distribution, group 1 in-distribution)``, each an :class:`OneClassSplit`.
 
     Example:
         >>> malignant, benign = tabular_one_class("breast_cancer", seed=0)
-        >>> malignant.in_label, len(malignant.train), len(malignant.ood), benign.in_label, len(benign.ood)
+        >>> (malignant.in_label, len(malignant.train), len(malignant.ood),
+        ...  benign.in_label, len(benign.ood))
         ('malignant', 148, 357, 'benign', 212)
         >>> bool(np.allclose(benign.train.mean(0), 0) and np.allclose(benign.train.std(0), 1))
         True

@@ -5,8 +5,8 @@ The class-conditional model is one image flow per in-distribution class,
 trained by the class-conditional NLL :math:`-\log p_\theta(x \mid c)` on that class's digits,
 optionally with the KLJ term. It classifies by :math:`\arg\max_c \log p_\theta(x \mid c)` (uniform
 class prior) and scores OOD by :math:`\log p_\theta(x) = \log \tfrac1C \sum_c p_\theta(x \mid c)`.
-Variants: training outliers (a fraction :math:`r` of each class's training images replaced by uniform
-noise images) and a training fraction :math:`p` of each class's images.
+Variants: training outliers (a fraction :math:`r` of each class's training images replaced by
+uniform noise images) and a training fraction :math:`p` of each class's images.
 
 **Intervals.** Every model is scored on the same test digits and the same OOD images, so a change
 KLJ makes is a *paired* comparison. :func:`paired_bootstrap` resamples the test digits and each OOD
@@ -49,7 +49,8 @@ _VARIANT_COLUMNS = ("data", "r", "p", "klj_weight")
 
 
 def variants(klj_weight: float, outlier_fraction: float, fraction: float) -> list[dict]:
-    """The models compared: (KLJ off / on) × (clean, with training outliers, a small training fraction)."""
+    """The models compared: (KLJ off / on) × (clean, with training outliers, a small training
+    fraction)."""
     base = [
         ("clean", 0.0, 1.0),
         (f"r = {outlier_fraction:g}", outlier_fraction, 1.0),
@@ -71,8 +72,8 @@ class DigitsScores:
 
     Attributes:
         variants: One dict per model (:func:`variants`).
-        log_px: Per model, set name → :math:`\\log p_\\theta(x)` of each image (``"test"``: the test digits;
-            the others: the OOD sets).
+        log_px: Per model, set name → :math:`\\log p_\\theta(x)` of each image (``"test"``: the test
+            digits; the others: the OOD sets).
         correct: Per model, whether each test digit is classified right.
     """
 
@@ -83,7 +84,8 @@ class DigitsScores:
     def __post_init__(self):
         if not self.variants or not len(self.variants) == len(self.log_px) == len(self.correct):
             raise ValueError(
-                f"variants, log_px and correct must hold one entry per model, got {len(self.variants)}, {len(self.log_px)}, {len(self.correct)}"
+                "variants, log_px and correct must hold one entry per model, got "
+                f"{len(self.variants)}, {len(self.log_px)}, {len(self.correct)}"
             )
         sizes = {name: len(s) for name, s in self.log_px[0].items()}
         if "test" not in sizes:
@@ -93,7 +95,8 @@ class DigitsScores:
                 "test"
             ]:
                 raise ValueError(
-                    "every model must be scored on the same sets of the same sizes, and correct must match the test digits"
+                    "every model must be scored on the same sets of the same sizes, and correct "
+                    "must match the test digits"
                 )
 
     @property
@@ -112,7 +115,8 @@ def class_conditional(
     seed: int,
     progress: bool | None = None,
 ) -> list:
-    """One flow per in-distribution class, trained on its (subsampled, contaminated) digits (cached)."""
+    """One flow per in-distribution class, trained on its (subsampled, contaminated) digits
+    (cached)."""
     flows = []
     gen = np.random.default_rng(rng.derived_seed(seed, "song digits", r, p))
     for c in kconfig.in_classes:
@@ -145,7 +149,8 @@ def digits_scores(
     progress: bool | None = None,
 ) -> DigitsScores:
     """Train (or load) every model of :func:`variants` and score the test digits and each OOD set
-    (transposed digits stand in for the paper's rotations; test digits plus noise for its noisy set)."""
+    (transposed digits stand in for the paper's rotations; test digits plus noise for its noisy
+    set)."""
     splits = data.digits_splits(kconfig.in_classes, seed=kconfig.seed)
     labels = data.split_labels(kconfig.in_classes, seed=kconfig.seed)
     ood = {k: v for k, (v, _) in data.ood_sets(splits, seed=kconfig.seed).items()}
@@ -177,8 +182,8 @@ def digits_scores(
 
 def _comparisons(in_scores: np.ndarray, ood_scores: np.ndarray) -> np.ndarray:
     """``C[i, j]``: 1 where ``in_scores[i] > ood_scores[j]``, ½ where equal, 0 else (infinite scores
-    allowed: the AUROC depends only on the order), so that the Mann–Whitney AUROC of any resample is a
-    weighted mean of ``C``."""
+    allowed: the AUROC depends only on the order), so that the Mann–Whitney AUROC of any resample is
+    a weighted mean of ``C``."""
     if np.isnan(in_scores).any() or np.isnan(ood_scores).any():
         raise ValueError("the log-likelihoods must not be NaN")
     a, b = in_scores[:, None], ood_scores[None, :]
@@ -198,10 +203,11 @@ def _counts(generator: np.random.Generator | None, n_boot: int, n: int) -> np.nd
 def _metrics(
     scores: DigitsScores, test_counts: np.ndarray, ood_counts: Mapping[str, np.ndarray]
 ) -> pd.DataFrame:
-    r"""Per model and resample: accuracy, the AUROC of the test digits against each OOD set and their
-    mean, on the resample that holds test digit :math:`i` ``test_counts[b, i]`` times and image
-    :math:`j` of set ``name`` ``ood_counts[name][b, j]`` times. The AUROC of resample :math:`b` is the
-    Mann–Whitney statistic :math:`w_b^\top C\,v_b / (n_{test}\,n_{ood})` (:func:`_comparisons`)."""
+    r"""Per model and resample: accuracy, the AUROC of the test digits against each OOD set and
+    their mean, on the resample that holds test digit :math:`i` ``test_counts[b, i]`` times and
+    image :math:`j` of set ``name`` ``ood_counts[name][b, j]`` times. The AUROC of resample
+    :math:`b` is the Mann–Whitney statistic :math:`w_b^\top C\,v_b / (n_{test}\,n_{ood})`
+    (:func:`_comparisons`)."""
     n_test = test_counts.shape[1]
     frames = []
     for v, log_px, correct in zip(scores.variants, scores.log_px, scores.correct):
@@ -229,8 +235,13 @@ def digits_table(scores: DigitsScores) -> pd.DataFrame:
     against each OOD set, and the mean AUROC over the sets.
 
     Example:
-        >>> s = DigitsScores(({"data": "clean", "klj_weight": 0.0},), ({"test": np.array([3.0, 4.0, 5.0]), "ood": np.array([1.0, 4.0])},), (np.array([True, True, False]),))
-        >>> digits_table(s)[["accuracy", "AUROC ood"]].round(3).values.tolist()  # AUROC: (3 + 0.5 + 1) / 6 pairs
+        >>> s = DigitsScores(
+        ...     ({"data": "clean", "klj_weight": 0.0},),
+        ...     ({"test": np.array([3.0, 4.0, 5.0]), "ood": np.array([1.0, 4.0])},),
+        ...     (np.array([True, True, False]),),
+        ... )
+        >>> # AUROC: (3 + 0.5 + 1) / 6 pairs
+        ... digits_table(s)[["accuracy", "AUROC ood"]].round(3).values.tolist()
         [[0.667, 0.75]]
     """
     n_test = len(scores.correct[0])
@@ -243,15 +254,19 @@ def digits_table(scores: DigitsScores) -> pd.DataFrame:
 
 
 def paired_bootstrap(scores: DigitsScores, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
-    """The metrics of :func:`digits_table` on ``n_boot`` resamples: each draws the test digits and each
-    OOD set with replacement (a stream named by ``seed``), **the same images for every model**, so that
-    differences between models keep their pairing.
+    """The metrics of :func:`digits_table` on ``n_boot`` resamples: each draws the test digits and
+    each OOD set with replacement (a stream named by ``seed``), **the same images for every model**,
+    so that differences between models keep their pairing.
 
     Returns:
         :func:`digits_table`'s columns and ``replicate``, one row per (model, replicate).
 
     Example:
-        >>> s = DigitsScores(({"data": "clean", "klj_weight": 0.0},), ({"test": np.arange(6.0), "ood": np.arange(6.0) - 3},), (np.array([1, 1, 0, 1, 0, 1], bool),))
+        >>> s = DigitsScores(
+        ...     ({"data": "clean", "klj_weight": 0.0},),
+        ...     ({"test": np.arange(6.0), "ood": np.arange(6.0) - 3},),
+        ...     (np.array([1, 1, 0, 1, 0, 1], bool),),
+        ... )
         >>> draws = paired_bootstrap(s, n_boot=20)
         >>> draws.shape, bool(draws["AUROC ood"].between(0, 1).all())
         ((20, 6), True)
@@ -272,10 +287,15 @@ def _metric_columns(table: pd.DataFrame) -> list[str]:
 
 def metric_intervals(table: pd.DataFrame, draws: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
     """Per model and metric: the value and the percentile interval of :func:`paired_bootstrap`'s
-    resamples (long format: ``data``, ``klj_weight``, ``metric``, ``value``, ``CI low``, ``CI high``).
+    resamples (long format: ``data``, ``klj_weight``, ``metric``, ``value``, ``CI low``,
+    ``CI high``).
 
     Example:
-        >>> s = DigitsScores(({"data": "clean", "klj_weight": 0.0},), ({"test": np.arange(6.0), "ood": np.arange(6.0) - 3},), (np.array([1, 1, 0, 1, 0, 1], bool),))
+        >>> s = DigitsScores(
+        ...     ({"data": "clean", "klj_weight": 0.0},),
+        ...     ({"test": np.arange(6.0), "ood": np.arange(6.0) - 3},),
+        ...     (np.array([1, 1, 0, 1, 0, 1], bool),),
+        ... )
         >>> out = metric_intervals(digits_table(s), paired_bootstrap(s, n_boot=50))
         >>> out["metric"].tolist(), bool((out["CI low"] <= out["CI high"]).all())
         (['accuracy', 'AUROC ood', 'mean AUROC'], True)
@@ -324,9 +344,20 @@ def contrast(
         ``(value, low, high)``.
 
     Example:
-        >>> table = pd.DataFrame({"data": ["clean", "clean"], "klj_weight": [0.0, 1.0], "accuracy": [0.80, 0.75]})
-        >>> draws = pd.DataFrame({"data": ["clean"] * 4, "klj_weight": [0.0, 1.0, 0.0, 1.0], "replicate": [0, 0, 1, 1], "accuracy": [0.82, 0.76, 0.78, 0.75]})
-        >>> value, low, high = contrast(table, draws, "accuracy", {("clean", True): 1, ("clean", False): -1}, level=0.5)
+        >>> table = pd.DataFrame(
+        ...     {"data": ["clean", "clean"], "klj_weight": [0.0, 1.0], "accuracy": [0.80, 0.75]}
+        ... )
+        >>> draws = pd.DataFrame(
+        ...     {
+        ...         "data": ["clean"] * 4,
+        ...         "klj_weight": [0.0, 1.0, 0.0, 1.0],
+        ...         "replicate": [0, 0, 1, 1],
+        ...         "accuracy": [0.82, 0.76, 0.78, 0.75],
+        ...     }
+        ... )
+        >>> value, low, high = contrast(
+        ...     table, draws, "accuracy", {("clean", True): 1, ("clean", False): -1}, level=0.5
+        ... )
         >>> round(value, 3), low <= value <= high  # the resamples' differences are -0.06 and -0.03
         (-0.05, True)
     """
@@ -340,7 +371,8 @@ def contrast(
         rows = table[(table["data"] == name) & ((table["klj_weight"] > 0) == bool(klj))]
         if len(rows) != 1:
             raise ValueError(
-                f"weights names the model ({name!r}, KLJ {'on' if klj else 'off'}), which the table holds {len(rows)} times (it must hold it once)"
+                f"weights names the model ({name!r}, KLJ {'on' if klj else 'off'}), which the "
+                f"table holds {len(rows)} times (it must hold it once)"
             )
         value += w * float(rows[metric].iloc[0])
         drawn = draws[(draws["data"] == name) & ((draws["klj_weight"] > 0) == bool(klj))].set_index(

@@ -32,7 +32,7 @@ def _verdict(claim, found):
     return claims.assess(claim, found).verdict
 
 
-# --- the intervals ----------------------------------------------------------------------------------
+# --- the intervals --------------------------------------------------------------------------------
 
 
 def test_paired_gains_pair_seeds_and_give_a_student_t_interval():
@@ -89,7 +89,7 @@ def test_within_is_three_valued():
         within(0.0, 0.1, 0.0)
 
 
-# --- D1, D2: flat at ψ = 1, rising for ψ > 1 --------------------------------------------------------
+# --- D1, D2: flat at ψ = 1, rising for ψ > 1 ------------------------------------------------------
 
 
 def test_d1_flat_departing_and_not_distinguishable():
@@ -135,7 +135,7 @@ def test_d2_secondary_catches_a_drop_on_the_way():
     assert _verdict("D2", found) == Verdict.PARTLY
 
 
-# --- D3: the B needed grows with D ------------------------------------------------------------------
+# --- D3: the B needed grows with D ----------------------------------------------------------------
 
 
 def test_d3_b_needed_rises_stays_or_cannot_tell():
@@ -157,7 +157,7 @@ def test_d3_b_needed_rises_stays_or_cannot_tell():
     assert _verdict("D3", found) == Verdict.UNDECIDED
 
 
-# --- D4: the bridge ---------------------------------------------------------------------------------
+# --- D4: the bridge -------------------------------------------------------------------------------
 
 
 def _moons(masses, grid=None):
@@ -207,7 +207,7 @@ def test_d4_is_not_testable_when_b_0_leaks_off_the_grid():
     assert _verdict("D4", claims.d4(one_seed)) == Verdict.UNTESTABLE
 
 
-# --- D5: no predictable gain on images --------------------------------------------------------------
+# --- D5: no predictable gain on images ------------------------------------------------------------
 
 
 def _digits(values):
@@ -303,7 +303,7 @@ def test_d7_energy_distance_falls_or_cannot_tell():
     assert _verdict("D7", claims.d7(noisy)) == Verdict.UNDECIDED
 
 
-# --- the run checks against the truth ---------------------------------------------------------------
+# --- the run checks against the truth -------------------------------------------------------------
 
 
 def test_above_truth_flags_a_model_that_beats_the_truth_beyond_chance():

@@ -1,6 +1,7 @@
-"""The known laws of de Boer (2020): x = u^ψ (its closed-form expected log-likelihood against Monte Carlo
-and quadrature, its density's normalisation and agreement with its CDF, its support and the singularity at
-0), the KS and energy-distance sample measures, the two-moons mass outside the moons, and the PCA counts."""
+"""The known laws of de Boer (2020): x = u^ψ (its closed-form expected log-likelihood against Monte
+Carlo and quadrature, its density's normalisation and agreement with its CDF, its support and the
+singularity at 0), the KS and energy-distance sample measures, the two-moons mass outside the moons,
+and the PCA counts."""
 
 import math
 
@@ -26,7 +27,7 @@ def _gen(*names) -> torch.Generator:
     return rng.generator(rng.derived_seed("deboer2020-truths", *names))
 
 
-# --- PowerGaussian: expected log-likelihood ---------------------------------------------------------
+# --- PowerGaussian: expected log-likelihood -------------------------------------------------------
 
 
 @pytest.mark.parametrize("dim", (2, 3))
@@ -58,7 +59,8 @@ def test_expected_log_likelihood_matches_quadrature(psi):
 
 
 def test_expected_log_abs_normal_and_gaussian_entropy():
-    """The two constants of the closed form: E log|u| = −(γ + log 2)/2 and E log φ(u) = −(1 + log 2π)/2."""
+    """The two constants of the closed form: E log|u| = −(γ + log 2)/2 and
+    E log φ(u) = −(1 + log 2π)/2."""
     e_log_abs = (
         2 * integrate.quad(lambda u: stats.norm.pdf(u) * math.log(u), 0, np.inf, epsabs=1e-12)[0]
     )
@@ -70,7 +72,7 @@ def test_expected_log_abs_normal_and_gaussian_entropy():
         assert PowerGaussian(dim, 2).entropy() == -PowerGaussian(dim, 2).expected_log_likelihood()
 
 
-# --- PowerGaussian: density, CDF, support -----------------------------------------------------------
+# --- PowerGaussian: density, CDF, support ---------------------------------------------------------
 
 
 def _density(law: PowerGaussian):
@@ -79,7 +81,8 @@ def _density(law: PowerGaussian):
 
 @pytest.mark.parametrize("psi", PSIS)
 def test_log_prob_integrates_to_one_by_quadrature(psi):
-    """QUADPACK's extrapolation handles the integrable |x|^{-(1−1/ψ)} singularity at the endpoint 0."""
+    """QUADPACK's extrapolation handles the integrable |x|^{-(1−1/ψ)} singularity at the endpoint
+    0."""
     law = PowerGaussian(1, psi)
     pieces = [(0, 1), (1, np.inf)] + ([(-1, 0), (-np.inf, -1)] if psi % 2 else [])
     mass = sum(integrate.quad(_density(law), a, b, epsabs=1e-10, limit=200)[0] for a, b in pieces)
@@ -156,7 +159,7 @@ def test_power_gaussian_validation_and_sampling():
     assert torch.equal(PowerGaussian(2, 3).sample(5, rng.generator(3)), u**3)
 
 
-# --- sample measures --------------------------------------------------------------------------------
+# --- sample measures ------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("psi", PSIS)
@@ -179,12 +182,14 @@ def test_ks_agrees_with_scipy_on_a_named_law():
 
 
 def test_energy_distance_hand_example_is_the_u_statistic():
-    # cross mean 1, within-a mean 1 (one pair), within-b mean 2 → 2·1 − 1 − 2 = −1 (a V-statistic would give 0.5)
+    # cross mean 1, within-a mean 1 (one pair), within-b mean 2 → 2·1 − 1 − 2 = −1 (a V-statistic
+    # would give 0.5)
     assert energy_distance([[0.0], [1.0]], [[0.0], [2.0]]) == pytest.approx(-1.0)
 
 
 def test_energy_distance_against_scipy_in_one_dimension():
-    """SciPy's 1-D energy distance is √(V-statistic); V = U + mean within-a / n + mean within-b / m."""
+    """SciPy's 1-D energy distance is √(V-statistic); V = U + mean within-a / n + mean
+    within-b / m."""
     g = rng.numpy_stream(rng.derived_seed("deboer2020-truths", "ed-scipy"))
     a, b = g.standard_normal(300), 0.5 + 1.5 * g.standard_normal(200)
     within = [np.abs(s[:, None] - s[None]).sum() / (len(s) * (len(s) - 1)) for s in (a, b)]
@@ -237,7 +242,7 @@ def test_energy_distance_on_the_cdf_scale_is_not_swamped_by_far_samples_and_stil
     )  # the null: sd 0.0006 at n = 1000
 
 
-# --- half-moons -------------------------------------------------------------------------------------
+# --- half-moons -----------------------------------------------------------------------------------
 
 EXTENT = (-2.0, 3.0, -1.5, 2.0)
 
@@ -290,11 +295,12 @@ def test_moons_mass_outside_validates_the_grid():
         moons_mass_outside(truth("moons").log_prob, -5.0, (0.0, 1.0, -1.0))
 
 
-# --- PCA --------------------------------------------------------------------------------------------
+# --- PCA ------------------------------------------------------------------------------------------
 
 
 def _known_spectrum(variances, extra_zero_dims=0, n=500):
-    """Rows whose sample covariance has exactly the eigenvalues ``variances`` (plus zeros), rotated."""
+    """Rows whose sample covariance has exactly the eigenvalues ``variances`` (plus zeros),
+    rotated."""
     g = rng.numpy_stream(rng.derived_seed("deboer2020-truths", "pca"))
     k, d = len(variances), len(variances) + extra_zero_dims
     z = g.standard_normal((n, k))

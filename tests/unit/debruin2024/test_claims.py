@@ -1,10 +1,10 @@
 """The logic of the claim checks C4–C11 and the verdict rule on small synthetic family tables.
 
-Each table has closed-form-like truth columns for D ∈ {20, 50} (every premise of the claims holds) and
-model columns written to show one behaviour: the truth itself, the thesis's failures (overestimates
-shifted and contracted data, ignores the perturbation, rates outliers like Q(p)), or a model that
-underestimates. A check that cannot tell these apart is broken whatever it says on real runs. The
-nulls on tables computed by the project's estimators are tested in ``test_nulls.py``.
+Each table has closed-form-like truth columns for D ∈ {20, 50} (every premise of the claims holds)
+and model columns written to show one behaviour: the truth itself, the thesis's failures
+(overestimates shifted and contracted data, ignores the perturbation, rates outliers like Q(p)), or
+a model that underestimates. A check that cannot tell these apart is broken whatever it says on real
+runs. The nulls on tables computed by the project's estimators are tested in ``test_nulls.py``.
 """
 
 import math
@@ -19,7 +19,8 @@ from flowcore.studies.debruin2024.evaluation import null_view, truth_view
 from flowcore.verdicts import Verdict, claims_table, subcheck_table
 
 S, T, DIMS = (0.25, 0.5, 0.75, 1.0, 1.25, 1.75), (0.0, 0.25, 0.5, 0.75), (20, 50)
-#: Extra KL(q‖p) of the perturbed and the outlier members over the affine member with the same (s, t), per dimension.
+#: Extra KL(q‖p) of the perturbed and the outlier members over the affine member with the same
+#: (s, t), per dimension.
 EXTRA = {"affine": 0.0, "perturbed": 0.5, "outlier": 5.0}
 FAILURE_CLAIMS = ("C5", "C6", "C7", "C8", "C9", "C10", "C11")
 
@@ -60,9 +61,9 @@ def _truth_rows() -> pd.DataFrame:
 
 
 def _with_model(table: pd.DataFrame, cross_entropy, **columns) -> pd.DataFrame:
-    """``table`` with the model's cross-entropy ``cross_entropy`` (a Series) and the given model columns
-    (the model fits p: KL*(p‖pθ) = 0.1 nats unless given); the nulls' columns copy the truth (they are
-    not under test here), the untrained flow's with a fit of 0.5 nats per dimension."""
+    """``table`` with the model's cross-entropy ``cross_entropy`` (a Series) and the given model
+    columns (the model fits p: KL*(p‖pθ) = 0.1 nats unless given); the nulls' columns copy the truth
+    (they are not under test here), the untrained flow's with a fit of 0.5 nats per dimension."""
     out = table.copy()
     out[col.H_STAR_Q_MODEL] = cross_entropy
     out[col.se(col.H_STAR_Q_MODEL)] = 0.01
@@ -102,8 +103,8 @@ def equal_to_truth() -> pd.DataFrame:
 
 
 def thesis_like() -> pd.DataFrame:
-    """Overestimates log-likelihood off Q(p) (less at larger D), ignores the perturbation (even rates
-    q^δ as more likely than q), and rates outliers almost like Q(p)."""
+    """Overestimates log-likelihood off Q(p) (less at larger D), ignores the perturbation (even
+    rates q^δ as more likely than q), and rates outliers almost like Q(p)."""
     table = _truth_rows()
     fam, s, d = table["family"], table["s"], table["D"]
     share = d.map({20: 0.5, 50: 0.3})  # the overestimate, as a share of KL(q‖p)
@@ -130,8 +131,8 @@ def thesis_like() -> pd.DataFrame:
 
 
 def underestimating() -> pd.DataFrame:
-    """Rates everything off Q(p) as *less* likely than the truth does, more so at larger D, with a KDE
-    far to the left: the direction opposite to the thesis's."""
+    """Rates everything off Q(p) as *less* likely than the truth does, more so at larger D, with a
+    KDE far to the left: the direction opposite to the thesis's."""
     table = _truth_rows()
     share = table["D"].map({20: 0.3, 50: 0.5})
     return _with_model(
@@ -158,7 +159,8 @@ def test_the_thesis_effects_reproduce_every_failure_claim():
     assert {c: str(by[c].verdict) for c in FAILURE_CLAIMS} == {
         c: "reproduced" for c in FAILURE_CLAIMS
     }, claims_table(checks)["why"].to_dict()
-    # The same checks, with the truth in the model's place, are what made the trends of C10 uninformative.
+    # The same checks, with the truth in the model's place, are what made the trends of C10
+    # uninformative.
     rows = subcheck_table(checks)
     trends = rows[(rows["claim"] == "C10") & (rows["role"] == "secondary")]
     assert trends["model"].str.contains("uninformative").all()

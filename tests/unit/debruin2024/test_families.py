@@ -122,7 +122,8 @@ def test_batched_evaluation_table_and_nulls(tmp_path):
             view["KL*(p‖pθ) paired"], res.table[f"KL*(p‖pθ) paired [{null}]"]
         )
         assert not any(c.endswith(("[p̂]", "[untrained]")) for c in view.columns)
-    # The untrained flow is the zero-initialised RealNVP: the identity, so log pθ₀ = log N(0, I) exactly.
+    # The untrained flow is the zero-initialised RealNVP: the identity, so log pθ₀ = log N(0, I)
+    # exactly.
     flow = res.trained[3].untrained
     x = torch.randn(5, 3, dtype=torch.float64)
     torch.testing.assert_close(
@@ -131,7 +132,8 @@ def test_batched_evaluation_table_and_nulls(tmp_path):
         atol=1e-5,
         rtol=0,
     )
-    # Each row carries the fit on Q(p), the same within a D; the paired KL route to KL(q‖p) is there too.
+    # Each row carries the fit on Q(p), the same within a D; the paired KL route to KL(q‖p) is there
+    # too.
     assert res.table.groupby("D")["KL*(p‖pθ) paired"].nunique().eq(1).all()
     assert abs(same["E_q[log q − log p]"]) < 5 * same["SE E_q[log q − log p]"] + 1e-12
     again = results(config)

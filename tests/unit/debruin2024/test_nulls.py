@@ -42,7 +42,8 @@ FAILURE_CLAIMS = claims.FAILURES
 
 
 def _effects(dim: int, name: str, members: dict, ref: np.ndarray, affine_truth: dict) -> np.ndarray:
-    """The thesis's effects as the model's scores on each member's samples (see the module docstring)."""
+    """The thesis's effects as the model's scores on each member's samples (see the module
+    docstring)."""
     n, sd = len(ref), ref.std()
     central = ref[
         (ref > np.quantile(ref, 0.05)) & (ref < np.quantile(ref, 0.95))
@@ -50,20 +51,17 @@ def _effects(dim: int, name: str, members: dict, ref: np.ndarray, affine_truth: 
     out = []
     for s, t in members:
         draw = np.random.default_rng([dim, int(100 * s), int(100 * t)])
-        if (
-            s < 1
-        ):  # contracted members, outliers among them, look like the middle of Q(p): no detector flags them
+        if s < 1:
+            # contracted members, outliers among them, look like the middle of Q(p): no detector
+            # flags them
             out.append(draw.choice(central, n))
-        elif (
-            name == "outlier"
-        ):  # like Q(p), more so at D = 50, where they are rated slightly higher
+        elif name == "outlier":
+            # like Q(p), more so at D = 50, where they are rated slightly higher
             out.append(draw.choice(ref, n) + {20: -0.5, 50: 0.1}[dim] * sd)
-        elif (
-            s == 1 and t > 0
-        ):  # shifted copies: far above the truth and above all of Q(p) (a narrow KDE)
-            own = affine_truth[
-                (s, t)
-            ]  # perturbed members get the affine member's scores: the model ignores the perturbation
+        elif s == 1 and t > 0:
+            # shifted copies: far above the truth and above all of Q(p) (a narrow KDE)
+            # perturbed members get the affine member's scores: the model ignores the perturbation
+            own = affine_truth[(s, t)]
             out.append(
                 max(own.mean() + 4 * own.std(), ref.max() + sd)
                 + 0.05 * own.std() * draw.standard_normal(n)
@@ -76,7 +74,8 @@ def _effects(dim: int, name: str, members: dict, ref: np.ndarray, affine_truth: 
 @pytest.fixture(scope="module")
 def tables(tmp_path_factory):
     """Per D and family: the scores of the truth, p̂, the untrained flow and the effects model, made
-    into a family table twice: once with p̂ as the model (for the nulls) and once with the effects."""
+    into a family table twice: once with p̂ as the model (for the nulls) and once with the
+    effects."""
     folder = tmp_path_factory.mktemp("cache")
     with mock.patch.dict(os.environ, {"FLOWCORE_CACHE": str(folder), "FLOWCORE_PROGRESS": "0"}):
         config = resolve(
@@ -158,7 +157,8 @@ def test_the_ml_gaussian_reproduces_no_failure_claim(tables):
     assert {c: found[c].verdicts["p̂"] for c in FAILURE_CLAIMS} == {
         c: Verdict.NOT for c in FAILURE_CLAIMS
     }, {c: found[c].reasons["p̂"] for c in FAILURE_CLAIMS}
-    # p̂ fits p (the premise holds for it), so "not reproduced" is the checks' answer, not the premise's.
+    # p̂ fits p (the premise holds for it), so "not reproduced" is the checks' answer, not the
+    # premise's.
     assert all(claims.fit_premise(tables["p̂"]).passed.values())
 
 

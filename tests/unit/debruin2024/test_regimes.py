@@ -124,7 +124,8 @@ def test_the_closest_point_must_fit_p_and_effects_count_points_not_seeds(base):
     c5 = effects[(effects["claim"] == "C5") & (effects["factor"] == "log-scale map")].set_index(
         "level"
     )
-    # P1's two fitted seeds both hold: one point with share 1 (no interval from one point); P2's point share is 0.
+    # P1's two fitted seeds both hold: one point with share 1 (no interval from one point); P2's
+    # point share is 0.
     assert (
         c5.loc["tanh", "share"] == 1.0
         and c5.loc["tanh", "points"] == 1
@@ -142,7 +143,8 @@ def test_an_overflowing_flow_is_rescored_in_float64(base, tmp_path):
     config = base.replace(dims=[2], n_test=200, scales=[1.0], shifts=[0.0, 0.5], chunk_size=64)
     p = training_gaussian(2, GaussianRecipe(), seed=0)
     flow = RealNVP(2, n_couplings=1, hidden=(4,), log_scale="exp", permutation="none")
-    with torch.no_grad():  # a log-scale of 100 on every transformed coordinate: exp(100) overflows float32, not float64
+    # a log-scale of 100 on every transformed coordinate: exp(100) overflows float32, not float64
+    with torch.no_grad():
         for module in flow.modules():
             if isinstance(module, torch.nn.Linear) and module.out_features == 2:
                 module.weight.zero_()

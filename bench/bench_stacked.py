@@ -1,0 +1,157 @@
+"""K flows of one architecture trained together: ``fit_many``'s stacked trainer against torch.func.
+
+    .venv/bin/python bench/bench_stacked.py [--dim 20] [--k 1 3 12] [--epochs 2] [--n-train 10000]
+        [--repeats 3]
+
+Both trainers evaluate the one coupling definition (``flowcore.flows.spec.CouplingSpec``) on K
+flows' stacked weights, and take a ``torch.optim.Adam`` step on the stacked parameters:
+
+* ``stacked baddbmm (fit_many)``: ``flowcore.train_many.fit_many``, which evaluates
+  ``CouplingSpec.forward`` with each st-network layer as one ``torch.baddbmm`` over the K flows,
+  and also computes each epoch's validation NLL (1,000 rows) and the trackers' bookkeeping;
+* ``torch.func vmap``: ``torch.func.stack_module_state`` of the K reference flows,
+  ``functional_call`` of ``Flow.log_prob`` under ``vmap(grad(...))``, the way PyTorch's
+  model-ensembling tutorial writes it; no validation pass (so it does less work per epoch).
+
+The flows are the default sweep's (D = ``--dim``, 8 couplings, st-network (64, 64), float32,
+batches of 512), trained for ``--epochs`` fixed epochs with each flow's own minibatch order. Before
+timing, one epoch of each from the same initial weights checks that the two reach the same weights
+(printed: the largest difference, float32 rounding). Rounds alternate the two trainers; the table
+gives the median seconds per epoch over ``--repeats`` rounds.
+
+Speed is measured here, never asserted in tests. Run it on a quiet machine: it prints the CPU model,
+whether it has AVX-512, and the load average before and after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import dataclasses
+import os
+import statistics
+import time
+
+import pandas as pd
+import torch
+from torch import nn
+from torch.func import functional_call, grad, stack_module_state, vmap
+
+from bench_train import cpu_model  # noqa: E402  (bench/ is the script's folder)
+from flowcore.flows import RealNVP
+from flowcore.train import TrainConfig
+from flowcore.train_many import fit_many
+
+BATCH = 512
+N_VAL = 1000
+
+
+class _LogProb(nn.Module):
+    """``functional_call`` calls ``forward``; the flows' density is ``log_prob``."""
+
+    def __init__(self, flow: nn.Module):
+        super().__init__()
+        self.flow = flow
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.flow.log_prob(x)
+
+
+def fit_vmap(flows: list[nn.Module], xs: torch.Tensor, config: TrainConfig, seeds: list[int]):
+    """Train ``flows[k]`` on ``xs[k]`` for ``config.max_epochs`` epochs with torch.func."""
+    params, buffers = stack_module_state([_LogProb(f) for f in flows])
+    skeleton = copy.deepcopy(_LogProb(flows[0])).to("meta")
+
+    def nll(p, b, x):
+        return -functional_call(skeleton, (p, b), (x,)).mean()
+
+    step = vmap(grad(nll))
+    leaves = {name: t.detach().clone() for name, t in params.items()}
+    optimizer = torch.optim.Adam(list(leaves.values()), lr=config.lr)
+    generators = [torch.Generator().manual_seed(s) for s in seeds]
+    n = xs.shape[1]
+    for _ in range(config.max_epochs):
+        orders = torch.stack([torch.randperm(n, generator=g) for g in generators])
+        for i in range(0, n, config.batch_size):
+            rows = orders[:, i : i + config.batch_size]
+            batch = torch.gather(xs, 1, rows.unsqueeze(-1).expand(-1, -1, xs.shape[2]))
+            grads = step(leaves, buffers, batch)
+            for name, t in leaves.items():
+                t.grad = grads[name]
+            optimizer.step()
+    with torch.no_grad():
+        for k, flow in enumerate(flows):
+            for name, p in flow.named_parameters():
+                p.copy_(leaves["flow." + name][k])
+
+
+def fit_stacked(flows: list[nn.Module], xs: torch.Tensor, config: TrainConfig, seeds: list[int]):
+    configs = [dataclasses.replace(config, seed=s) for s in seeds]
+    fit_many(flows, list(xs), [x[:N_VAL] for x in xs], configs, progress=False)
+
+
+TRAINERS = {"stacked baddbmm (fit_many)": fit_stacked, "torch.func vmap": fit_vmap}
+
+
+def make_flows(dim: int, k: int) -> list[nn.Module]:
+    torch.manual_seed(1)
+    return [RealNVP(dim, n_couplings=8, hidden=(64, 64), permutation_seed=0) for _ in range(k)]
+
+
+def agreement(dim: int, k: int, xs: torch.Tensor, seeds: list[int]) -> float:
+    """Largest weight difference after one epoch of each trainer from the same start."""
+    one = TrainConfig(batch_size=BATCH, max_epochs=1, stopping="fixed")
+    a, b = make_flows(dim, k), make_flows(dim, k)
+    fit_stacked(a, xs, one, seeds)
+    fit_vmap(b, xs, one, seeds)
+    with torch.no_grad():
+        return max(
+            (p - q).abs().max().item()
+            for fa, fb in zip(a, b)
+            for p, q in zip(fa.parameters(), fb.parameters())
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dim", type=int, default=20)
+    parser.add_argument("--k", type=int, nargs="+", default=[1, 3, 12])
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--n-train", type=int, default=10_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    flags = open("/proc/cpuinfo").read() if os.path.exists("/proc/cpuinfo") else ""
+    print(
+        f"CPU: {cpu_model()}; AVX-512: {'avx512f' in flags}; torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads; load {os.getloadavg()}"
+    )
+    config = TrainConfig(batch_size=BATCH, max_epochs=args.epochs, stopping="fixed")
+    rows = []
+    for k in args.k:
+        seeds = list(range(k))
+        xs = torch.randn(k, args.n_train, args.dim, generator=torch.Generator().manual_seed(0))
+        diff = agreement(args.dim, k, xs, seeds)  # also the warm-up
+        seconds = {name: [] for name in TRAINERS}
+        for _ in range(args.repeats):
+            for name, train in TRAINERS.items():
+                flows = make_flows(args.dim, k)
+                start = time.perf_counter()
+                train(flows, xs, config, seeds)
+                seconds[name].append((time.perf_counter() - start) / args.epochs)
+        for name, s in seconds.items():
+            median = statistics.median(s)
+            rows.append(
+                {
+                    "K": k,
+                    "trainer": name,
+                    "s/epoch (median)": round(median, 3),
+                    "samples/s": round(k * args.n_train / median),
+                    "max |Δθ| after 1 epoch": f"{diff:.1e}",
+                }
+            )
+    print(pd.DataFrame(rows).to_markdown(index=False))
+    print(f"load after: {os.getloadavg()}")
+
+
+if __name__ == "__main__":
+    main()
