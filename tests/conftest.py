@@ -49,6 +49,8 @@ SLOW = {
     "tests/unit/debruin2024/test_families.py::test_batched_evaluation_table_and_nulls",
     "tests/unit/debruin2024/test_families.py::test_explorer_widget_updates_from_cached_results",
     "tests/unit/debruin2024/test_cached_results.py::test_cached_results_after_results_equal_them",
+    "tests/unit/debruin2024/test_batched_statistics.py::test_the_profiles_calibrated_constants_are_the_one_at_a_time_codes",
+    "tests/unit/debruin2024/test_batched_statistics.py::test_calibrations_equal_the_one_test_at_a_time_code",
     "tests/unit/debruin2024/test_cached_results.py::test_cached_results_is_none_while_one_family_is_missing",
     "tests/unit/kirichenko2020/test_seeds.py::test_a_tiny_sweep_gives_every_claim_its_seed_rows",
     "tests/unit/kirichenko2020/test_experiments.py::test_untrained_measures_read_pixel_magnitude_and_no_neighbours",

@@ -11,6 +11,20 @@ detector at :math:`D = 50`, TPR = 0.975, and those rates depend only on the dist
 by a grid search refined with Nelder–Mead on common random numbers
 (:func:`~flowcore.studies.debruin2024.families.truth_tnr`), and report the search, the residuals and
 the rates re-measured on fresh draws.
+
+Each rate is a membership test of :math:`M = \|b + \sqrt\ell \circ z\|^2` (the quadratic form of
+:class:`~flowcore.studies.debruin2024.families.QuadraticForm`) against the :math:`\chi^2_D` band, on
+thousands of candidate distributions. They run as matrix products of the draws with the whole grid
+(:func:`~flowcore.studies.debruin2024.families.outside_rates`,
+:meth:`~flowcore.studies.debruin2024.families.QuadraticForm.affine_rates`), not one draw matrix per
+candidate. Every candidate keeps its own factorisation, exactly as one test at a time computed it
+(the draws :math:`z` pair with the same eigenvectors), so only the rounding of :math:`M` changes, by
+about :math:`10^{-16}` of its terms (at the default profile's search no draw comes within
+:math:`10^8` times that of the band's edges): the counts, hence the rates, the search and the
+constants are those of the one-at-a-time code (``tests/unit/debruin2024/test_batched_statistics.py``
+checks the ``ci`` and ``default`` profiles' whole calibrations bit for bit). The factorisations
+themselves (torch's MKL ``eigh`` and triangular solves) change in their last bits with the number of
+threads and the CPU, and the constants with them, as they always did.
 """
 
 from __future__ import annotations
@@ -30,10 +44,10 @@ from flowcore.studies.debruin2024.families import (
     QuadraticForm,
     chi2_band,
     outlier_base,
+    outside_rates,
     perturbation_direction,
     perturbed,
     standard_normal_draws,
-    truth_tnr,
 )
 from flowcore.gaussians import GaussianRecipe, training_gaussian
 from flowcore.studies.debruin2024.config import ThesisConfig
@@ -143,37 +157,62 @@ def calibrate_perturbation(
     r"""Choose :math:`\alpha, \beta` so that the true density's TNR on :math:`q^\delta(s, t)` meets
     ``targets.perturbed``.
 
-    Loss: the sum of squared differences between the rates and their targets.
+    Loss: the sum of squared differences between the rates and their targets. Each candidate
+    :math:`(\alpha, \beta)` and target :math:`(s, t)` is its own
+    :class:`~flowcore.studies.debruin2024.families.QuadraticForm` (its covariance
+    :math:`s^2\Sigma_p + \alpha I` factorised as one test at a time did, so the draws meet the
+    same eigenvectors; :math:`\beta` moves only the mean, so the grid factorises once per
+    :math:`(\alpha, s)`); the rates of the whole coarse grid (11 × 11 candidates × the targets)
+    come from one :func:`~flowcore.studies.debruin2024.families.outside_rates`, those of a
+    Nelder–Mead step from another.
     """
     p = training_gaussian(targets.dim, recipe, seed)
     u = perturbation_direction(targets.dim, seed)
     z = standard_normal_draws(n_draws, targets.dim, seed)
+    z_squared = z * z
+    band = chi2_band(targets.dim, targets.tpr)
 
-    def rates(alpha: float, beta: float, draws: np.ndarray) -> list[float]:
+    def forms(alpha: float, beta: float) -> list[QuadraticForm]:
         pert = Perturbation(float(alpha), float(beta))
-        return [
-            truth_tnr(p, perturbed(p, s, t, pert, u), targets.tpr, draws)
-            for s, t, _ in targets.perturbed
-        ]
+        return [QuadraticForm(p, perturbed(p, s, t, pert, u)) for s, t, _ in targets.perturbed]
+
+    def rates(alpha: float, beta: float, draws: np.ndarray, squared=None) -> list[float]:
+        return outside_rates(forms(alpha, beta), band, draws, squared).tolist()
 
     goal = np.array([target for *_, target in targets.perturbed])
+    losses: dict[tuple[float, float], float] = {}  # Nelder–Mead asks for some points twice
 
     def loss(v) -> float:
-        return float(np.sum((np.array(rates(v[0], v[1], z)) - goal) ** 2))
+        key = (float(v[0]), float(v[1]))
+        if key not in losses:
+            losses[key] = float(np.sum((np.array(rates(*key, z, z_squared)) - goal) ** 2))
+        return losses[key]
 
     alphas = np.concatenate([[0.0], np.geomspace(1e-3, 1.0, 10)])
     betas = np.linspace(0.0, 1.5, 11)
-    rows = []
+    candidates = [(a, b) for a in alphas for b in betas]
+    grid_forms = []
     for a in alphas:
+        # β moves only the mean (Eq. 21): one factorisation per (α, s) serves every β.
+        bases = forms(a, 0.0)
         for b in betas:
-            r = rates(a, b, z)
-            rows.append([a, b, *r, float(np.sum((np.array(r) - goal) ** 2))])
+            pert = Perturbation(float(a), float(b))
+            grid_forms += [
+                base.with_mean(p.mean + t + pert.beta * u)
+                for base, (_, t, _) in zip(bases, targets.perturbed)
+            ]
+    every = outside_rates(grid_forms, band, z, z_squared).reshape(
+        len(candidates), len(targets.perturbed)
+    )
+    rows = []
+    for (a, b), r in zip(candidates, every.tolist()):
+        rows.append([a, b, *r, float(np.sum((np.array(r) - goal) ** 2))])
     names = [f"TNR at (s={s:g}, t={t:g})" for s, t, _ in targets.perturbed]
     grid = pd.DataFrame(rows, columns=["alpha", "beta", *names, "loss"])
     start = grid.loc[grid["loss"].idxmin(), ["alpha", "beta"]].to_numpy(dtype=float)
     alpha, beta = _refine(loss, start)
 
-    reached = rates(alpha, beta, z)
+    reached = rates(alpha, beta, z, z_squared)
     fresh_z = standard_normal_draws(n_check, targets.dim, seed + 1)
     fresh = rates(alpha, beta, fresh_z)
     achieved = pd.DataFrame({"target": names, "thesis": goal, "reached": reached})
@@ -198,9 +237,12 @@ def calibrate_perturbation(
 
 def outlier_rates(p, base, scales, shifts, tpr: float, draws: np.ndarray) -> np.ndarray:
     """The true density's TNR on every member ``base.affine(s, t)``, shape
-    ``(len(scales), len(shifts))``."""
+    ``(len(scales), len(shifts))``: one factorisation of ``base`` and one product of the draws'
+    projections with all the members
+    (:meth:`~flowcore.studies.debruin2024.families.QuadraticForm.affine_rates`)."""
     law, band = QuadraticForm(p, base), chi2_band(p.dim, tpr)
-    return np.array([[law.affine(s, t).outside(band, draws) for t in shifts] for s in scales])
+    scales = np.asarray(scales, dtype=np.float64)[:, None]
+    return law.affine_rates(band, law.projections(draws), scales, np.asarray(shifts, dtype=float))
 
 
 def calibrate_outlier(
@@ -216,6 +258,12 @@ def calibrate_outlier(
     :math:`\Lambda^{out}` has the thesis's mean and minimum.
 
     Loss: :math:`(\overline{\mathrm{TNR}} - 0.98)^2 + (\min \mathrm{TNR} - 0.96)^2`.
+
+    :math:`\Sigma_{out} = c\,\Sigma_1` and :math:`\mu_{out} = \mu_p + m\xi` rescale one
+    factorisation at :math:`(m, c) = (1, 1)`: :math:`b \to m b`, :math:`\sqrt\ell \to \sqrt c
+    \sqrt\ell`, then each member :math:`(s, t)` is its affine variant. So three projections of the
+    draws serve the whole search, and the coarse grid (11 × 7 candidates × every member) is one
+    :meth:`~flowcore.studies.debruin2024.families.QuadraticForm.affine_rates`.
     """
     p = training_gaussian(targets.dim, recipe, seed)
     z = standard_normal_draws(n_draws, targets.dim, seed)
@@ -224,26 +272,37 @@ def calibrate_outlier(
     # Σ_out = c·Σ₁ and μ_out = μ_p + m·ξ: factorise once at (m, c) = (1, 1) and rescale.
     unit = QuadraticForm(p, outlier_base(p, recipe, OutlierRecipe(1.0, 1.0), seed))
     band = chi2_band(targets.dim, targets.tpr)
+    projected = unit.projections(z)
+    member_scales = np.asarray(scales, dtype=np.float64)[:, None]
+    member_shifts = np.asarray(shifts, dtype=np.float64)
 
-    def summary(offset: float, cov_scale: float, draws: np.ndarray) -> np.ndarray:
-        law = object.__new__(QuadraticForm)
-        law.sqrt_ell, law.b, law.b_shift = (
-            math.sqrt(max(cov_scale, 1e-12)) * unit.sqrt_ell,
-            offset * unit.b,
-            unit.b_shift,
-        )
-        r = np.array([law.affine(s, t).outside(band, draws) for s in scales for t in shifts])
+    def spread(cov_scale) -> np.ndarray:
+        return np.sqrt(np.maximum(cov_scale, 1e-12))
+
+    def summary(offset: float, cov_scale: float, projections: np.ndarray) -> np.ndarray:
+        r = unit.affine_rates(
+            band, projections, member_scales, member_shifts, offset, spread(cov_scale)
+        ).ravel()
         return np.array([r.mean(), r.min()])
 
     def loss(v) -> float:
-        return float(np.sum((summary(v[0], v[1], z) - goal) ** 2))
+        return float(np.sum((summary(v[0], v[1], projected) - goal) ** 2))
 
     offsets = np.linspace(0.0, 2.0, 11)
     cov_scales = np.geomspace(0.1, 4.0, 7)
+    every = unit.affine_rates(
+        band,
+        projected,
+        member_scales,
+        member_shifts,
+        offsets[:, None, None, None],
+        spread(cov_scales)[:, None, None],
+    )  # (offset, cov_scale, s, t)
     rows = []
-    for m in offsets:
-        for c in cov_scales:
-            r = summary(m, c, z)
+    for i, m in enumerate(offsets):
+        for j, c in enumerate(cov_scales):
+            r = every[i, j].ravel()
+            r = np.array([r.mean(), r.min()])
             rows.append([m, c, *r, float(np.sum((r - goal) ** 2))])
     grid = pd.DataFrame(
         rows, columns=["outlier_offset", "outlier_cov_scale", "mean TNR", "min TNR", "loss"]
@@ -254,8 +313,9 @@ def calibrate_outlier(
     offset, cov_scale = _refine(loss, start)
 
     names = ["mean TNR over Λ^out", "min TNR over Λ^out"]
-    reached = summary(offset, cov_scale, z)
-    fresh = summary(offset, cov_scale, standard_normal_draws(n_check, targets.dim, seed + 1))
+    reached = summary(offset, cov_scale, projected)
+    fresh_z = standard_normal_draws(n_check, targets.dim, seed + 1)
+    fresh = summary(offset, cov_scale, unit.projections(fresh_z))
     achieved = pd.DataFrame({"target": names, "thesis": goal, "reached": reached})
     check = pd.DataFrame(
         {

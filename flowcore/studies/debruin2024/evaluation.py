@@ -11,11 +11,21 @@ that has learned nothing gives). The reference set :math:`\mathcal Q^N(p)` is th
 test set; on it each density's fit :math:`\mathrm{KL}^*(p\|\cdot)` is measured (paired with
 :math:`\log p`), which every row carries. Each member then becomes one row of a tidy table, and four
 KDE curves for the figures. Both are cached per (D, family), so chapters share them.
+
+The statistics run per score over all members at once: the reference scores are sorted once per
+family and each member's scores once (AUROC, TNR and the bounds come from the sorted arrays, by
+:func:`~flowcore.estimators.auroc_sorted`, :func:`~flowcore.estimators.true_negative_rate_sorted`
+and :func:`~flowcore.estimators.fit_bounds_sorted`), each sample's KDE is binned once
+(:func:`~flowcore.estimators.binned_kdes`) and serves every overlap and curve it enters, and means
+and variances are row reductions. The numbers are bitwise those of the estimators applied one
+member at a time (``tests/unit/debruin2024/test_batched_statistics.py`` keeps that code and
+compares).
 """
 
 from __future__ import annotations
 
 import copy
+import math
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -27,14 +37,14 @@ from tqdm.auto import tqdm
 
 from flowcore.cache import NotCached, cache_only, cached
 from flowcore.estimators import (
-    auroc,
-    cross_entropy_mc,
-    fit_bounds,
-    kde_binned,
+    BinnedKDE,
+    auroc_sorted,
+    binned_kdes,
+    fit_bounds_sorted,
     log_likelihoods,
     mean_estimate,
-    overlap_coefficient,
-    true_negative_rate,
+    overlap_kdes,
+    true_negative_rate_sorted,
 )
 from flowcore.gaussians import Gaussian
 from flowcore.rng import stream
@@ -44,7 +54,7 @@ from flowcore.studies.debruin2024.config import ThesisConfig
 from flowcore.studies.debruin2024.families import FAMILIES, family
 from flowcore.studies.debruin2024.training import TrainedFlow, trained_flow
 from flowcore.train import show_progress
-from flowcore.validation import check_choice
+from flowcore.validation import check_choice, check_probability
 
 __all__ = [
     "SCORES",
@@ -53,6 +63,7 @@ __all__ = [
     "FamilyResults",
     "evaluate_family",
     "family_table",
+    "family_statistics",
     "null_view",
     "truth_view",
     "Results",
@@ -85,45 +96,117 @@ def rechunk(chunks: Iterable[torch.Tensor], size: int) -> Iterator[torch.Tensor]
         yield torch.cat(pending) if len(pending) > 1 else pending[0]
 
 
+@dataclass
+class _ScoreStats:
+    """The per-member numbers of one score, one entry per member (member order)."""
+
+    mean: np.ndarray
+    var: np.ndarray
+    se: np.ndarray  # standard error of the mean, as mean_estimate's
+    tnr: np.ndarray
+    auroc: np.ndarray
+    kdes: list[BinnedKDE]
+
+
+#: Values per block of members in the batched statistics (16 MB of float64 temporaries), so a
+#: family's peak memory does not grow with its number of members.
+_BLOCK = 1 << 21
+
+
+def _row_blocks(values: np.ndarray) -> list[slice]:
+    """Consecutive blocks of rows of ``values`` (one member per row) of about ``_BLOCK`` values."""
+    rows = max(1, _BLOCK // max(values.shape[1], 1))
+    return [slice(start, start + rows) for start in range(0, len(values), rows)]
+
+
+def _rows_checked(values: np.ndarray) -> np.ndarray:
+    """``values`` (one sample per row), raising :func:`~flowcore.estimators.mean_estimate`'s
+    ``ValueError`` for the first row it would reject."""
+    n = values.shape[1]
+    if n < 2:
+        raise ValueError(f"values needs at least 2 values, got {n}")
+    bad = np.count_nonzero(~np.isfinite(values), axis=1)
+    if bad.any():
+        raise ValueError(f"values contains NaN or inf ({bad[np.flatnonzero(bad)[0]]} of {n})")
+    return values
+
+
+def _row_estimates(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`~flowcore.estimators.mean_estimate` of each row of ``a − b`` (means, standard
+    errors), bitwise: a row reduction of a C-ordered array sums each row as the 1-D reduction
+    does. In blocks of rows."""
+    means, errors = [], []
+    for rows in _row_blocks(a):
+        values = _rows_checked(a[rows] - b[rows])
+        means.append(values.mean(axis=1))
+        errors.append(values.std(axis=1, ddof=1) / math.sqrt(values.shape[1]))
+    return np.concatenate(means), np.concatenate(errors)
+
+
+def _score_stats(values: np.ndarray, ref_sorted: np.ndarray, bounds) -> _ScoreStats:
+    """Everything one score contributes per member (``values``: one member per row), in blocks
+    of rows: each member's scores are sorted once, for its TNR and AUROC."""
+    parts = []
+    for rows in _row_blocks(values):
+        block = values[rows]
+        ordered = np.sort(block, axis=1)
+        parts.append(
+            (
+                block.mean(axis=1),
+                block.var(axis=1, ddof=1),
+                true_negative_rate_sorted(bounds, ordered),
+                auroc_sorted(ref_sorted, ordered),
+            )
+        )
+    mean, var, tnr, auc = (np.concatenate(column) for column in zip(*parts))
+    se = np.sqrt(var) / math.sqrt(values.shape[1])  # np.std is the square root of np.var
+    return _ScoreStats(mean, var, se, tnr, auc, binned_kdes(values))
+
+
 def _member_row(
+    i: int,
     q: Gaussian,
     p: Gaussian,
-    ll: dict[str, np.ndarray],
-    log_q: np.ndarray,
+    stats: dict[str, _ScoreStats],
+    ref_mean: dict[str, np.floating],
+    ref_kdes: dict[str, BinnedKDE],
+    paired: tuple[np.ndarray, np.ndarray],
+    gaps: dict[str, tuple[np.ndarray, np.ndarray]],
     fits: dict,
-    ref: dict[str, np.ndarray],
-    bounds: dict,
-    ref_sorted: dict,
 ) -> dict:
-    """The numbers of §5–§8 for one member q, in nats (names in
-    :mod:`~flowcore.studies.debruin2024.columns`).
+    """The numbers of §5–§8 for member ``i`` (q), in nats (names in
+    :mod:`~flowcore.studies.debruin2024.columns`), from the family's per-score statistics.
 
-    ``log_q`` is log q on the member's own samples; ``fits`` each model-like score's KL*(p‖·) on
-    Q(p)."""
+    ``paired`` holds E_q[log q − log p] per member (means, standard errors), ``gaps`` the same of
+    log p − score for each model-like score, ``fits`` each model-like score's KL*(p‖·) on Q(p). The
+    arithmetic on them is that of the estimators applied to the member alone.
+    """
     h_q, h_qp, kl_qp = q.entropy(), q.cross_entropy(p), q.kl(p)
     row: dict = {col.H_Q: h_q, col.H_QP: h_qp, col.KL_QP: kl_qp}
     for score in SCORES:
-        est = cross_entropy_mc(ll[score])
-        row[col.CROSS_ENTROPY[score]], row[col.se(col.CROSS_ENTROPY[score])] = est.value, est.stderr
-        row[col.KL_STAR[score]] = est.value - h_q
+        # cross_entropy_mc: minus the mean, with its standard error.
+        value, stderr = -float(stats[score].mean[i]), float(stats[score].se[i])
+        row[col.CROSS_ENTROPY[score]], row[col.se(col.CROSS_ENTROPY[score])] = value, stderr
+        row[col.KL_STAR[score]] = value - h_q
     row[col.Z_H_STAR_QP] = (row[col.H_STAR_QP] - h_qp) / row[col.se(col.H_STAR_QP)]
-    direct = mean_estimate(log_q - ll["truth"])
-    row[col.KL_PAIRED_QP], row[col.se(col.KL_PAIRED_QP)] = direct.value, direct.stderr
-    row[col.VAR_TRUTH] = float(ll["truth"].var(ddof=1))
-    row[col.OVL_TRUTH] = overlap_coefficient(ll["truth"], ref["truth"])
-    row[col.MEAN_SHIFT_TRUTH] = float(ll["truth"].mean() - ref["truth"].mean())
+    row[col.KL_PAIRED_QP], row[col.se(col.KL_PAIRED_QP)] = float(paired[0][i]), float(paired[1][i])
+    truth = stats["truth"]
+    row[col.VAR_TRUTH] = float(truth.var[i])
+    row[col.OVL_TRUTH] = overlap_kdes(truth.kdes[i], ref_kdes["truth"])
+    row[col.MEAN_SHIFT_TRUTH] = float(truth.mean[i] - ref_mean["truth"])
     for score in SCORES:
-        row[col.TNR[score]] = true_negative_rate(bounds[score], ll[score])
-        row[col.AUROC[score]] = auroc(ref_sorted[score], ll[score])
+        row[col.TNR[score]] = float(stats[score].tnr[i])
+        row[col.AUROC[score]] = float(stats[score].auroc[i])
     # The model's numbers, and the same for each null under its suffix (see null_view).
     for score, suffix in _MODEL_LIKE.items():
-        gap = mean_estimate(ll["truth"] - ll[score])  # = H*(q,·) − H*(q,p), paired
-        row[col.GAP + suffix], row[col.SE_GAP + suffix] = gap.value, gap.stderr
+        this = stats[score]
+        gap = gaps[score]  # = H*(q,·) − H*(q,p), paired
+        row[col.GAP + suffix], row[col.SE_GAP + suffix] = float(gap[0][i]), float(gap[1][i])
         row[col.DELTA_HC + suffix] = abs(row[col.H_STAR_QP] - row[col.CROSS_ENTROPY[score]])
-        row[col.VAR_MODEL + suffix] = float(ll[score].var(ddof=1))
-        row[col.MEAN_SHIFT_MODEL + suffix] = float(ll[score].mean() - ref[score].mean())
-        row[col.OVL_MODEL + suffix] = overlap_coefficient(ll[score], ref[score])
-        row[col.OVL_MODEL_VS_TRUTH + suffix] = overlap_coefficient(ll[score], ll["truth"])
+        row[col.VAR_MODEL + suffix] = float(this.var[i])
+        row[col.MEAN_SHIFT_MODEL + suffix] = float(this.mean[i] - ref_mean[score])
+        row[col.OVL_MODEL + suffix] = overlap_kdes(this.kdes[i], ref_kdes[score])
+        row[col.OVL_MODEL_VS_TRUTH + suffix] = overlap_kdes(this.kdes[i], truth.kdes[i])
         row[col.KL_P_MODEL_PAIRED + suffix], row[col.se(col.KL_P_MODEL_PAIRED) + suffix] = (
             fits[score].value,
             fits[score].stderr,
@@ -226,7 +309,28 @@ def family_table(
     many each) and ``ref[k]`` the scores on Q(p), for every ``k`` of :data:`SCORES`. The bounds of
     the detectors, each density's fit on Q(p) and every column of
     :mod:`~flowcore.studies.debruin2024.columns` are computed here, by the estimators of
-    :mod:`flowcore.estimators`.
+    :mod:`flowcore.estimators` (their batched, sorted forms: see the module docstring).
+    """
+    return family_statistics(name, p, members, scores, log_q, ref, tpr)[0]
+
+
+def family_statistics(
+    name: str,
+    p: Gaussian,
+    members: dict,
+    scores: dict[str, np.ndarray],
+    log_q: np.ndarray,
+    ref: dict[str, np.ndarray],
+    tpr: float,
+    n_grid: int | None = None,
+) -> tuple[pd.DataFrame, torch.Tensor | None]:
+    """:func:`family_table`, and with ``n_grid`` the members' KDE curves too: shape
+    ``(members, 4, 2, n_grid)``, for each of :data:`CURVES` its own grid and the KDE on it
+    (float32), from the same KDEs as the table's overlaps.
+
+    Per score, the reference scores are sorted once (the detector's bounds are their quantiles),
+    each member's scores once (AUROC against the sorted reference, TNR by two binary searches), and
+    every sample's KDE is binned once; the rows then only combine these numbers.
     """
     missing = [k for k in SCORES if k not in scores or k not in ref]
     if missing:
@@ -240,35 +344,53 @@ def family_table(
     fits = {
         k: mean_estimate(ref["truth"] - ref[k]) for k in _MODEL_LIKE
     }  # KL*(p‖·), paired on Q(p)
-    bounds = {k: fit_bounds(ref[k], tpr) for k in SCORES}
-    ref_sorted = {k: np.sort(ref[k]) for k in SCORES}
-    rows = []
-    for i, ((s, t), q) in enumerate(members.items()):
-        ll = {k: v[i * n : (i + 1) * n] for k, v in scores.items()}
-        rows.append(
+    tpr = check_probability("tpr", tpr)
+    ref = {k: np.asarray(ref[k], dtype=np.float64).ravel() for k in SCORES}
+    ref_sorted = {k: np.sort(ref[k]) for k in SCORES}  # once per family
+    bounds = {k: fit_bounds_sorted(ref_sorted[k], tpr) for k in SCORES}
+    rows_of = {k: np.asarray(scores[k], dtype=np.float64).reshape(len(members), n) for k in SCORES}
+    for i in range(len(members)):  # mean_estimate's check, member by member as the rows go
+        for k in SCORES:
+            _rows_checked(rows_of[k][i : i + 1])
+    stats = {k: _score_stats(rows_of[k], ref_sorted[k], bounds[k]) for k in SCORES}
+    del ref_sorted
+    ref_mean = {k: ref[k].mean() for k in SCORES}
+    ref_kdes = {k: binned_kdes(ref[k])[0] for k in SCORES}
+    truth = rows_of["truth"]
+    paired = _row_estimates(np.asarray(log_q, dtype=np.float64).reshape(truth.shape), truth)
+    gaps = {k: _row_estimates(truth, rows_of[k]) for k in _MODEL_LIKE}
+    table = pd.DataFrame(
+        [
             {
                 "D": p.dim,
                 "family": name,
                 "s": s,
                 "t": t,
-                **_member_row(q, p, ll, log_q[i * n : (i + 1) * n], fits, ref, bounds, ref_sorted),
+                **_member_row(i, q, p, stats, ref_mean, ref_kdes, paired, gaps, fits),
             }
-        )
-    return pd.DataFrame(rows)
-
-
-def _curves(ll: dict[str, np.ndarray], ref: dict[str, np.ndarray], n_grid: int) -> torch.Tensor:
-    """Shape ``(4, 2, n_grid)``: for each of :data:`CURVES`, its own grid and the KDE on it."""
-    sources = {
-        "truth q": ll["truth"],
-        "model q": ll["model"],
-        "truth p": ref["truth"],
-        "model p": ref["model"],
-    }
-    return torch.tensor(
-        np.stack([np.stack(kde_binned(sources[c], n_grid=n_grid)) for c in CURVES]),
-        dtype=torch.float32,
+            for i, ((s, t), q) in enumerate(members.items())
+        ]
     )
+    if n_grid is None:
+        return table, None
+    return table, _curves(stats, ref_kdes, len(members), n_grid)
+
+
+def _curves(
+    stats: dict[str, _ScoreStats], ref_kdes: dict[str, BinnedKDE], count: int, n_grid: int
+) -> torch.Tensor:
+    """Shape ``(count, 4, 2, n_grid)``: per member, for each of :data:`CURVES`, its own grid and
+    the KDE on it; the two curves over Q(p) are the same for every member and computed once."""
+
+    def curve(estimate: BinnedKDE) -> np.ndarray:
+        grid = estimate.grid(n_grid)
+        return np.stack([grid, estimate(grid)])
+
+    out = np.empty((count, len(CURVES), 2, n_grid))
+    out[:, 2], out[:, 3] = curve(ref_kdes["truth"]), curve(ref_kdes["model"])
+    for i in range(count):
+        out[i, 0], out[i, 1] = curve(stats["truth"].kdes[i]), curve(stats["model"].kdes[i])
+    return torch.tensor(out, dtype=torch.float32)
 
 
 @dataclass
@@ -367,15 +489,13 @@ def evaluate_family(
             )
             precision = "float64 (float32 overflowed)"
         _check_finite(ref, scores, n, list(members), name, dim)
-        frame = family_table(name, p, members, scores, np.concatenate(log_q), ref, config.tpr)
-        curves = [
-            _curves({k: v[i * n : (i + 1) * n] for k, v in scores.items()}, ref, n_grid)
-            for i in range(len(members))
-        ]
+        frame, curves = family_statistics(
+            name, p, members, scores, np.concatenate(log_q), ref, config.tpr, n_grid
+        )
         return {
             "columns": list(frame.columns),
             "values": {c: (frame[c].tolist()) for c in frame.columns},
-            "curves": torch.stack(curves),
+            "curves": curves,
             "seconds": time.perf_counter() - start,
             "precision": precision,
         }
