@@ -1,5 +1,6 @@
-"""One chapter executed with papermill: ``python3 pipeline.py chapter NAME [--profile P] [-p NAME VALUE ...]``,
-and what ``build`` shares with it.
+"""One chapter executed with papermill:
+``python3 pipeline.py chapter NAME [--profile P] [-p NAME VALUE ...]``, and what ``build`` shares
+with it.
 
 A chapter is named ``"<study>/<name>"`` (or by its name alone when unambiguous) and executed from
 ``notebooks/<study>/<name>.py``. Its parameters and the sweeps' scheduler are checked before any
@@ -34,7 +35,8 @@ def chapter_id(name: str) -> str:
     matches = [c for c in CHAPTERS if name in (c, c.split("/", 1)[1])]
     if len(matches) != 1:
         raise SystemExit(
-            f"[pipeline] chapter must be one of {', '.join(CHAPTERS)} (or the part after the /); got {name!r}"
+            f"[pipeline] chapter must be one of {', '.join(CHAPTERS)} (or the part after the /); "
+            f"got {name!r}"
         )
     return matches[0]
 
@@ -122,8 +124,8 @@ class ProgressWatcher:
     """Prints what the running chapter's kernel reports (:mod:`flowcore.status`) while it runs.
 
     The kernel writes its progress (a sweep's jobs done / total, a training's epochs) to the file
-    ``$FLOWCORE_STATUS``; every ``every`` seconds this prints it when it changed, and says the chapter
-    is still running when nothing changed for a minute, so a long chapter is never silent.
+    ``$FLOWCORE_STATUS``; every ``every`` seconds this prints it when it changed, and says the
+    chapter is still running when nothing changed for a minute, so a long chapter is never silent.
     """
 
     def __init__(self, chapter: str, every: float = 10.0, quiet_for: float = 60.0):
@@ -165,9 +167,9 @@ class ProgressWatcher:
 
 
 def execute_chapter(name: str, parameters: dict, output: Path) -> float:
-    """Execute one chapter with papermill into ``output``, injecting ``parameters`` (``profile`` and any
-    overrides); return seconds. A failing cell exits with its error. Its progress is printed as it
-    runs (:class:`ProgressWatcher`; papermill's cell bar too on a terminal)."""
+    """Execute one chapter with papermill into ``output``, injecting ``parameters`` (``profile`` and
+    any overrides); return seconds. A failing cell exits with its error. Its progress is printed as
+    it runs (:class:`ProgressWatcher`; papermill's cell bar too on a terminal)."""
     import papermill
 
     nb = chapter_notebook(name)
@@ -197,8 +199,8 @@ def execute_chapter(name: str, parameters: dict, output: Path) -> float:
 
 
 def chapter(name: str, profile: str, overrides: list[tuple[str, str]], scheduler: str = "") -> Path:
-    """``python3 pipeline.py chapter``: execute one chapter under ``profile`` with ``overrides`` (YAML
-    values) into ``_build/runs`` and return the executed notebook's path."""
+    """``python3 pipeline.py chapter``: execute one chapter under ``profile`` with ``overrides``
+    (YAML values) into ``_build/runs`` and return the executed notebook's path."""
     from flowcore.params import parse_value
 
     try:

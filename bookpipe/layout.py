@@ -16,7 +16,8 @@ BUILD = ROOT / "_build"
 
 
 def toc_chapters() -> tuple[str, ...]:
-    """The executed chapters, ``"<study>/<name>"``, in the order of ``_toc.yml`` (the one list of them)."""
+    """The executed chapters, ``"<study>/<name>"``, in the order of ``_toc.yml`` (the one list of
+    them)."""
     text = (ROOT / "_toc.yml").read_text()
     return tuple(
         re.findall(r"^\s*-?\s*file:\s*book/chapters/([\w-]+/[\w-]+)\s*$", text, flags=re.M)
@@ -25,7 +26,8 @@ def toc_chapters() -> tuple[str, ...]:
 
 #: Chapters in book order, ``"<study>/<name>"`` (sources in notebooks/<study>/<name>.py).
 CHAPTERS = toc_chapters()
-#: What the book's sources are: copied into a staging tree per profile, where the executed chapters land.
+#: What the book's sources are: copied into a staging tree per profile, where the executed chapters
+#: land.
 BOOK_SOURCES = ("_config.yml", "_toc.yml", "book")
 #: Debian's Chromium and its WebDriver (packages ``chromium`` and ``chromium-driver``), which the
 #: browser tests (tests/book/) drive; ``test`` installs them when they are missing.

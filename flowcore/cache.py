@@ -41,7 +41,8 @@ __all__ = [
 ]
 
 #: Bump when the meaning of a cached entry changes, so old entries are not reused.
-#: 2: configs are stored canonically (validated values), trained flows carry p̂, the flow API changed.
+#: 2: configs are stored canonically (validated values), trained flows carry p̂, the flow API
+#: changed.
 CACHE_VERSION = 2
 
 
@@ -75,13 +76,14 @@ def canonical(value: Any) -> Any:
     says *where* to compute, not *what* (a sweep's scheduler), carries ``metadata={"key": False}``
     and is always left out.
 
-    Configs store validated values (``100000.0`` is kept as ``100000``), so two configs that mean the
-    same have one canonical form.
+    Configs store validated values (``100000.0`` is kept as ``100000``), so two configs that mean
+    the same have one canonical form.
 
     Example:
         >>> from flowcore.train import TrainConfig
-        >>> canonical({"dims": (10, 20), "train": TrainConfig(n_train=100000.0)})["train"]["n_train"]
-        100000
+        >>> key = canonical({"dims": (10, 20), "train": TrainConfig(max_epochs=40.0)})
+        >>> key["train"]["max_epochs"]
+        40
     """
     if is_dataclass(value) and not isinstance(value, type):
         return {
@@ -110,8 +112,8 @@ def job_key(kind: str, config: Any) -> str:
 
     Example:
         >>> from flowcore.train import TrainConfig
-        >>> a = job_key("flow", {"dim": 10, "train": TrainConfig(n_train=100000)})
-        >>> a == job_key("flow", {"train": TrainConfig(n_train=100000.0), "dim": 10})  # validated, any key order
+        >>> a = job_key("flow", {"dim": 10, "train": TrainConfig(max_epochs=40)})
+        >>> a == job_key("flow", {"train": TrainConfig(max_epochs=40.0), "dim": 10})  # any order
         True
         >>> job_key("flow", {"dim": 10})[:5]
         'flow-'
@@ -197,7 +199,8 @@ def remove_orphans(directory: Path | None = None) -> list[Path]:
         ...     _ = dead.write_bytes(b"half")
         ...     mine = Path(tmp) / f".flow-2.pt.{_owner()}.def.tmp"
         ...     _ = mine.write_bytes(b"being written")
-        ...     [p.name[:10] for p in remove_orphans(Path(tmp))], sorted(p.name[:10] for p in Path(tmp).iterdir())
+        ...     removed = [p.name[:10] for p in remove_orphans(Path(tmp))]
+        ...     removed, sorted(p.name[:10] for p in Path(tmp).iterdir())
         (['.flow-1.pt'], ['.flow-2.pt'])
     """
     folder = Path(directory or cache_dir())
@@ -255,9 +258,9 @@ _CACHE_ONLY: contextvars.ContextVar[bool] = contextvars.ContextVar(
 
 @contextlib.contextmanager
 def cache_only() -> Iterator[None]:
-    """Within this context :func:`cached` only loads: an entry that is missing (or does not match its
-    config) raises :class:`NotCached` instead of being computed, and nothing is written. For a reader
-    of results that must never train or evaluate silently (the live explorer).
+    """Within this context :func:`cached` only loads: an entry that is missing (or does not match
+    its config) raises :class:`NotCached` instead of being computed, and nothing is written. For a
+    reader of results that must never train or evaluate silently (the live explorer).
 
     Example:
         >>> with tempfile.TemporaryDirectory() as tmp:
@@ -325,7 +328,8 @@ def cached(
     directory: Path | None = None,
     validate: Callable[[Any], bool] | None = None,
 ) -> tuple[Any, bool]:
-    """Return ``(value, from_cache)``: the entry :func:`job_key` names, computing and saving it if absent.
+    """Return ``(value, from_cache)``: the entry :func:`job_key` names, computing and saving it if
+    absent.
 
     ``validate`` may reject a loaded entry (for example one with missing fields); it is then
     reported and recomputed like an unreadable file. Under :func:`cache_only` nothing is computed:

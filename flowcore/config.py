@@ -22,7 +22,7 @@ import html
 import os
 from collections.abc import Mapping
 from contextvars import ContextVar
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
@@ -63,7 +63,8 @@ Config = TypeVar("Config", bound="StudyConfig")
 
 
 def profile_dir() -> Path:
-    """``$FLOWCORE_PROFILES`` if set, else ``notebooks/params`` of the checkout flowcore is imported from.
+    """``$FLOWCORE_PROFILES`` if set, else ``notebooks/params`` of the checkout flowcore is imported
+    from.
 
     Example:
         >>> from unittest import mock
@@ -100,10 +101,12 @@ def load_profile(name: str) -> dict[str, dict]:
     """The profile ``name`` with its ``inherits`` chain resolved: ``{study: {parameter: value}}``.
 
     Raises:
-        ValueError: For an unknown profile, a cycle of ``inherits``, or a file that is not a mapping.
+        ValueError: For an unknown profile, a cycle of ``inherits``, or a file that is not a
+            mapping.
 
     Example:
-        >>> load_profile("ci")["debruin2024"]["max_epochs"] < load_profile("default")["debruin2024"]["max_epochs"]
+        >>> ci, default = load_profile("ci"), load_profile("default")
+        >>> ci["debruin2024"]["max_epochs"] < default["debruin2024"]["max_epochs"]
         True
     """
     chain: list[str] = []
@@ -122,7 +125,8 @@ def load_profile(name: str) -> dict[str, dict]:
             isinstance(v, Mapping) for k, v in data.items() if k != "inherits"
         ):
             raise ValueError(
-                f"profile {name!r} must map each study to its parameters (see {profile_dir() / 'default.yaml'})"
+                f"profile {name!r} must map each study to its parameters "
+                f"(see {profile_dir() / 'default.yaml'})"
             )
         values = _merge({k: v for k, v in data.items() if k != "inherits"}, values)
         name = data.get("inherits")
@@ -133,7 +137,8 @@ def load_profile(name: str) -> dict[str, dict]:
 
 
 def check_names(given, known, what: str = "parameter") -> None:
-    """Raise a ``ValueError`` for every name in ``given`` that is not in ``known``, suggesting the nearest.
+    """Raise a ``ValueError`` for every name in ``given`` that is not in ``known``, suggesting the
+    nearest.
 
     Example:
         >>> check_names(["n_trian"], ["n_train", "n_val"])
@@ -153,7 +158,7 @@ def check_names(given, known, what: str = "parameter") -> None:
     raise ValueError(f"unknown {what}{plural} {', '.join(parts)}; known: {', '.join(known)}")
 
 
-# --- config classes ---------------------------------------------------------------------------------
+# --- config classes -------------------------------------------------------------------------------
 
 #: Each section class → the prefixes the :attr:`StudyConfig.SECTIONS` of the study configs give it.
 _PREFIXES: dict[type, set[str]] = {}
@@ -164,9 +169,10 @@ _BUILDING: ContextVar[tuple[type, str] | None] = ContextVar(
 
 
 def section_prefix(klass: type) -> str:
-    """The prefix the flat parameters of the config class ``klass`` carry, as :attr:`StudyConfig.SECTIONS`
-    gives it: that of the study whose config is being built, else the one prefix every study gives
-    ``klass``; ``""`` for a class that is no section (or is one under several prefixes).
+    """The prefix the flat parameters of the config class ``klass`` carry, as
+    :attr:`StudyConfig.SECTIONS` gives it: that of the study whose config is being built, else the
+    one prefix every study gives ``klass``; ``""`` for a class that is no section (or is one under
+    several prefixes).
 
     Example:
         >>> from flowcore.studies.debruin2024 import Sweep, ThesisConfig
@@ -183,11 +189,12 @@ def section_prefix(klass: type) -> str:
 class Checked:
     """Base of a frozen config dataclass whose fields declare their own checks.
 
-    Each field states its check once, ``lr: float = field(default=1e-3, metadata=checked(check_positive))``
-    (:func:`flowcore.validation.checked`); this ``__post_init__`` runs them all, naming each parameter
-    by its flat name (the field's name behind the prefix :func:`section_prefix` finds in SECTIONS),
-    and keeps the canonical values. A check that involves two fields goes into the subclass's
-    ``__post_init__``, after ``super().__post_init__()``.
+    Each field states its check once,
+    ``lr: float = field(default=1e-3, metadata=checked(check_positive))``
+    (:func:`flowcore.validation.checked`); this ``__post_init__`` runs them all, naming each
+    parameter by its flat name (the field's name behind the prefix :func:`section_prefix` finds in
+    SECTIONS), and keeps the canonical values. A check that involves two fields goes into the
+    subclass's ``__post_init__``, after ``super().__post_init__()``.
 
     Example:
         >>> from flowcore.validation import checked, check_int
@@ -199,7 +206,9 @@ class Checked:
         ...     def __post_init__(self):
         ...         super().__post_init__()
         ...         if self.n_val > self.n_train:
-        ...             raise ValueError(f"n_val must be ≤ n_train, got {self.n_val} > {self.n_train}")
+        ...             raise ValueError(
+        ...                 f"n_val must be ≤ n_train, got {self.n_val} > {self.n_train}"
+        ...             )
         >>> Sizes(n_train=1000.0)
         Sizes(n_train=1000, n_val=10)
         >>> Sizes(n_val=1)
@@ -245,7 +254,8 @@ class FlowConfig(Checked):
     zero_init: bool = field(default=True, metadata=checked(check_bool))
 
     def build(self, dim: int):
-        """A fresh :class:`flowcore.flows.RealNVP` of dimension ``dim`` (weights from the global RNG)."""
+        """A fresh :class:`flowcore.flows.RealNVP` of dimension ``dim`` (weights from the global
+        RNG)."""
         from flowcore.flows import RealNVP
 
         return RealNVP(
@@ -264,28 +274,33 @@ class FlowConfig(Checked):
 class StudyConfig(Checked):
     """Base of a study's config: a frozen dataclass of validated fields, some of them *sections*.
 
-    A section is a config object of its own (:class:`FlowConfig`, :class:`flowcore.train.TrainConfig`,
-    …) listed in :attr:`SECTIONS` with the prefix its parameters carry in the flat namespace of a
-    profile and a notebook (``""`` for none); a section that is :class:`Checked` names its
-    parameters with that prefix in its errors. A study's config subclasses this, adds its fields
-    (each declaring its check, see :class:`Checked`) and sections, and names its :attr:`STUDY` (the
-    profile section it reads).
+    A section is a config object of its own (:class:`FlowConfig`,
+    :class:`flowcore.train.TrainConfig`, …) listed in :attr:`SECTIONS` with the prefix its
+    parameters carry in the flat namespace of a profile and a notebook (``""`` for none); a section
+    that is :class:`Checked` names its parameters with that prefix in its errors. An optional third
+    entry names fields of the section that are no parameters of the study (they keep the value of
+    the study's default section: the seed of a study whose runs each take one of its ``seeds``).
+    A study's config subclasses this, adds its fields (each declaring its check, see
+    :class:`Checked`) and sections (each with its default, the study's, as the field's default),
+    and names its :attr:`STUDY` (the profile section it reads).
 
     Example:
         >>> from dataclasses import field
         >>> @dataclass(frozen=True)
         ... class Study(StudyConfig):
         ...     STUDY = "mystudy"
-        ...     SECTIONS = {"flow": (FlowConfig, "flow_")}
+        ...     SECTIONS = {"flow": (FlowConfig, "flow_", ("zero_init",))}
         ...     n_test: int = 1000
-        ...     flow: FlowConfig = field(default_factory=FlowConfig)
-        >>> config = Study.from_params(n_test=500, flow_n_couplings=2)
+        ...     flow: FlowConfig = field(default_factory=lambda: FlowConfig(n_couplings=4))
+        >>> config = Study.from_params(n_test=500, flow_hidden=[8])
         >>> config.n_test, config.flow.n_couplings, config.as_params()["flow_hidden"]
-        (500, 2, [64, 64])
+        (500, 4, [8])
+        >>> "flow_zero_init" in Study.parameter_names()
+        False
     """
 
     STUDY: ClassVar[str] = ""
-    SECTIONS: ClassVar[dict[str, tuple[type, str]]] = {}
+    SECTIONS: ClassVar[dict[str, tuple]] = {}
 
     #: Where the study's sweeps run their jobs (:func:`flowcore.sweep.check_scheduler`): ``""`` (the
     #: pipeline's ``--scheduler`` through ``$FLOWCORE_SCHEDULER``, else ``"local"``), ``"local"`` (a
@@ -295,24 +310,44 @@ class StudyConfig(Checked):
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        for klass, prefix in cls.SECTIONS.values():
+        for klass, prefix, _ in cls.sections().values():
             _PREFIXES.setdefault(klass, set()).add(prefix)
 
     @classmethod
+    def sections(cls) -> dict[str, tuple[type, str, tuple[str, ...]]]:
+        """Each section → ``(class, prefix, fields that are no parameters)``, from :attr:`SECTIONS`.
+
+        Example:
+            >>> from flowcore.studies.song2024 import SongConfig
+            >>> SongConfig.sections()["train"][1:]
+            ('', ('seed',))
+        """
+        return {
+            name: (spec[0], spec[1], tuple(spec[2]) if len(spec) > 2 else ())
+            for name, spec in cls.SECTIONS.items()
+        }
+
+    @classmethod
     def parameter_names(cls) -> dict[str, tuple[str | None, str]]:
-        """Each flat parameter name → ``(section or None, field name)``.
+        """Each flat parameter name → ``(section or None, field name)``, in the order of the
+        config's fields (a section's parameters where the section is declared).
 
         Example:
             >>> from flowcore.studies.debruin2024 import ThesisConfig
             >>> names = ThesisConfig.parameter_names()
-            >>> names["dims"], names["n_train"], names["sweep_dim"]
-            ((None, 'dims'), ('train', 'n_train'), ('sweep', 'dim'))
+            >>> names["dims"], names["n_train"], names["lr"], names["sweep_dim"]
+            ((None, 'dims'), (None, 'n_train'), ('train', 'lr'), ('sweep', 'dim'))
         """
-        names: dict[str, tuple[str | None, str]] = {
-            f.name: (None, f.name) for f in fields(cls) if f.name not in cls.SECTIONS
-        }
-        for section, (klass, prefix) in cls.SECTIONS.items():
-            names.update({prefix + f.name: (section, f.name) for f in fields(klass)})
+        sections = cls.sections()
+        names: dict[str, tuple[str | None, str]] = {}
+        for f in fields(cls):  # in the order the config declares them, a section's in its place
+            if f.name not in sections:
+                names[f.name] = (None, f.name)
+                continue
+            klass, prefix, hidden = sections[f.name]
+            names.update(
+                {prefix + g.name: (f.name, g.name) for g in fields(klass) if g.name not in hidden}
+            )
         return names
 
     @classmethod
@@ -322,7 +357,7 @@ class StudyConfig(Checked):
         Example:
             >>> from flowcore.studies.debruin2024 import ThesisConfig
             >>> config = ThesisConfig.from_params(dims=[4], n_train=1000.0, n_couplings=2)
-            >>> config.dims, config.train.n_train, config.flow.n_couplings
+            >>> config.dims, config.n_train, config.flow.n_couplings
             ((4,), 1000, 2)
             >>> ThesisConfig.from_params(n_train=1)
             Traceback (most recent call last):
@@ -335,9 +370,10 @@ class StudyConfig(Checked):
         for name, value in params.items():
             section, field_name = names[name]
             parts[section][field_name] = value
+        defaults = {f.name: f for f in fields(cls)}
         sections = {
-            s: _build_section(klass, prefix, parts[s])
-            for s, (klass, prefix) in cls.SECTIONS.items()
+            s: _build_section(klass, prefix, parts[s], _default(defaults[s]))
+            for s, (klass, prefix, _) in cls.sections().items()
         }
         if "scheduler" in parts[None]:
             from flowcore.sweep.execution import check_scheduler
@@ -353,7 +389,8 @@ class StudyConfig(Checked):
             >>> params = ThesisConfig.from_params(dims=(4, 7), n_train=1000.0).as_params()
             >>> params["dims"], params["n_train"]
             ([4, 7], 1000)
-            >>> ThesisConfig.from_params(**params) == ThesisConfig.from_params(dims=[4, 7], n_train=1000)
+            >>> same = ThesisConfig.from_params(dims=[4, 7], n_train=1000)
+            >>> ThesisConfig.from_params(**params) == same
             True
         """
         return {
@@ -366,8 +403,8 @@ class StudyConfig(Checked):
         return resolve_device(getattr(self, "device", "auto"))
 
     def resources(self) -> Estimate | None:
-        """What this config will allocate and compute (:mod:`flowcore.resources`); ``None``: not estimated.
-        :func:`resolve` checks it against the machine before any work."""
+        """What this config will allocate and compute (:mod:`flowcore.resources`); ``None``: not
+        estimated. :func:`resolve` checks it against the machine before any work."""
         return None
 
     def table(self) -> pd.DataFrame:
@@ -381,16 +418,24 @@ class StudyConfig(Checked):
         return getattr(self, "_resolved", Resolved(self, "(none)", {})).table()
 
 
-def _build_section(klass: type, prefix: str, values: dict):
-    """``klass(**values)``, its errors naming its parameters with ``prefix`` (see :func:`section_prefix`)."""
+def _default(f):
+    """The default of the dataclass field ``f`` (``None`` if it has none)."""
+    if f.default_factory is not MISSING:
+        return f.default_factory()
+    return None if f.default is MISSING else f.default
+
+
+def _build_section(klass: type, prefix: str, values: dict, default=None):
+    """``default`` (the study's section; ``klass()`` if ``None``) with ``values`` in place, its
+    errors naming its parameters with ``prefix`` (see :func:`section_prefix`)."""
     token = _BUILDING.set((klass, prefix))
     try:
-        return klass(**values)
+        return klass(**values) if default is None else replace(default, **values)
     finally:
         _BUILDING.reset(token)
 
 
-# --- resolving --------------------------------------------------------------------------------------
+# --- resolving ------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -400,7 +445,7 @@ class Resolved:
     Example:
         >>> from flowcore.studies.debruin2024 import ThesisConfig
         >>> resolved = resolve(ThesisConfig, "ci", {"n_train": 1000})
-        >>> resolved.profile, resolved.overrides, resolved.config.train.n_train
+        >>> resolved.profile, resolved.overrides, resolved.config.n_train
         ('ci', {'n_train': 1000}, 1000)
     """
 
@@ -451,23 +496,27 @@ class Resolved:
 
     def _repr_html_(self) -> str:
         """The summary line, and the full table of values in effect folded under it."""
-        return f"<details><summary>{html.escape(self.summary())}</summary>{self.table().to_html()}</details>"
+        return (
+            f"<details><summary>{html.escape(self.summary())}</summary>"
+            f"{self.table().to_html()}</details>"
+        )
 
 
 def resolve(
     config_class: type[Config], profile: str = "default", overrides: Mapping[str, Any] | None = None
 ) -> Resolved:
-    """Merge the study's section of ``profile`` with ``overrides`` and validate them into ``config_class``.
+    """Merge the study's section of ``profile`` with ``overrides`` and validate them into
+    ``config_class``.
 
     Raises:
         ValueError: For an unknown profile, an unknown parameter (naming the nearest known one), a
-            bad value (naming the parameter and what is allowed), or sizes whose estimated peak memory
-            exceeds what the machine has (naming the parameters that drive it). Text values are read
-            as people type them (:func:`flowcore.params.coerce`: ``"1e-3"`` is 0.001).
+            bad value (naming the parameter and what is allowed), or sizes whose estimated peak
+            memory exceeds what the machine has (naming the parameters that drive it). Text values
+            are read as people type them (:func:`flowcore.params.coerce`: ``"1e-3"`` is 0.001).
 
     Example:
         >>> from flowcore.studies.debruin2024 import ThesisConfig
-        >>> resolve(ThesisConfig, "ci", {"n_train": 5000.0}).config.train.n_train
+        >>> resolve(ThesisConfig, "ci", {"n_train": 5000.0}).config.n_train
         5000
         >>> resolve(ThesisConfig, "ci", {"n_trian": 5000})
         Traceback (most recent call last):
@@ -487,14 +536,15 @@ def resolve(
     return Resolved(config, profile, overrides)
 
 
-# --- notebooks --------------------------------------------------------------------------------------
+# --- notebooks ------------------------------------------------------------------------------------
 
 #: The comment that opens papermill's injected-parameters cell.
 _PAPERMILL_MARK = "# Parameters"
 
 
 def _injected_names() -> set[str] | None:
-    """Names assigned in papermill's injected-parameters cell, if the cell run just before this one is it.
+    """Names assigned in papermill's injected-parameters cell, if the cell run just before this one
+    is it.
 
     ``None`` outside IPython; an empty set when no parameters were injected.
     """
@@ -522,22 +572,24 @@ def _injected_names() -> set[str] | None:
 def configure(
     config_class: type[Config], namespace: Mapping[str, Any], show: bool = True
 ) -> Config:
-    """A notebook's one call after its parameters cell: ``config = configure(ThesisConfig, globals())``.
+    """A notebook's one call after its parameters cell:
+    ``config = configure(ThesisConfig, globals())``.
 
-    The notebook's ``profile`` picks the profile. A parameter overrides it when papermill injected it
-    (pipeline ``-p`` or plain ``papermill -p``), or when the notebook's own value differs from the
-    ``default`` profile's (a reader who edits a knob of the parameters cell). An injected name that
-    is not a parameter is an error naming the nearest known one. With ``show``, the profile and the
-    overrides are displayed, with the table of every value in effect folded under them.
+    The notebook's ``profile`` picks the profile. A parameter overrides it when papermill injected
+    it (pipeline ``-p`` or plain ``papermill -p``), or when the notebook's own value differs from
+    the ``default`` profile's (a reader who edits a knob of the parameters cell). An injected name
+    that is not a parameter is an error naming the nearest known one. With ``show``, the profile and
+    the overrides are displayed, with the table of every value in effect folded under them.
 
     Example:
         >>> from flowcore.studies.debruin2024 import ThesisConfig
         >>> default_epochs = load_profile("default")["debruin2024"]["max_epochs"]
         >>> namespace = {"profile": "ci", "n_train": 1000, "max_epochs": default_epochs}
         >>> config = configure(ThesisConfig, namespace, show=False)
-        >>> config.train.n_train, config.table().loc["n_train", "source"]
+        >>> config.n_train, config.table().loc["n_train", "source"]
         (1000, 'override')
-        >>> config.table().loc["max_epochs", "source"]  # the default profile's value: not an override
+        >>> # the default profile's value: not an override
+        >>> config.table().loc["max_epochs", "source"]
         'profile ci'
     """
     profile = namespace.get("profile", "default")

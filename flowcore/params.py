@@ -1,13 +1,13 @@
-r"""Parameter values as people type them: one reader for the pipeline's ``-p``, the profile files and
-values that reach a notebook as text.
+r"""Parameter values as people type them: one reader for the pipeline's ``-p``, the profile files
+and values that reach a notebook as text.
 
 YAML 1.1, which PyYAML speaks, reads ``1e-3`` and ``1E9`` as *strings* (its floats need a dot), so
 ``-p lr 1e-3`` used to fail validation with a number in hand. :func:`parse_value` reads YAML with
-the float syntax of YAML 1.2 and Python (``1e-3``, ``1E9``, ``.5``, ``1_000.5``) added; integers keep
-YAML's ``1_000``; ``true``/``false`` and ``null`` keep their meaning (YAML 1.1's ``yes``/``no``/``on``/
-``off`` do not become booleans); a word stays a word. A value
-that is not YAML at all (``[10,20``) raises a one-line ``ValueError`` naming the parameter, the text
-and the expected form.
+the float syntax of YAML 1.2 and Python (``1e-3``, ``1E9``, ``.5``, ``1_000.5``) added; integers
+keep YAML's ``1_000``; ``true``/``false`` and ``null`` keep their meaning (YAML 1.1's
+``yes``/``no``/``on``/``off`` do not become booleans); a word stays a word. A value that is not
+YAML at all (``[10,20``) raises a one-line ``ValueError`` naming the parameter, the text and the
+expected form.
 """
 
 from __future__ import annotations
@@ -49,12 +49,14 @@ def parse_value(name: str, text: str) -> Any:
     Example:
         >>> parse_value("lr", "1e-3"), parse_value("lr", "1E9"), parse_value("n_train", "1_000")
         (0.001, 1000000000.0, 1000)
-        >>> parse_value("dims", "[10, 20]"), parse_value("alpha", "null"), parse_value("device", "cpu"), parse_value("zero_init", "yes")
-        ([10, 20], None, 'cpu', 'yes')
+        >>> parse_value("dims", "[10, 20]"), parse_value("alpha", "null")
+        ([10, 20], None)
+        >>> parse_value("device", "cpu"), parse_value("zero_init", "yes")
+        ('cpu', 'yes')
         >>> parse_value("dims", "[10,20")
         Traceback (most recent call last):
         ...
-        ValueError: dims: cannot read '[10,20' as a value (expected ',' or ']' at its end); expected a number (0.001, 1e-3, 1_000), true/false, null, a word, or a list such as [10, 20]
+        ValueError: dims: cannot read '[10,20' as a value (expected ',' or ']' at its end); ...
     """
     try:
         return yaml.load(text, Loader=_Loader)
@@ -73,12 +75,15 @@ def parse_value(name: str, text: str) -> Any:
 
 
 def coerce(name: str, value: Any) -> Any:
-    """``value`` read with :func:`parse_value` when it is text that reads as a number, bool, null or list;
-    anything else unchanged (so ``"tanh"`` stays ``"tanh"`` and ``"[1,"`` reaches validation as text).
+    """``value`` read with :func:`parse_value` when it is text that reads as a number, bool, null or
+    list; anything else unchanged (so ``"tanh"`` stays ``"tanh"`` and ``"[1,"`` reaches validation
+    as text).
 
     Example:
-        >>> coerce("lr", "1e-3"), coerce("lr", 0.01), coerce("log_scale", "tanh"), coerce("dims", "[10, 20]")
-        (0.001, 0.01, 'tanh', [10, 20])
+        >>> coerce("lr", "1e-3"), coerce("lr", 0.01)
+        (0.001, 0.01)
+        >>> coerce("log_scale", "tanh"), coerce("dims", "[10, 20]")
+        ('tanh', [10, 20])
     """
     if not isinstance(value, str):
         return value
@@ -90,7 +95,8 @@ def coerce(name: str, value: Any) -> Any:
 
 
 def load_yaml(path: Path) -> Any:
-    """A YAML file read by the same rules as :func:`parse_value` (profiles: ``lr: 1e-3`` is a number).
+    """A YAML file read by the same rules as :func:`parse_value` (profiles: ``lr: 1e-3`` is a
+    number).
 
     Raises:
         ValueError: Naming the file and the line when it is not valid YAML.

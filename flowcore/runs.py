@@ -2,7 +2,8 @@ r"""Trained flows, cached: a flow is trained once per canonical config and loade
 
 :func:`train_or_load` is the one place a flow is built, trained and cached. Its cache key is
 :func:`flowcore.cache.job_key` of the caller's spec (what the data and the architecture are)
-together with the :class:`~flowcore.train.TrainConfig`; the device is not part of it, so a flow
+together with the :class:`~flowcore.train.TrainConfig` and the sizes of the training and
+validation sets (:meth:`~flowcore.train.TrainConfig.key`); the device is not part of it, so a flow
 trained on the CPU serves a GPU run. The initial weights come from ``train.seed`` through
 :func:`flowcore.rng.seeded`.
 
@@ -58,6 +59,7 @@ def train_or_load(
     train: TrainConfig,
     device: torch.device | str = "cpu",
     *,
+    sizes: tuple[int, int] | None = None,
     extras: Callable[[], Mapping[str, Tensor]] | None = None,
     loss_terms: Sequence[LossTerm] = (),
     progress: bool | None = None,
@@ -70,19 +72,25 @@ def train_or_load(
         spec: What makes this flow this flow besides ``train``: the data's recipe and dimension, the
             architecture, and a name for any ``loss_terms`` (callables cannot be hashed).
         build: Makes the untrained flow; called under ``rng.seeded(train.seed)``.
-        data: Returns ``(x_train, x_val)`` on the CPU in the flow's dtype; called only to train.
+        data: Returns ``(x_train, x_val)`` on the CPU in the flow's dtype; called only to train
+            when ``sizes`` is given.
+        sizes: ``(len(x_train), len(x_val))``, for the key; ``None``: ``data()`` is called first
+            to count them (give them when drawing the data costs). Sets of other sizes raise a
+            ``ValueError``.
         extras: Computes tensors to keep beside the weights (called only to train, after ``data``).
 
     Example:
         >>> import os, tempfile
         >>> from unittest import mock
         >>> from flowcore.config import FlowConfig
-        >>> cfg = TrainConfig(n_train=64, n_val=16, max_epochs=1, batch_size=32)
+        >>> cfg = TrainConfig(max_epochs=1, batch_size=32)
         >>> x = torch.randn(80, 2, generator=rng.generator(0))
-        >>> build, data = lambda: FlowConfig(n_couplings=1, hidden=[4]).build(2), lambda: (x[:64], x[64:])
-        >>> with tempfile.TemporaryDirectory() as folder, mock.patch.dict(os.environ, {"FLOWCORE_CACHE": folder}):
-        ...     first = train_or_load({"doc": 1}, build, data, cfg, progress=False)
-        ...     again = train_or_load({"doc": 1}, build, data, cfg, progress=False)
+        >>> build = lambda: FlowConfig(n_couplings=1, hidden=[4]).build(2)
+        >>> data = lambda: (x[:64], x[64:])
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     with mock.patch.dict(os.environ, {"FLOWCORE_CACHE": folder}):
+        ...         first = train_or_load({"doc": 1}, build, data, cfg, progress=False)
+        ...         again = train_or_load({"doc": 1}, build, data, cfg, progress=False)
         >>> first.from_cache, again.from_cache, len(again.history.val_nll)
         (False, True, 1)
     """
@@ -107,13 +115,7 @@ def train_or_load(
         ]
 
     (run,) = _train_or_load(
-        [{**spec, "train": train}],
-        [build],
-        [data],
-        [train],
-        [extras],
-        torch.device(device),
-        train_one,
+        [dict(spec)], [build], [data], [train], [sizes], [extras], torch.device(device), train_one
     )
     return run
 
@@ -125,16 +127,17 @@ def train_or_load_many(
     trains: Sequence[TrainConfig],
     device: torch.device | str = "cpu",
     *,
+    sizes: Sequence[tuple[int, int] | None] | None = None,
     extras: Sequence[Callable[[], Mapping[str, Tensor]]] | None = None,
     progress: bool | None = None,
     description: str = "training",
 ) -> list[Run]:
     """:func:`train_or_load` for many flows of one architecture: one :class:`Run` per ``k``.
 
-    Flow ``k`` is the cache entry of ``{**specs[k], "trainer": "batched", "train": trains[k]}``,
-    with the same fields as :func:`train_or_load`'s (``extras[k]()`` is called after ``datas[k]()``,
-    as there). The entries found are
-    loaded; all the missing ones are trained together in one
+    Flow ``k`` is the cache entry of ``{**specs[k], "trainer": "batched"}`` with ``trains[k]`` and
+    ``sizes[k]``, keyed as :func:`train_or_load` keys its flow (``extras[k]()`` is called after
+    ``datas[k]()``, as there; ``sizes=None``: every ``datas[k]()`` counts its own). The entries
+    found are loaded; all the missing ones are trained together in one
     :func:`~flowcore.train_many.fit_many` call (so their ``trains`` must be equal except for
     ``seed``), each from ``builds[k]()`` called under ``rng.seeded(trains[k].seed)``, and saved once
     all have trained: if training raises, nothing of this call is cached. Under
@@ -144,23 +147,26 @@ def train_or_load_many(
         >>> import os, tempfile
         >>> from unittest import mock
         >>> from flowcore.config import FlowConfig
-        >>> cfgs = [TrainConfig(n_train=64, n_val=16, max_epochs=1, batch_size=32, seed=s) for s in (0, 1)]
+        >>> cfgs = [TrainConfig(max_epochs=1, batch_size=32, seed=s) for s in (0, 1)]
         >>> x = torch.randn(80, 2, generator=rng.generator(0))
-        >>> build, data = lambda: FlowConfig(n_couplings=1, hidden=[4]).build(2), lambda: (x[:64], x[64:])
-        >>> with tempfile.TemporaryDirectory() as folder, mock.patch.dict(os.environ, {"FLOWCORE_CACHE": folder}):
-        ...     first = train_or_load_many([{"doc": 1}] * 2, [build] * 2, [data] * 2, cfgs, progress=False)
-        ...     again = train_or_load_many([{"doc": 1}] * 2, [build] * 2, [data] * 2, cfgs, progress=False)
+        >>> build = lambda: FlowConfig(n_couplings=1, hidden=[4]).build(2)
+        >>> data = lambda: (x[:64], x[64:])
+        >>> args = [{"doc": 1}] * 2, [build] * 2, [data] * 2, cfgs
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     with mock.patch.dict(os.environ, {"FLOWCORE_CACHE": folder}):
+        ...         first = train_or_load_many(*args, progress=False)
+        ...         again = train_or_load_many(*args, progress=False)
         >>> [r.from_cache for r in first], [r.from_cache for r in again]
         ([False, False], [True, True])
     """
     n = len(specs)
-    if not (len(builds) == len(datas) == len(trains) == n) or (
-        extras is not None and len(extras) != n
+    if not (len(builds) == len(datas) == len(trains) == n) or any(
+        given is not None and len(given) != n for given in (sizes, extras)
     ):
         raise ValueError(
-            f"specs, builds, datas, trains (and extras) must have one entry per flow, got {n}, {len(builds)}, {len(datas)}, {len(trains)}"
+            "specs, builds, datas, trains (and sizes, extras) must have one entry per flow, got "
+            f"{n}, {len(builds)}, {len(datas)}, {len(trains)}"
         )
-    keys = [{**spec, "trainer": "batched", "train": train} for spec, train in zip(specs, trains)]
 
     def train_together(
         flows: list[nn.Module],
@@ -173,7 +179,14 @@ def train_or_load_many(
         )
 
     return _train_or_load(
-        keys, builds, datas, trains, extras or [None] * n, torch.device(device), train_together
+        [{**spec, "trainer": "batched"} for spec in specs],
+        builds,
+        datas,
+        trains,
+        sizes or [None] * n,
+        extras or [None] * n,
+        torch.device(device),
+        train_together,
     )
 
 
@@ -188,20 +201,29 @@ def _usable(entry: Any, flow: nn.Module) -> bool:
 
 
 def _train_or_load(
-    keys: Sequence[Mapping[str, Any]],
+    specs: Sequence[Mapping[str, Any]],
     builds: Sequence[Callable[[], nn.Module]],
     datas: Sequence[Callable[[], tuple[Tensor, Tensor]]],
     trains: Sequence[TrainConfig],
+    sizes: Sequence[tuple[int, int] | None],
     extras: Sequence[Callable[[], Mapping[str, Tensor]] | None],
     device: torch.device,
     train: Callable[
         [list[nn.Module], list[Tensor], list[Tensor], list[TrainConfig]], list[History]
     ],
 ) -> list[Run]:
-    """Flow ``k`` is the cache entry of ``keys[k]``: loaded when cached, else built under
-    ``rng.seeded(trains[k].seed)`` and trained, in place, by one call ``train(flows, x_trains,
-    x_vals, configs)`` together with every other missing flow (a key repeated trains once). The
-    entries are saved once all have trained, so a training that raises caches nothing."""
+    """Flow ``k`` is the cache entry of ``specs[k]`` with ``"train"``: ``trains[k]`` and the data
+    sizes (``sizes[k]``, or counted from ``datas[k]()`` when ``None``); loaded when cached, else
+    built under ``rng.seeded(trains[k].seed)`` and trained, in place, by one call ``train(flows,
+    x_trains, x_vals, configs)`` together with every other missing flow (a key repeated trains
+    once). The entries are saved once all have trained, so a training that raises caches nothing."""
+    counted: dict[int, tuple[Tensor, Tensor]] = {}
+    keys = []
+    for k, size in enumerate(sizes):
+        if size is None:
+            counted[k] = datas[k]()
+            size = tuple(len(x) for x in counted[k])
+        keys.append({**specs[k], "train": trains[k].key(*size)})
 
     def fresh(k: int) -> nn.Module:
         with rng.seeded(trains[k].seed):
@@ -221,7 +243,13 @@ def _train_or_load(
         first = [ks[0] for ks in todo.values()]
         flows, x_trains, x_vals, kept = [], [], [], []
         for k in first:
-            x_train, x_val = datas[k]()
+            x_train, x_val = counted.pop(k) if k in counted else datas[k]()
+            expected = (keys[k]["train"]["n_train"], keys[k]["train"]["n_val"])
+            if (len(x_train), len(x_val)) != expected:
+                raise ValueError(
+                    f"the data of flow {k} hold {len(x_train)} training and {len(x_val)} "
+                    f"validation samples; its sizes say {expected}"
+                )
             kept.append(
                 {
                     name: v.cpu()

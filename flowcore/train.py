@@ -1,4 +1,5 @@
-r"""Maximum-likelihood training of a flow: :math:`\max_\theta \frac1n\sum_i \log p_\theta(x_i)` (Eq. 15).
+r"""Maximum-likelihood training of a flow: :math:`\max_\theta \frac1n\sum_i \log p_\theta(x_i)`
+(Eq. 15).
 
 ``fit`` runs Adam on minibatches, tracks a held-out validation NLL, stops early when it stops
 improving and restores the best weights (``stopping="early"``), or trains a fixed number of epochs
@@ -15,21 +16,22 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
-from typing import ClassVar
 from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from flowcore import status
+from flowcore.cache import canonical
+from flowcore.config import Checked
 from flowcore.validation import (
     check_choice,
     check_int,
     check_non_negative,
     check_positive,
     checked,
-    validate_fields,
 )
 
 __all__ = ["TrainConfig", "History", "Tracker", "fit", "show_progress"]
@@ -40,12 +42,16 @@ LossTerm = Callable[[Tensor, list[Tensor]], Tensor]
 
 
 @dataclass(frozen=True)
-class TrainConfig:
-    """Training settings (the thesis states none of them; these are ours). Defaults: the ``default`` profile.
+class TrainConfig(Checked):
+    """Optimiser and training-loop settings (the thesis states none of them; these are ours).
+    Defaults: the ``default`` profile's de Bruin section.
+
+    It holds no data sizes: :func:`fit` and :func:`flowcore.train_many.fit_many` train on the
+    tensors they are given, and the caller that draws the data states its sizes (the cache key of a
+    trained flow, :func:`flowcore.runs.train_or_load`, takes them from there). Every study's config
+    has it as its ``train`` section, under the flat names below.
 
     Attributes:
-        n_train: Training-set size, samples drawn from p.
-        n_val: Held-out validation-set size, for early stopping.
         batch_size: Minibatch size.
         lr: Adam learning rate.
         max_epochs: Upper bound on epochs.
@@ -55,15 +61,15 @@ class TrainConfig:
             the last hundredths of a nat need the smaller steps.
         min_delta: Smallest validation-NLL decrease (nats) that counts as an improvement.
         seed: Seed of the initial weights and the minibatch order.
-        stopping: ``"early"``: stop after ``patience`` epochs without improvement, halve the learning
-            rate on plateaus and keep the best weights; ``"fixed"``: train all ``max_epochs`` at the
-            constant ``lr`` and keep the last weights (the plain recipe a paper that states neither
-            would most likely have used).
+        stopping: ``"early"``: stop after ``patience`` epochs without improvement, halve the
+            learning rate on plateaus and keep the best weights; ``"fixed"``: train all
+            ``max_epochs`` at the constant ``lr`` and keep the last weights (the plain recipe a
+            paper that states neither would most likely have used).
 
     Example:
-        >>> config = TrainConfig(n_train=100000.0, lr=0.003)
-        >>> config.n_train, config.lr, config == TrainConfig(n_train=100000, lr=0.003)
-        (100000, 0.003, True)
+        >>> config = TrainConfig(max_epochs=40.0, lr=0.003)
+        >>> config.max_epochs, config.lr, config == TrainConfig(max_epochs=40, lr=0.003)
+        (40, 0.003, True)
         >>> TrainConfig(batch_size=0)
         Traceback (most recent call last):
         ...
@@ -72,8 +78,6 @@ class TrainConfig:
 
     STOPPING: ClassVar[tuple[str, ...]] = ("early", "fixed")
 
-    n_train: int = field(default=100_000, metadata=checked(check_int, minimum=2))
-    n_val: int = field(default=10_000, metadata=checked(check_int, minimum=2))
     batch_size: int = field(default=512, metadata=checked(check_int, minimum=1))
     lr: float = field(default=1e-3, metadata=checked(check_positive))
     max_epochs: int = field(default=40, metadata=checked(check_int, minimum=1))
@@ -85,9 +89,26 @@ class TrainConfig:
         default="early", metadata=checked(check_choice, allowed=STOPPING) | {"key_default": True}
     )
 
-    def __post_init__(self):
-        # Store the checked values, so that 100000.0 and 100000 are one config (and one cache key).
-        validate_fields(self)
+    def key(self, n_train: int, n_val: int) -> dict[str, Any]:
+        """What a trained flow's cache key holds under ``"train"``: these settings and the sizes of
+        the training and validation sets, side by side, as when this class held the sizes too (so
+        the keys of the flows cached then stay put).
+
+        Example:
+            >>> from flowcore.cache import canonical
+            >>> key = TrainConfig(lr=0.003).key(100000.0, 10000)
+            >>> key["n_train"], key["lr"], key == {**canonical(TrainConfig(lr=0.003)), **key}
+            (100000, 0.003, True)
+            >>> TrainConfig().key(1, 10)
+            Traceback (most recent call last):
+            ...
+            ValueError: n_train must be an integer ≥ 2, got 1
+        """
+        return {
+            **canonical(self),
+            "n_train": check_int("n_train", n_train, minimum=2),
+            "n_val": check_int("n_val", n_val, minimum=2),
+        }
 
 
 @dataclass
@@ -134,13 +155,13 @@ class Tracker:
       from the last improvement or the last halving (a halving that would change it by 1e-8 or less
       is skipped). This is ``torch.optim.lr_scheduler.ReduceLROnPlateau(mode="min", factor=0.5,
       patience=lr_patience, threshold=min_delta, threshold_mode="abs")`` with its defaults
-      ``cooldown=0``, ``min_lr=0``, ``eps=1e-8``, written out because ``fit_many`` needs one schedule
-      per flow (the scheduler halves all of an optimizer's param groups on one metric).
+      ``cooldown=0``, ``min_lr=0``, ``eps=1e-8``, written out because ``fit_many`` needs one
+      schedule per flow (the scheduler halves all of an optimizer's param groups on one metric).
     * Training stops after ``patience`` stale epochs in a row; :meth:`finish` then restores the
       best weights.
 
-    With ``"fixed"`` every epoch is the latest ``best_epoch``, the learning rate stays ``config.lr``,
-    only ``max_epochs`` stops training, and the last weights are kept.
+    With ``"fixed"`` every epoch is the latest ``best_epoch``, the learning rate stays
+    ``config.lr``, only ``max_epochs`` stops training, and the last weights are kept.
 
     Example:
         >>> flow = torch.nn.Linear(1, 1)
@@ -174,8 +195,8 @@ class Tracker:
         parts: Sequence[tuple[str, float | Tensor]] = (),
         hint: str = "",
     ) -> None:
-        """Raise ``FloatingPointError`` unless the minibatch ``loss`` is finite, naming the ``parts``
-        (scalars) that are not."""
+        """Raise ``FloatingPointError`` unless the minibatch ``loss`` is finite, naming the
+        ``parts`` (scalars) that are not."""
         value = _scalar(loss)
         if math.isfinite(value):
             return
@@ -188,7 +209,8 @@ class Tracker:
             or f"the sum = {value}"
         )
         raise FloatingPointError(
-            f"{self.name}training loss became {value} at epoch {epoch}, step {step} (lr={self.config.lr}); not finite: {bad}; "
+            f"{self.name}training loss became {value} at epoch {epoch}, step {step} "
+            f"(lr={self.config.lr}); not finite: {bad}; "
             f"try a lower lr or check the data scale{hint}"
         )
 
@@ -222,7 +244,8 @@ class Tracker:
         return self.stale < self.config.patience
 
     def finish(self, flow: nn.Module, seconds: float) -> History:
-        """Put ``flow`` in eval mode with the weights to keep (the best, if any were copied); return the history."""
+        """Put ``flow`` in eval mode with the weights to keep (the best, if any were copied); return
+        the history."""
         flow.eval()
         if self.best_state is not None:
             flow.load_state_dict(self.best_state)
@@ -231,7 +254,8 @@ class Tracker:
 
 
 def show_progress() -> bool:
-    """Whether to draw progress bars: ``$FLOWCORE_PROGRESS`` (``0``/``1``) if set, else only on a terminal.
+    """Whether to draw progress bars: ``$FLOWCORE_PROGRESS`` (``0``/``1``) if set, else only on a
+    terminal.
 
     Example:
         >>> from unittest import mock
@@ -257,7 +281,8 @@ def _mean_nll(flow: nn.Module, x: Tensor, batch_size: int) -> float:
 
 
 def _check_loss_terms(loss_terms) -> tuple[tuple[str, Callable], ...]:
-    """``loss_terms`` as ``((name, term), ...)``; a ``ValueError`` unless it is a list of callables."""
+    """``loss_terms`` as ``((name, term), ...)``; a ``ValueError`` unless it is a list of
+    callables."""
     if (
         callable(loss_terms)
         or isinstance(loss_terms, (str, bytes))
@@ -265,13 +290,15 @@ def _check_loss_terms(loss_terms) -> tuple[tuple[str, Callable], ...]:
     ):
         hint = " (wrap a single term in a list)" if callable(loss_terms) else ""
         raise ValueError(
-            f"loss_terms must be a list of callables term(batch, log_scales) -> scalar tensor, got {loss_terms!r}{hint}"
+            "loss_terms must be a list of callables term(batch, log_scales) -> scalar tensor, "
+            f"got {loss_terms!r}{hint}"
         )
     terms = tuple(loss_terms)
     for i, term in enumerate(terms):
         if not callable(term):
             raise ValueError(
-                f"loss_terms[{i}] must be a callable term(batch, log_scales) -> scalar tensor, got {term!r} ({type(term).__name__})"
+                f"loss_terms[{i}] must be a callable term(batch, log_scales) -> scalar tensor, "
+                f"got {term!r} ({type(term).__name__})"
             )
     return tuple(
         (f"loss term {i} ({getattr(term, '__name__', type(term).__name__)})", term)
@@ -319,7 +346,10 @@ def fit(
 
     Each step minimises, on a minibatch :math:`B`,
 
-    .. math:: L = -\frac1{|B|}\sum_{x \in B} \log p_\theta(x) + \sum_k \mathrm{term}_k(B, (s_1, \dots, s_K)),
+    .. math::
+
+        L = -\frac1{|B|}\sum_{x \in B} \log p_\theta(x)
+            + \sum_k \mathrm{term}_k(B, (s_1, \dots, s_K)),
 
     where :math:`s_j` is coupling :math:`j`'s log-scale on the batch, from the same forward pass
     as the NLL. A Jacobian regulariser such as :math:`\gamma\sum_j \|s_j\|^2` (or a negative
@@ -336,7 +366,8 @@ def fit(
         callback: Called as ``callback(epoch, history)`` after every epoch (may raise to abort).
         description: The progress bar's label.
         loss_terms: Callables ``term(batch, log_scales) -> scalar tensor``, added to the loss;
-            ``log_scales`` is a list with one tensor of shape ``(batch, n_transformed)`` per coupling.
+            ``log_scales`` is a list with one tensor of shape ``(batch, n_transformed)`` per
+            coupling.
 
     Raises:
         ValueError: If the data contain NaN or inf, or ``loss_terms`` is not a list of callables
@@ -350,15 +381,17 @@ def fit(
         >>> x = torch.randn(64, 2, generator=torch.Generator().manual_seed(0))
         >>> def shrink_log_scales(batch, log_scales):
         ...     return 1e-2 * sum(s.square().sum(-1).mean() for s in log_scales)
-        >>> config = TrainConfig(n_train=64, n_val=64, batch_size=32, max_epochs=2)
-        >>> history = fit(RealNVP(2, n_couplings=2, hidden=(8,)), x, x, config, progress=False, loss_terms=[shrink_log_scales])
+        >>> config = TrainConfig(batch_size=32, max_epochs=2)
+        >>> flow = RealNVP(2, n_couplings=2, hidden=(8,))
+        >>> history = fit(flow, x, x, config, progress=False, loss_terms=[shrink_log_scales])
         >>> len(history.val_nll)
         2
     """
     terms = _check_loss_terms(loss_terms)
     if terms and not callable(getattr(flow, "log_prob_and_log_scales", None)):
         raise ValueError(
-            f"loss_terms need a flow with log_prob_and_log_scales(x) (a flowcore.flows.Flow), got {type(flow).__name__}"
+            "loss_terms need a flow with log_prob_and_log_scales(x) (a flowcore.flows.Flow), "
+            f"got {type(flow).__name__}"
         )
     for name, x in (("x_train", x_train), ("x_val", x_val)):
         if not torch.isfinite(x).all():

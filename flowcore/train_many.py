@@ -78,7 +78,8 @@ def _check_configs(configs: Sequence[TrainConfig]) -> TrainConfig:
         for f in dataclasses.fields(TrainConfig):
             if f.name != "seed" and getattr(config, f.name) != getattr(configs[0], f.name):
                 raise ValueError(
-                    f"configs must be equal except seed: configs[{k}].{f.name} = {getattr(config, f.name)!r} "
+                    "configs must be equal except seed: "
+                    f"configs[{k}].{f.name} = {getattr(config, f.name)!r} "
                     f"differs from configs[0].{f.name} = {getattr(configs[0], f.name)!r}"
                 )
     return configs[0]
@@ -94,15 +95,18 @@ def _plan(flows: Sequence[nn.Module]) -> tuple[list, list[list[nn.Parameter]]]:
     for k, flow in enumerate(flows):
         if type(flow) is not type(first):
             raise ValueError(
-                f"flows must share one architecture: flows[{k}] is a {type(flow).__name__}, flows[0] a {type(first).__name__}"
+                f"flows must share one architecture: flows[{k}] is a {type(flow).__name__}, "
+                f"flows[0] a {type(first).__name__}"
             )
         if {n: v.shape for n, v in flow.state_dict().items()} != shapes:
             raise ValueError(
-                f"flows must share one architecture: flows[{k}]'s state_dict keys or shapes differ from flows[0]'s"
+                f"flows must share one architecture: flows[{k}]'s state_dict keys or shapes "
+                "differ from flows[0]'s"
             )
         if not isinstance(flow, Flow) or type(flow).log_prob is not Flow.log_prob:
             raise ValueError(
-                f"flows[{k}] must be a flowcore.flows.Flow that keeps Flow.log_prob, got {type(flow).__name__}"
+                f"flows[{k}] must be a flowcore.flows.Flow that keeps Flow.log_prob, "
+                f"got {type(flow).__name__}"
             )
         reason = unsupported_reason(flow)
         if reason is not None:  # the stacked forward runs the fast path's steps, with autograd
@@ -143,7 +147,8 @@ def _plan(flows: Sequence[nn.Module]) -> tuple[list, list[list[nn.Parameter]]]:
                 len(step.net),
             ):
                 raise ValueError(
-                    f"flows must share one architecture: flows[{k}]'s layer {i} has another mask or log-scale map than flows[0]'s"
+                    f"flows must share one architecture: flows[{k}]'s layer {i} has another mask "
+                    "or log-scale map than flows[0]'s"
                 )
         plan.append(step)  # flows[0]'s spec: _stacked_log_prob swaps in the stacked layers
     return plan, per_flow_params
@@ -152,12 +157,12 @@ def _plan(flows: Sequence[nn.Module]) -> tuple[list, list[list[nn.Parameter]]]:
 def _stacked_log_prob(
     x: Tensor, plan: list, params: list[Tensor], log_2pi: Tensor | float = LOG_2PI_F32
 ) -> Tensor:
-    """``log p_k(x[k])`` of shape ``(K, B)`` for ``x`` of shape ``(K, B, D)``: ``Flow.log_prob`` with
-    gradients on, as the same operations in the same order. Each coupling is its spec's reference
-    evaluation (:meth:`~flowcore.flows.spec.CouplingSpec.forward`) with the K flows' layers stacked
-    (one ``torch.baddbmm`` per layer); a permutation's zero log-det is left out (adding 0 is exact).
-    ``log_2pi``: :data:`~flowcore.flows.distributions.LOG_2PI_F32`, or the base's
-    :attr:`~flowcore.flows.StandardNormal.log_2pi` (the same value on the flows' device)."""
+    """``log p_k(x[k])`` of shape ``(K, B)`` for ``x`` of shape ``(K, B, D)``: ``Flow.log_prob``
+    with gradients on, as the same operations in the same order. Each coupling is its spec's
+    reference evaluation (:meth:`~flowcore.flows.spec.CouplingSpec.forward`) with the K flows'
+    layers stacked (one ``torch.baddbmm`` per layer); a permutation's zero log-det is left out
+    (adding 0 is exact). ``log_2pi``: :data:`~flowcore.flows.distributions.LOG_2PI_F32`, or the
+    base's :attr:`~flowcore.flows.StandardNormal.log_2pi` (the same value on the flows' device)."""
     log_det = x.new_zeros(x.shape[:-1])
     weights = iter(params)
     for layer in plan:
@@ -201,7 +206,8 @@ class _Packed:
                 self.optimizer.state[row] = state
 
     def views(self, flat: Tensor) -> list[Tensor]:
-        """Each parameter of ``flat``: ``(m, *shape_j)`` views of the whole buffer, or ``shape_j`` of one row."""
+        """Each parameter of ``flat``: ``(m, *shape_j)`` views of the whole buffer, or ``shape_j``
+        of one row."""
         out, start = [], 0
         for shape, numel in zip(self.shapes, self.numels):
             out.append(flat[..., start : start + numel].view(*flat.shape[:-1], *shape))
@@ -209,14 +215,16 @@ class _Packed:
         return out
 
     def step(self, grads: Sequence[Tensor], lrs: Sequence[float]) -> None:
-        """One Adam step of every row, at learning rates ``lrs``, given each parameter's stacked gradient ``(m, *shape_j)``."""
+        """One Adam step of every row, at learning rates ``lrs``, given each parameter's stacked
+        gradient ``(m, *shape_j)``."""
         flat = torch.cat([g.reshape(len(g), -1) for g in grads], dim=1)
         for group, row, grad, lr in zip(self.optimizer.param_groups, self.rows, flat, lrs):
             row.grad, group["lr"] = grad, lr
         self.optimizer.step()
 
     def keep(self, rows: list[int]) -> None:
-        """Keep only ``rows`` (drop the flows that stopped: frozen, they cost nothing more), with their Adam state."""
+        """Keep only ``rows`` (drop the flows that stopped: frozen, they cost nothing more), with
+        their Adam state."""
         lrs = [self.optimizer.param_groups[a]["lr"] for a in rows]
         states = [self.optimizer.state[self.rows[a]] for a in rows]
         with torch.no_grad():
@@ -231,7 +239,8 @@ def fit_many(
     progress: bool | None = None,
     description: str = "training",
 ) -> list[History]:
-    r"""Train ``flows[k]`` on ``train_sets[k]`` for every ``k`` at once, in place; return their histories.
+    r"""Train ``flows[k]`` on ``train_sets[k]`` for every ``k`` at once, in place; return their
+    histories.
 
     Per flow, this is :func:`flowcore.train.fit` without ``loss_terms``: each step minimises
     :math:`L_k = -\frac1{|B_k|}\sum_{x \in B_k} \log p_{\theta_k}(x)` on a minibatch :math:`B_k` of
@@ -241,9 +250,9 @@ def fit_many(
     ``ReduceLROnPlateau`` schedule; after each epoch the flow's validation NLL (``flow.log_prob``
     on ``val_sets[k]``, as in ``fit``) drives its own :class:`~flowcore.train.Tracker`. A flow
     that has stopped is frozen (its weights and optimizer state no longer change) while the others
-    go on; training ends when every flow has stopped. All flows run as one batched model: one forward and one
-    backward pass of :math:`\sum_k L_k` per step (flow :math:`k`'s gradient is that of :math:`L_k`
-    alone) and one Adam step, with a param group per flow.
+    go on; training ends when every flow has stopped. All flows run as one batched model: one
+    forward and one backward pass of :math:`\sum_k L_k` per step (flow :math:`k`'s gradient is that
+    of :math:`L_k` alone) and one Adam step, with a param group per flow.
 
     So each flow ends with what ``fit(flows[k], train_sets[k], val_sets[k], configs[k])`` would
     give it, up to rounding: in float64 the tests find the weights and histories bitwise equal; in
@@ -259,7 +268,8 @@ def fit_many(
         train_sets: K training sets of one shape, on the flows' device and dtype.
         val_sets: K validation sets of the flows' dimension.
         configs: K :class:`~flowcore.train.TrainConfig` that are equal except for ``seed``.
-        progress: Draw a tqdm bar over epochs; ``None`` decides with :func:`~flowcore.train.show_progress`.
+        progress: Draw a tqdm bar over epochs; ``None`` decides with
+            :func:`~flowcore.train.show_progress`.
         description: The progress bar's label.
 
     Returns:
@@ -279,8 +289,10 @@ def fit_many(
         >>> from flowcore.train import fit
         >>> g = torch.Generator().manual_seed(0)
         >>> xs = [torch.randn(64, 3, generator=g, dtype=torch.float64) for _ in range(2)]
-        >>> configs = [TrainConfig(n_train=64, n_val=64, batch_size=32, max_epochs=3, seed=s) for s in (1, 2)]
-        >>> flows = [RealNVP(3, n_couplings=2, hidden=(8,), permutation_seed=s).double() for s in (1, 2)]
+        >>> configs = [TrainConfig(batch_size=32, max_epochs=3, seed=s) for s in (1, 2)]
+        >>> flows = [
+        ...     RealNVP(3, n_couplings=2, hidden=(8,), permutation_seed=s).double() for s in (1, 2)
+        ... ]
         >>> alone = copy.deepcopy(flows[1])
         >>> histories = fit_many(flows, xs, xs, configs, progress=False)
         >>> h = fit(alone, xs[1], xs[1], configs[1], progress=False)
@@ -290,7 +302,8 @@ def fit_many(
     n = len(flows)
     if n == 0 or not (len(train_sets) == len(val_sets) == len(configs) == n):
         raise ValueError(
-            f"fit_many needs K ≥ 1 flows and as many train_sets, val_sets and configs, got {n}, {len(train_sets)}, {len(val_sets)}, {len(configs)}"
+            "fit_many needs K ≥ 1 flows and as many train_sets, val_sets and configs, "
+            f"got {n}, {len(train_sets)}, {len(val_sets)}, {len(configs)}"
         )
     config = _check_configs(configs)
     plan, flow_params = _plan(flows)
@@ -304,15 +317,18 @@ def fit_many(
                 or len(x) == 0
             ):
                 raise ValueError(
-                    f"{name}[{k}] must be a non-empty (n, {flows[0].base.dim}) tensor, got {getattr(x, 'shape', type(x).__name__)}"
+                    f"{name}[{k}] must be a non-empty (n, {flows[0].base.dim}) tensor, "
+                    f"got {getattr(x, 'shape', type(x).__name__)}"
                 )
             if x.dtype != ref.dtype or x.device != ref.device:
                 raise ValueError(
-                    f"{name}[{k}] is {x.dtype} on {x.device}; the flows are {ref.dtype} on {ref.device}"
+                    f"{name}[{k}] is {x.dtype} on {x.device}; "
+                    f"the flows are {ref.dtype} on {ref.device}"
                 )
             if name == "train_sets" and x.shape != train_sets[0].shape:
                 raise ValueError(
-                    f"train_sets must have one shape: train_sets[{k}] is {tuple(x.shape)}, train_sets[0] {tuple(train_sets[0].shape)}"
+                    f"train_sets must have one shape: train_sets[{k}] is {tuple(x.shape)}, "
+                    f"train_sets[0] {tuple(train_sets[0].shape)}"
                 )
             if not torch.isfinite(x).all():
                 raise ValueError(f"{name}[{k}] contains NaN or inf; training needs finite data")
@@ -331,7 +347,8 @@ def fit_many(
     log_2pi = flows[0].base.log_2pi
     n_train, device = len(train_sets[0]), ref.device
 
-    # The flows still training, in the order of packed's rows and of xs; all three shrink when flows stop.
+    # The flows still training, in the order of packed's rows and of xs; all three shrink when
+    # flows stop.
     active = list(tracks)
     xs = torch.stack(list(train_sets))
     unit = "epochs" if config.stopping == "fixed" else "epochs at most"

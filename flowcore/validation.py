@@ -1,8 +1,8 @@
 """Small checks that turn a bad parameter into a ``ValueError`` naming it and what is allowed.
 
 They run before any expensive work, so a typo in a notebook parameter fails at once. Each has the
-form ``check(name, value, **options) → canonical value``, so a config's field declares its check once
-(:func:`checked`) and :func:`validate_fields` applies it under the field's own name.
+form ``check(name, value, **options) → canonical value``, so a config's field declares its check
+once (:func:`checked`) and :func:`validate_fields` applies it under the field's own name.
 """
 
 from __future__ import annotations
@@ -37,7 +37,8 @@ def checked(check: Callable[..., Any], /, **options) -> dict[str, Any]:
     returns the value's canonical form or raises a ``ValueError`` naming ``name``.
 
     :func:`validate_fields` applies it with the field's own name (behind a section's prefix).
-    Other metadata joins with ``|``: ``metadata=checked(check_choice, allowed=X) | {"key_default": True}``.
+    Other metadata joins with ``|``:
+    ``metadata=checked(check_choice, allowed=X) | {"key_default": True}``.
 
     Example:
         >>> from dataclasses import dataclass, field
@@ -60,8 +61,8 @@ def checked(check: Callable[..., Any], /, **options) -> dict[str, Any]:
 def validate_fields(instance, prefix: str = "") -> None:
     """Run the check every field of the frozen dataclass ``instance`` declares (:func:`checked`), in
     the order of the fields, naming each parameter ``prefix + field name``, and store the canonical
-    values (``100000.0`` becomes ``100000``), so two configs that mean the same compare equal and share
-    one cache key. Fields without a declared check are left as they are.
+    values (``100000.0`` becomes ``100000``), so two configs that mean the same compare equal and
+    share one cache key. Fields without a declared check are left as they are.
 
     Example:
         >>> from dataclasses import dataclass, field
@@ -282,7 +283,8 @@ def check_real_list(name: str, values, positive: bool = False) -> tuple[float, .
 
 
 def check_seeds(name: str, values, distinct: int = 3) -> tuple[int, ...]:
-    """Return the seeds of a spread over seeds: non-negative integers, at least ``distinct`` of them distinct.
+    """Return the seeds of a spread over seeds: non-negative integers, at least ``distinct`` of them
+    distinct.
 
     Example:
         >>> check_seeds("seeds", [0, 1, 2.0])
@@ -299,8 +301,8 @@ def check_seeds(name: str, values, distinct: int = 3) -> tuple[int, ...]:
 
 
 def check_device(name: str, value) -> str:
-    """Return ``value`` unchanged if :func:`flowcore.devices.resolve_device` accepts it (a config keeps
-    ``"auto"`` as ``"auto"``: where it runs is no part of what it computes).
+    """Return ``value`` unchanged if :func:`flowcore.devices.resolve_device` accepts it (a config
+    keeps ``"auto"`` as ``"auto"``: where it runs is no part of what it computes).
 
     Example:
         >>> check_device("device", "cpu")

@@ -5,18 +5,21 @@ A marginalizing flow has a normalizing flow :math:`p^T` on :math:`y = [x, \varep
 are *auxiliary* dimensions. The model of the data is the marginal
 
 .. math:: p(x) = \int p^T(x, \varepsilon)\,d\varepsilon
-    = \mathbb{E}_{\varepsilon \sim \mathcal{N}(0, I_B)}\left[\frac{p^T(x, \varepsilon)}{\mathcal{N}(\varepsilon; 0, I_B)}\right],
+    = \mathbb{E}_{\varepsilon \sim \mathcal{N}(0, I_B)}
+    \left[\frac{p^T(x, \varepsilon)}{\mathcal{N}(\varepsilon; 0, I_B)}\right],
 
 estimated by importance sampling with the proposal :math:`q = \mathcal{N}(0, I_B)` (thesis Eq. 8):
 
 .. math:: \hat p_S(x) = \frac1S \sum_{s=1}^S w_s, \qquad
-    w_s = \frac{p^T(x, \varepsilon_s)}{\mathcal{N}(\varepsilon_s; 0, I_B)}, \qquad \varepsilon_s \sim \mathcal{N}(0, I_B).
+    w_s = \frac{p^T(x, \varepsilon_s)}{\mathcal{N}(\varepsilon_s; 0, I_B)}, \qquad
+    \varepsilon_s \sim \mathcal{N}(0, I_B).
 
 Training maximises the *joint* log-likelihood :math:`\log p^T(x, \varepsilon)` with a fresh
 :math:`\varepsilon \sim \mathcal{N}(0, I_B)` for every observation at every step (thesis Eq. 7 and
 §1.2.1). By Jensen's inequality its expectation is a lower bound on the marginal:
 
-.. math:: \mathbb{E}_\varepsilon \log p^T(x, \varepsilon) + H_B = \mathbb{E}_\varepsilon \log \hat p_1(x) \le
+.. math:: \mathbb{E}_\varepsilon \log p^T(x, \varepsilon) + H_B
+    = \mathbb{E}_\varepsilon \log \hat p_1(x) \le
     \mathbb{E}_\varepsilon \log \hat p_S(x) \le \log p(x), \qquad H_B = \tfrac B2 (1 + \log 2\pi),
 
 where :math:`H_B` is the entropy of :math:`\mathcal{N}(0, I_B)`. With :math:`B = 0` everything
@@ -104,7 +107,8 @@ class ActNorm(Transform):
 
     @torch.no_grad()
     def initialize(self, x: Tensor) -> None:
-        r"""Set :math:`\mu` and :math:`\ell` from the batch ``x`` (shape ``(..., D)``) and mark the layer initialised.
+        r"""Set :math:`\mu` and :math:`\ell` from the batch ``x`` (shape ``(..., D)``) and mark the
+        layer initialised.
 
         ``forward`` calls this on its first training-mode call; call it directly to initialise
         from a chosen batch.
@@ -118,7 +122,8 @@ class ActNorm(Transform):
         rows = x.detach().reshape(-1, self.dim)
         if rows.shape[0] < 2:
             raise ValueError(
-                f"ActNorm's data-dependent initialisation needs a batch of at least 2 rows, got {rows.shape[0]}"
+                "ActNorm's data-dependent initialisation needs a batch of at least 2 rows, "
+                f"got {rows.shape[0]}"
             )
         mean = rows.mean(0)
         sd = rows.std(0, correction=0)
@@ -127,7 +132,8 @@ class ActNorm(Transform):
         self.initialized.fill_(True)
 
     def forward(self, x: Tensor, log_scales: list[Tensor] | None = None) -> tuple[Tensor, Tensor]:
-        """Data → latent: ``(z, log|det ∂z/∂x|)``; initialises first if training and not yet initialised."""
+        """Data → latent: ``(z, log|det ∂z/∂x|)``; initialises first if training and not yet
+        initialised."""
         if self.training and not bool(self.initialized):
             self.initialize(x)
         z = (x - self.loc) * torch.exp(-self.log_scale)
@@ -152,7 +158,8 @@ def r_block_flow(
     r"""The thesis's flow on :math:`\mathbb{R}^Q` (§2.1.4): ActNorm, then ``n_blocks`` R-blocks.
 
     .. math:: f = B^{\mathrm{trunc}}_{L} \circ R_{L-1} \circ \dots \circ R_1 \circ \mathrm{ActNorm},
-        \qquad R = \mathrm{ActNorm} \circ \Pi_{\mathrm{random}} \circ C \circ \Pi_{\mathrm{reverse}} \circ C,
+        \qquad R = \mathrm{ActNorm} \circ \Pi_{\mathrm{random}} \circ C
+        \circ \Pi_{\mathrm{reverse}} \circ C,
         \qquad B^{\mathrm{trunc}} = C \circ \Pi_{\mathrm{reverse}} \circ C,
 
     where :math:`L` = ``n_blocks`` counts every R-block, the truncated last one included. The last
@@ -189,8 +196,11 @@ def r_block_flow(
 
     Example:
         >>> flow = r_block_flow(3, n_blocks=2, hidden=(8,))
-        >>> [type(t).__name__ for t in flow.transform.transforms]
-        ['ActNorm', 'AffineCoupling', 'Permutation', 'AffineCoupling', 'Permutation', 'ActNorm', 'AffineCoupling', 'Permutation', 'AffineCoupling']
+        >>> names = [type(t).__name__ for t in flow.transform.transforms]
+        >>> names[:5]
+        ['ActNorm', 'AffineCoupling', 'Permutation', 'AffineCoupling', 'Permutation']
+        >>> names[5:]
+        ['ActNorm', 'AffineCoupling', 'Permutation', 'AffineCoupling']
         >>> flow.transform.transforms[1].mask.tolist()     # copies the lower ⌊3/2⌋ = 1 coordinate
         [True, False, False]
         >>> flow.autograd_only, flow.log_prob(torch.zeros(4, 3)).shape
@@ -218,17 +228,20 @@ def r_block_flow(
 
 
 def _randn(shape: tuple[int, ...], like: Tensor, generator: torch.Generator | None) -> Tensor:
-    """Standard normals of ``like``'s dtype on its device; with a (CPU) ``generator``, drawn on the CPU and moved."""
+    """Standard normals of ``like``'s dtype on its device; with a (CPU) ``generator``, drawn on the
+    CPU and moved."""
     device = "cpu" if generator is not None else like.device
     return torch.randn(shape, generator=generator, dtype=like.dtype, device=device).to(like.device)
 
 
 class MarginalFlow(nn.Module):
     r"""A marginalizing flow: the flow ``flow`` on :math:`y = [x, \varepsilon] \in \mathbb{R}^{D+B}`
-    and the marginal :math:`p(x) = \int p^T(x, \varepsilon)\,d\varepsilon` it defines (module docstring).
+    and the marginal :math:`p(x) = \int p^T(x, \varepsilon)\,d\varepsilon` it defines (module
+    docstring).
 
     * :meth:`joint_log_prob`: :math:`\log p^T([x, \varepsilon])`, the training objective;
-    * :meth:`training_batch`: :math:`[x, \varepsilon]` with fresh :math:`\varepsilon \sim \mathcal{N}(0, I_B)`;
+    * :meth:`training_batch`: :math:`[x, \varepsilon]` with fresh
+      :math:`\varepsilon \sim \mathcal{N}(0, I_B)`;
     * :meth:`log_prob_marginal`: :math:`\log\hat p_S(x)` (Eq. 8) and its Monte-Carlo standard error;
     * :meth:`sample`: :math:`y \sim p^T`, keep :math:`x = y_{1:D}`.
 
@@ -245,7 +258,8 @@ class MarginalFlow(nn.Module):
         >>> model.dim, model.aux, round(model.aux_entropy, 4)
         (2, 1, 1.4189)
         >>> x = torch.zeros(5, 2)
-        >>> log_p, stderr = model.log_prob_marginal(x, n_samples=10, generator=torch.Generator().manual_seed(0))
+        >>> g = torch.Generator().manual_seed(0)
+        >>> log_p, stderr = model.log_prob_marginal(x, n_samples=10, generator=g)
         >>> log_p.shape, stderr.shape, model.sample(3).shape
         (torch.Size([5]), torch.Size([5]), torch.Size([3, 2]))
     """
@@ -260,7 +274,8 @@ class MarginalFlow(nn.Module):
         base_dim = getattr(getattr(flow, "base", None), "dim", None)
         if base_dim is not None and base_dim != self.dim + self.aux:
             raise ValueError(
-                f"the flow is on R^{base_dim}, but dim + aux = {self.dim} + {self.aux} = {self.dim + self.aux}"
+                f"the flow is on R^{base_dim}, but dim + aux = {self.dim} + {self.aux} = "
+                f"{self.dim + self.aux}"
             )
         self.flow = flow
 
@@ -272,8 +287,9 @@ class MarginalFlow(nn.Module):
 
     @property
     def aux_entropy(self) -> float:
-        r""":math:`H_B = \tfrac B2(1 + \log 2\pi)`, the entropy of :math:`\mathcal{N}(0, I_B)`: the joint
-        bound on :math:`\log p(x)` is :math:`\mathbb{E}_\varepsilon\log p^T(x, \varepsilon) + H_B`.
+        r""":math:`H_B = \tfrac B2(1 + \log 2\pi)`, the entropy of :math:`\mathcal{N}(0, I_B)`: the
+        joint bound on :math:`\log p(x)` is
+        :math:`\mathbb{E}_\varepsilon\log p^T(x, \varepsilon) + H_B`.
 
         Example:
             >>> MarginalFlow(r_block_flow(2, n_blocks=1, hidden=(4,)), dim=2, aux=0).aux_entropy
@@ -286,13 +302,15 @@ class MarginalFlow(nn.Module):
             raise ValueError(f"x must have shape (..., {self.dim}), got {tuple(x.shape)}")
 
     def joint_log_prob(self, x: Tensor, eps: Tensor | None) -> Tensor:
-        r""":math:`\log p^T([x, \varepsilon])` for ``x`` of shape ``(..., D)`` and ``eps`` of shape ``(..., B)``.
+        r""":math:`\log p^T([x, \varepsilon])` for ``x`` of shape ``(..., D)`` and ``eps`` of shape
+        ``(..., B)``.
 
         ``eps`` may be ``None`` when :math:`B = 0`.
 
         Example:
             >>> model = MarginalFlow(r_block_flow(3, n_blocks=1, hidden=(8,)), dim=2, aux=1).eval()
-            >>> model.joint_log_prob(torch.zeros(1, 2), torch.zeros(1, 1))   # the identity at init: log N(0; 0, I_3)
+            >>> # the identity at init: log N(0; 0, I_3)
+            >>> model.joint_log_prob(torch.zeros(1, 2), torch.zeros(1, 1))
             tensor([-2.7568], grad_fn=<AddBackward0>)
         """
         self._check_x(x)
@@ -300,17 +318,20 @@ class MarginalFlow(nn.Module):
             return self.flow.log_prob(x)
         if eps is None or eps.shape[-1] != self.aux:
             raise ValueError(
-                f"eps must have shape (..., {self.aux}), got {None if eps is None else tuple(eps.shape)}"
+                f"eps must have shape (..., {self.aux}), "
+                f"got {None if eps is None else tuple(eps.shape)}"
             )
         return self.flow.log_prob(torch.cat((x, eps), dim=-1))
 
     def training_batch(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        r""":math:`[x, \varepsilon]`, shape ``(..., D + B)``, with :math:`\varepsilon \sim \mathcal{N}(0, I_B)`
-        drawn fresh (from ``generator`` if given, on the CPU, then moved to ``x``'s device); ``x`` itself when :math:`B = 0`.
+        r""":math:`[x, \varepsilon]`, shape ``(..., D + B)``, with
+        :math:`\varepsilon \sim \mathcal{N}(0, I_B)` drawn fresh (from ``generator`` if given, on
+        the CPU, then moved to ``x``'s device); ``x`` itself when :math:`B = 0`.
 
         Example:
             >>> model = MarginalFlow(r_block_flow(3, n_blocks=1, hidden=(8,)), dim=2, aux=1)
-            >>> y = model.training_batch(torch.ones(4, 2), generator=torch.Generator().manual_seed(0))
+            >>> g = torch.Generator().manual_seed(0)
+            >>> y = model.training_batch(torch.ones(4, 2), generator=g)
             >>> y.shape, torch.equal(y[:, :2], torch.ones(4, 2))
             (torch.Size([4, 3]), True)
         """
@@ -322,13 +343,16 @@ class MarginalFlow(nn.Module):
     def log_prob_marginal(
         self, x: Tensor, n_samples: int = 200, generator: torch.Generator | None = None
     ) -> tuple[Tensor, Tensor]:
-        r"""The importance-sampled marginal (Eq. 8) in log space, and its Monte-Carlo standard error.
+        r"""The importance-sampled marginal (Eq. 8) in log space, and its Monte-Carlo standard
+        error.
 
-        With :math:`\varepsilon_s \sim \mathcal{N}(0, I_B)` drawn independently for each row of ``x``
-        and :math:`\log w_s = \log p^T(x, \varepsilon_s) - \log\mathcal{N}(\varepsilon_s; 0, I_B)`,
+        With :math:`\varepsilon_s \sim \mathcal{N}(0, I_B)` drawn independently for each row of
+        ``x`` and
+        :math:`\log w_s = \log p^T(x, \varepsilon_s) - \log\mathcal{N}(\varepsilon_s; 0, I_B)`,
 
         .. math:: \log\hat p_S(x) = \operatorname{logsumexp}_s \log w_s - \log S, \qquad
-            \mathrm{SE} = \frac{\mathrm{sd}_s(r_s)}{\sqrt S}, \quad r_s = \frac{w_s}{\hat p_S(x)} = e^{\log w_s - \log\hat p_S(x)},
+            \mathrm{SE} = \frac{\mathrm{sd}_s(r_s)}{\sqrt S}, \quad
+            r_s = \frac{w_s}{\hat p_S(x)} = e^{\log w_s - \log\hat p_S(x)},
 
         the delta-method standard error of :math:`\log\hat p_S`,
         :math:`\mathrm{sd}(w)/(\sqrt S\,\overline{w})`, computed from the normalised weights
@@ -356,7 +380,8 @@ class MarginalFlow(nn.Module):
             >>> model = MarginalFlow(r_block_flow(3, n_blocks=1, hidden=(8,)), dim=2, aux=1).eval()
             >>> with torch.no_grad():
             ...     log_p, se = model.log_prob_marginal(torch.zeros(2, 2), n_samples=50)
-            >>> log_p, bool((se < 1e-6).all())  # the identity at init: log N(0; 0, I_2), up to rounding
+            >>> # the identity at init: log N(0; 0, I_2), up to rounding
+            >>> log_p, bool((se < 1e-6).all())
             (tensor([-1.8379, -1.8379]), True)
         """
         self._check_x(x)
@@ -373,7 +398,8 @@ class MarginalFlow(nn.Module):
             s = min(per_pass, n_samples - start)
             eps = _randn((s, n, self.aux), rows, generator)
             y = torch.cat((rows.expand(s, n, self.dim), eps), dim=-1)
-            # the base's own density (its float32 log 2π), so the proposal cancels it exactly where the joint factorises
+            # the base's own density (its float32 log 2π), so the proposal cancels it exactly where
+            # the joint factorises
             chunks.append(
                 self.flow.log_prob(y.reshape(s * n, -1)).reshape(s, n)
                 - standard_normal_log_prob(eps)
@@ -388,7 +414,8 @@ class MarginalFlow(nn.Module):
         return estimate.reshape(batch_shape), stderr.reshape(batch_shape)
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        r"""``n`` draws of :math:`x`: :math:`y = f^{-1}(z)`, :math:`z \sim \mathcal{N}(0, I_{D+B})`, keep :math:`y_{1:D}`; shape ``(n, D)``.
+        r"""``n`` draws of :math:`x`: :math:`y = f^{-1}(z)`, :math:`z \sim \mathcal{N}(0, I_{D+B})`,
+        keep :math:`y_{1:D}`; shape ``(n, D)``.
 
         Example:
             >>> model = MarginalFlow(r_block_flow(3, n_blocks=1, hidden=(8,)), dim=2, aux=1)
@@ -399,11 +426,13 @@ class MarginalFlow(nn.Module):
 
 
 def marginal_flow(dim: int, aux: int, **kwargs) -> MarginalFlow:
-    r"""A :class:`MarginalFlow` with ``D = dim``, ``B = aux`` on :func:`r_block_flow` ``(dim + aux, **kwargs)``.
+    r"""A :class:`MarginalFlow` with ``D = dim``, ``B = aux`` on :func:`r_block_flow`
+    ``(dim + aux, **kwargs)``.
 
     Example:
         >>> model = marginal_flow(2, 2, n_blocks=2, hidden=(8,))
-        >>> model.flow.base.dim, len([t for t in model.flow.transform.transforms if isinstance(t, AffineCoupling)])
+        >>> transforms = model.flow.transform.transforms
+        >>> model.flow.base.dim, len([t for t in transforms if isinstance(t, AffineCoupling)])
         (4, 4)
     """
     dim = check_int("dim", dim, minimum=1)
@@ -415,7 +444,8 @@ class JointTrainingView(nn.Module):
     r"""Present a :class:`MarginalFlow` to :func:`flowcore.train.fit` as a density on :math:`x`.
 
     ``log_prob(x)`` returns the *joint* log-density :math:`\log p^T(x, \varepsilon)` with a fresh
-    :math:`\varepsilon \sim \mathcal{N}(0, I_B)` per row, so ``fit`` minimises the thesis's objective
+    :math:`\varepsilon \sim \mathcal{N}(0, I_B)` per row, so ``fit`` minimises the thesis's
+    objective
 
     .. math:: L(\theta) = -\frac1{|B|}\sum_{x \in B} \log p^T_\theta(x, \varepsilon_x), \qquad
         \varepsilon_x \sim \mathcal{N}(0, I_B) \text{ redrawn every step},
@@ -447,7 +477,7 @@ class JointTrainingView(nn.Module):
         >>> from flowcore.train import TrainConfig, fit
         >>> x = torch.randn(128, 2, generator=torch.Generator().manual_seed(0)) * 2 + 1
         >>> view = JointTrainingView(marginal_flow(2, 1, n_blocks=1, hidden=(8,)))
-        >>> history = fit(view, x, x, TrainConfig(n_train=128, n_val=128, batch_size=32, max_epochs=2), progress=False)
+        >>> history = fit(view, x, x, TrainConfig(batch_size=32, max_epochs=2), progress=False)
         >>> len(history.val_nll), bool(view.model.flow.transform.transforms[0].initialized)
         (2, True)
     """
@@ -470,7 +500,8 @@ class JointTrainingView(nn.Module):
         return torch.Generator().manual_seed(self.eval_seed)
 
     def log_prob(self, x: Tensor) -> Tensor:
-        r""":math:`\log p^T(x, \varepsilon)` with :math:`\varepsilon \sim \mathcal{N}(0, I_B)` drawn per row (see the class docstring).
+        r""":math:`\log p^T(x, \varepsilon)` with :math:`\varepsilon \sim \mathcal{N}(0, I_B)` drawn
+        per row (see the class docstring).
 
         Example:
             >>> view = JointTrainingView(marginal_flow(2, 1, n_blocks=1, hidden=(8,))).eval()

@@ -41,7 +41,8 @@ STYLE = {
     "gaussian": {"color": "tab:gray", "label": r"ML Gaussian $\log \hat p$"},
     "untrained": {"color": "tab:green", "label": r"untrained flow $\log p_{\theta_0}$"},
 }
-#: The style of each model a sweep table names (``flowcore.studies.debruin2024.sensitivity.MODELS``).
+#: The style of each model a sweep table names
+#: (``flowcore.studies.debruin2024.sensitivity.MODELS``).
 _SWEEP_STYLE = {"RealNVP": "model", "ML Gaussian p̂": "gaussian", "untrained RealNVP": "untrained"}
 
 
@@ -81,7 +82,8 @@ def plot_kdes(
 def _panel_grid(
     n: int, ncols: int, width: float = 4.2, height: float = 3.2
 ) -> tuple[Figure, np.ndarray]:
-    """A figure with ``n`` visible axes in rows of ``ncols``; the spare cells of the last row are hidden."""
+    """A figure with ``n`` visible axes in rows of ``ncols``; the spare cells of the last row are
+    hidden."""
     ncols = min(ncols, n)
     nrows = -(-n // ncols)
     fig, axes = plt.subplots(
@@ -99,13 +101,15 @@ def _shared_legend(fig: Figure, ax: Axes) -> None:
 
 
 def kde_panels(panels: Mapping[str, Mapping[str, np.ndarray]], ncols: int = 2) -> Figure:
-    """One :func:`plot_kdes` panel per entry of ``panels`` (title -> curves), with one shared legend.
+    """One :func:`plot_kdes` panel per entry of ``panels`` (title -> curves), with one shared
+    legend.
 
     Example:
         >>> import matplotlib; matplotlib.use("Agg")
         >>> from flowcore.rng import numpy_stream
         >>> x = numpy_stream(0).standard_normal(500)
-        >>> fig = kde_panels({"s = 0.5": {"model": x, "truth": x}, "s = 2": {"model": 2 * x, "truth": 2 * x}})
+        >>> fig = kde_panels({"s = 0.5": {"model": x, "truth": x},
+        ...                   "s = 2": {"model": 2 * x, "truth": 2 * x}})
         >>> [ax.get_title() for ax in fig.axes], len(fig.legends)
         (['s = 0.5', 's = 2'], 1)
         >>> plt.close(fig)
@@ -123,8 +127,8 @@ def training_curves(
     r"""Excess NLL over :math:`H(p)` per epoch, training and validation, one panel per run.
 
     The validation curve is the KL estimate :math:`D^*_{KL}(p\|p_\theta)` on held-out data, since
-    :math:`H(p, p_\theta) - H(p) = D_{KL}(p\|p_\theta)` (Eq. 10); the axis is symmetric-log so both the
-    first epochs and the last hundredths of a nat are visible.
+    :math:`H(p, p_\theta) - H(p) = D_{KL}(p\|p_\theta)` (Eq. 10); the axis is symmetric-log so both
+    the first epochs and the last hundredths of a nat are visible.
 
     Example:
         >>> import matplotlib; matplotlib.use("Agg")
@@ -159,7 +163,7 @@ def training_curves(
     return fig
 
 
-# --- §5–§8: figures over the families of flowcore.studies.debruin2024.evaluation -------------------------------------
+# --- §5–§8: figures over the families of flowcore.studies.debruin2024.evaluation ----------------
 
 #: Line styles of the four KDE curves of a member panel: test set solid, reference Q(p) dashed.
 MEMBER_STYLE = {
@@ -236,8 +240,10 @@ def versus_s(
     Example:
         >>> import matplotlib; matplotlib.use("Agg")
         >>> import pandas as pd
-        >>> table = pd.DataFrame({"D": 2, "family": "affine", "s": [0.5, 1.0, 2.0], "t": 0.0, "KL": [0.3, 0.0, 0.8], "SE KL": 0.01})
-        >>> fig = versus_s(table, {"RealNVP": ("affine", "KL", {"color": "tab:blue"})}, dims=[2], shifts=[0.0], ylabel="KL (nats)")
+        >>> table = pd.DataFrame({"D": 2, "family": "affine", "s": [0.5, 1.0, 2.0], "t": 0.0,
+        ...                       "KL": [0.3, 0.0, 0.8], "SE KL": 0.01})
+        >>> fig = versus_s(table, {"RealNVP": ("affine", "KL", {"color": "tab:blue"})}, dims=[2],
+        ...                shifts=[0.0], ylabel="KL (nats)")
         >>> fig.axes[0].get_title(), fig.axes[0].get_ylabel(), fig.axes[0].get_xlabel()
         ('D = 2, t = 0', 'KL (nats)', 'scale s')
         >>> plt.close(fig)
@@ -286,13 +292,16 @@ def heatmaps(
     cmap: str = "viridis",
     ncols: int = 2,
 ) -> Figure:
-    """One annotated heat map over (s, t) per panel: ``title -> (family, column)``, at dimension ``dim``.
+    """One annotated heat map over (s, t) per panel: ``title -> (family, column)``, at dimension
+    ``dim``.
 
     Example:
         >>> import matplotlib; matplotlib.use("Agg")
         >>> import pandas as pd
-        >>> table = pd.DataFrame({"D": 2, "family": "affine", "s": [0.5, 0.5, 2.0, 2.0], "t": [0.0, 1.0, 0.0, 1.0], "TNR": [0.1, 0.5, 0.6, 0.9]})
-        >>> fig = heatmaps(table, {"TNR": ("affine", "TNR")}, dim=2, scales=[0.5, 2.0], shifts=[0.0, 1.0])
+        >>> table = pd.DataFrame({"D": 2, "family": "affine", "s": [0.5, 0.5, 2.0, 2.0],
+        ...                       "t": [0.0, 1.0, 0.0, 1.0], "TNR": [0.1, 0.5, 0.6, 0.9]})
+        >>> fig = heatmaps(table, {"TNR": ("affine", "TNR")}, dim=2, scales=[0.5, 2.0],
+        ...                shifts=[0.0, 1.0])
         >>> fig.axes[0].images[0].get_array().tolist()  # rows: s, columns: t
         [[0.1, 0.5], [0.6, 0.9]]
         >>> plt.close(fig)
@@ -328,7 +337,8 @@ def heatmaps(
 
 
 def _needs_symlog(values: np.ndarray, spread: float = 100.0) -> float | None:
-    """The linear range for a symmetric-log axis when a few ``values`` dwarf the rest, else ``None``.
+    """The linear range for a symmetric-log axis when a few ``values`` dwarf the rest, else
+    ``None``.
 
     When the largest magnitude exceeds ``spread`` times the 75th percentile of the magnitudes, a
     linear axis would flatten every other point onto zero; the symlog axis is linear within
@@ -347,13 +357,14 @@ def sweep_panels(summary, metrics: Mapping[str, tuple], title: str = "", ncols: 
     """One panel per claim of a sensitivity sweep: the metric's mean per setting with its interval.
 
     Args:
-        summary: :func:`flowcore.studies.debruin2024.sensitivity.summarise` output: one row per (claim, factor, value,
-            model) with ``metric``, ``CI low`` and ``CI high``.
-        metrics: ``claim -> (description, unit, ...)`` (:data:`flowcore.studies.debruin2024.sensitivity.METRICS`); the
-            description titles the panel, the unit labels its y-axis.
+        summary: :func:`flowcore.studies.debruin2024.sensitivity.summarise` output: one row per
+            (claim, factor, value, model) with ``metric``, ``CI low`` and ``CI high``.
+        metrics: ``claim -> (description, unit, ...)``
+            (:data:`flowcore.studies.debruin2024.sensitivity.METRICS`); the description titles the
+            panel, the unit labels its y-axis.
 
-    RealNVP is blue, the nulls beside it (the ML Gaussian p̂ grey, the untrained RealNVP green), side
-    by side per setting. A panel whose
+    RealNVP is blue, the nulls beside it (the ML Gaussian p̂ grey, the untrained RealNVP green),
+    side by side per setting. A panel whose
     values span orders of magnitude (one setting far off the rest) gets a symmetric-log y-axis,
     said in its label.
 
@@ -429,8 +440,9 @@ def effect_panels(effects, title: str = "", ncols: int = 2) -> Figure:
     Example:
         >>> import matplotlib; matplotlib.use("Agg")
         >>> import pandas as pd
-        >>> effects = pd.DataFrame({"claim": "C5", "factor": ["D", "D"], "level": ["20", "50"], "runs": 6,
-        ...                         "share": [0.0, 0.5], "CI low": [0.0, 0.19], "CI high": [0.39, 0.81]})
+        >>> effects = pd.DataFrame({"claim": "C5", "factor": ["D", "D"], "level": ["20", "50"],
+        ...                         "runs": 6, "share": [0.0, 0.5], "CI low": [0.0, 0.19],
+        ...                         "CI high": [0.39, 0.81]})
         >>> fig = effect_panels(effects)
         >>> fig.axes[0].get_title(), fig.axes[0].get_ylabel()
         ('C5', 'share of runs where it holds (≥ partly)')
@@ -469,14 +481,17 @@ def compare_configs(tables: Mapping[str, object], dim: int, ncols: int = 3) -> F
     KDEs over Q(q^out) and Q(p) over s at t = 0 (§7, C9).
 
     Args:
-        tables: ``{label: family table}`` (:attr:`flowcore.studies.debruin2024.evaluation.Results.table`).
+        tables: ``{label: family table}``
+            (:attr:`flowcore.studies.debruin2024.evaluation.Results.table`).
         dim: The dimension to show.
 
     Example:
         >>> import matplotlib; matplotlib.use("Agg")
         >>> import pandas as pd
-        >>> rows = [{"D": 2, "family": f, "s": s, "t": t, "H*(q,pθ) − H*(q,p)": 0.1 * t, "TNR truth": 0.5, "TNR model": 0.4,
-        ...          "OVL model": 0.2} for f in ("affine", "perturbed", "outlier") for s in (0.5, 1.0) for t in (0.0, 0.5)]
+        >>> rows = [{"D": 2, "family": f, "s": s, "t": t, "H*(q,pθ) − H*(q,p)": 0.1 * t,
+        ...          "TNR truth": 0.5, "TNR model": 0.4, "OVL model": 0.2}
+        ...         for f in ("affine", "perturbed", "outlier")
+        ...         for s in (0.5, 1.0) for t in (0.0, 0.5)]
         >>> fig = compare_configs({"a": pd.DataFrame(rows)}, dim=2)
         >>> [ax.get_ylabel() for ax in fig.axes]
         ['gap (nats)', 'TNR truth − TNR model', 'OVL of log pθ, Q(q^out) vs Q(p)']

@@ -55,7 +55,7 @@ from flowcore.verdicts import family_z_threshold
 
 paper = load_profile("paper")["deboer2020"]
 display(Markdown(
-    f"This run: B ∈ {list(config.aux)}, {len(config.seeds)} seeds per cell, at most {config.max_epochs} epochs (early stopping after {config.patience}), "
+    f"This run: B ∈ {list(config.aux)}, {len(config.seeds)} seeds per cell, at most {config.train.max_epochs} epochs (early stopping after {config.train.patience}), "
     f"S = {config.n_samples} importance samples. The paper profile runs the thesis's grid: B ∈ {paper['aux']}, {len(paper['seeds'])} seeds, "
     f"{paper['max_epochs']} epochs and S = {paper['n_samples']}."
 ))

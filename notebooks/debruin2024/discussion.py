@@ -80,7 +80,7 @@ counts = pd.Series([str(c.verdict) for c in checks]).value_counts()
 display(Markdown(
     f"Of the {len(checks)} claims tested here, {counts.get('reproduced', 0)} reproduced, {counts.get('partly reproduced', 0)} partly, "
     f"{counts.get('not reproduced', 0)} not, and {counts.get('not testable here', 0)} could not be tested at this run's settings "
-    f"(D ∈ {list(config.dims)}, {config.train.n_train:,} training samples, {config.flow.n_couplings} couplings of width {list(config.flow.hidden)}, "
+    f"(D ∈ {list(config.dims)}, {config.n_train:,} training samples, {config.flow.n_couplings} couplings of width {list(config.flow.hidden)}, "
     f"N = {config.n_test:,} per test set). "
     "Where the thesis's claim and our verdict differ, the thesis's figure shows what it saw and the chapter named beside it shows ours "
     "(the thesis's figures are not reproduced as images here); the chapter *Where the thesis's claims hold* searches the settings the thesis leaves open."

@@ -206,7 +206,7 @@ assert not (judged["claim"].isin(regimes.FAILURES) & ~judged["fits p"].astype(bo
 # Each point's levels are the ones its config carries.
 for job in regimes.jobs(config, points)[:: len(config.regime.seeds)]:
     c = job.config
-    assert c.dims == (int(job.labels["D"]),) and c.train.n_train == int(job.labels["n_train"].replace(",", ""))
+    assert c.dims == (int(job.labels["D"]),) and c.n_train == int(job.labels["n_train"].replace(",", ""))
 print(f"all checks passed: {n_runs} runs, {len(regimes.CHECKS)} claims each; the truth reproduces no failure claim; no unfitted flow holds one")
 
 # %% [markdown]

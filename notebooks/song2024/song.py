@@ -47,7 +47,7 @@ from flowcore.report import tables
 from flowcore.studies.debruin2024 import ThesisConfig
 from flowcore.studies.debruin2024 import claims as thesis_claims
 from flowcore.studies.debruin2024.evaluation import results
-from flowcore.studies.song2024 import analysis, claims, deep, linear
+from flowcore.studies.song2024 import analysis, claims, deep, figures
 
 # %% [markdown]
 # ## The linear theory, checked against the optimiser
@@ -74,16 +74,7 @@ checks.style.format("{:.3g}", na_rep="—", subset=numeric).format(na_rep="—",
 # strength (α in pseudo-samples; $G = 1$). The paper gives no δ, α or N for its Fig. 2; these are ours.
 
 # %% tags=["hide-input"]
-xs = np.linspace(-6, 6, 400)
-fig, axes = plt.subplots(1, 2, figsize=(10, 3.4), layout="constrained")
-data = linear.fig2_sample(4.0, n=linear.FIG2_N, seed=0)
-for ax, kind in zip(axes, ("l2", "kl")):
-    for a in linear.FIG2_ALPHAS:
-        ax.plot(xs, linear.density_1d(xs, kind, a, data, None if kind == "l2" else linear.FIG2_G), label=f"α = {a:g}")
-    ax.set_title(f"{kind.upper()} regularisation, δ = 4, N = {linear.FIG2_N}", fontsize=9)
-    ax.set_xlabel("x")
-    ax.set_ylabel("fitted density")
-    ax.legend(fontsize=7)
+fig = figures.fig2_densities(delta=4.0)
 plt.show()
 
 # %% [markdown]
@@ -96,28 +87,11 @@ plt.show()
 # %% tags=["hide-input"]
 grid = analysis.linear_grid(config)
 summary = analysis.linear_summary(grid)
-fig, axes = plt.subplots(1, len(config.outlier_fractions), figsize=(3.2 * len(config.outlier_fractions), 3.2), layout="constrained", squeeze=False)
-for ax, r in zip(axes[0], config.outlier_fractions):
-    cell = summary[np.isclose(summary["r"], r)].pivot(index="α", columns="N/d", values="median KL")
-    shown = np.log10(cell.replace(np.inf, np.nan).to_numpy())
-    im = ax.imshow(shown, aspect="auto", cmap="viridis_r", origin="lower")
-    ax.set_xticks(range(cell.shape[1]), [f"{v:g}" for v in cell.columns], fontsize=7)
-    ax.set_yticks(range(cell.shape[0]), [f"{v:g}" for v in cell.index], fontsize=7)
-    ax.set_xlabel("N/d")
-    ax.set_ylabel("α (pseudo-samples)")
-    ax.set_title(f"r = {r:g}", fontsize=9)
-fig.colorbar(im, ax=axes[0, -1], label="log10 median KL(p‖fit) (nats); blank: MLE undefined")
+fig = figures.linear_heatmaps(summary, config.outlier_fractions)
 plt.show()
-hurts = summary[(summary["N"] > config.linear_dim) & (summary["α"] > 0)]
-mle = summary[(summary["N"] > config.linear_dim) & (summary["α"] == 0)].set_index(["N", "r"])["median KL"]
-worse = hurts[hurts.apply(lambda row: row["median KL"] > mle.loc[(row["N"], row["r"])], axis=1)]
-if len(worse):
-    excess = worse["median KL"] - worse.apply(lambda r_: mle.loc[(r_["N"], r_["r"])], axis=1)
-    top = worse.loc[excess.idxmax()]
-    where = f"; the largest excess, {excess.max():.3f} nats, at N = {int(top['N'])}, r = {top['r']:g}, α = {top['α']:g}"
-else:
-    where = ""
-display(Markdown(f"Shrinking towards G = {config.prior_scale:g}·I hurts (a larger median KL than the MLE) in {len(worse)} of the {len(hurts)} cells with N > d{where}."))
+harm = analysis.shrinkage_harm(summary, config.linear_dim)
+where = f"; the largest excess, {harm.excess:.3f} nats, at N = {harm.N}, r = {harm.r:g}, α = {harm.alpha:g}" if harm.worse else ""
+display(Markdown(f"Shrinking towards G = {config.prior_scale:g}·I hurts (a larger median KL than the MLE) in {harm.worse} of the {harm.cells} cells with N > d{where}."))
 
 # %% [markdown]
 # **Below $N = d + 1$ there is no MLE.** $T$ has rank at most $N - 1 < d$, so along a null direction
@@ -128,8 +102,7 @@ display(Markdown(f"Shrinking towards G = {config.prior_scale:g}·I hurts (a larg
 
 # %% tags=["hide-input"]
 small = analysis.small_n_checks(config)
-falls = [c for c in small.columns if c.startswith("NLL fall")]
-small.groupby("N").agg({"rank T": "max", **{c: ["min", "max"] for c in falls}, "KL(p‖prior)": "median"}).style.format(precision=6)
+analysis.small_n_summary(small).style.format(precision=6)
 
 # %% [markdown]
 # ## Experiment 2: KLJ on deep flows with a known truth
@@ -144,22 +117,7 @@ small.groupby("N").agg({"rank T": "max", **{c: ["min", "max"] for c in falls}, "
 # %% tags=["hide-input"]
 deep_grid = deep.deep_grid(config)
 deep_summary = deep.summarise(deep_grid)
-fig, axes = plt.subplots(2, len(config.deep_outlier_fractions), figsize=(4.6 * len(config.deep_outlier_fractions), 6.4), layout="constrained", squeeze=False)
-gammas = sorted(deep_summary["klj_weight"].unique())
-for i, ds in enumerate(deep.DATASETS):
-    for j, r in enumerate(config.deep_outlier_fractions):
-        ax = axes[i, j]
-        rows = deep_summary[(deep_summary["dataset"] == ds) & np.isclose(deep_summary["r"], r) & (deep_summary["weight_decay"] == 0)]
-        for n, g in rows.groupby("N"):
-            g = g.sort_values("klj_weight")
-            x = np.arange(len(g))
-            ax.errorbar(x, g["KL*(p‖pθ)"], yerr=[g["KL*(p‖pθ)"] - g["CI low"], g["CI high"] - g["KL*(p‖pθ)"]], marker="o", capsize=2, label=f"N = {n}")
-        ax.set_xticks(np.arange(len(gammas)), [f"{k:g}" for k in gammas])
-        ax.set_yscale("log")
-        ax.set_xlabel("klj_weight γ")
-        ax.set_ylabel("KL*(p‖pθ) (nats, log scale)")
-        ax.set_title(f"{ds}, r = {r:g}", fontsize=9)
-        ax.legend(fontsize=7)
+fig = figures.deep_panels(deep_summary, config.deep_outlier_fractions)
 plt.show()
 deep_summary.style.format(precision=3).hide(axis="index")
 
@@ -172,14 +130,13 @@ deep_summary.style.format(precision=3).hide(axis="index")
 
 # %% tags=["hide-input"]
 thesis_config = resolve(ThesisConfig, profile, {}).config
-dim = min(thesis_config.dims, key=lambda dd: (abs(dd - config.thesis_dim), dd))
+dim = thesis_claims.nearest_dim(thesis_config.dims, config.thesis_dim)
 thesis_config = thesis_config.replace(dims=[dim])
 plain_table = results(thesis_config).table
 klj_table = analysis.thesis_with_klj(thesis_config, dim, config.thesis_klj_weight)
-failure = [c for c in thesis_claims.FAMILY_CHECKS if thesis_claims.KIND[c] == "failure"]
-plain_v = {c: str(thesis_claims.assess((thesis_claims.FAMILY_CHECKS[c][0], plain_table)).verdict) for c in failure}
-klj_v = {c: str(thesis_claims.assess((thesis_claims.FAMILY_CHECKS[c][0], klj_table)).verdict) for c in failure}
-pd.DataFrame({"plain": plain_v, f"KLJ γ = {config.thesis_klj_weight:g}": klj_v}).rename_axis(f"claim (D = {dim})")
+klj_label = f"KLJ γ = {config.thesis_klj_weight:g}"
+verdicts = analysis.thesis_verdicts({"plain": plain_table, klj_label: klj_table})
+verdicts.rename_axis(f"claim (D = {dim})")
 
 # %% [markdown]
 # ## The claims
@@ -195,7 +152,7 @@ found = {
     "S7": claims.s_klj_outliers(deep_grid),
     "S8": claims.s_best_gamma(deep_grid),
     "S9": claims.s_bound(analysis.bound_cases()),
-    "S10": claims.s_thesis(plain_v, klj_v),
+    "S10": claims.s_thesis(verdicts["plain"].to_dict(), verdicts[klj_label].to_dict()),
 }
 checks_s = [claims.assess(c, f) for c, f in found.items()]
 display(tables.verdict_html(checks_s, {c: (claims.PAPER[c], "this chapter") for c in claims.CLAIMS}, source_label="the paper", words_label="the paper's words"))

@@ -10,7 +10,8 @@ import pytest
 from bookpipe import chapters
 from flowcore.config import load_profile
 
-#: One bad value per chapter (a study's chapters share its configure call), as (parameter, value, message).
+#: One bad value per chapter (a study's chapters share its configure call), as (parameter, value,
+#: message).
 BAD = {
     "debruin2024/baseline": ("dims", [1], "dims[0] must be an integer ≥ 2, got 1"),
     "debruin2024/generalization": (
@@ -41,10 +42,15 @@ BAD = {
     ),
     "debruin2024/regimes": ("regime_points", 2, "regime_points must be an integer ≥ 3, got 2"),
     "debruin2024/appendices": ("n_test", 0, "n_test must be an integer ≥ 2, got 0"),
-    "kirichenko2020/kirichenko": (
+    "kirichenko2020/couplings": (
         "mask",
         "diagonal",
         "mask must be one of 'checkerboard', 'horizontal', 'cycle'; got 'diagonal'",
+    ),
+    "kirichenko2020/beyond": (
+        "seeds",
+        [3],
+        "seeds must hold at least 2 distinct seeds (an interval over seeds needs two), got [3]",
     ),
     "song2024/song": (
         "outlier_fractions",
@@ -77,6 +83,16 @@ def test_declared_defaults_are_the_default_profile(name):
             assert ast.literal_eval(spec["default"]) == values[knob], (
                 f"{name}: {knob} = {spec['default']} but default.yaml says {values[knob]!r}"
             )
+
+
+def test_the_kirichenko_chapters_declare_the_same_parameters():
+    """The study's two chapters take one profile section and the same knobs, so that one ``-p``
+    means the same in both and the second finds the first's flows under the same cache keys."""
+    first, second = (
+        papermill.inspect_notebook(chapters.chapter_notebook(f"kirichenko2020/{name}"))
+        for name in ("couplings", "beyond")
+    )
+    assert first == second and set(first) >= {"profile", "mask", "channels", "max_epochs"}
 
 
 @pytest.mark.parametrize("name", chapters.CHAPTERS)

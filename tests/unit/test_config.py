@@ -1,4 +1,5 @@
-"""Profiles are the one source of settings: inheritance, unknown names, bad values, canonical keys."""
+"""Profiles are the one source of settings: inheritance, unknown names, bad values, canonical
+keys."""
 
 import dataclasses
 import os
@@ -76,12 +77,14 @@ def test_profiles_inherit_and_state_only_differences():
 def test_validated_values_are_canonical_and_share_a_key():
     a = resolve(ThesisConfig, "default", {"n_train": 100000.0, "dims": (10, 20)}).config
     b = resolve(ThesisConfig, "default", {"n_train": 100_000, "dims": [10, 20]}).config
-    assert a == b and type(a.train.n_train) is int
-    assert job_key("flow", {"train": a.train, "flow": a.flow}) == job_key(
-        "flow", {"train": b.train, "flow": b.flow}
+    assert a == b and type(a.n_train) is int
+    assert job_key("flow", {"train": a.train_key, "flow": a.flow}) == job_key(
+        "flow", {"train": b.train_key, "flow": b.flow}
     )
-    assert job_key("flow", {"train": a.train}) != job_key(
-        "flow", {"train": a.replace(n_train=5000).train}
+    # The data sizes are no training setting, but they are part of how a flow was trained.
+    assert a.replace(n_train=5000).train == a.train
+    assert job_key("flow", {"train": a.train_key}) != job_key(
+        "flow", {"train": a.replace(n_train=5000).train_key}
     )
 
 

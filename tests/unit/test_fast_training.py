@@ -89,7 +89,8 @@ def test_fused_coupling_gradgradcheck_float64(log_scale):
 
 
 def test_fused_coupling_matches_reference_ops_in_float64():
-    # The Function's forward and its gradients equal the coupling's reference ops (float64, no oneDNN).
+    # The Function's forward and its gradients equal the coupling's reference ops (float64, no
+    # oneDNN).
     for layout in LAYOUTS:
         for log_scale in MAPS:
             layer = _coupling(layout, log_scale)
@@ -265,9 +266,7 @@ def test_fit_takes_the_fused_path_and_trains_like_the_reference(gemms, monkeypat
 
     monkeypatch.setattr(FusedAffineCoupling, "apply", counting)
     monkeypatch.setattr(fast, "FUSED_GEMMS", gemms)
-    config = TrainConfig(
-        n_train=256, n_val=64, batch_size=64, lr=1e-3, max_epochs=2, seed=0, stopping="fixed"
-    )
+    config = TrainConfig(batch_size=64, lr=1e-3, max_epochs=2, seed=0, stopping="fixed")
     g = torch.Generator().manual_seed(0)
     x, x_val = torch.randn(256, 6, generator=g) * 2 + 1, torch.randn(64, 6, generator=g) * 2 + 1
     states = {}

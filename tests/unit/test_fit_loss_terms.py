@@ -8,9 +8,7 @@ import torch
 from flowcore.flows import RealNVP
 from flowcore.train import TrainConfig, fit
 
-CONFIG = TrainConfig(
-    n_train=192, n_val=64, batch_size=50, lr=1e-2, max_epochs=3, patience=5, seed=0
-)
+CONFIG = TrainConfig(batch_size=50, lr=1e-2, max_epochs=3, patience=5, seed=0)
 
 
 def _data(dim=3, n=192, seed=0):
@@ -66,9 +64,7 @@ def test_terms_get_the_batch_and_one_log_scale_per_coupling():
         )
         return batch.new_zeros(())
 
-    flow, _ = _train(
-        [record], config=TrainConfig(n_train=192, n_val=64, batch_size=50, max_epochs=1)
-    )
+    flow, _ = _train([record], config=TrainConfig(batch_size=50, max_epochs=1))
     widths = [c.n_transformed for c in flow.transform.transforms if hasattr(c, "n_transformed")]
     assert widths == [2, 1, 2]
     assert [b for b, _, _ in seen] == [

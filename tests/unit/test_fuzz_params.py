@@ -1,14 +1,16 @@
 """Every study's parameters, fuzzed: any value of any type or shape either validates or raises a
 ``ValueError`` that names a parameter (never another exception), and nothing reaches the cache.
 
-The values go through :func:`flowcore.config.resolve` on the ci profile, the path of a notebook and of
-the pipeline, so the text reader and the resource estimate are fuzzed too.
+The values go through :func:`flowcore.config.resolve` on the ci profile, the path of a notebook and
+of the pipeline, so the text reader and the resource estimate are fuzzed too.
 """
 
 import math
 import re
 import warnings
+from dataclasses import fields
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -16,6 +18,7 @@ from flowcore.cache import cache_dir
 from flowcore.config import resolve
 from flowcore.resources import SlowRunWarning
 from flowcore.studies import STUDIES, config_class
+from flowcore.train import TrainConfig
 
 scalars = st.one_of(
     st.none(),
@@ -62,7 +65,8 @@ def _case():
 
 
 def names(message: str, name: str) -> bool:
-    """Whether ``message`` names the parameter ``name`` as a word of its own ("lr" inside "lr_patience" does not count).
+    """Whether ``message`` names the parameter ``name`` as a word of its own ("lr" inside
+    "lr_patience" does not count).
 
     Example:
         >>> names("lr_patience must be an integer", "lr"), names("lr must be positive", "lr")
@@ -100,3 +104,18 @@ def test_any_value_validates_or_names_the_parameter():
     # Counted in this test itself, so it holds when the test runs alone.
     assert len(tried) >= EXAMPLES, f"only {len(tried)} values fuzzed"
     print(f"fuzzed {len(tried)} parameter values over {len(set(tried))} parameters")
+
+
+def test_the_shared_training_section_names_its_parameters_in_every_study():
+    """Every study reads its training settings from the one TrainConfig section under the same flat
+    names, so a bad value of each names that parameter, whichever study it is given to."""
+    for study in STUDIES:
+        known = config_class(study).parameter_names()
+        for f in fields(TrainConfig):
+            if f.name not in known:  # a study whose runs take their own seeds has no ``seed``
+                continue
+            assert known[f.name] == ("train", f.name)
+            for bad in (-1, "x", [1], None, math.nan):
+                with pytest.raises(ValueError) as err:
+                    resolve(config_class(study), "ci", {f.name: bad})
+                assert names(str(err.value), f.name), f"{study}.{f.name}={bad!r}: {err.value}"

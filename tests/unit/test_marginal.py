@@ -38,7 +38,8 @@ F64 = torch.float64
 
 
 def _random_flow(dim, gen, n_blocks=2, hidden=(16, 16), scale=0.3, **kwargs):
-    """A float64 R-block flow with initialised ActNorms and random weights (N(0, scale²)) everywhere."""
+    """A float64 R-block flow with initialised ActNorms and random weights (N(0, scale²))
+    everywhere."""
     flow = r_block_flow(dim, n_blocks=n_blocks, hidden=hidden, **kwargs).to(F64)
     for m in flow.modules():
         if isinstance(m, ActNorm):
@@ -395,9 +396,7 @@ def test_fit_through_the_training_view_lowers_the_validation_nll():
     view = JointTrainingView(model)
     with torch.no_grad():
         before = -view.eval().log_prob(x_val).mean().item()
-    config = TrainConfig(
-        n_train=512, n_val=512, batch_size=64, lr=3e-3, max_epochs=5, stopping="fixed"
-    )
+    config = TrainConfig(batch_size=64, lr=3e-3, max_epochs=5, stopping="fixed")
     history = fit(view, x_train, x_val, config, progress=False)
     assert all(m.initialized for m in model.modules() if isinstance(m, ActNorm))
     assert history.val_nll[-1] < history.val_nll[0] - 0.2 and history.val_nll[-1] < before - 1.0
@@ -414,7 +413,7 @@ def test_fit_through_the_training_view_lowers_the_validation_nll():
         view,
         x_train[:128],
         x_val[:64],
-        TrainConfig(n_train=128, n_val=64, batch_size=64, max_epochs=1),
+        TrainConfig(batch_size=64, max_epochs=1),
         progress=False,
         loss_terms=terms,
     )

@@ -1,8 +1,8 @@
 """Parameters as people type them, and sizes checked against the machine before any work.
 
 The five commands of the issue that asked for this, run through the pipeline's own entry point with
-the kernel replaced by a recorder: valid values reach the chapter as numbers, a malformed value and a
-size the machine cannot hold stop with one line before any kernel starts.
+the kernel replaced by a recorder: valid values reach the chapter as numbers, a malformed value and
+a size the machine cannot hold stop with one line before any kernel starts.
 """
 
 import warnings
@@ -72,7 +72,7 @@ def test_every_path_reads_numbers_the_same_way(tmp_path):
     config = resolve(
         ThesisConfig, "ci", {"lr": "1e-3", "n_train": "1_000", "alpha": "null", "log_scale": "tanh"}
     ).config
-    assert (config.train.lr, config.train.n_train, config.alpha, config.flow.log_scale) == (
+    assert (config.train.lr, config.n_train, config.alpha, config.flow.log_scale) == (
         0.001,
         1000,
         None,

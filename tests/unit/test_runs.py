@@ -4,14 +4,15 @@ import pytest
 import torch
 from torch import nn
 
+from flowcore.cache import canonical, entry_path
+from flowcore.config import FlowConfig
+from flowcore.runs import train_or_load
 from flowcore.studies.debruin2024 import ThesisConfig
 from flowcore.studies.debruin2024.training import trained_flow
 from flowcore.train import TrainConfig, fit
 
 SMALL = dict(
     dims=[3],
-    n_train=3_000,
-    n_val=500,
     max_epochs=6,
     batch_size=256,
     n_couplings=2,
@@ -36,7 +37,8 @@ def test_fit_learns_the_gaussian():
     run = trained_flow(3, cfg)
     h = run.history
     assert h.val_nll[h.best_epoch] < h.val_nll[0] - 0.2
-    # Within 0.15 nats of the best possible NLL H(p) (KL ≥ 0 on average; noise allows a little below).
+    # Within 0.15 nats of the best possible NLL H(p) (KL ≥ 0 on average; noise allows a little
+    # below).
     assert h.val_nll[h.best_epoch] - run.p.entropy() < 0.15
 
 
@@ -94,7 +96,7 @@ class _NaNFlow(nn.Module):
 def test_nan_loss_raises_clearly():
     x = torch.randn(64, 2)
     with pytest.raises(FloatingPointError, match="training loss became nan at epoch 0, step 0"):
-        fit(_NaNFlow(), x, x, TrainConfig(n_train=64, n_val=64, batch_size=32), progress=False)
+        fit(_NaNFlow(), x, x, TrainConfig(batch_size=32), progress=False)
 
 
 def test_non_finite_data_raises():
@@ -114,3 +116,46 @@ def test_training_is_deterministic(tmp_path, monkeypatch):
         states.append(trained.flow.state_dict())
     for key in states[0]:
         assert torch.equal(states[0][key], states[1][key]), key
+
+
+def _tiny_run(spec, x_train, x_val, train, **kwargs):
+    def build():
+        return FlowConfig(n_couplings=1, hidden=[4]).build(2)
+
+    return train_or_load(spec, build, lambda: (x_train, x_val), train, progress=False, **kwargs)
+
+
+def test_the_data_sizes_join_the_key_beside_the_training_settings(tmp_path, monkeypatch):
+    """TrainConfig holds no sizes; train_or_load puts them where TrainConfig had them, so the keys
+    of the flows cached before stay put, and data of other sizes are another entry."""
+    monkeypatch.setenv("FLOWCORE_CACHE", str(tmp_path))
+    x = torch.randn(100, 2, generator=torch.Generator().manual_seed(0))
+    train = TrainConfig(batch_size=32, max_epochs=1)
+    old_key = {**canonical(train), "n_train": 80, "n_val": 20}  # TrainConfig(n_train=80, n_val=20)
+    first = _tiny_run({"doc": 1}, x[:80], x[80:], train)
+    assert os.listdir(tmp_path) == [entry_path("flow", {"doc": 1, "train": old_key}).name]
+    assert _tiny_run({"doc": 1}, x[:80], x[80:], train, sizes=(80, 20)).from_cache
+    other = _tiny_run({"doc": 1}, x[:60], x[60:], train)
+    assert not other.from_cache and len(os.listdir(tmp_path)) == 2
+    assert first.history.val_nll != other.history.val_nll
+
+
+def test_given_sizes_spare_the_data_on_a_hit_and_must_match_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("FLOWCORE_CACHE", str(tmp_path))
+    x = torch.randn(100, 2, generator=torch.Generator().manual_seed(0))
+    train = TrainConfig(batch_size=32, max_epochs=1)
+    _tiny_run({"doc": 2}, x[:80], x[80:], train, sizes=(80, 20))
+
+    def no_data():
+        raise AssertionError("data() called on a cache hit")
+
+    build = lambda: FlowConfig(n_couplings=1, hidden=[4]).build(2)  # noqa: E731
+    hit = train_or_load({"doc": 2}, build, no_data, train, sizes=(80, 20), progress=False)
+    assert hit.from_cache
+    with pytest.raises(
+        ValueError, match=r"hold 80 training and 20 validation samples; its sizes say \(50, 20\)"
+    ):
+        _tiny_run({"doc": 2}, x[:80], x[80:], train, sizes=(50, 20))
+    assert len(os.listdir(tmp_path)) == 1
+    with pytest.raises(ValueError, match="n_val must be an integer ≥ 2, got 1"):
+        _tiny_run({"doc": 3}, x[:99], x[99:], train)

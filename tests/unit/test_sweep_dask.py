@@ -238,7 +238,7 @@ def test_jobs_that_raise_are_reported_and_the_others_complete(ci_base, tmp_path)
         "dim": base.dims[0],
         "recipe": nan_config.recipe,
         "flow": nan_config.flow,
-        "train": nan_config.train,
+        "train": nan_config.train_key,
     }
     assert not entry_path("flow", spec, cache).exists()
 

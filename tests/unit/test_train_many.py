@@ -26,6 +26,7 @@ import pytest
 import torch
 
 from flowcore import rng
+from flowcore.cache import canonical, entry_path
 from flowcore.config import FlowConfig
 from flowcore.flows import RealNVP
 from flowcore.runs import train_or_load, train_or_load_many
@@ -36,7 +37,8 @@ from flowcore.train_many import fit_many
 @pytest.fixture(autouse=True)
 def _one_thread():
     """One intra-op thread: these tiny problems run many times faster so on a busy 2-core machine
-    (the numbers above were measured this way; fit and fit_many always run under the same setting)."""
+    (the numbers above were measured this way; fit and fit_many always run under the same
+    setting)."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
@@ -44,7 +46,8 @@ def _one_thread():
 
 
 def _flows(seeds, dtype=torch.float64, **kw):
-    """One RealNVP per seed, initial weights from rng.seeded(seed), permutations from the seed too."""
+    """One RealNVP per seed, initial weights from rng.seeded(seed), permutations from the seed
+    too."""
     out = []
     for s in seeds:
         with rng.seeded(s):
@@ -98,8 +101,6 @@ def test_float64_equals_fit_flow_by_flow(stopping, seeds, n_couplings):
     k_flows = len(seeds)
     configs = [
         TrainConfig(
-            n_train=96,
-            n_val=64,
             batch_size=32,
             lr=3e-2,
             max_epochs=14,
@@ -167,10 +168,7 @@ def _book_flows(seeds):
 
 def test_float32_book_architecture_agreement_and_k_independence():
     seeds = (0, 1, 2)
-    configs = [
-        TrainConfig(n_train=1000, n_val=500, batch_size=128, max_epochs=4, seed=s, stopping="fixed")
-        for s in seeds
-    ]
+    configs = [TrainConfig(batch_size=128, max_epochs=4, seed=s, stopping="fixed") for s in seeds]
     x_train = [_data(k, 1000, dim=5, dtype=torch.float32) for k in range(3)]
     x_val = [_data(k, 500, dim=5, dtype=torch.float32, val=True) for k in range(3)]
     group = _book_flows(seeds)
@@ -193,7 +191,8 @@ def test_float32_book_architecture_agreement_and_k_independence():
         )
         assert single.val_nll == histories[k].val_nll and single.train_nll == histories[k].train_nll
     print(
-        f"float32: final val NLL diffs {final_diffs}, all-epoch val NLL diffs {val_diffs}, weight diffs {weight_diffs}, bitwise {bitwise}"
+        f"float32: final val NLL diffs {final_diffs}, all-epoch val NLL diffs {val_diffs}, "
+        f"weight diffs {weight_diffs}, bitwise {bitwise}"
     )
     assert max(final_diffs) <= 10 * MEASURED_VAL_DIFF
     assert max(val_diffs) <= 10 * MEASURED_VAL_DIFF
@@ -201,9 +200,7 @@ def test_float32_book_architecture_agreement_and_k_independence():
 
 
 def _small(seeds, n=64, **kw):
-    configs = [
-        TrainConfig(n_train=n, n_val=32, batch_size=32, max_epochs=2, seed=s, **kw) for s in seeds
-    ]
+    configs = [TrainConfig(batch_size=32, max_epochs=2, seed=s, **kw) for s in seeds]
     return (
         _flows(seeds, n_couplings=2),
         [_data(k, n) for k in range(len(seeds))],
@@ -215,7 +212,7 @@ def _small(seeds, n=64, **kw):
 def test_validation_errors():
     flows, xt, xv, configs = _small((0, 1, 2))
     bad = list(configs)
-    bad[2] = TrainConfig(n_train=64, n_val=32, batch_size=32, max_epochs=2, seed=2, lr=2e-3)
+    bad[2] = TrainConfig(batch_size=32, max_epochs=2, seed=2, lr=2e-3)
     with pytest.raises(ValueError, match=r"configs\[2\]\.lr"):
         fit_many(flows, xt, xv, bad, progress=False)
     with pytest.raises(ValueError, match=r"train_sets\[1\]"):
@@ -243,9 +240,7 @@ def test_validation_errors():
 def test_non_finite_loss_names_the_flow():
     seeds = (0, 1, 2)
     flows = _flows(seeds, dtype=torch.float32, n_couplings=2)
-    configs = [
-        TrainConfig(n_train=64, n_val=32, batch_size=32, max_epochs=2, seed=s) for s in seeds
-    ]
+    configs = [TrainConfig(batch_size=32, max_epochs=2, seed=s) for s in seeds]
     xt = [
         _data(k, 64, dtype=torch.float32, scale=1e30 if k == 1 else 1.0) for k in range(3)
     ]  # |z|² overflows
@@ -269,10 +264,7 @@ def _specs_builds_datas(n_flows, scale_of=None):
         )
         for k in range(n_flows)
     ]
-    trains = [
-        TrainConfig(n_train=64, n_val=32, batch_size=32, max_epochs=2, seed=10 + k)
-        for k in range(n_flows)
-    ]
+    trains = [TrainConfig(batch_size=32, max_epochs=2, seed=10 + k) for k in range(n_flows)]
     return specs, builds, datas, trains
 
 
@@ -308,3 +300,24 @@ def test_train_or_load_many_caches_nothing_when_training_raises(tmp_path):
         ):  # the third flow, second of the two trained
             train_or_load_many(specs, builds, datas, trains, progress=False)
         assert sorted(Path(tmp_path).iterdir()) == before and len(before) == 1
+
+
+def test_train_or_load_many_keys_each_flow_with_its_data_sizes(tmp_path):
+    """The sizes join each flow's key where TrainConfig held them before; given sizes must match."""
+    with mock.patch.dict(os.environ, {"FLOWCORE_CACHE": str(tmp_path)}):
+        specs, builds, datas, trains = _specs_builds_datas(2)
+        sizes = [(64, 32)] * 2
+        train_or_load_many(specs, builds, datas, trains, sizes=sizes, progress=False)
+        keys = [
+            {**spec, "trainer": "batched", "train": {**canonical(t), "n_train": 64, "n_val": 32}}
+            for spec, t in zip(specs, trains)
+        ]
+        assert sorted(p.name for p in tmp_path.glob("*.pt")) == sorted(
+            entry_path("flow", key).name for key in keys
+        )
+        with pytest.raises(ValueError, match=r"flow 0 hold 64 training and 32 validation"):
+            train_or_load_many(
+                [{"other": 1}], builds[:1], datas[:1], trains[:1], sizes=[(60, 32)], progress=False
+            )
+        with pytest.raises(ValueError, match="one entry per flow"):
+            train_or_load_many(specs, builds, datas, trains, sizes=sizes[:1], progress=False)

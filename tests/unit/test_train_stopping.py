@@ -16,10 +16,9 @@ def _data(n, seed):
 
 
 def test_fixed_budget_runs_every_epoch_and_keeps_the_last_weights():
-    # patience = 1 would end an early-stopping run at its first stale epoch; a fixed budget ignores it.
+    # patience = 1 would end an early-stopping run at its first stale epoch; a fixed budget ignores
+    # it.
     config = TrainConfig(
-        n_train=256,
-        n_val=64,
         batch_size=32,
         lr=0.05,
         max_epochs=6,

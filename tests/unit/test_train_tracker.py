@@ -11,10 +11,10 @@
   ``fit``'s result, bit for bit.
 
 Measured on the development machine (2-core AMD EPYC CPU, torch 2.13), against the code before the
-change: the outputs of fit (float32 and float64; early stopping with halvings, fixed, loss terms; the
-book's architecture), of fit_many (float64 and float32; K = 1 and 3; flows stopping at different
-epochs; learning rates differing while flows train together; the book's architecture) and the cache
-entries of train_or_load and train_or_load_many were all bitwise equal.
+change: the outputs of fit (float32 and float64; early stopping with halvings, fixed, loss terms;
+the book's architecture), of fit_many (float64 and float32; K = 1 and 3; flows stopping at
+different epochs; learning rates differing while flows train together; the book's architecture)
+and the cache entries of train_or_load and train_or_load_many were all bitwise equal.
 """
 
 from __future__ import annotations
@@ -48,7 +48,8 @@ def _one_thread():
 
 
 def _curve(seed: int, n: int = 60) -> list[float]:
-    """A validation curve that falls, stalls and ties: steps on a 1e-3 grid, so some are exactly min_delta."""
+    """A validation curve that falls, stalls and ties: steps on a 1e-3 grid, so some are exactly
+    min_delta."""
     r = random.Random(seed)
     v, out = 3.0, []
     for _ in range(n):
@@ -107,7 +108,8 @@ def test_tracker_finite_checks_name_the_flow_and_the_part():
     tracker.check_loss(torch.tensor(1.0), 0, 0)
     with pytest.raises(
         FloatingPointError,
-        match=r"^flow 2 \(seed 7\): training loss became inf at epoch 1, step 3 \(lr=0.5\); not finite: reg = inf; .* and the terms$",
+        match=r"^flow 2 \(seed 7\): training loss became inf at epoch 1, step 3 \(lr=0.5\); "
+        r"not finite: reg = inf; .* and the terms$",
     ):
         tracker.check_loss(
             torch.tensor(math.inf),
@@ -191,8 +193,6 @@ def _shrink(batch, log_scales):
 )
 def test_fit_equals_the_loop_it_replaced_bitwise(dtype, stopping, terms):
     config = TrainConfig(
-        n_train=96,
-        n_val=64,
         batch_size=16,
         lr=1e-2,
         max_epochs=25 if stopping == "early" else 6,
@@ -228,8 +228,9 @@ def test_fit_equals_the_loop_it_replaced_bitwise(dtype, stopping, terms):
 
 
 def _legacy_adam_steps(per_flow, grads_per_step, lrs_per_step, drop_after, keep):
-    """fit_many's Adam before issue 22: one flat buffer, parameter j of all flows the block (m, *shape_j),
-    per-element learning rates once they differ; after step ``drop_after`` only flows ``keep`` stay."""
+    """fit_many's Adam before issue 22: one flat buffer, parameter j of all flows the block
+    (m, *shape_j), per-element learning rates once they differ; after step ``drop_after`` only flows
+    ``keep`` stay."""
     beta1, beta2, eps = 0.9, 0.999, 1e-8
     shapes = [p.shape for p in per_flow[0]]
 
@@ -320,8 +321,6 @@ def test_lookup_returns_none_on_a_miss_and_honours_validate_and_cache_only(tmp_p
 
 def test_train_or_load_entry_is_fit_bitwise(tmp_path):
     config = TrainConfig(
-        n_train=96,
-        n_val=32,
         batch_size=32,
         lr=1e-2,
         max_epochs=6,
@@ -337,7 +336,7 @@ def test_train_or_load_entry_is_fit_bitwise(tmp_path):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("FLOWCORE_CACHE", str(tmp_path))
         run = train_or_load({"pin": 1}, build, lambda: (x[:96], x[96:]), config, progress=False)
-        entry = lookup("flow", {"pin": 1, "train": config})
+        entry = lookup("flow", {"pin": 1, "train": config.key(96, 32)})
     with rng.seeded(3):
         alone = build()
     assert all(
@@ -351,4 +350,6 @@ def test_train_or_load_entry_is_fit_bitwise(tmp_path):
         run.history.val_nll == history.val_nll == entry["history"]["val_nll"]
         and run.history.best_epoch == history.best_epoch
     )
-    assert os.listdir(tmp_path) == [entry_path("flow", {"pin": 1, "train": config}).name]
+    assert os.listdir(tmp_path) == [
+        entry_path("flow", {"pin": 1, "train": config.key(96, 32)}).name
+    ]

@@ -5,11 +5,13 @@ r"""The parameters of the de Boer (2020) study: one validated config per run, bu
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from typing import ClassVar
 
 from flowcore.config import StudyConfig
 from flowcore.resources import Estimate, Need
-from flowcore.validation import check_device, check_int, check_int_list, check_positive, checked
+from flowcore.train import TrainConfig
+from flowcore.validation import check_device, check_int, check_int_list, checked
 
 __all__ = ["DeBoerConfig", "THESIS_TABLE2"]
 
@@ -40,10 +42,13 @@ class DeBoerConfig(StudyConfig):
 
     Attributes:
         dims, psis, aux: The grid of Table 2: D, ψ (x = u^ψ) and the auxiliary dimensions B.
-        seeds: Models per cell; the best on the validation set is reported beside the mean (≥ 1). The
-            claims that compare B use Student-t intervals over the seeds: with one seed they cannot tell.
+        seeds: Models per cell; the best on the validation set is reported beside the mean (≥ 1).
+            The claims that compare B use Student-t intervals over the seeds: with one seed they
+            cannot tell.
         n_train, n_val, n_test: Sample sizes (the thesis: n = 2048).
-        batch_size, lr, max_epochs, patience: Training (Adam; the thesis trains 1,024 epochs).
+        train: Training (:class:`~flowcore.train.TrainConfig`: Adam, early stopping; flat names
+            ``batch_size``, ``lr``, ``max_epochs``, ``patience``, …; the thesis trains 1,024
+            epochs). Its ``seed`` is no parameter: each model takes one of ``seeds``.
         n_blocks, hidden: The R-block flow (thesis: 4 R-blocks; widths not stated).
         n_samples: S, importance samples of the marginal (thesis: 200).
         moons_aux, moons_batch_size: B values and batch size of the half-moons experiment.
@@ -58,6 +63,7 @@ class DeBoerConfig(StudyConfig):
     """
 
     STUDY: ClassVar[str] = "deboer2020"
+    SECTIONS: ClassVar[dict[str, tuple]] = {"train": (TrainConfig, "", ("seed",))}
 
     dims: tuple[int, ...] = field(default=(2, 3, 4), metadata=checked(check_int_list, minimum=1))
     psis: tuple[int, ...] = field(default=(1, 2, 3), metadata=checked(check_int_list, minimum=1))
@@ -66,10 +72,9 @@ class DeBoerConfig(StudyConfig):
     n_train: int = field(default=2048, metadata=checked(check_int, minimum=8))
     n_val: int = field(default=512, metadata=checked(check_int, minimum=2))
     n_test: int = field(default=2048, metadata=checked(check_int, minimum=10))
-    batch_size: int = field(default=256, metadata=checked(check_int, minimum=1))
-    lr: float = field(default=0.001, metadata=checked(check_positive))
-    max_epochs: int = field(default=40, metadata=checked(check_int, minimum=1))
-    patience: int = field(default=10, metadata=checked(check_int, minimum=1))
+    train: TrainConfig = field(
+        default_factory=partial(TrainConfig, batch_size=256, lr=0.001, max_epochs=40, patience=10)
+    )
     n_blocks: int = field(default=4, metadata=checked(check_int, minimum=1, maximum=64))
     hidden: tuple[int, ...] = field(default=(64, 64), metadata=checked(check_int_list, minimum=1))
     n_samples: int = field(default=50, metadata=checked(check_int, minimum=1))
@@ -91,11 +96,13 @@ class DeBoerConfig(StudyConfig):
             or max(self.aux + self.moons_aux + self.digits_aux) > 256
         ):
             raise ValueError(
-                "dims ≤ 64, psis ≤ 9 and aux, moons_aux, digits_aux ≤ 256 (the study's small synthetic laws)"
+                "dims ≤ 64, psis ≤ 9 and aux, moons_aux, digits_aux ≤ 256 "
+                "(the study's small synthetic laws)"
             )
 
     def resources(self) -> Estimate:
-        """Peak memory and work of the grid (tiny flows; the importance samples dominate evaluation).
+        """Peak memory and work of the grid (tiny flows; the importance samples dominate
+        evaluation).
 
         Example:
             >>> DeBoerConfig().resources().peak_bytes < 2**30
@@ -117,6 +124,6 @@ class DeBoerConfig(StudyConfig):
         )
         cells = len(self.dims) * len(self.psis) * len(self.aux) * len(self.seeds)
         flops = cells * (
-            self.n_train * self.max_epochs * 3 * per + self.n_test * self.n_samples * per
+            self.n_train * self.train.max_epochs * 3 * per + self.n_test * self.n_samples * per
         )
         return Estimate(needs, flops)

@@ -1,5 +1,5 @@
-r"""The experiments of de Boer (2020) with known truths: Table 2 on :math:`x = u^\psi`, the half-moons
-bridge, and an 8×8-digits substitute for Table 4.
+r"""The experiments of de Boer (2020) with known truths: Table 2 on :math:`x = u^\psi`, the
+half-moons bridge, and an 8×8-digits substitute for Table 4.
 
 Every model is a :func:`flowcore.flows.marginal.marginal_flow` on :math:`[x, \varepsilon]` with
 :math:`B` auxiliary dimensions, trained on the joint (fresh :math:`\varepsilon` every step) through
@@ -11,6 +11,7 @@ early stopping on the joint validation NLL), and scored by the importance-sample
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -27,7 +28,6 @@ from flowcore.studies.deboer2020.truths import (
     moons_mass_outside,
 )
 from flowcore.sweep import Job, run, summarise_over_seeds
-from flowcore.train import TrainConfig
 from flowcore.validation import check_positive
 from flowcore.verdicts import family_z_threshold
 
@@ -63,13 +63,10 @@ def train_model(
         "hidden": list(config.hidden),
         "seed": seed,
     }
-    train = TrainConfig(
-        n_train=len(x_train),
-        n_val=len(x_val),
-        batch_size=batch_size or config.batch_size,
-        lr=config.lr,
-        max_epochs=max_epochs or config.max_epochs,
-        patience=config.patience,
+    train = replace(
+        config.train,
+        batch_size=batch_size or config.train.batch_size,
+        max_epochs=max_epochs or config.train.max_epochs,
         seed=seed,
     )
 
@@ -117,13 +114,13 @@ def table2(
     config: DeBoerConfig, n_quality: int = 2000, progress: bool | None = None
 ) -> pd.DataFrame:
     """One row per (ψ, D, B, seed): the mean log p̂_S on a fresh test set ± SE, the joint validation
-    NLL used to pick the best seed, the truth's mean log p on the same test points and the mean of the
-    per-point gap log p̂_S − log p ± SE (:func:`above_truth`), and the quality of ``n_quality``
-    samples: the largest per-coordinate KS statistic, and the energy distance to a sample of the truth
-    after the truth's CDF per coordinate (``energy distance (CDF scale)``: every coordinate mapped to
-    [0, 1], so that a few far samples of a heavy-tailed model cannot swamp it; the map is one-to-one on
-    the support, so the distance is 0 only for the truth's law).
-    The cells are the jobs of a sweep (:func:`flowcore.sweep.run`) on ``config.scheduler``."""
+    NLL used to pick the best seed, the truth's mean log p on the same test points and the mean of
+    the per-point gap log p̂_S − log p ± SE (:func:`above_truth`), and the quality of ``n_quality``
+    samples: the largest per-coordinate KS statistic, and the energy distance to a sample of the
+    truth after the truth's CDF per coordinate (``energy distance (CDF scale)``: every coordinate
+    mapped to [0, 1], so that a few far samples of a heavy-tailed model cannot swamp it; the map is
+    one-to-one on the support, so the distance is 0 only for the truth's law). The cells are the
+    jobs of a sweep (:func:`flowcore.sweep.run`) on ``config.scheduler``."""
     cells = [
         {"ψ": psi, "D": d, "B": b, "seed": s}
         for psi in config.psis
@@ -141,8 +138,8 @@ def table2(
 
 
 def _scores(ll: np.ndarray, truth_log_p: np.ndarray | None = None) -> dict:
-    """The mean of ``ll`` ± SE and, with the truth's log p on the same points, the truth's mean ± SE and
-    the mean gap ``ll − log p`` ± SE."""
+    """The mean of ``ll`` ± SE and, with the truth's log p on the same points, the truth's mean ± SE
+    and the mean gap ``ll − log p`` ± SE."""
     row = {"mean log p̂": float(ll.mean()), "SE": float(ll.std(ddof=1) / np.sqrt(len(ll)))}
     if truth_log_p is not None:
         gap = ll - truth_log_p
@@ -225,12 +222,12 @@ def _table2_cell(job: Job) -> list[dict]:
 
 
 def above_truth(table: pd.DataFrame, z: float | None = None) -> pd.DataFrame:
-    r"""The rows of ``table`` (:func:`table2` or :func:`moons`) whose mean gap to the truth on the test
-    set, :math:`\overline{\log\hat p_S - \log p}`, exceeds ``z`` standard errors. No model can do that
-    but by chance: :math:`\mathbb E_p[\log q - \log p] = -\mathrm{KL}(p\,\|\,q) \le 0` for any
-    normalised :math:`q` on fresh data (Gibbs), and :math:`\mathbb E\log\hat p_S \le \log q` (Jensen).
-    ``z`` defaults to :func:`~flowcore.verdicts.family_z_threshold` of the number of scored rows (a
-    family-wise 0.27% chance of a false alarm).
+    r"""The rows of ``table`` (:func:`table2` or :func:`moons`) whose mean gap to the truth on the
+    test set, :math:`\overline{\log\hat p_S - \log p}`, exceeds ``z`` standard errors. No model can
+    do that but by chance: :math:`\mathbb E_p[\log q - \log p] = -\mathrm{KL}(p\,\|\,q) \le 0` for
+    any normalised :math:`q` on fresh data (Gibbs), and :math:`\mathbb E\log\hat p_S \le \log q`
+    (Jensen). ``z`` defaults to :func:`~flowcore.verdicts.family_z_threshold` of the number of
+    scored rows (a family-wise 0.27% chance of a false alarm).
 
     Example:
         >>> t = pd.DataFrame({"gap to truth": [-0.3, 0.01, 0.5], "gap SE": [0.02, 0.02, 0.02]})
@@ -246,14 +243,18 @@ def above_truth(table: pd.DataFrame, z: float | None = None) -> pd.DataFrame:
 
 
 def closed_form_misses(runs: pd.DataFrame, z: float | None = None) -> pd.DataFrame:
-    """Per (ψ, D) of :func:`table2`'s ``runs``: the truth's mean log p on the test points against its
-    closed-form :meth:`~flowcore.studies.deboer2020.truths.PowerGaussian.expected_log_likelihood`
-    (``z`` = their difference in standard errors of the test-set mean); the rows where ``|z|``
-    exceeds the threshold (default :func:`~flowcore.verdicts.family_z_threshold` of the number of
-    cells). Empty unless the closed form, the sampler or the density is wrong, or by a 0.27% chance.
+    """Per (ψ, D) of :func:`table2`'s ``runs``: the truth's mean log p on the test points against
+    its closed-form
+    :meth:`~flowcore.studies.deboer2020.truths.PowerGaussian.expected_log_likelihood` (``z`` =
+    their difference in standard errors of the test-set mean); the rows where ``|z|`` exceeds the
+    threshold (default :func:`~flowcore.verdicts.family_z_threshold` of the number of cells). Empty
+    unless the closed form, the sampler or the density is wrong, or by a 0.27% chance.
 
     Example:
-        >>> t = pd.DataFrame({"ψ": [1, 2], "D": [2, 2], "truth mean log p": [-2.84, -1.0], "truth SE": [0.02, 0.02]})
+        >>> t = pd.DataFrame(
+        ...     {"ψ": [1, 2], "D": [2, 2], "truth mean log p": [-2.84, -1.0],
+        ...      "truth SE": [0.02, 0.02]}
+        ... )
         >>> closed_form_misses(t)[["ψ", "D"]].values.tolist()  # E log p = −2.838 and −1.568
         [[2, 2]]
     """
@@ -275,16 +276,19 @@ def closed_form_misses(runs: pd.DataFrame, z: float | None = None) -> pd.DataFra
 
 
 def table2_summary(runs: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
-    """Per (ψ, D, B): the mean over the seeds that trained (``runs``: trained / all; a run whose loss
-    diverged is left out) of the test log p̂ with its Student-t interval over seeds (``CI low``,
-    ``CI high``: training's variation), the test SE (the mean of the runs' standard errors: the
-    sampling error of the one test set the seeds share), the best seed's value ± SE (chosen on the
-    validation set), the thesis's number and the truth's E log p.
+    """Per (ψ, D, B): the mean over the seeds that trained (``runs``: trained / all; a run whose
+    loss diverged is left out) of the test log p̂ with its Student-t interval over seeds
+    (``CI low``, ``CI high``: training's variation), the test SE (the mean of the runs' standard
+    errors: the sampling error of the one test set the seeds share), the best seed's value ± SE
+    (chosen on the validation set), the thesis's number and the truth's E log p.
 
     Example:
-        >>> runs = pd.DataFrame({"ψ": 1, "D": 2, "B": 0, "seed": [0, 1, 2], "mean log p̂": [-2.9, -2.8, -2.85],
-        ...                      "SE": 0.03, "validation log p̂": [-2.8, -2.9, -2.85], "failure": ""})
-        >>> table2_summary(runs)[["runs", "mean over seeds", "CI low", "test SE", "best of seeds"]].round(3).values.tolist()
+        >>> runs = pd.DataFrame(
+        ...     {"ψ": 1, "D": 2, "B": 0, "seed": [0, 1, 2], "mean log p̂": [-2.9, -2.8, -2.85],
+        ...      "SE": 0.03, "validation log p̂": [-2.8, -2.9, -2.85], "failure": ""}
+        ... )
+        >>> columns = ["runs", "mean over seeds", "CI low", "test SE", "best of seeds"]
+        >>> table2_summary(runs)[columns].round(3).values.tolist()
         [['3/3', -2.85, -2.974, 0.03, -2.9]]
     """
     trained = runs[runs["failure"] == ""]
@@ -345,13 +349,13 @@ def moons(
     extent=(-2.0, 3.0, -1.5, 2.0),
     progress: bool | None = None,
 ) -> pd.DataFrame:
-    """Half-moons (noise 0.1, the song2024 study's truth): per B and seed, the test log p̂ against the
-    truth's on the same points (mean gap ± SE, :func:`above_truth`), and the model's mass where the
-    true density is below e^threshold (the "bridge": on the grid cells where the model's log-density
-    is resolved, and ``at most`` counting what the unresolved cells and the outside of the grid may
-    hold, :class:`~flowcore.studies.deboer2020.truths.GridMass`), on the whole grid, and the number of
-    unresolved cells. A run that diverged has NaN scores and its error under ``failure``. The
-    (B, seed) runs are the jobs of a sweep on ``config.scheduler``."""
+    """Half-moons (noise 0.1, the song2024 study's truth): per B and seed, the test log p̂ against
+    the truth's on the same points (mean gap ± SE, :func:`above_truth`), and the model's mass where
+    the true density is below e^threshold (the "bridge": on the grid cells where the model's
+    log-density is resolved, and ``at most`` counting what the unresolved cells and the outside of
+    the grid may hold, :class:`~flowcore.studies.deboer2020.truths.GridMass`), on the whole grid,
+    and the number of unresolved cells. A run that diverged has NaN scores and its error under
+    ``failure``. The (B, seed) runs are the jobs of a sweep on ``config.scheduler``."""
     cells = [{"B": b, "seed": s} for b in config.moons_aux for s in config.seeds]
     return run(
         [Job(cell, (config, float(threshold), tuple(extent))) for cell in cells],
@@ -435,10 +439,10 @@ def _as_array(x) -> np.ndarray:
 
 def digits_table(config: DeBoerConfig, progress: bool | None = None) -> pd.DataFrame:
     """The 8×8-digits substitute for Table 4: the marginalizing flow on dequantised, standardised
-    pixels (all ten classes, 80/20 split), per B and seed: the test mean log p̂ ± SE (nats per image,
-    of the standardised data; ``D`` the 64 pixels). A run that diverged or whose log p̂ is not finite
-    on a test image has NaN scores and its error under ``failure``. The (B, seed) runs are the jobs of
-    a sweep on ``config.scheduler``."""
+    pixels (all ten classes, 80/20 split), per B and seed: the test mean log p̂ ± SE (nats per
+    image, of the standardised data; ``D`` the 64 pixels). A run that diverged or whose log p̂ is
+    not finite on a test image has NaN scores and its error under ``failure``. The (B, seed) runs
+    are the jobs of a sweep on ``config.scheduler``."""
     cells = [{"B": b, "seed": s} for b in config.digits_aux for s in config.seeds]
     return run(
         [Job(cell, config) for cell in cells],

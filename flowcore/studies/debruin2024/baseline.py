@@ -213,7 +213,7 @@ def baseline_table(config: ThesisConfig) -> pd.DataFrame:
         "dims": config.dims,
         "recipe": config.recipe,
         "flow": config.flow,
-        "train": config.train,
+        "train": config.train_key,
         "n_test": config.n_test,
         "n_repeats": config.n_repeats,
     }

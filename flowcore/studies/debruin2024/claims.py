@@ -1,30 +1,31 @@
-"""Verdicts on the thesis's claims C1–C11, computed from the study's tables through :mod:`flowcore.verdicts`.
+"""Verdicts on the thesis's claims C1–C11, computed from the study's tables through
+:mod:`flowcore.verdicts`.
 
 Each check returns :class:`~flowcore.verdicts.Findings`: the claim's sub-checks (premise, main,
 secondary; per dimension D where the claim is), each named with its criterion, and a sentence of
 evidence. :func:`assess` runs a check on the model's table and again with each null in the model's
-place (:func:`~flowcore.studies.debruin2024.evaluation.null_view`): the ML Gaussian p̂ of the training
-set, the flow at its initialisation and the true density. :func:`flowcore.verdicts.judge` turns them
-into verdicts by the rule stated there.
+place (:func:`~flowcore.studies.debruin2024.evaluation.null_view`): the ML Gaussian p̂ of the
+training set, the flow at its initialisation and the true density.
+:func:`flowcore.verdicts.judge` turns them into verdicts by the rule stated there.
 
 Three principles shape the checks:
 
-- **A failure needs a fit.** The thesis's failures (C5–C11) are failures of a flow that has learned p
-  (its C1). Each carries the *fit premise* (:func:`fit_premise`): the flow's KL*(p‖pθ) at that D is at
-  most :data:`FIT_SHIFT` standard deviations of log p over Q(p). Where it fails the claim is "not
-  testable here: the flow does not fit p", which is what the untrained flow gets.
+- **A failure needs a fit.** The thesis's failures (C5–C11) are failures of a flow that has learned
+  p (its C1). Each carries the *fit premise* (:func:`fit_premise`): the flow's KL*(p‖pθ) at that D
+  is at most :data:`FIT_SHIFT` standard deviations of log p over Q(p). Where it fails the claim is
+  "not testable here: the flow does not fit p", which is what the untrained flow gets.
 - **Sizes are sizes.** Where the thesis speaks of size ("substantial", "completely non-overlapping",
   "close to zero") the check has a magnitude threshold, not a significance test.
-- **Nulls fail.** A main sub-check is written so that the truth fails it (margins over the truth's own
-  numbers) and p̂ fails it unless finite data alone produce the effect; the unit tests hold each null to
-  that on tables computed by the project's estimators.
+- **Nulls fail.** A main sub-check is written so that the truth fails it (margins over the truth's
+  own numbers) and p̂ fails it unless finite data alone produce the effect; the unit tests hold each
+  null to that on tables computed by the project's estimators.
 
 The thresholds are module constants, each beside the thesis's words it reads (:data:`QUOTES`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -65,22 +66,42 @@ __all__ = [
 
 #: The claims as CLAIMS.md words them (shortened).
 CLAIMS = {
-    "C1": "For every D the flow fits p: the KDE of log pθ over Q(p) overlaps that of log p, shifted slightly left (E_p[log pθ] ≤ E_p[log p]).",
-    "C2": "The Monte-Carlo H*(q,p) matches the analytic H(q,p); repeated test sets of N = 1,000,000 give σ ≤ 0.01.",
+    "C1": (
+        "For every D the flow fits p: the KDE of log pθ over Q(p) overlaps that of log p, "
+        "shifted slightly left (E_p[log pθ] ≤ E_p[log p])."
+    ),
+    "C2": (
+        "The Monte-Carlo H*(q,p) matches the analytic H(q,p); "
+        "repeated test sets of N = 1,000,000 give σ ≤ 0.01."
+    ),
     "C3": "The Monte-Carlo KL*(q‖p) = H*(q,p) − H(q) matches the analytic KL(q‖p) (Proposition 1).",
     "C4": "Varying only s leaves the gap Δ_HC roughly constant, and Var(log pθ) ≈ Var(log p).",
     "C5": "Increasing t makes H(q,pθ) underestimate H(q,p), growing with t, weaker at higher D.",
-    "C6": "At D = 20, s = 0.75, t = 0.25 the KDEs of log pθ over Q(q) and Q(p) overlap almost fully.",
-    "C7": "On the perturbed distribution at s = 1, t = 0, log pθ cannot separate Q(q^δ) from Q(p), log p can.",
-    "C8": "The model's cross-entropies on Λ^δ stay close to those on Λ; the more atypical, the more similar.",
-    "C9": "On the outlier distribution log pθ overestimates so much that its KDE overlaps that of Q(p).",
+    "C6": (
+        "At D = 20, s = 0.75, t = 0.25 the KDEs of log pθ over Q(q) and Q(p) overlap almost fully."
+    ),
+    "C7": (
+        "On the perturbed distribution at s = 1, t = 0, log pθ cannot separate Q(q^δ) "
+        "from Q(p), log p can."
+    ),
+    "C8": (
+        "The model's cross-entropies on Λ^δ stay close to those on Λ; the more atypical, "
+        "the more similar."
+    ),
+    "C9": (
+        "On the outlier distribution log pθ overestimates so much that its KDE "
+        "overlaps that of Q(p)."
+    ),
     "C10": "Within the outlier family, s and t move log pθ as in the generalization experiments.",
-    "C11": "Bound-based OOD detection with log pθ fails where log p succeeds, worst for s < 1 with a shift.",
+    "C11": (
+        "Bound-based OOD detection with log pθ fails where log p succeeds, "
+        "worst for s < 1 with a shift."
+    ),
 }
 
 #: What each claim asserts about the model: that it departs from the truth ("failure"; masked by the
-#: truth and p̂, and needing a flow that fits p), that it agrees with it ("fit"; masked by the untrained
-#: flow), or nothing ("estimator": the Monte-Carlo estimators).
+#: truth and p̂, and needing a flow that fits p), that it agrees with it ("fit"; masked by the
+#: untrained flow), or nothing ("estimator": the Monte-Carlo estimators).
 KIND = {
     "C1": "fit",
     "C2": "estimator",
@@ -109,60 +130,148 @@ SOURCES = {
 #: The thesis's words behind each sub-check (§ and figure), shown beside its criterion.
 QUOTES = {
     "C1": {
-        "overlap": "“judging by the shape and overlap pθ has been able to provide a good estimate for each” (§4, Fig. 1)",
-        "left": "“E_p[log pθ] ≤ E_p[log p] also indicated by the minor left shift of the model's KDE” (§4, Fig. 1)",
+        "overlap": (
+            "“judging by the shape and overlap pθ has been able to provide a good estimate for "
+            "each” (§4, Fig. 1)"
+        ),
+        "left": (
+            "“E_p[log pθ] ≤ E_p[log p] also indicated by the minor left shift of the model's "
+            "KDE” (§4, Fig. 1)"
+        ),
     },
     "C2": {
         "match": "“H(q, p) overlaps nearly perfectly with its estimate H*(q, p)” (§3.2.1, Fig. 2)",
-        "sigma": "“Repeated sampling of test sets Q^1000000(pθ) yielded a consistent estimate of E_p[log pθ] with σ ≤ 0.01 for all tested dimensionalities” (§4)",
+        "sigma": (
+            "“Repeated sampling of test sets Q^1000000(pθ) yielded a consistent estimate of "
+            "E_p[log pθ] with σ ≤ 0.01 for all tested dimensionalities” (§4)"
+        ),
     },
     "C3": {
-        "match": "“the estimated D*_KL(q‖p) was nearly identical to the ground truth D_KL(q‖p)” (§3.2.2, Fig. 6)",
+        "match": (
+            "“the estimated D*_KL(q‖p) was nearly identical to the ground truth D_KL(q‖p)” "
+            "(§3.2.2, Fig. 6)"
+        ),
         "prop1": "“D_KL(q‖p) = H(q, p) − H(q)” (§3.2.2, Proposition 1)",
     },
-    "fit": "“judging by the shape and overlap pθ has been able to provide a good estimate for each” … “the minor left shift of the model's KDE” (§4, Fig. 1): the failures of §5–§8 are those of this flow",
+    "fit": (
+        "“judging by the shape and overlap pθ has been able to provide a good estimate for each” "
+        "… “the minor left shift of the model's KDE” (§4, Fig. 1): the failures of §5–§8 are "
+        "those of this flow"
+    ),
     "C4": {
-        "gap": "“The gap Δ_HC remains fairly constant for both the expanding s > 1 and contracting s < 1 test distributions.” (§5.2.1, Fig. 2)",
-        "var": "“Comparing the variances of training … and model … distribution over the test sets show no significant difference.” (§5.2.1, Fig. 3)",
+        "gap": (
+            "“The gap Δ_HC remains fairly constant for both the expanding s > 1 and contracting "
+            "s < 1 test distributions.” (§5.2.1, Fig. 2)"
+        ),
+        "var": (
+            "“Comparing the variances of training … and model … distribution over the test sets "
+            "show no significant difference.” (§5.2.1, Fig. 3)"
+        ),
     },
     "C5": {
-        "over": "“As t is increased, the cross-entropy estimates H(q, pθ) show substantial underestimation … which is equivalent to overestimation of E_qλ[log pθ].” (§5.2.2, Fig. 2)",
+        "over": (
+            "“As t is increased, the cross-entropy estimates H(q, pθ) show substantial "
+            "underestimation … which is equivalent to overestimation of E_qλ[log pθ].” "
+            "(§5.2.2, Fig. 2)"
+        ),
         "grows": "“The magnitude Δ_HC consistently grows with increased t.” (§5.2.2, Fig. 2)",
-        "apart": "“After a minor shift of t=0.25 the estimated KDE for pθ(x) and p(x) over the test set Q(qλ) are completely non-overlapping.” (§5.2.2, Fig. 4, D = 20)",
-        "weaker": "“The behaviour occurs across various dimensionalities, though it is relatively less noticeable in higher dimensions.” (§5.2.2)",
+        "apart": (
+            "“After a minor shift of t=0.25 the estimated KDE for pθ(x) and p(x) over the test "
+            "set Q(qλ) are completely non-overlapping.” (§5.2.2, Fig. 4, D = 20)"
+        ),
+        "weaker": (
+            "“The behaviour occurs across various dimensionalities, though it is relatively less "
+            "noticeable in higher dimensions.” (§5.2.2)"
+        ),
     },
     "C6": {
-        "overlap": "“the estimated KDEs for model pθ over the Q(qλ) and Q(p) fully overlap, making it impossible to distinguish the two based on bounds” (§5.2.3, Fig. 5); “a nearly complete overlap” (§9)",
-        "infeasible": "“the overlap … becomes so large that bound-based OOD detection becomes infeasible” (§5.2.3)",
+        "overlap": (
+            "“the estimated KDEs for model pθ over the Q(qλ) and Q(p) fully overlap, "
+            "making it impossible to distinguish the two based on bounds” (§5.2.3, Fig. 5); "
+            "“a nearly complete overlap” (§9)"
+        ),
+        "infeasible": (
+            "“the overlap … becomes so large that bound-based OOD detection becomes "
+            "infeasible” (§5.2.3)"
+        ),
     },
     "C7": {
-        "separates": "“it is evident that qλ^δ is different from p(x) as was the goal of our perturbation process” (§6.2.1, Fig. 7)",
-        "coincide": "“the model appears to [no] longer differentiate in its estimates for the perturbed and original density” (§6.2.1)",
-        "indistinct": "“for D ≥ 50 the KDEs of the model over both the training and test distribution become indistinguishable” (§6.2.1, Fig. 7)",
+        "separates": (
+            "“it is evident that qλ^δ is different from p(x) as was the goal of our perturbation "
+            "process” (§6.2.1, Fig. 7)"
+        ),
+        "coincide": (
+            "“the model appears to [no] longer differentiate in its estimates for the perturbed "
+            "and original density” (§6.2.1)"
+        ),
+        "indistinct": (
+            "“for D ≥ 50 the KDEs of the model over both the training and test distribution "
+            "become indistinguishable” (§6.2.1, Fig. 7)"
+        ),
     },
     "C8": {
-        "still": "“for a given combination of s, t the gap |H(qλ^δ, pθ) − H(qλ, pθ)| remains reasonably small” (§6.2.2, Figs. 8–9)",
-        "grows": "“the cross-entropy estimates based on ground truth p(x) diverge notably from those estimated using pθ, especially when s is increased” (§6.2.2, Fig. 8)",
-        "atypical": "“two test distributions exist, one of which is more atypical compared to the training distribution” (§6.2.2)",
-        "similar": "“for the more challenging scenarios e.g., t = 1 and s > 1, … D_KL(qλ^δ‖pθ) will even be smaller than D_KL(qλ‖pθ)” (§6.2.2, Fig. 9; t = 1 is not in T, we read the largest t)",
+        "still": (
+            "“for a given combination of s, t the gap |H(qλ^δ, pθ) − H(qλ, pθ)| remains "
+            "reasonably small” (§6.2.2, Figs. 8–9)"
+        ),
+        "grows": (
+            "“the cross-entropy estimates based on ground truth p(x) diverge notably from those "
+            "estimated using pθ, especially when s is increased” (§6.2.2, Fig. 8)"
+        ),
+        "atypical": (
+            "“two test distributions exist, one of which is more atypical compared to the "
+            "training distribution” (§6.2.2)"
+        ),
+        "similar": (
+            "“for the more challenging scenarios e.g., t = 1 and s > 1, … D_KL(qλ^δ‖pθ) will "
+            "even be smaller than D_KL(qλ‖pθ)” "
+            "(§6.2.2, Fig. 9; t = 1 is not in T, we read the largest t)"
+        ),
     },
     "C9": {
-        "minimal": "“Q(qλ^out) has been assigned vastly smaller log-densities by p … with minimal shared mass and overlap” (§7.1, Fig. 11)",
-        "overlaps": "“pθ overestimates densities for Q(qλ^out) to such a degree that its KDE shows a large overlap with the Q(p)” (§7.1, Fig. 11)",
+        "minimal": (
+            "“Q(qλ^out) has been assigned vastly smaller log-densities by p … with minimal "
+            "shared mass and overlap” (§7.1, Fig. 11)"
+        ),
+        "overlaps": (
+            "“pθ overestimates densities for Q(qλ^out) to such a degree that its KDE shows a "
+            "large overlap with the Q(p)” (§7.1, Fig. 11)"
+        ),
         "grows": "“This trend becomes more apparent as dimensionality increases” (§7.1)",
-        "exceeds": "“for D = 100, qλ^out is assigned even slightly larger densities than the training distribution” (§7.1)",
+        "exceeds": (
+            "“for D = 100, qλ^out is assigned even slightly larger densities than the training "
+            "distribution” (§7.1)"
+        ),
     },
     "C10": {
-        "over": "“These show that for the tested s, t overestimation always occurs.” (§7.1.1, Fig. 12)",
-        "s_mean": "“a decrease in s yields an increase in the log-likelihood and a decrease in variance” (§7.1.1)",
-        "s_var": "“An increase in s leads to a decrease in the log-likelihood and an increase in variance” (§7.1.1)",
+        "over": (
+            "“These show that for the tested s, t overestimation always occurs.” (§7.1.1, Fig. 12)"
+        ),
+        "s_mean": (
+            "“a decrease in s yields an increase in the log-likelihood and a decrease in "
+            "variance” (§7.1.1)"
+        ),
+        "s_var": (
+            "“An increase in s leads to a decrease in the log-likelihood and an increase in "
+            "variance” (§7.1.1)"
+        ),
         "t_mean": "“an increase in t results in a decrease in the log-likelihood” (§7.1.1)",
     },
     "C11": {
-        "outlier": "“the subpar TNRs in Figure 13a … illustrate poor performance at the OOD task”; the truth: “an average score of 0.98 with a minimum of 0.96” (§8.1–8.2.1)",
-        "perturbed": "“the TNR is very small 0.02 vs 0.38 for the ground truth”; “for s=0.25 and t=0.5 the TNR for pθ is close to very close [sic] while the p provides a TNR of 0.91” (§8.2.2)",
+        "outlier": (
+            "“the subpar TNRs in Figure 13a … illustrate poor performance at the OOD task”; "
+            "the truth: “an average score of 0.98 with a minimum of 0.96” (§8.1–8.2.1)"
+        ),
+        "perturbed": (
+            "“the TNR is very small 0.02 vs 0.38 for the ground truth”; "
+            "“for s=0.25 and t=0.5 the TNR for pθ is close to very close [sic] while the p "
+            "provides a TNR of 0.91” (§8.2.2)"
+        ),
         "small_s": "“particularly for qλ^out with smaller variance than p” (§8.2.1, Fig. 13a)",
-        "vulnerable": "“the TNR of pθ is particularly vulnerable to contractions s < 1 combined with a shift” (§8.2.2)",
+        "vulnerable": (
+            "“the TNR of pθ is particularly vulnerable to contractions s < 1 combined with a "
+            "shift” (§8.2.2)"
+        ),
     },
 }
 
@@ -178,11 +287,13 @@ Z_SHIFT = 2.0
 #: deviations of log p over Q(p), which is √(D/2) for any Gaussian p: a standardised mean difference
 #: of 0.2, Cohen's "small" effect. In nats: 0.45 at D = 10, 0.63 at 20, 1.0 at 50, 1.41 at 100.
 FIT_SHIFT = 0.2
-#: C5, C10: "substantial" over- (C5) and "always" (C10) overestimation, as a share of KL(q‖p). For any
-#: normalised density E_q[log pθ − log p] ≤ KL(q‖p) (Gibbs' inequality: equality only at pθ = q), so
-#: −gap/KL(q‖p) is how far the model has moved from p towards q; at least a quarter counts.
+#: C5, C10: "substantial" over- (C5) and "always" (C10) overestimation, as a share of KL(q‖p). For
+#: any normalised density E_q[log pθ − log p] ≤ KL(q‖p) (Gibbs' inequality: equality only at
+#: pθ = q), so −gap/KL(q‖p) is how far the model has moved from p towards q; at least a quarter
+#: counts.
 OVERESTIMATE_SHARE = 0.25
-#: C11: "close to zero": a TNR at most twice what a detector that cannot tell q from p gets (1 − TPR).
+#: C11: "close to zero": a TNR at most twice what a detector that cannot tell q from p gets
+#: (1 − TPR).
 TNR_NEAR_ZERO = 0.05
 #: C2: the thesis's spread bound and the test-set size it holds at.
 SIGMA_THESIS = 0.01
@@ -193,8 +304,8 @@ GAP_FRACTION = 0.1
 #: over Q(p)): at s = 0.25, Var log p = s⁴D/2 is so small that a ratio alone flags noise.
 VAR_RATIO = 1.25
 VAR_TOL = 0.1
-#: C6, C7: two KDEs "overlap almost fully" / "nearly coincide" at an overlap coefficient of at least this,
-#: and at least OVL_MARGIN more than the truth's own overlap, which alone can be high.
+#: C6, C7: two KDEs "overlap almost fully" / "nearly coincide" at an overlap coefficient of at least
+#: this, and at least OVL_MARGIN more than the truth's own overlap, which alone can be high.
 OVL_COINCIDE = 0.8
 OVL_MARGIN = 0.1
 #: C7: "indistinguishable" (D ≥ 50).
@@ -202,29 +313,41 @@ OVL_INDISTINGUISHABLE = 0.95
 #: C5, C9: "no longer overlap" / "minimal overlap", and a model KDE that "overlaps" Q(p)'s.
 OVL_MINIMAL = 0.1
 OVL_OVERLAPS = 0.5
-#: C8: the model's cross-entropy "stays" put between q and q^δ: it moves at most this fraction of the truth's move.
+#: C8: the model's cross-entropy "stays" put between q and q^δ: it moves at most this fraction of
+#: the truth's move.
 MOVE_FRACTION = 0.5
 #: C6, C11: the model's detection "fails" where it falls at least this much TNR behind the truth's.
 TNR_MARGIN = 0.1
 
 
 def members(table: pd.DataFrame, family: str, **where) -> pd.DataFrame:
-    """The rows of ``family`` in ``table`` whose columns equal ``where`` (floats compared with ``np.isclose``)."""
+    """The rows of ``family`` in ``table`` whose columns equal ``where`` (floats compared with
+    ``np.isclose``)."""
     rows = table[table["family"] == family]
     for name, value in where.items():
         rows = rows[np.isclose(rows[name], value)]
     return rows
 
 
-def nearest_dim(table: pd.DataFrame, dim: int) -> int:
-    """``dim`` if the table has it, else the closest dimension it has (the ci profile has small D only)."""
-    dims = sorted(table["D"].unique())
-    return int(min(dims, key=lambda d: (abs(d - dim), d)))
+def nearest_dim(dims: pd.DataFrame | Iterable[int], dim: int) -> int:
+    """``dim`` if ``dims`` has it, else the closest dimension it has, the smaller on a tie (the ci
+    profile has small D only). ``dims``: the dimensions, or a table with a ``D`` column. The one
+    rule for "the dimension nearest D" across the studies.
+
+    Example:
+        >>> nearest_dim([3, 5, 10], 20), nearest_dim([10, 30], 20), nearest_dim([2, 20, 50], 20)
+        (10, 10, 20)
+    """
+    values = dims["D"].unique() if isinstance(dims, pd.DataFrame) else list(dims)
+    if not len(values):
+        raise ValueError("dims must hold at least one dimension")
+    return int(min(sorted(values), key=lambda d: (abs(d - dim), d)))
 
 
 def _dim_or_premise(table: pd.DataFrame, dim: int, exact: bool) -> tuple[int, list[SubCheck], str]:
-    """The dimension a claim stated at ``dim`` is checked at: ``dim`` itself, or with ``exact=False``
-    the nearest one (said in the scope); with ``exact=True`` and ``dim`` absent, a failing premise."""
+    """The dimension a claim stated at ``dim`` is checked at: ``dim`` itself, or with
+    ``exact=False`` the nearest one (said in the scope); with ``exact=True`` and ``dim`` absent, a
+    failing premise."""
     used = nearest_dim(table, dim)
     premise = (
         [
@@ -257,7 +380,8 @@ def _unit(dim) -> str:
 
 
 def fit_bound(dim: int) -> float:
-    """The largest KL*(p‖pθ) at which a flow still fits p: ``FIT_SHIFT·√(D/2)`` nats (see :data:`FIT_SHIFT`).
+    """The largest KL*(p‖pθ) at which a flow still fits p: ``FIT_SHIFT·√(D/2)`` nats (see
+    :data:`FIT_SHIFT`).
 
     Example:
         >>> [round(fit_bound(d), 2) for d in (10, 20, 50, 100)]
@@ -274,9 +398,9 @@ def _fit_numbers(table: pd.DataFrame) -> pd.Series:
 def fit_premise(
     table: pd.DataFrame, dims: Sequence[int] | None = None, unit: str | None = None
 ) -> SubCheck:
-    """The fit premise of a failure claim: per D in ``dims`` (default: every D of the table), whether
-    the model's KL*(p‖pθ) is at most :func:`fit_bound`. With ``unit`` (a claim judged at one D, e.g.
-    ``"all"``) the outcome of that one D is reported under ``unit``."""
+    """The fit premise of a failure claim: per D in ``dims`` (default: every D of the table),
+    whether the model's KL*(p‖pθ) is at most :func:`fit_bound`. With ``unit`` (a claim judged at one
+    D, e.g. ``"all"``) the outcome of that one D is reported under ``unit``."""
     fit = _fit_numbers(table)
     dims = [int(d) for d in (fit.index if dims is None else dims)]
     ok = {d: bool(fit[d] <= fit_bound(d)) for d in dims}
@@ -295,8 +419,8 @@ def fit_premise(
 
 
 def fit_table(summary: pd.DataFrame) -> pd.DataFrame:
-    """Per D of a baseline summary: KL*(p‖·) on Q(p) (paired, nats, with its SE) and per dimension for
-    the flow and each null, the fit premise's bound, and whether each passes it."""
+    """Per D of a baseline summary: KL*(p‖·) on Q(p) (paired, nats, with its SE) and per dimension
+    for the flow and each null, the fit premise's bound, and whether each passes it."""
     rows = []
     for dim, r in summary.iterrows():
         row = {"D": int(dim), "bound (nats)": fit_bound(int(dim))}
@@ -318,7 +442,7 @@ def _fitted(table: pd.DataFrame) -> list[int]:
     return [int(d) for d, v in _fit_numbers(table).items() if v <= fit_bound(int(d))]
 
 
-# --- §4: the base case, on baseline.baseline_summary (one row per D) -------------------------------
+# --- §4: the base case, on baseline.baseline_summary (one row per D) ------------------------------
 
 
 def summary_view(summary: pd.DataFrame, null: str) -> pd.DataFrame:
@@ -362,7 +486,11 @@ def c1_baseline(summary: pd.DataFrame) -> Findings:
             quote=QUOTES["C1"]["left"],
         ),
     )
-    evidence = f"OVL ≥ {OVL_FIT} at {sum(s for s in subs[0].passed.values())}/{len(ovl)} D (min {ovl.min():.3f}); E_p[log p − log pθ] ranges {paired.min():.4f} to {paired.max():.4f} nats."
+    evidence = (
+        f"OVL ≥ {OVL_FIT} at {sum(s for s in subs[0].passed.values())}/{len(ovl)} D "
+        f"(min {ovl.min():.3f}); "
+        f"E_p[log p − log pθ] ranges {paired.min():.4f} to {paired.max():.4f} nats."
+    )
     return Findings(
         subs,
         evidence,
@@ -375,8 +503,9 @@ c1_baseline.claim, c1_baseline.table = "C1", "summary"
 
 
 def c2_baseline(summary: pd.DataFrame) -> Findings:
-    """C2 on q = p per D: ``|H*(p,p) − H(p)| ≤ Z_AGREE·SE`` (main) and the spread of ``E_p[log pθ]`` over
-    the K repeated test sets, at N = 10⁶ (measured when N ≥ 10⁶, else scaled by ``√(N/10⁶)``), ``≤ 0.01``."""
+    """C2 on q = p per D: ``|H*(p,p) − H(p)| ≤ Z_AGREE·SE`` (main) and the spread of ``E_p[log pθ]``
+    over the K repeated test sets, at N = 10⁶ (measured when N ≥ 10⁶, else scaled by ``√(N/10⁶)``),
+    ``≤ 0.01``."""
     z, sigma = summary[col.Z_H_STAR_PP], summary[col.SIGMA_AT_1E6]
     measured = bool((summary["N"] >= N_THESIS).all())
     how = (
@@ -402,7 +531,8 @@ def c2_baseline(summary: pd.DataFrame) -> Findings:
     )
     return Findings(
         subs,
-        f"max |z| of H*(p,p) against H(p) {z.abs().max():.2f}; max σ of E_p[log pθ] {sigma.max():.4f} ({how})",
+        f"max |z| of H*(p,p) against H(p) {z.abs().max():.2f}; "
+        f"max σ of E_p[log pθ] {sigma.max():.4f} ({how})",
         "baseline q = p",
         f"max |z| {z.abs().max():.2f} on q = p",
     )
@@ -430,7 +560,12 @@ def c3_baseline(summary: pd.DataFrame) -> Findings:
             f"max |z| {z_self.abs().max():.2f}",
         ),
     )
-    evidence = f"KL*(p‖p̂) vs analytic KL(p‖p̂): max |z| = {z_hat.abs().max():.2f} (KL(p‖p̂) from {summary[col.KL_P_HAT].min():.4f} to {summary[col.KL_P_HAT].max():.4f} nats); KL*(p‖p) vs 0: max |z| = {z_self.abs().max():.2f}"
+    evidence = (
+        f"KL*(p‖p̂) vs analytic KL(p‖p̂): max |z| = {z_hat.abs().max():.2f} "
+        f"(KL(p‖p̂) from {summary[col.KL_P_HAT].min():.4f} "
+        f"to {summary[col.KL_P_HAT].max():.4f} nats); "
+        f"KL*(p‖p) vs 0: max |z| = {z_self.abs().max():.2f}"
+    )
     return Findings(
         subs,
         evidence,
@@ -442,7 +577,7 @@ def c3_baseline(summary: pd.DataFrame) -> Findings:
 c3_baseline.claim, c3_baseline.table = "C3", "summary"
 
 
-# --- §5–§8: claims checked on the family tables of flowcore.studies.debruin2024.evaluation --------------------------
+# --- §5–§8: claims checked on the family tables of flowcore.studies.debruin2024.evaluation --------
 
 
 def c2_families(table: pd.DataFrame) -> Findings:
@@ -500,7 +635,11 @@ def c3_families(table: pd.DataFrame) -> Findings:
             quote=QUOTES["C3"]["prop1"],
         ),
     )
-    evidence = f"max |z| of E_q[log q − log p] against KL(q‖p) = {z.max():.2f} over {len(table)} distributions (threshold {limit:.2f}); KL(q‖p) ranges {table[col.KL_QP].min():.3f} to {table[col.KL_QP].max():.1f} nats"
+    evidence = (
+        f"max |z| of E_q[log q − log p] against KL(q‖p) = {z.max():.2f} "
+        f"over {len(table)} distributions (threshold {limit:.2f}); "
+        f"KL(q‖p) ranges {table[col.KL_QP].min():.3f} to {table[col.KL_QP].max():.1f} nats"
+    )
     return Findings(
         subs,
         evidence,
@@ -513,9 +652,10 @@ c3_families.claim, c3_families.table = "C3", "family"
 
 
 def c4_scale_only(table: pd.DataFrame) -> Findings:
-    """C4 per D on Λ at t = 0: the range over s of the gap H*(q,pθ) − H*(q,p) is at most ``GAP_FRACTION``
-    of the range of H(q,p) (main), and for every s ``Var log pθ`` is within ``VAR_RATIO`` of ``Var log p``
-    or within ``VAR_TOL·D/2`` of it (D/2: the variance of log p over Q(p))."""
+    """C4 per D on Λ at t = 0: the range over s of the gap H*(q,pθ) − H*(q,p) is at most
+    ``GAP_FRACTION`` of the range of H(q,p) (main), and for every s ``Var log pθ`` is within
+    ``VAR_RATIO`` of ``Var log p`` or within ``VAR_TOL·D/2`` of it (D/2: the variance of log p over
+    Q(p))."""
     gap_ok, var_ok, parts, ratios = {}, {}, [], []
     for dim, rows in members(table, "affine", t=0.0).groupby("D"):
         gap = rows[col.GAP]
@@ -526,7 +666,9 @@ def c4_scale_only(table: pd.DataFrame) -> Findings:
         close = (ratio.between(1 / VAR_RATIO, VAR_RATIO)) | ((vm - vt).abs() <= VAR_TOL * dim / 2)
         gap_ok[_unit(dim)], var_ok[_unit(dim)] = spread <= GAP_FRACTION * scale, bool(close.all())
         parts.append(
-            f"D={dim}: gap range {spread:.2f} vs {GAP_FRACTION:g}×{scale:.1f}, Var ratio {ratio.min():.2f}–{ratio.max():.2f}, max |ΔVar| {(vm - vt).abs().max():.2f} vs {VAR_TOL:g}·D/2 = {VAR_TOL * dim / 2:.1f}"
+            f"D={dim}: gap range {spread:.2f} vs {GAP_FRACTION:g}×{scale:.1f}, "
+            f"Var ratio {ratio.min():.2f}–{ratio.max():.2f}, "
+            f"max |ΔVar| {(vm - vt).abs().max():.2f} vs {VAR_TOL:g}·D/2 = {VAR_TOL * dim / 2:.1f}"
         )
     subs = (
         SubCheck(
@@ -556,14 +698,15 @@ c4_scale_only.claim, c4_scale_only.table = "C4", "family"
 
 
 def c5_shift_only(table: pd.DataFrame, exact: bool = False) -> Findings:
-    """C5 on Λ at s = 1, at the dimensions where the flow fits p (premise). Main, per D: at every t > 0
-    the model overestimates the log-likelihood *substantially*: its overestimate −gap = H*(q,p) −
-    H*(q,pθ) is at least ``OVERESTIMATE_SHARE`` of KL(q‖p) (and beyond −Z_SHIFT·SE). Secondary: the
-    overestimate grows with t and is positive at the largest t (per D); at D = 20, t = 0.25 the KDEs of
-    log pθ and log p over Q(q) no longer overlap (OVL < ``OVL_MINIMAL``) with log pθ's to the right;
-    and, over the fitted D, the share at the largest t is substantial at the smallest D and smaller at
-    the largest ("weaker at higher D"; needs two fitted D). Every sign is checked: an underestimate
-    passes nothing. With ``exact=True`` the KDE part is left out unless the run has D = 20."""
+    """C5 on Λ at s = 1, at the dimensions where the flow fits p (premise). Main, per D: at every
+    t > 0 the model overestimates the log-likelihood *substantially*: its overestimate −gap =
+    H*(q,p) − H*(q,pθ) is at least ``OVERESTIMATE_SHARE`` of KL(q‖p) (and beyond −Z_SHIFT·SE).
+    Secondary: the overestimate grows with t and is positive at the largest t (per D); at D = 20,
+    t = 0.25 the KDEs of log pθ and log p over Q(q) no longer overlap (OVL < ``OVL_MINIMAL``) with
+    log pθ's to the right; and, over the fitted D, the share at the largest t is substantial at the
+    smallest D and smaller at the largest ("weaker at higher D"; needs two fitted D). Every sign is
+    checked: an underestimate passes nothing. With ``exact=True`` the KDE part is left out unless
+    the run has D = 20."""
     rows = members(table, "affine", s=1.0)
     over, grows, parts, share_last, last = {}, {}, [], {}, {}
     for dim, d_rows in rows.groupby("D"):
@@ -579,12 +722,15 @@ def c5_shift_only(table: pd.DataFrame, exact: bool = False) -> Findings:
         share_last[int(dim)] = float(share[-1])
         last[int(dim)] = float(gap[-1])
         parts.append(
-            f"D={dim}: −gap/KL(q‖p) at t={', '.join(f'{t:g}' for t in shifted['t'])} = {', '.join(f'{v:+.2f}' for v in share)} (gap {', '.join(f'{g:+.2f}' for g in gap)} nats)"
+            f"D={dim}: −gap/KL(q‖p) at t={', '.join(f'{t:g}' for t in shifted['t'])} "
+            f"= {', '.join(f'{v:+.2f}' for v in share)} "
+            f"(gap {', '.join(f'{g:+.2f}' for g in gap)} nats)"
         )
     subs = [
         fit_premise(table),
         SubCheck(
-            f"the model overestimates the log-likelihood substantially at every t > 0 (−gap ≥ {OVERESTIMATE_SHARE}·KL(q‖p), beyond {Z_SHIFT} SE)",
+            "the model overestimates the log-likelihood substantially at every t > 0 "
+            f"(−gap ≥ {OVERESTIMATE_SHARE}·KL(q‖p), beyond {Z_SHIFT} SE)",
             "main",
             over,
             "; ".join(parts),
@@ -604,7 +750,8 @@ def c5_shift_only(table: pd.DataFrame, exact: bool = False) -> Findings:
         ovl, gap = float(row[col.OVL_MODEL_VS_TRUTH].iloc[0]), float(row[col.GAP].iloc[0])
         subs.append(
             SubCheck(
-                f"at D = 20, t = 0.25 the KDEs of log pθ and log p over Q(q) no longer overlap (OVL < {OVL_MINIMAL}), log pθ's to the right",
+                "at D = 20, t = 0.25 the KDEs of log pθ and log p over Q(q) no longer overlap "
+                f"(OVL < {OVL_MINIMAL}), log pθ's to the right",
                 "secondary",
                 {_unit(d20): ovl < OVL_MINIMAL and gap < 0},
                 f"D={d20}: OVL {ovl:.3f}, gap {gap:+.2f}",
@@ -616,7 +763,8 @@ def c5_shift_only(table: pd.DataFrame, exact: bool = False) -> Findings:
         low, high = share_last[dims[0]], share_last[dims[-1]]
         subs.append(
             SubCheck(
-                f"weaker at higher D: the share at the largest t is ≥ {OVERESTIMATE_SHARE} at the smallest fitted D and smaller at the largest",
+                f"weaker at higher D: the share at the largest t is ≥ {OVERESTIMATE_SHARE} at "
+                "the smallest fitted D and smaller at the largest",
                 "secondary",
                 {"all": low >= OVERESTIMATE_SHARE and high < low},
                 ", ".join(f"D={d}: {share_last[d]:+.3f}" for d in dims),
@@ -633,7 +781,10 @@ def c5_shift_only(table: pd.DataFrame, exact: bool = False) -> Findings:
         f"Λ at s = 1, t > 0; KDE part at D = {d20}",
         "−gap/KL(q‖p) at s = 1, largest t: "
         + ", ".join(f"{v:+.2f}" for v in share_last.values())
-        + f" (D = {', '.join(map(str, share_last))}; ≥ {OVERESTIMATE_SHARE}: substantial overestimate)",
+        + (
+            f" (D = {', '.join(map(str, share_last))}; ≥ {OVERESTIMATE_SHARE}: "
+            "substantial overestimate)"
+        ),
     )
 
 
@@ -646,10 +797,10 @@ INFEASIBLE = f"detection infeasible for the model: TNR ≥ {TNR_MARGIN} below th
 def c6_combined(table: pd.DataFrame, exact: bool = False) -> Findings:
     """C6 at D = 20, s = 0.75, t = 0.25 on Λ. Premise: the truth's own overlap leaves room
     (``OVL truth ≤ 1 − OVL_MARGIN``). Main: log pθ's KDEs over Q(q) and Q(p) overlap almost fully,
-    ``OVL model ≥ OVL_COINCIDE`` *and* at least ``OVL_MARGIN`` above the truth's. Secondary: bound-based
-    detection is infeasible for the model where it is not for the truth (TNR ≥ ``TNR_MARGIN`` behind),
-    gated by the premise that the truth's own TNR is at least ``TNR_MARGIN`` (else no model can fall
-    that far behind it)."""
+    ``OVL model ≥ OVL_COINCIDE`` *and* at least ``OVL_MARGIN`` above the truth's. Secondary:
+    bound-based detection is infeasible for the model where it is not for the truth
+    (TNR ≥ ``TNR_MARGIN`` behind), gated by the premise that the truth's own TNR is at least
+    ``TNR_MARGIN`` (else no model can fall that far behind it)."""
     dim, premises, scope = _dim_or_premise(table, 20, exact)
     row = members(table, "affine", D=dim, s=0.75, t=0.25).iloc[0]
     ovl, ovl_truth = float(row[col.OVL_MODEL]), float(row[col.OVL_TRUTH])
@@ -666,7 +817,8 @@ def c6_combined(table: pd.DataFrame, exact: bool = False) -> Findings:
             unmet="the truth's own KDEs already overlap",
         ),
         SubCheck(
-            f"log pθ's KDEs over Q(q) and Q(p) overlap almost fully (OVL ≥ {OVL_COINCIDE}, ≥ {OVL_MARGIN} above the truth's)",
+            "log pθ's KDEs over Q(q) and Q(p) overlap almost fully "
+            f"(OVL ≥ {OVL_COINCIDE}, ≥ {OVL_MARGIN} above the truth's)",
             "main",
             {u: ovl >= max(OVL_COINCIDE, ovl_truth + OVL_MARGIN)},
             f"OVL model {ovl:.3f} vs truth {ovl_truth:.3f}",
@@ -687,7 +839,10 @@ def c6_combined(table: pd.DataFrame, exact: bool = False) -> Findings:
             quote=QUOTES["C6"]["infeasible"],
         ),
     )
-    evidence = f"OVL of log pθ over Q(q) and Q(p) = {ovl:.3f} (truth's log p: {ovl_truth:.3f}); TNR model {tnr:.3f} vs truth {tnr_truth:.3f}"
+    evidence = (
+        f"OVL of log pθ over Q(q) and Q(p) = {ovl:.3f} (truth's log p: {ovl_truth:.3f}); "
+        f"TNR model {tnr:.3f} vs truth {tnr_truth:.3f}"
+    )
     return Findings(
         subs,
         evidence,
@@ -700,10 +855,10 @@ c6_combined.claim, c6_combined.table = "C6", "family"
 
 
 def c7_perturbed_base(table: pd.DataFrame) -> Findings:
-    """C7 per D on Λ^δ at s = 1, t = 0. Premises: the flow fits p, and log p still separates Q(q^δ) from
-    Q(p) (``OVL truth < OVL_COINCIDE``). Main: log pθ's KDEs nearly coincide, ``OVL model ≥
-    OVL_COINCIDE`` *and* at least ``OVL_MARGIN`` above the truth's own overlap. Secondary, for D ≥ 50:
-    indistinguishable (``OVL model ≥ OVL_INDISTINGUISHABLE``)."""
+    """C7 per D on Λ^δ at s = 1, t = 0. Premises: the flow fits p, and log p still separates Q(q^δ)
+    from Q(p) (``OVL truth < OVL_COINCIDE``). Main: log pθ's KDEs nearly coincide, ``OVL model ≥
+    OVL_COINCIDE`` *and* at least ``OVL_MARGIN`` above the truth's own overlap. Secondary, for
+    D ≥ 50: indistinguishable (``OVL model ≥ OVL_INDISTINGUISHABLE``)."""
     rows = members(table, "perturbed", s=1.0, t=0.0)
     separates, coincide, indistinct, parts, parts_short = {}, {}, {}, [], []
     for dim, row in rows.groupby("D"):
@@ -727,7 +882,8 @@ def c7_perturbed_base(table: pd.DataFrame) -> Findings:
             unmet="log p itself does not separate q^δ from p",
         ),
         SubCheck(
-            f"log pθ's KDEs over Q(q^δ) and Q(p) nearly coincide (OVL ≥ {OVL_COINCIDE}, ≥ {OVL_MARGIN} above the truth's)",
+            "log pθ's KDEs over Q(q^δ) and Q(p) nearly coincide "
+            f"(OVL ≥ {OVL_COINCIDE}, ≥ {OVL_MARGIN} above the truth's)",
             "main",
             coincide,
             "; ".join(parts),
@@ -755,15 +911,19 @@ def c7_perturbed_base(table: pd.DataFrame) -> Findings:
 c7_perturbed_base.claim, c7_perturbed_base.table = "C7", "family"
 
 
-SIMILAR = "the more atypical q^δ looks more similar to the model (KL*(q^δ‖pθ) < KL*(q‖pθ) at every hard case)"
+SIMILAR = (
+    "the more atypical q^δ looks more similar to the model "
+    "(KL*(q^δ‖pθ) < KL*(q‖pθ) at every hard case)"
+)
 
 
 def c8_perturbed_grid(table: pd.DataFrame) -> Findings:
-    """C8 per D, Λ^δ against Λ, where the flow fits p (premise). Main: the model's cross-entropy stays put between q and q^δ: the
-    median over (s, t) of |ΔH model| / |ΔH truth| is at most ``MOVE_FRACTION``. Secondary: the gap
-    |H*(q^δ,p) − H*(q^δ,pθ)| grows with s (Spearman ρ > 0 at every t); and at the hard cases (largest
-    t, every s > 1), where q^δ is more atypical than q *for the truth* (KL(q^δ‖p) > KL(q‖p), a
-    premise), it looks more similar to the model: KL*(q^δ‖pθ) < KL*(q‖pθ)."""
+    """C8 per D, Λ^δ against Λ, where the flow fits p (premise). Main: the model's cross-entropy
+    stays put between q and q^δ: the median over (s, t) of |ΔH model| / |ΔH truth| is at most
+    ``MOVE_FRACTION``. Secondary: the gap |H*(q^δ,p) − H*(q^δ,pθ)| grows with s (Spearman ρ > 0 at
+    every t); and at the hard cases (largest t, every s > 1), where q^δ is more atypical than q *for
+    the truth* (KL(q^δ‖p) > KL(q‖p), a premise), it looks more similar to the model:
+    KL*(q^δ‖pθ) < KL*(q‖pθ)."""
     still, grows, similar, atypical, parts, ratios = {}, {}, {}, {}, [], []
     for dim in sorted(table["D"].unique()):
         u = _unit(dim)
@@ -789,7 +949,9 @@ def c8_perturbed_grid(table: pd.DataFrame) -> Findings:
             bool(paradox) and all(paradox),
         )
         parts.append(
-            f"D={dim}: median |ΔH model|/|ΔH truth| = {ratio:.2f}, min ρ(s, gap) = {rho_min:.2f}, KL*(q^δ‖pθ) < KL*(q‖pθ) in {sum(paradox)}/{len(paradox)} hard cases"
+            f"D={dim}: median |ΔH model|/|ΔH truth| = {ratio:.2f}, "
+            f"min ρ(s, gap) = {rho_min:.2f}, "
+            f"KL*(q^δ‖pθ) < KL*(q‖pθ) in {sum(paradox)}/{len(paradox)} hard cases"
         )
     subs = (
         fit_premise(table),
@@ -802,7 +964,8 @@ def c8_perturbed_grid(table: pd.DataFrame) -> Findings:
             quote=QUOTES["C8"]["atypical"],
         ),
         SubCheck(
-            f"the model's cross-entropy stays put between q and q^δ (median |ΔH model|/|ΔH truth| ≤ {MOVE_FRACTION})",
+            "the model's cross-entropy stays put between q and q^δ "
+            f"(median |ΔH model|/|ΔH truth| ≤ {MOVE_FRACTION})",
             "main",
             still,
             "; ".join(p.split(", min")[0] for p in parts),
@@ -843,7 +1006,8 @@ def c9_outlier(table: pd.DataFrame) -> Findings:
     and at the largest fitted D the outliers' mean log pθ exceeds that of Q(p)."""
     rows = members(table, "outlier", s=1.0, t=0.0).sort_values("D")
     parts = [
-        f"D={int(r['D'])}: OVL truth {r[col.OVL_TRUTH]:.3f}, model {r[col.OVL_MODEL]:.3f}, mean log pθ vs Q(p) {r[col.MEAN_SHIFT_MODEL]:+.2f}"
+        f"D={int(r['D'])}: OVL truth {r[col.OVL_TRUTH]:.3f}, model {r[col.OVL_MODEL]:.3f}, "
+        f"mean log pθ vs Q(p) {r[col.MEAN_SHIFT_MODEL]:+.2f}"
         for _, r in rows.iterrows()
     ]
     subs = [
@@ -891,7 +1055,8 @@ def c9_outlier(table: pd.DataFrame) -> Findings:
         tuple(subs),
         "; ".join(parts),
         "Λ^out at s = 1, t = 0",
-        f"OVL of log pθ at (1, 0): {rows[col.OVL_MODEL].min():.3f}–{rows[col.OVL_MODEL].max():.3f} (≥ {OVL_OVERLAPS})",
+        "OVL of log pθ at (1, 0): "
+        f"{rows[col.OVL_MODEL].min():.3f}–{rows[col.OVL_MODEL].max():.3f} (≥ {OVL_OVERLAPS})",
     )
 
 
@@ -901,9 +1066,9 @@ c9_outlier.claim, c9_outlier.table = "C9", "family"
 def c10_outlier_grid(table: pd.DataFrame) -> Findings:
     """C10 per D on Λ^out, where the flow fits p (premise). Main: the model overestimates the
     log-likelihood for every (s, t) by at least ``OVERESTIMATE_SHARE`` of KL(q‖p) (and beyond
-    −Z_SHIFT·SE). Secondary: at t = 0, mean log pθ falls and Var(log pθ) rises as s grows, and at s = 1
-    mean log pθ falls as t grows (Spearman ρ of ∓1 exactly). The truth's log p moves the same way, so
-    these trends are informative only where the truth's do not hold."""
+    −Z_SHIFT·SE). Secondary: at t = 0, mean log pθ falls and Var(log pθ) rises as s grows, and at
+    s = 1 mean log pθ falls as t grows (Spearman ρ of ∓1 exactly). The truth's log p moves the same
+    way, so these trends are informative only where the truth's do not hold."""
     over, falls_s, var_s, falls_t, parts = {}, {}, {}, {}, []
     n_over = n_all = 0
     for dim in sorted(table["D"].unique()):
@@ -925,12 +1090,16 @@ def c10_outlier_grid(table: pd.DataFrame) -> Findings:
             rho_t == -1,
         )
         parts.append(
-            f"D={dim}: overestimated in {int(overestimated.sum())}/{len(overestimated)} (−gap/KL(q‖p) {share.min():+.2f} to {share.max():+.2f}), ρ(s, mean log pθ) = {rho_mean:+.2f}, ρ(s, Var) = {rho_var:+.2f}, ρ(t, mean log pθ) = {rho_t:+.2f}"
+            f"D={dim}: overestimated in {int(overestimated.sum())}/{len(overestimated)} "
+            f"(−gap/KL(q‖p) {share.min():+.2f} to {share.max():+.2f}), "
+            f"ρ(s, mean log pθ) = {rho_mean:+.2f}, ρ(s, Var) = {rho_var:+.2f}, "
+            f"ρ(t, mean log pθ) = {rho_t:+.2f}"
         )
     subs = (
         fit_premise(table),
         SubCheck(
-            f"overestimation for every tested (s, t) (−gap ≥ {OVERESTIMATE_SHARE}·KL(q‖p), beyond {Z_SHIFT} SE)",
+            "overestimation for every tested (s, t) "
+            f"(−gap ≥ {OVERESTIMATE_SHARE}·KL(q‖p), beyond {Z_SHIFT} SE)",
             "main",
             over,
             "; ".join(p.split(", ρ")[0] for p in parts),
@@ -970,12 +1139,12 @@ c10_outlier_grid.claim, c10_outlier_grid.table = "C10", "family"
 
 
 def c11_detection(table: pd.DataFrame, exact: bool = False) -> Findings:
-    """C11 at D = 50, TPR 0.975, where the flow fits p (premise). Main: the model's TNR falls at least
-    ``TNR_MARGIN`` behind the truth's on Λ^out on average and on Λ^δ at (1, 0), and at (0.25, 0.5) it
-    is "close to zero" (at most ``TNR_NEAR_ZERO``) while at least ``TNR_MARGIN`` behind the truth's.
-    Secondary: on Λ^out the shortfall is larger for s < 1 than for s ≥ 1; the largest shortfall on Λ^δ
-    is positive and at s < 1, t > 0. Every part reads the model's *shortfall* against the truth, which
-    is 0 for the truth itself."""
+    """C11 at D = 50, TPR 0.975, where the flow fits p (premise). Main: the model's TNR falls at
+    least ``TNR_MARGIN`` behind the truth's on Λ^out on average and on Λ^δ at (1, 0), and at
+    (0.25, 0.5) it is "close to zero" (at most ``TNR_NEAR_ZERO``) while at least ``TNR_MARGIN``
+    behind the truth's. Secondary: on Λ^out the shortfall is larger for s < 1 than for s ≥ 1; the
+    largest shortfall on Λ^δ is positive and at s < 1, t > 0. Every part reads the model's
+    *shortfall* against the truth, which is 0 for the truth itself."""
     dim, premises, scope = _dim_or_premise(table, 50, exact)
     out, pert = members(table, "outlier", D=dim), members(table, "perturbed", D=dim)
     short_out = out[col.TNR_TRUTH] - out[col.TNR_MODEL]
@@ -1007,11 +1176,13 @@ def c11_detection(table: pd.DataFrame, exact: bool = False) -> Findings:
             f"on Λ^out the model's mean TNR is ≥ {TNR_MARGIN} below the truth's",
             "main",
             {"Λ^out": short_out.mean() >= TNR_MARGIN},
-            f"mean TNR model {out[col.TNR_MODEL].mean():.3f} vs truth {out[col.TNR_TRUTH].mean():.3f}",
+            f"mean TNR model {out[col.TNR_MODEL].mean():.3f} "
+            f"vs truth {out[col.TNR_TRUTH].mean():.3f}",
             quote=QUOTES["C11"]["outlier"],
         ),
         SubCheck(
-            f"on Λ^δ the model's TNR is ≥ {TNR_MARGIN} below the truth's at (1, 0), and at (0.25, 0.5) also close to zero (≤ {TNR_NEAR_ZERO})",
+            f"on Λ^δ the model's TNR is ≥ {TNR_MARGIN} below the truth's at (1, 0), "
+            f"and at (0.25, 0.5) also close to zero (≤ {TNR_NEAR_ZERO})",
             "main",
             {
                 k: m <= tr - TNR_MARGIN and (m <= TNR_NEAR_ZERO or not near_zero[k])
@@ -1036,10 +1207,14 @@ def c11_detection(table: pd.DataFrame, exact: bool = False) -> Findings:
         ),
     )
     evidence = (
-        f"Λ^out: mean TNR model {out[col.TNR_MODEL].mean():.3f} vs truth {out[col.TNR_TRUTH].mean():.3f} (truth min {out[col.TNR_TRUTH].min():.3f}); "
+        f"Λ^out: mean TNR model {out[col.TNR_MODEL].mean():.3f} "
+        f"vs truth {out[col.TNR_TRUTH].mean():.3f} (truth min {out[col.TNR_TRUTH].min():.3f}); "
         f"shortfall for s < 1: {small:+.3f}, s ≥ 1: {large:+.3f}; "
         + "; ".join(f"Λ^δ {k}: model {m:.3f} vs truth {tr:.3f}" for k, (m, tr) in cells.items())
-        + f"; largest shortfall on Λ^δ {short_pert.max():+.3f} at (s={worst['s']:g}, t={worst['t']:g})"
+        + (
+            f"; largest shortfall on Λ^δ {short_pert.max():+.3f} at "
+            f"(s={worst['s']:g}, t={worst['t']:g})"
+        )
     )
     return Findings(
         subs,

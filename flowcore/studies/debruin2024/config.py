@@ -1,4 +1,5 @@
-r"""The thesis's parameters: one validated config per run, built from the ``debruin2024`` section of a profile.
+r"""The thesis's parameters: one validated config per run, built from the ``debruin2024`` section
+of a profile.
 
 Every field's default is the ``default`` profile's value (``tests/unit/test_config.py`` checks it);
 the profiles are the one source of settings, these defaults only serve direct use of the library.
@@ -54,14 +55,16 @@ def _non_negative_reals(name: str, values) -> tuple[float, ...]:
 
 
 def _calibrated(name: str, value, strict: bool = False) -> float | None:
-    """A constant of the families: a number ≥ 0 (``> 0`` when ``strict``), or ``None`` to calibrate it."""
+    """A constant of the families: a number ≥ 0 (``> 0`` when ``strict``), or ``None`` to calibrate
+    it."""
     if value is None:
         return None
     try:
         return check_positive(name, value) if strict else check_non_negative(name, value)
     except ValueError:
         raise ValueError(
-            f"{name} must be a number {'>' if strict else '≥'} 0, or null to calibrate it; got {value!r}"
+            f"{name} must be a number {'>' if strict else '≥'} 0, or null to calibrate it; "
+            f"got {value!r}"
         ) from None
 
 
@@ -75,7 +78,8 @@ class Sweep(Checked):
         seeds: Seeds per setting (at least 3); each seed draws its own p, data and initialisation.
         n_train: Training-set sizes.
         max_epochs: Training lengths (maximum epochs; early stopping still applies).
-        capacity: Flow capacities as (couplings, width); the st-network has two hidden layers of width.
+        capacity: Flow capacities as (couplings, width); the st-network has two hidden layers of
+            width.
         eig_min: Smallest eigenvalues of Σ_p (largest stays at the base's), i.e. condition numbers.
         n_test: Test-set size per distribution in the sweep.
 
@@ -151,9 +155,12 @@ class ThesisConfig(StudyConfig):
 
     Attributes:
         dims: Dimensions D to study (each ≥ 2).
+        n_train: Training-set size, samples drawn from p.
+        n_val: Held-out validation-set size, for early stopping.
         recipe: How p is drawn.
         flow: The flow's architecture.
-        train: Training settings; ``train.seed`` is the experiment's seed.
+        train: Training settings (:class:`~flowcore.train.TrainConfig`); ``train.seed`` is the
+            experiment's seed.
         sweep: The sensitivity sweep (flat names ``sweep_…``).
         regime: The regime search (flat names ``regime_…``).
         n_test: Test-set size N per test distribution.
@@ -176,12 +183,12 @@ class ThesisConfig(StudyConfig):
 
     Example:
         >>> config = ThesisConfig.from_params(dims=[10], n_train=100000.0)
-        >>> config.train.n_train, config.dims, config.seed
+        >>> config.n_train, config.dims, config.seed
         (100000, (10,), 0)
     """
 
     STUDY: ClassVar[str] = "debruin2024"
-    SECTIONS: ClassVar[dict[str, tuple[type, str]]] = {
+    SECTIONS: ClassVar[dict[str, tuple]] = {
         "recipe": (GaussianRecipe, ""),
         "flow": (FlowConfig, ""),
         "train": (TrainConfig, ""),
@@ -194,11 +201,6 @@ class ThesisConfig(StudyConfig):
     dims: tuple[int, ...] = field(
         default=(10, 20, 50, 100), metadata=checked(check_int_list, minimum=2)
     )
-    recipe: GaussianRecipe = field(default_factory=GaussianRecipe)
-    flow: FlowConfig = field(default_factory=FlowConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
-    sweep: Sweep = field(default_factory=Sweep)
-    regime: Regimes = field(default_factory=Regimes)
     n_test: int = field(default=100_000, metadata=checked(check_int, minimum=2))
     n_repeats: int = field(default=10, metadata=checked(check_int, minimum=2))
     scales: tuple[float, ...] = field(
@@ -222,11 +224,32 @@ class ThesisConfig(StudyConfig):
     trainer: str = field(
         default="single", metadata=checked(check_choice, allowed=TRAINERS) | {"key_default": True}
     )
+    # The sections after the fields, so that the flat parameters keep their order (parameter_names).
+    recipe: GaussianRecipe = field(default_factory=GaussianRecipe)
+    flow: FlowConfig = field(default_factory=FlowConfig)
+    n_train: int = field(default=100_000, metadata=checked(check_int, minimum=2))
+    n_val: int = field(default=10_000, metadata=checked(check_int, minimum=2))
+    train: TrainConfig = field(default_factory=TrainConfig)
+    sweep: Sweep = field(default_factory=Sweep)
+    regime: Regimes = field(default_factory=Regimes)
 
     @property
     def seed(self) -> int:
-        """The experiment's seed (``train.seed``): it draws p, the data, the weights and the test sets."""
+        """The experiment's seed (``train.seed``): it draws p, the data, the weights and the test
+        sets."""
         return self.train.seed
+
+    @property
+    def train_key(self) -> dict:
+        """How a flow of this config is trained, as cache keys hold it under ``"train"``: the
+        training settings and the sizes of the data (:meth:`flowcore.train.TrainConfig.key`).
+
+        Example:
+            >>> key = ThesisConfig.from_params(n_train=5000, lr=0.003).train_key
+            >>> key["n_train"], key["n_val"], key["lr"]
+            (5000, 10000, 0.003)
+        """
+        return self.train.key(self.n_train, self.n_val)
 
     def resources(self) -> Estimate:
         """Peak memory and work of the whole study at these sizes (the heaviest of the main run, the
@@ -234,36 +257,59 @@ class ThesisConfig(StudyConfig):
 
         At the peak live together: the covariance-sized matrices of p and of the members of a family
         (each Gaussian keeps its covariance, Cholesky factor and precision: about ``4 + 3·members``
-        D×D float64 matrices), the training and validation sets, the log-likelihood arrays of a family
-        (three scores per member and the reference set, float64), and the calibration's draws.
+        D×D float64 matrices), the training and validation sets, the log-likelihood arrays of a
+        family (three scores per member and the reference set, float64), and the calibration's
+        draws.
+
+        Each need names the parameters that set it: of the sizes several runs share (the largest
+        D, training set and test set), the one that is largest.
 
         Example:
             >>> e = ThesisConfig().resources()
             >>> e.peak_bytes < 2**30, [n.drivers[0] for n in e.needs]
             (True, ['dims', 'n_train', 'n_test', 'calibration_draws'])
+            >>> e = ThesisConfig.from_params(regime_n_test=10**7).resources()
+            >>> [n.drivers[0] for n in e.needs]
+            ['dims', 'n_train', 'regime_n_test', 'calibration_draws']
         """
-        dim = float(
-            max(*self.dims, self.sweep.dim, *self.regime.dims, self.calibration_dim)
-        )  # floats: a huge size gives inf, not an overflow
+
+        def largest(**sizes: int) -> tuple[float, str]:
+            """The largest size (a float: a huge size gives inf, not an overflow) and the parameter
+            that sets it, the first named on ties."""
+            name = max(sizes, key=lambda k: sizes[k])
+            return float(sizes[name]), name
+
+        dim, dim_by = largest(
+            dims=max(self.dims),
+            sweep_dim=self.sweep.dim,
+            regime_dims=max(self.regime.dims),
+            calibration_dim=self.calibration_dim,
+        )
         members = len(self.scales) * len(self.shifts)
-        n_test = float(max(self.n_test, self.sweep.n_test, self.regime.n_test))
-        n_train = float(max(self.train.n_train, *self.sweep.n_train, *self.regime.n_train))
+        n_test, n_test_by = largest(
+            n_test=self.n_test, sweep_n_test=self.sweep.n_test, regime_n_test=self.regime.n_test
+        )
+        n_train, n_train_by = largest(
+            n_train=self.n_train,
+            sweep_n_train=max(self.sweep.n_train),
+            regime_n_train=max(self.regime.n_train),
+        )
         hidden = list(self.flow.hidden)
         needs = (
             Need(
                 "covariance matrices of p and a family's members",
                 (4 + 3 * members) * dim**2 * 8.0,
-                ("dims", "scales", "shifts"),
+                (dim_by, "scales", "shifts"),
             ),
             Need(
                 "training and validation sets",
-                (n_train + self.train.n_val) * dim * 12.0,
-                ("n_train", "n_val", "dims"),
+                (n_train + self.n_val) * dim * 12.0,
+                (n_train_by, "n_val", dim_by),
             ),
             Need(
                 "a family's log-likelihood arrays",
                 3 * (members + 1) * n_test * 8.0 + 4 * self.chunk_size * dim * 8.0,
-                ("n_test", "scales", "shifts", "chunk_size"),
+                (n_test_by, "scales", "shifts", "chunk_size"),
             ),
             Need(
                 "the calibration's draws",
@@ -287,20 +333,20 @@ class ThesisConfig(StudyConfig):
             widths_hidden: list[int] = hidden,
         ) -> float:
             cost = flow_cost(d, couplings, widths_hidden)
-            # training (forward and backward, every epoch: an upper bound under early stopping), then every
-            # test set through the flow, two quadratic forms and the sampling
+            # training (forward and backward, every epoch: an upper bound under early stopping),
+            # then every test set through the flow, two quadratic forms and the sampling
             return n_tr * epochs * 3 * cost + (3 * members + self.n_repeats) * n_te * (
                 cost + 5.0 * d**2
             )
 
         t, sw, rg = self.train, self.sweep, self.regime
-        flops = sum(run(d, t.n_train, t.max_epochs, self.n_test) for d in self.dims)
+        flops = sum(run(d, self.n_train, t.max_epochs, self.n_test) for d in self.dims)
         sweep_runs = [run(sw.dim, n, t.max_epochs, sw.n_test) for n in sw.n_train]
-        sweep_runs += [run(sw.dim, t.n_train, e, sw.n_test) for e in sw.max_epochs]
+        sweep_runs += [run(sw.dim, self.n_train, e, sw.n_test) for e in sw.max_epochs]
         sweep_runs += [
-            run(sw.dim, t.n_train, t.max_epochs, sw.n_test, k, [w, w]) for k, w in sw.capacity
+            run(sw.dim, self.n_train, t.max_epochs, sw.n_test, k, [w, w]) for k, w in sw.capacity
         ]
-        sweep_runs += [run(sw.dim, t.n_train, t.max_epochs, sw.n_test) for _ in sw.eig_min]
+        sweep_runs += [run(sw.dim, self.n_train, t.max_epochs, sw.n_test) for _ in sw.eig_min]
         flops += len(sw.seeds) * sum(sweep_runs)
         regime_runs = [run(d, n, rg.max_epochs, rg.n_test) for d in rg.dims for n in rg.n_train]
         flops += (rg.points + 1) * len(rg.seeds) * sum(regime_runs) / len(regime_runs)

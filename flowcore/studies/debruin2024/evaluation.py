@@ -423,7 +423,7 @@ def evaluate_family(
         "family": name,
         "recipe": config.recipe,
         "flow": config.flow,
-        "train": config.train,
+        "train": config.train_key,
         "n_test": n,
         "scales": config.scales,
         "shifts": config.shifts,

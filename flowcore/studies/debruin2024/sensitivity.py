@@ -179,7 +179,7 @@ def trains_with(job: Job) -> str:
         "batch",
         {
             "flow": c.flow,
-            "train": dataclasses.replace(c.train, seed=0),
+            "train": dataclasses.replace(c.train, seed=0).key(c.n_train, c.n_val),
             "dims": c.dims,
             "device": c.device,
         },

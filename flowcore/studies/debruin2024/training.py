@@ -1,9 +1,9 @@
 r"""The thesis's training runs: draw :math:`p` for a dimension, train a RealNVP on samples of it.
 
-Two nulls travel with each trained flow: the maximum-likelihood Gaussian :math:`\hat p` of the very
-training samples (the best *linear* flow: what finite data alone gives), fitted once when the flow is
-trained, and the flow at its initialisation :math:`p_{\theta_0}` (the same seed, no training step:
-what a flow that has learned nothing gives).
+Two nulls travel with each trained flow: the maximum-likelihood Gaussian :math:`\hat p` of the
+very training samples (the best *linear* flow: what finite data alone gives), fitted once when the
+flow is trained, and the flow at its initialisation :math:`p_{\theta_0}` (the same seed, no
+training step: what a flow that has learned nothing gives).
 """
 
 from __future__ import annotations
@@ -39,9 +39,9 @@ class TrainedFlow:
 
 
 def untrained_density(untrained: torch.nn.Module) -> torch.nn.Module:
-    """The density of a flow before training, for scoring: its base N(0, I) when the flow is then the
-    identity up to a permutation (:attr:`~flowcore.flows.RealNVP.initially_identity`; the same numbers
-    at a fraction of the cost), else the flow itself."""
+    """The density of a flow before training, for scoring: its base N(0, I) when the flow is then
+    the identity up to a permutation (:attr:`~flowcore.flows.RealNVP.initially_identity`; the same
+    numbers at a fraction of the cost), else the flow itself."""
     return untrained.base if getattr(untrained, "initially_identity", False) else untrained
 
 
@@ -55,21 +55,21 @@ def trained_flow(
 ) -> TrainedFlow:
     """Draw :math:`p` for ``dim`` and train a RealNVP on it, or load it from the cache.
 
-    The training and validation sets come from the streams ``(seed, "train", D)`` and
-    ``(seed, "val", D)``; the cache key covers ``dim``, the recipe, the architecture and every
-    training setting (:func:`flowcore.runs.train_or_load`). Extra ``loss_terms`` (another study's
+    The training and validation sets (``config.n_train`` and ``config.n_val`` samples) come from the
+    streams ``(seed, "train", D)`` and ``(seed, "val", D)``; the cache key covers ``dim``, the
+    recipe, the architecture, the data sizes and every training setting
+    (:func:`flowcore.runs.train_or_load`). Extra ``loss_terms`` (another study's
     regulariser) need a ``loss_name``, which joins the key.
     """
     if loss_terms and not loss_name:
         raise ValueError("loss_name must name the loss_terms (it joins the cache key)")
     dim = check_int("dim", dim, minimum=2)
     p = training_gaussian(dim, config.recipe, config.seed)
-    train = config.train
     samples: dict[str, torch.Tensor] = {}
 
     def data():
-        samples["train"] = p.sample(train.n_train, stream(config.seed, "train", dim))
-        x_val = p.sample(train.n_val, stream(config.seed, "val", dim), dtype=torch.float32)
+        samples["train"] = p.sample(config.n_train, stream(config.seed, "train", dim))
+        x_val = p.sample(config.n_val, stream(config.seed, "val", dim), dtype=torch.float32)
         return samples["train"].to(torch.float32), x_val
 
     def extras():
@@ -89,8 +89,9 @@ def trained_flow(
         spec,
         lambda: config.flow.build(dim),
         data,
-        train,
+        config.train,
         config.torch_device,
+        sizes=(config.n_train, config.n_val),
         extras=extras,
         progress=progress,
         callback=callback,
@@ -119,9 +120,9 @@ def trained_flows(
 
     def data(k: int):
         c, p = configs[k], ps[k]
-        samples[k] = p.sample(c.train.n_train, stream(c.seed, "train", dim))
+        samples[k] = p.sample(c.n_train, stream(c.seed, "train", dim))
         return samples[k].to(torch.float32), p.sample(
-            c.train.n_val, stream(c.seed, "val", dim), dtype=torch.float32
+            c.n_val, stream(c.seed, "val", dim), dtype=torch.float32
         )
 
     def extras(k: int):
@@ -134,6 +135,7 @@ def trained_flows(
         [lambda k=k: data(k) for k in range(len(configs))],
         [c.train for c in configs],
         configs[0].torch_device,
+        sizes=[(c.n_train, c.n_val) for c in configs],
         extras=[lambda k=k: extras(k) for k in range(len(configs))],
         progress=progress,
         description=f"D={dim}, {len(configs)} flows",

@@ -1,4 +1,4 @@
-r"""The study end to end: every flow, table and measurement the chapter shows, from one config.
+r"""The study end to end: every flow, table and measurement the two chapters show, from one config.
 
 Each function computes one part (trained flows and the ceiling regressor are cached; scoring takes
 seconds) and returns plain tables, so the chapter only arranges them and the claims of
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -36,10 +36,8 @@ from flowcore.studies.kirichenko2020.experiments import (
     neighbour_mean,
     score_sets,
     swap_r2,
-    train_config,
     trained_image_flow,
 )
-from flowcore.train import TrainConfig
 from flowcore.validation import check_int, check_probability
 
 __all__ = [
@@ -63,6 +61,11 @@ __all__ = [
     "tabular",
     "mixture",
     "gaussian_coadaptation",
+    "ood_table",
+    "negative_comparison",
+    "TREND_LEVEL",
+    "TypicalityTrend",
+    "typicality_trend",
 ]
 
 
@@ -76,7 +79,8 @@ def scored_sets(d: Digits) -> dict[str, np.ndarray]:
 
 
 def ood_summary(table: pd.DataFrame) -> float:
-    """Mean AUROC over the OOD sets of a :func:`~flowcore.studies.kirichenko2020.experiments.auroc_table`."""
+    """Mean AUROC over the OOD sets of a
+    :func:`~flowcore.studies.kirichenko2020.experiments.auroc_table`."""
     return float(table["AUROC"].dropna().mean())
 
 
@@ -90,7 +94,8 @@ class MainResults:
 
 
 def main_results(config: KirichenkoConfig, progress: bool | None = None) -> MainResults:
-    """The main flow (``config.mask``, no bottleneck) and its AUROC table over every OOD set (K1)."""
+    """The main flow (``config.mask``, no bottleneck) and its AUROC table over every OOD set
+    (K1)."""
     d = digits(config)
     run = trained_image_flow(config, progress=progress)
     scores = score_sets(config, run.flow, scored_sets(d))
@@ -100,7 +105,8 @@ def main_results(config: KirichenkoConfig, progress: bool | None = None) -> Main
 def simple_flow_auroc(
     config: KirichenkoConfig, d: Digits, progress: bool | None = None
 ) -> tuple[float, float, float]:
-    """K1's other direction: a flow trained on 70% of class 1 scores the other 30% against the digits' test set."""
+    """K1's other direction: a flow trained on 70% of class 1 scores the other 30% against the
+    digits' test set."""
     ones = d.ood["class 1"][0]
     order = np.random.default_rng(rng.derived_seed(config.seed, "class 1 split")).permutation(
         len(ones)
@@ -136,9 +142,9 @@ def swap_test(
 def coadaptation_table(
     config: KirichenkoConfig, d: Digits, progress: bool | None = None
 ) -> pd.DataFrame:
-    """K5 at ``config.seed``: for the main flow, the flow with the smallest bottleneck, and the cycle
-    mask: layer-2 R² in distribution, with the swap, and (main flow) the ceiling; and the same R²
-    on class 1 and flipped digits."""
+    """K5 at ``config.seed``: for the main flow, the flow with the smallest bottleneck, and the
+    cycle mask: layer-2 R² in distribution, with the swap, and (main flow) the ceiling; and the same
+    R² on class 1 and flipped digits."""
     variants = [(f"{config.mask}", config.mask, None)]
     smallest = min((b for b in config.bottlenecks if b is not None), default=None)
     if smallest is not None:
@@ -202,7 +208,8 @@ def coupling_figure_data(
 
 
 def layer_r2_by_set(config: KirichenkoConfig, flow: torch.nn.Module, d: Digits) -> pd.DataFrame:
-    """K4: each coupling's R² of its prediction −t, on the test digits and on each OOD set (rows)."""
+    """K4: each coupling's R² of its prediction −t, on the test digits and on each OOD set
+    (rows)."""
     rows = {}
     for name, images in {"test": d.splits["test"], **{k: v for k, (v, _) in d.ood.items()}}.items():
         rows[name] = layer_r2(flow, _logit_images(config, images, name))
@@ -212,7 +219,8 @@ def layer_r2_by_set(config: KirichenkoConfig, flow: torch.nn.Module, d: Digits) 
 
 
 def predicting_layer(r2_table: pd.DataFrame) -> int:
-    """The coupling (0-based) whose prediction explains the most of the test digits' changed pixels."""
+    """The coupling (0-based) whose prediction explains the most of the test digits' changed
+    pixels."""
     return int(np.argmax(r2_table.loc["test"].to_numpy()))
 
 
@@ -242,8 +250,8 @@ def prediction_errors(
     scores: dict[str, np.ndarray],
     layer: int = 0,
 ) -> pd.DataFrame:
-    """K3: per image (test and OOD), coupling ``layer``'s mean squared prediction error of its changed
-    pixels beside the image's log-likelihood (``scores``, from the same flow)."""
+    """K3: per image (test and OOD), coupling ``layer``'s mean squared prediction error of its
+    changed pixels beside the image's log-likelihood (``scores``, from the same flow)."""
     from flowcore.flows.image import coupling_layers
 
     coupling = coupling_layers(flow)[layer]
@@ -286,8 +294,10 @@ def prediction_rho(
         >>> x = np.arange(50.0)
         >>> errors = pd.DataFrame({"prediction error": x, "log-likelihood": -x})
         >>> out = prediction_rho(errors, errors, n_boot=20)
-        >>> round(out["ρ"], 9), round(out["CI high"], 9), out["Δρ"], (out["Δρ CI low"], out["Δρ CI high"])
-        (-1.0, -1.0, 0.0, (0.0, 0.0))
+        >>> round(out["ρ"], 9), round(out["CI high"], 9), out["Δρ"]
+        (-1.0, -1.0, 0.0)
+        >>> out["Δρ CI low"], out["Δρ CI high"]
+        (0.0, 0.0)
     """
     n_boot = check_int("n_boot", n_boot, minimum=10)
     level = check_probability("level", level)
@@ -298,7 +308,8 @@ def prediction_rho(
             raise ValueError(f"{name} must have the columns {columns}, got {list(frame.columns)}")
     if reference is not None and len(reference) != len(errors):
         raise ValueError(
-            f"reference must hold the same images as errors, got {len(reference)} rows against {len(errors)}"
+            f"reference must hold the same images as errors, got {len(reference)} rows against "
+            f"{len(errors)}"
         )
     arrays = [frame[columns].to_numpy(dtype=float) for frame in frames]
     generator = numpy_stream(rng.derived_seed("kirichenko2020", "rho bootstrap", seed))
@@ -364,7 +375,8 @@ def coupling_measures(
 
 
 def edges_table(config: KirichenkoConfig, flow: torch.nn.Module, d: Digits) -> pd.DataFrame:
-    """K2: per set, the correlation of |z| with the image's own edge map and with another image's."""
+    """K2: per set, the correlation of |z| with the image's own edge map and with another
+    image's."""
     rows = []
     for name, images in {
         "test": d.splits["test"],
@@ -379,8 +391,9 @@ def edges_table(config: KirichenkoConfig, flow: torch.nn.Module, d: Digits) -> p
 def negative_training(
     config: KirichenkoConfig, d: Digits, plain: pd.DataFrame, progress: bool | None = None
 ) -> tuple[pd.DataFrame, int]:
-    """K8: retrain with the paper's negative term on 60% of ``config.negative_target``: the loss adds
-    ``mean(max(log p(x_ood), c))`` (c = ``negative_cutoff``) to the NLL; score on the held-out 40%."""
+    """K8: retrain with the paper's negative term on 60% of ``config.negative_target``: the loss
+    adds ``mean(max(log p(x_ood), c))`` (c = ``negative_cutoff``) to the NLL; score on the held-out
+    40%."""
     target = config.negative_target
     images = d.ood[target][0]
     order = np.random.default_rng(rng.derived_seed(config.seed, "negative split")).permutation(
@@ -431,7 +444,7 @@ def negative_training(
         spec,
         build,
         lambda: (x_train, x_val),
-        train_config(config, len(x_train), len(x_val)),
+        config.train,
         config.torch_device,
         loss_terms=[negative_term],
         progress=progress,
@@ -474,15 +487,7 @@ def feature_flow(config: KirichenkoConfig, d: Digits, progress: bool | None = No
     mean, std = f_train.mean(0), f_train.std(0) + 1e-3
     norm = lambda f: (f - mean) / std  # noqa: E731
     flow_config = FlowConfig(n_couplings=4, hidden=[64, 64])
-    tc = TrainConfig(
-        n_train=len(f_train),
-        n_val=len(f_val),
-        batch_size=config.batch_size,
-        lr=config.lr,
-        max_epochs=max(config.max_epochs, 10),
-        patience=config.patience,
-        seed=config.seed,
-    )
+    tc = replace(config.train, max_epochs=max(config.train.max_epochs, 10))
     spec = {
         "study": "kirichenko2020",
         "features": config.features,
@@ -519,14 +524,10 @@ def tabular(config: KirichenkoConfig, progress: bool | None = None) -> pd.DataFr
         for split in data.tabular_one_class(name, seed=config.seed):
             dim = split.train.shape[1]
             flow_config = FlowConfig(n_couplings=4, hidden=[64, 64])
-            tc = TrainConfig(
-                n_train=len(split.train),
-                n_val=len(split.val),
-                batch_size=min(config.batch_size, 64),
-                lr=config.lr,
-                max_epochs=max(config.max_epochs, 10),
-                patience=config.patience,
-                seed=config.seed,
+            tc = replace(
+                config.train,
+                batch_size=min(config.train.batch_size, 64),
+                max_epochs=max(config.train.max_epochs, 10),
             )
             direction = f"{split.in_label} vs {split.out_label}"
             spec = {
@@ -572,11 +573,11 @@ def mixture(
     epsilons=(0.01, 0.05, 0.1),
     width: float = 1e-3,
 ) -> pd.DataFrame:
-    """K11, computed: the mixture :math:`q = (1-\\varepsilon)p_\\theta + \\varepsilon r` with :math:`r` an
-    equal mixture of narrow Gaussians (std ``width``) on the OOD images. On the test digits its
-    log-likelihood is at least :math:`\\log(1-\\varepsilon) + \\log p_\\theta`, so the average
-    objective moves by at most :math:`-\\log(1-\\varepsilon)`, while on the OOD images :math:`r`
-    alone is huge: AUROC collapses."""
+    """K11, computed: the mixture :math:`q = (1-\\varepsilon)p_\\theta + \\varepsilon r` with
+    :math:`r` an equal mixture of narrow Gaussians (std ``width``) on the OOD images. On the test
+    digits its log-likelihood is at least :math:`\\log(1-\\varepsilon) + \\log p_\\theta`, so the
+    average objective moves by at most :math:`-\\log(1-\\varepsilon)`, while on the OOD images
+    :math:`r` alone is huge: AUROC collapses."""
     ood = main.digits.ood[target][0]
     x_ood = _dequantised(ood, 1, config.seed, "mixture", target).double()
     x_test = _dequantised(main.digits.splits["test"], 1, config.seed, "mixture", "test").double()
@@ -665,7 +666,8 @@ def gaussian_coadaptation(
 
 
 def _affine_r2(layers, couplings, x: torch.Tensor, seed: int) -> tuple[float, float]:
-    """Layer-2 R² of the thesis's coupling prediction, normal and with the swap of layer 1's conditioning."""
+    """Layer-2 R² of the thesis's coupling prediction, normal and with the swap of layer 1's
+    conditioning."""
     with torch.no_grad():
         states = [x]
         for layer in layers:
@@ -691,7 +693,8 @@ def _affine_r2(layers, couplings, x: torch.Tensor, seed: int) -> tuple[float, fl
         copied_other, _ = c1._split(h_prev[other])
         swapped_prev = c1._join(copied_other, transformed)
         swapped_out = c1(swapped_prev)[0]
-        # Keep image i's copied coordinates: only the transformed half carries image j's conditioning.
+        # Keep image i's copied coordinates: only the transformed half carries image j's
+        # conditioning.
         _, swapped_transformed = c1._split(swapped_out)
         mixed = c1._join(copied, swapped_transformed)
         # Layers between the two couplings (a permutation) act the same way.
@@ -699,3 +702,87 @@ def _affine_r2(layers, couplings, x: torch.Tensor, seed: int) -> tuple[float, fl
             mixed = layer(mixed)[0]
         swapped = r2(target, predict(c2, mixed)[1])
         return normal, swapped
+
+
+def ood_table(d: Digits) -> pd.DataFrame:
+    """The OOD sets of ``d``: per set, its number of images and what it stands in for.
+
+    Example:
+        >>> d = Digits({}, {"class 1": (np.zeros((3, 64)), "a simpler class")})
+        >>> ood_table(d).to_dict("index")
+        {'class 1': {'images': 3, 'stands in for': 'a simpler class'}}
+    """
+    return pd.DataFrame(
+        [
+            {"set": name, "images": len(images), "stands in for": text}
+            for name, (images, text) in d.ood.items()
+        ]
+    ).set_index("set")
+
+
+def negative_comparison(plain: pd.DataFrame, negative: pd.DataFrame) -> pd.DataFrame:
+    """K8's table: the AUROC per set of the plain flow and of the negatively trained one
+    (:func:`negative_training`), on the sets both score (the test digits' own row has none).
+
+    Example:
+        >>> plain = pd.DataFrame({"AUROC": [np.nan, 0.2, 0.4]},
+        ...                      index=["test", "class 1", "class 7"])
+        >>> negative = pd.DataFrame({"AUROC": [np.nan, 0.95, 0.5]},
+        ...                         index=["test", "class 1", "class 7"])
+        >>> negative_comparison(plain, negative).values.tolist()
+        [[0.2, 0.95], [0.4, 0.5]]
+    """
+    return pd.DataFrame({"plain": plain["AUROC"], "negative training": negative["AUROC"]}).dropna()
+
+
+#: The thesis's question on its Gaussians: a trend of the co-adaptation with KL(q‖p) is read as
+#: one where Spearman's test rejects ρ = 0 at this level.
+TREND_LEVEL = 0.01
+
+
+@dataclass(frozen=True)
+class TypicalityTrend:
+    """How the co-adaptation of :func:`gaussian_coadaptation` changes with how atypical a member is:
+    Spearman ``rho`` (with its ``pvalue``) over the ``members`` of the families against KL(q‖p);
+    ``answer`` ("grows", "shrinks" or "shows no clear trend", at :data:`TREND_LEVEL`); ``base`` the
+    row of q = p; ``predicts`` whether the second coupling predicts its coordinates on p at all
+    (its R² above 0)."""
+
+    rho: float
+    pvalue: float
+    members: int
+    answer: str
+    base: pd.Series
+    predicts: bool
+
+
+def typicality_trend(gaussian: pd.DataFrame, level: float = TREND_LEVEL) -> TypicalityTrend:
+    """:class:`TypicalityTrend` of a :func:`gaussian_coadaptation` table (its row of family ``p`` is
+    q = p; the others are the members whose atypicality is KL(q‖p)).
+
+    Example:
+        >>> kl = np.arange(1.0, 21.0)
+        >>> table = pd.DataFrame({"family": ["p"] + ["affine"] * 20, "KL(q‖p)": [0.0, *kl],
+        ...                       "co-adaptation": [0.1, *(0.01 * kl)],
+        ...                       "R² layer 2": [-0.2, *(0 * kl)]})
+        >>> trend = typicality_trend(table)
+        >>> trend.answer, round(trend.rho, 3), trend.members, trend.predicts
+        ('grows', 1.0, 20, False)
+    """
+    level = check_probability("level", level)
+    atypical = gaussian[gaussian["family"] != "p"]
+    base = gaussian[gaussian["family"] == "p"]
+    if base.empty or len(atypical) < 3:
+        raise ValueError(
+            "gaussian must hold the row of q = p (family 'p') and at least 3 other members"
+        )
+    test = spearmanr(atypical["KL(q‖p)"], atypical["co-adaptation"])
+    rho, pvalue = float(test.statistic), float(test.pvalue)
+    if rho > 0 and pvalue < level:
+        answer = "grows"
+    elif rho < 0 and pvalue < level:
+        answer = "shrinks"
+    else:
+        answer = "shows no clear trend"
+    row = base.iloc[0]
+    return TypicalityTrend(rho, pvalue, len(atypical), answer, row, bool(row["R² layer 2"] > 0))

@@ -6,13 +6,13 @@ K2–K4, which read what the couplings compute, are checked again on the **untra
 architecture and seed at its initialisation), and a unit that it passes does not count for the
 trained flow. K11 is a bound, shown on computed cases (kind ``"theorem"``: *demonstrated*). Every
 AUROC is read through its bootstrap interval, and the claims that compare settings (K5–K7, K9)
-through the seed-to-seed interval of a paired difference (:mod:`~flowcore.studies.kirichenko2020.seeds`),
-with :func:`~flowcore.verdicts.beyond`: an interval that straddles the threshold is *not
-distinguishable*. The Gaussian question of the thesis's §6.2.1 is answered in
-:mod:`~flowcore.studies.kirichenko2020.analysis` with the truth's own numbers beside the model's.
-Each check names its criterion; thresholds are module constants. The paper's numbers (from
-``shared/specs/kirichenko2020.md``) are in :data:`PAPER`; they are compared by sign and ordering,
-never by value, since the datasets differ.
+through the seed-to-seed interval of a paired difference
+(:mod:`~flowcore.studies.kirichenko2020.seeds`), with :func:`~flowcore.verdicts.beyond`: an interval
+that straddles the threshold is *not distinguishable*. The Gaussian question of the thesis's §6.2.1
+is answered in :mod:`~flowcore.studies.kirichenko2020.analysis` with the truth's own numbers beside
+the model's. Each check names its criterion; thresholds are module constants. The paper's numbers
+(from ``shared/specs/kirichenko2020.md``) are in :data:`PAPER`; they are compared by sign and
+ordering, never by value, since the datasets differ.
 """
 
 from __future__ import annotations
@@ -51,13 +51,17 @@ __all__ = [
 ]
 
 CLAIMS = {
-    "K1": "ML-trained flows rate simpler OOD data as likely or likelier than in-distribution data, and not the other way round.",
+    "K1": "ML-trained flows rate simpler OOD data as likely or likelier than in-distribution data, "
+    "and not the other way round.",
     "K2": "The latent representations keep the image's edges, in and out of distribution.",
     "K3": "The likelihood is high where the couplings' prediction −t of the masked pixels is good.",
     "K4": "Checkerboard couplings predict a pixel from its neighbours, as well on OOD data.",
-    "K5": "Coupling layers co-adapt: a layer passes information about the pixels the next one predicts.",
-    "K6": "Masks order OOD detection checkerboard < horizontal < cycle, and bits/dim the other way.",
-    "K7": "A smaller bottleneck in the st-network lowers OOD likelihood; in-distribution barely changes.",
+    "K5": "Coupling layers co-adapt: a layer passes information about the pixels the next one "
+    "predicts.",
+    "K6": "Masks order OOD detection checkerboard < horizontal < cycle, and bits/dim the other "
+    "way.",
+    "K7": "A smaller bottleneck in the st-network lowers OOD likelihood; in-distribution barely "
+    "changes.",
     "K8": "Negative training separates the targeted OOD set, and only that one.",
     "K9": "A flow on a classifier's features detects OOD data where the pixel flow fails.",
     "K10": "On tabular data, a one-class flow detects the other class (both directions).",
@@ -66,7 +70,8 @@ CLAIMS = {
 
 #: The paper's evidence, as the spec records it.
 PAPER = {
-    "K1": "RealNVP AUROC %: FashionMNIST→MNIST 10.8, →notMNIST 72.1; MNIST→FashionMNIST 99.99; CelebA→SVHN 6.3; CIFAR→SVHN 6.0; SVHN→CIFAR 98.4 (Tab. 1)",
+    "K1": "RealNVP AUROC %: FashionMNIST→MNIST 10.8, →notMNIST 72.1; MNIST→FashionMNIST 99.99; "
+    "CelebA→SVHN 6.3; CIFAR→SVHN 6.0; SVHN→CIFAR 98.4 (Tab. 1)",
     "K2": "visual (Fig. 2)",
     "K3": "visual (Fig. 1b, c)",
     "K4": "visual (Fig. 3a, b)",
@@ -79,7 +84,8 @@ PAPER = {
     "K11": "argument (§4, App. A)",
 }
 
-#: K1: "as likely or likelier" reads AUROC ≤ 0.5 (0.5: the test digits and the OOD set are not told apart).
+#: K1: "as likely or likelier" reads AUROC ≤ 0.5 (0.5: the test digits and the OOD set are not told
+#: apart).
 CHANCE = 0.5
 #: K4: "as well on OOD data": the OOD R² is at most this much below the in-distribution R².
 R2_GAP = 0.1
@@ -99,13 +105,13 @@ THEOREMS = ("K11",)
 
 
 def k1(main: pd.DataFrame, simple_flow_auroc: tuple[float, float, float]) -> Findings:
-    """K1 on the bootstrap intervals of the AUROCs. Main: the flow trained on digits rates the simpler
-    held-out class (``class 1``) as likely or likelier than its own test digits: AUROC ≤ ``CHANCE``,
-    read as the whole interval below 0.5 (:func:`~flowcore.verdicts.beyond`): an interval that holds
-    0.5 cannot tell "as likely" from "a little less likely" (a weak detector), so it is *not
-    distinguishable*, and one wholly above 0.5 means the flow does rate class 1 less likely.
-    Secondary (the asymmetry, "not the other way round"): a flow trained on that simpler class
-    detects the digits, its AUROC interval wholly above ``AUROC_DETECTS``."""
+    """K1 on the bootstrap intervals of the AUROCs. Main: the flow trained on digits rates the
+    simpler held-out class (``class 1``) as likely or likelier than its own test digits: AUROC ≤
+    ``CHANCE``, read as the whole interval below 0.5 (:func:`~flowcore.verdicts.beyond`): an
+    interval that holds 0.5 cannot tell "as likely" from "a little less likely" (a weak detector),
+    so it is *not distinguishable*, and one wholly above 0.5 means the flow does rate class 1 less
+    likely. Secondary (the asymmetry, "not the other way round"): a flow trained on that simpler
+    class detects the digits, its AUROC interval wholly above ``AUROC_DETECTS``."""
     a = main.loc["class 1"]
     back, low, high = simple_flow_auroc
     subs = [
@@ -124,8 +130,10 @@ def k1(main: pd.DataFrame, simple_flow_auroc: tuple[float, float, float]) -> Fin
     ]
     return Findings(
         subs,
-        f"digits→class 1: {a['AUROC']:.3f} [{a['CI low']:.3f}, {a['CI high']:.3f}]; class 1→digits: {back:.3f} [{low:.3f}, {high:.3f}]",
-        headline=f"AUROC digits→class 1 {a['AUROC']:.2f} [{a['CI low']:.2f}, {a['CI high']:.2f}], class 1→digits {back:.2f} [{low:.2f}, {high:.2f}]",
+        f"digits→class 1: {a['AUROC']:.3f} [{a['CI low']:.3f}, {a['CI high']:.3f}]; class "
+        f"1→digits: {back:.3f} [{low:.3f}, {high:.3f}]",
+        headline=f"AUROC digits→class 1 {a['AUROC']:.2f} [{a['CI low']:.2f}, {a['CI high']:.2f}], "
+        f"class 1→digits {back:.2f} [{low:.2f}, {high:.2f}]",
     )
 
 
@@ -154,7 +162,8 @@ def k2(edges: pd.DataFrame) -> Findings:
     ]
     return Findings(
         subs,
-        headline=f"corr(|z|, edges) {edges.loc['test', 'matched']:.2f} vs null {edges.loc['test', 'mismatched']:.2f}",
+        headline=f"corr(|z|, edges) {edges.loc['test', 'matched']:.2f} vs null "
+        f"{edges.loc['test', 'mismatched']:.2f}",
     )
 
 
@@ -167,11 +176,12 @@ def k3(rho: Mapping[str, float]) -> Findings:
 
     The untrained flow is K3's null: its couplings start as the identity, so t = 0, its "prediction
     error" is the squared magnitude of the pixels (after the logit), and the Gaussian base alone
-    already rates large magnitudes unlikely. Where it passes the main sub-check, the model's does not
-    count (kind ``"effect"``)."""
+    already rates large magnitudes unlikely. Where it passes the main sub-check, the model's does
+    not count (kind ``"effect"``)."""
     subs = [
         SubCheck(
-            "prediction error of the predicting coupling vs log-likelihood: ρ < 0 (interval below 0)",
+            "prediction error of the predicting coupling vs log-likelihood: ρ < 0 (interval below "
+            "0)",
             "main",
             {"all": beyond(rho["CI low"], rho["CI high"], 0.0, "below")},
             f"ρ = {rho['ρ']:+.3f} [{rho['CI low']:+.3f}, {rho['CI high']:+.3f}]",
@@ -192,9 +202,9 @@ def k3(rho: Mapping[str, float]) -> Findings:
 
 
 def k4(r2_table: pd.DataFrame, layer: int, neighbour_corr: float) -> Findings:
-    """K4, on the coupling that predicts best in distribution (``layer``, 0-based): its R² on each OOD
-    set is within ``R2_GAP`` of its R² on the test digits (noise excluded: it has no neighbours to
-    predict from; main); and its −t follows the mean of the 4 neighbours (correlation ≥
+    """K4, on the coupling that predicts best in distribution (``layer``, 0-based): its R² on each
+    OOD set is within ``R2_GAP`` of its R² on the test digits (noise excluded: it has no neighbours
+    to predict from; main); and its −t follows the mean of the 4 neighbours (correlation ≥
     ``NEIGHBOUR_CORR``; an undefined correlation, −t constant, fails). The untrained flow is the
     null: its −t is 0."""
     column = r2_table.columns[layer]
@@ -221,7 +231,10 @@ def k4(r2_table: pd.DataFrame, layer: int, neighbour_corr: float) -> Findings:
 
 
 def _interval(row: Mapping, value: str, digits: int = 3) -> str:
-    return f"{row[value]:+.{digits}f} [{row['CI low']:+.{digits}f}, {row['CI high']:+.{digits}f}] ({int(row['seeds'])} seeds)"
+    return (
+        f"{row[value]:+.{digits}f} [{row['CI low']:+.{digits}f}, {row['CI high']:+.{digits}f}] "
+        f"({int(row['seeds'])} seeds)"
+    )
 
 
 def k5(runs: pd.DataFrame, flow: str) -> Findings:
@@ -240,7 +253,8 @@ def k5(runs: pd.DataFrame, flow: str) -> Findings:
             f"R² drop {_interval(drop, 'value')}",
         ),
         SubCheck(
-            "layer 2 predicts better than a regressor on the unmodified pixels can (seed interval of the difference above 0)",
+            "layer 2 predicts better than a regressor on the unmodified pixels can (seed interval "
+            "of the difference above 0)",
             "secondary",
             {flow: beyond(over["CI low"], over["CI high"], 0.0, "above")},
             f"R² − ceiling {_interval(over, 'value')}",
@@ -248,16 +262,17 @@ def k5(runs: pd.DataFrame, flow: str) -> Findings:
     ]
     return Findings(
         subs,
-        headline=f"R² lost to the swap {drop['value']:.2f} [{drop['CI low']:.2f}, {drop['CI high']:.2f}] over {int(drop['seeds'])} seeds",
+        headline=f"R² lost to the swap {drop['value']:.2f} [{drop['CI low']:.2f}, "
+        f"{drop['CI high']:.2f}] over {int(drop['seeds'])} seeds",
     )
 
 
 def k6(runs: pd.DataFrame) -> Findings:
-    """K6 over seeds: each pair of consecutive masks in the paper's order (checkerboard < horizontal <
-    cycle, among those run; :func:`~flowcore.studies.kirichenko2020.seeds.mask_differences`) differs
-    in mean OOD AUROC the paper's way, by the seed interval of the paired difference (main; one unit
-    per pair: above 0 holds, below fails, straddling is *not distinguishable*); and test bits/dim the
-    other way, checkerboard best (secondary, the same)."""
+    """K6 over seeds: each pair of consecutive masks in the paper's order (checkerboard < horizontal
+    < cycle, among those run; :func:`~flowcore.studies.kirichenko2020.seeds.mask_differences`)
+    differs in mean OOD AUROC the paper's way, by the seed interval of the paired difference (main;
+    one unit per pair: above 0 holds, below fails, straddling is *not distinguishable*); and test
+    bits/dim the other way, checkerboard best (secondary, the same)."""
     auc, bpd = mask_differences(runs), mask_differences(runs, "test bits/dim")
     order = " < ".join(m for m in MASKS if m in set(runs["flow"]))
     subs = [
@@ -294,11 +309,11 @@ def _details(table: pd.DataFrame, prefix: str = "") -> str:
 
 def k7(runs: pd.DataFrame, mask: str) -> Findings:
     """K7 over seeds, on the flows with ``mask`` and each bottleneck size l
-    (:func:`~flowcore.studies.kirichenko2020.seeds.bottleneck_differences`): the narrowest bottleneck
-    raises the mean OOD AUROC over the flow without one (or, with none run, over the widest), by the
-    seed interval of the paired difference (main: the trend's two ends; above 0 holds, straddling 0
-    is *not distinguishable*); and test bits/dim "barely changes": each size's paired change lies
-    within ±``BPD_TOL`` (secondary).
+    (:func:`~flowcore.studies.kirichenko2020.seeds.bottleneck_differences`): the narrowest
+    bottleneck raises the mean OOD AUROC over the flow without one (or, with none run, over the
+    widest), by the seed interval of the paired difference (main: the trend's two ends; above 0
+    holds, straddling 0 is *not distinguishable*); and test bits/dim "barely changes": each size's
+    paired change lies within ±``BPD_TOL`` (secondary).
 
     This replaces the sign of one run's Spearman ρ(l, mean AUROC): over 4 sizes with no effect at
     all, ρ < 0 has a probability of about 0.46, and a single run has no interval."""
@@ -327,14 +342,15 @@ def k7(runs: pd.DataFrame, mask: str) -> Findings:
     ]
     return Findings(
         subs,
-        headline=f"ΔAUROC l = {narrowest} vs {reference}: {ends['difference']:+.2f} [{ends['CI low']:+.2f}, {ends['CI high']:+.2f}]",
+        headline=f"ΔAUROC l = {narrowest} vs {reference}: {ends['difference']:+.2f} "
+        f"[{ends['CI low']:+.2f}, {ends['CI high']:+.2f}]",
     )
 
 
 def k8(plain: pd.DataFrame, negative: pd.DataFrame, target: str) -> Findings:
-    """K8: after negative training against ``target``, the held-out part of the target set is detected
-    (AUROC interval above ``AUROC_DETECTS``; main), and the untargeted sets gain less AUROC on average
-    than the target does (secondary: "only that one")."""
+    """K8: after negative training against ``target``, the held-out part of the target set is
+    detected (AUROC interval above ``AUROC_DETECTS``; main), and the untargeted sets gain less AUROC
+    on average than the target does (secondary: "only that one")."""
     gain = negative["AUROC"] - plain["AUROC"]
     others = gain.drop(index=[target]).dropna()
     t = negative.loc[target]
@@ -343,7 +359,8 @@ def k8(plain: pd.DataFrame, negative: pd.DataFrame, target: str) -> Findings:
             f"the held-out targeted set is detected (AUROC interval above {AUROC_DETECTS})",
             "main",
             {target: beyond(t["CI low"], t["CI high"], AUROC_DETECTS, "above")},
-            f"AUROC {plain.loc[target, 'AUROC']:.3f} → {t['AUROC']:.3f} [{t['CI low']:.3f}, {t['CI high']:.3f}]",
+            f"AUROC {plain.loc[target, 'AUROC']:.3f} → {t['AUROC']:.3f} [{t['CI low']:.3f}, "
+            f"{t['CI high']:.3f}]",
         ),
         SubCheck(
             "the other sets gain less AUROC than the target",
@@ -354,15 +371,16 @@ def k8(plain: pd.DataFrame, negative: pd.DataFrame, target: str) -> Findings:
     ]
     return Findings(
         subs,
-        headline=f"{target}: AUROC {plain.loc[target, 'AUROC']:.2f} → {t['AUROC']:.2f}; others {others.mean():+.2f}",
+        headline=f"{target}: AUROC {plain.loc[target, 'AUROC']:.2f} → {t['AUROC']:.2f}; others "
+        f"{others.mean():+.2f}",
     )
 
 
 def k9(runs: pd.DataFrame, flow: str) -> Findings:
-    """K9 over seeds: on the OOD sets where the pixel flow ``flow`` fails (mean AUROC over seeds below
-    ``AUROC_DETECTS``), the feature flow's AUROC is higher, by the seed interval of the paired gain
-    (main, per set); and the feature flow detects class 1 (seed interval above ``AUROC_DETECTS``;
-    secondary)."""
+    """K9 over seeds: on the OOD sets where the pixel flow ``flow`` fails (mean AUROC over seeds
+    below ``AUROC_DETECTS``), the feature flow's AUROC is higher, by the seed interval of the paired
+    gain (main, per set); and the feature flow detects class 1 (seed interval above
+    ``AUROC_DETECTS``; secondary)."""
     pixel, feats = runs[runs["flow"] == flow], runs[runs["flow"] == "features"]
     if pixel.empty or feats.empty:
         raise ValueError(f"runs must hold rows of the pixel flow {flow!r} and of 'features'")
@@ -388,18 +406,20 @@ def k9(runs: pd.DataFrame, flow: str) -> Findings:
             f"the feature flow detects class 1 (seed interval above {AUROC_DETECTS})",
             "secondary",
             {"class 1": beyond(one["CI low"], one["CI high"], AUROC_DETECTS, "above")},
-            f"AUROC {one['AUROC class 1']:.3f} [{one['CI low']:.3f}, {one['CI high']:.3f}] ({int(one['seeds'])} seeds)",
+            f"AUROC {one['AUROC class 1']:.3f} [{one['CI low']:.3f}, {one['CI high']:.3f}] "
+            f"({int(one['seeds'])} seeds)",
         ),
     ]
     return Findings(
         subs,
-        headline=f"class 1: pixels {pixel['AUROC class 1'].mean():.2f}, features {feats['AUROC class 1'].mean():.2f} (mean over {len(feats)} seeds)",
+        headline=f"class 1: pixels {pixel['AUROC class 1'].mean():.2f}, features "
+        f"{feats['AUROC class 1'].mean():.2f} (mean over {len(feats)} seeds)",
     )
 
 
 def k10(tabular: pd.DataFrame) -> Findings:
-    """K10: each one-class flow separates the other class (AUROC interval above 0.5), per dataset and
-    direction (main)."""
+    """K10: each one-class flow separates the other class (AUROC interval above 0.5), per dataset
+    and direction (main)."""
     subs = [
         SubCheck(
             f"AUROC interval above {CHANCE} in every dataset and direction",
@@ -411,7 +431,8 @@ def k10(tabular: pd.DataFrame) -> Findings:
                 for _, r in tabular.iterrows()
             },
             "; ".join(
-                f"{r['dataset']} {r['direction']}: {r['AUROC']:.3f} [{r['CI low']:.3f}, {r['CI high']:.3f}]"
+                f"{r['dataset']} {r['direction']}: {r['AUROC']:.3f} [{r['CI low']:.3f}, "
+                f"{r['CI high']:.3f}]"
                 for _, r in tabular.iterrows()
             ),
         )
@@ -420,10 +441,10 @@ def k10(tabular: pd.DataFrame) -> Findings:
 
 
 def k11(mixture: pd.DataFrame) -> Findings:
-    """K11, a bound shown on computed cases (kind ``"theorem"``): mixing ε of a narrow density on the
-    OOD points into the trained flow changes the average in-distribution log-likelihood by at most
-    −log(1 − ε) (main: measured change ≤ bound, up to 1e-9 nats of rounding) while the mixture rates
-    every OOD point above every test digit (AUROC < 0.05)."""
+    """K11, a bound shown on computed cases (kind ``"theorem"``): mixing ε of a narrow density on
+    the OOD points into the trained flow changes the average in-distribution log-likelihood by at
+    most −log(1 − ε) (main: measured change ≤ bound, up to 1e-9 nats of rounding) while the mixture
+    rates every OOD point above every test digit (AUROC < 0.05)."""
     subs = [
         SubCheck(
             "objective moves by at most −log(1 − ε)",
@@ -446,7 +467,8 @@ def k11(mixture: pd.DataFrame) -> Findings:
     ]
     return Findings(
         subs,
-        headline=f"objective change ≤ {mixture['objective change'].max():.3f} nats, AUROC {mixture['AUROC'].max():.2f}",
+        headline=f"objective change ≤ {mixture['objective change'].max():.3f} nats, AUROC "
+        f"{mixture['AUROC'].max():.2f}",
     )
 
 

@@ -1,21 +1,22 @@
-r"""The parameters of the Kirichenko et al. (2020) study: one validated config per run, built from the
-``kirichenko2020`` section of a profile (its defaults equal the ``default`` profile's values).
+r"""The parameters of the Kirichenko et al. (2020) study: one validated config per run, built from
+the ``kirichenko2020`` section of a profile (its defaults equal the ``default`` profile's values).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import ClassVar
 
 from flowcore.config import StudyConfig
 from flowcore.resources import Estimate, Need
+from flowcore.train import TrainConfig
 from flowcore.validation import (
     check_choice,
     check_choice_list,
     check_device,
     check_int,
     check_int_list,
-    check_positive,
     check_real,
     checked,
 )
@@ -37,7 +38,8 @@ def _in_classes(name: str, values) -> tuple[int, ...]:
         or {1, 7} & set(classes)
     ):
         raise ValueError(
-            f"{name} must be 2 to 8 distinct digits from 0–9 other than 1 and 7 (the held-out OOD classes), got {list(values)}"
+            f"{name} must be 2 to 8 distinct digits from 0–9 other than 1 and 7 "
+            f"(the held-out OOD classes), got {list(values)}"
         )
     return classes
 
@@ -45,7 +47,8 @@ def _in_classes(name: str, values) -> tuple[int, ...]:
 def _optional_sizes(name: str, values) -> tuple[int | None, ...]:
     if not isinstance(values, (list, tuple)) or not values:
         raise ValueError(
-            f"{name} must be a non-empty list of bottleneck sizes (integers ≥ 1, or null for none), got {values!r}"
+            f"{name} must be a non-empty list of bottleneck sizes "
+            f"(integers ≥ 1, or null for none), got {values!r}"
         )
     return tuple(
         None if v is None else check_int(f"{name}[{i}]", v, minimum=1) for i, v in enumerate(values)
@@ -57,7 +60,8 @@ def _seeds(name: str, values) -> tuple[int, ...]:
     seeds = check_int_list(name, values, minimum=0)
     if len(seeds) < 2 or len(set(seeds)) != len(seeds):
         raise ValueError(
-            f"{name} must hold at least 2 distinct seeds (an interval over seeds needs two), got {list(values)}"
+            f"{name} must hold at least 2 distinct seeds (an interval over seeds needs two), "
+            f"got {list(values)}"
         )
     return seeds
 
@@ -67,19 +71,22 @@ class KirichenkoConfig(StudyConfig):
     """Everything the chapter needs, validated.
 
     Attributes:
-        in_classes: The digits that are in-distribution (the others are held out; 1 and 7 become OOD sets).
+        in_classes: The digits that are in-distribution (the others are held out; 1 and 7 become
+            OOD sets).
         n_couplings: Coupling layers of every image flow (the cycle mask uses a multiple of 4).
         channels, n_blocks: Width and residual blocks of each coupling's convolutional st-network.
         mask: The mask of the main flow; ``masks`` are the ones compared (K6).
         bottlenecks: Bottleneck sizes l compared (K7); ``null`` is the flow without one.
         copies: Dequantisation draws of each training image (fresh noise per copy).
-        batch_size, lr, max_epochs, patience: Training (Adam, early stopping on the validation NLL).
+        train: Training of the image flows (:class:`~flowcore.train.TrainConfig`: Adam, early
+            stopping on the validation NLL; flat names ``batch_size``, ``lr``, ``max_epochs``,
+            ``patience``, …); its ``seed`` (flat ``seed``) is the experiment's :attr:`seed`.
         negative_target: The OOD set negative training pushes down (K8), and its cutoff (nats).
         features: Width of the small classifier's hidden layer whose activations K9's flow models.
         n_draws: Dequantisation draws per scored image. n_boot: Bootstrap resamples of each AUROC.
-        seed: Seed of the splits, the weights, the noise and the bootstraps.
         seeds: The seeds the flows that claims compare (masks, bottlenecks, the swap test, pixel vs
-            feature flow) are trained with, each a whole replicate (splits, weights, noise; at least 2).
+            feature flow) are trained with, each a whole replicate (splits, weights, noise; at
+            least 2).
         device, chunk_size: Where to evaluate, and how many images per chunk.
 
     Example:
@@ -90,12 +97,13 @@ class KirichenkoConfig(StudyConfig):
         >>> KirichenkoConfig.from_params(seeds=[0])
         Traceback (most recent call last):
         ...
-        ValueError: seeds must hold at least 2 distinct seeds (an interval over seeds needs two), got [0]
+        ValueError: seeds must hold at least 2 distinct seeds (an interval over seeds needs ...
         >>> KirichenkoConfig().at_seed(2).seed
         2
     """
 
     STUDY: ClassVar[str] = "kirichenko2020"
+    SECTIONS: ClassVar[dict[str, tuple]] = {"train": (TrainConfig, "")}
 
     in_classes: tuple[int, ...] = field(
         default=(0, 2, 3, 4, 5, 6, 8, 9), metadata=checked(_in_classes)
@@ -111,10 +119,7 @@ class KirichenkoConfig(StudyConfig):
         default=(None, 32, 8, 2), metadata=checked(_optional_sizes)
     )
     copies: int = field(default=1, metadata=checked(check_int, minimum=1, maximum=64))
-    batch_size: int = field(default=128, metadata=checked(check_int, minimum=1))
-    lr: float = field(default=1e-3, metadata=checked(check_positive))
-    max_epochs: int = field(default=40, metadata=checked(check_int, minimum=1))
-    patience: int = field(default=6, metadata=checked(check_int, minimum=1))
+    train: TrainConfig = field(default_factory=partial(TrainConfig, batch_size=128))
     negative_target: str = field(
         default="class 1", metadata=checked(check_choice, allowed=NEGATIVE_TARGETS)
     )
@@ -122,17 +127,23 @@ class KirichenkoConfig(StudyConfig):
     features: int = field(default=32, metadata=checked(check_int, minimum=2, maximum=4096))
     n_draws: int = field(default=4, metadata=checked(check_int, minimum=1, maximum=256))
     n_boot: int = field(default=200, metadata=checked(check_int, minimum=10))
-    seed: int = field(default=0, metadata=checked(check_int, minimum=0))
     seeds: tuple[int, ...] = field(default=(0, 1, 2), metadata=checked(_seeds))
     device: str = field(default="auto", metadata=checked(check_device))
     chunk_size: int = field(default=512, metadata=checked(check_int, minimum=1))
 
+    @property
+    def seed(self) -> int:
+        """The experiment's seed (``train.seed``): it draws the splits, the weights, the noise and
+        the bootstraps."""
+        return self.train.seed
+
     def at_seed(self, seed: int) -> KirichenkoConfig:
         """This config with ``seed`` in place of :attr:`seed`: one replicate of the experiment."""
-        return replace(self, seed=seed)
+        return replace(self, train=replace(self.train, seed=seed))
 
     def resources(self) -> Estimate:
-        """Peak memory and work: 1,797 images of 64 pixels are small; the flows' activations dominate.
+        """Peak memory and work: 1,797 images of 64 pixels are small; the flows' activations
+        dominate.
 
         Example:
             >>> KirichenkoConfig().resources().peak_bytes < 2**30
@@ -140,7 +151,7 @@ class KirichenkoConfig(StudyConfig):
         """
         pixels, images = 64, 1_797
         activations = (
-            self.batch_size
+            self.train.batch_size
             * pixels
             * self.channels
             * (2 * self.n_blocks + 2)
@@ -161,10 +172,11 @@ class KirichenkoConfig(StudyConfig):
             ),
         )
         per_image = 2.0 * self.n_couplings * pixels * 9 * self.channels**2 * (2 * self.n_blocks + 2)
-        # Per seed, every mask and every bottleneck size (the main flow is both); then negative training.
+        # Per seed, every mask and every bottleneck size (the main flow is both); then negative
+        # training.
         n_flows = len({self.seed, *self.seeds}) * (len(self.masks) + len(self.bottlenecks)) + 1
         flops = (
-            n_flows * images * self.copies * self.max_epochs * 3 * per_image
+            n_flows * images * self.copies * self.train.max_epochs * 3 * per_image
             + n_flows * 8 * images * self.n_draws * per_image
         )
         return Estimate(needs, flops)

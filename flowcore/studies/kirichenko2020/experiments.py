@@ -1,4 +1,5 @@
-r"""The experiments of Kirichenko, Izmailov & Wilson (2020), on 8×8 digits and on the thesis's Gaussians.
+r"""The experiments of Kirichenko, Izmailov & Wilson (2020), on 8×8 digits and on the thesis's
+Gaussians.
 
 Every image flow is a :func:`flowcore.flows.image.image_flow` trained by maximum likelihood on
 dequantised in-distribution digits (:mod:`~flowcore.studies.kirichenko2020.data`), cached through
@@ -33,12 +34,10 @@ from flowcore.flows.image import ConvSTNet, coupling_layers, image_flow
 from flowcore.runs import Run, train_or_load
 from flowcore.studies.kirichenko2020 import data
 from flowcore.studies.kirichenko2020.config import KirichenkoConfig
-from flowcore.train import TrainConfig
 
 __all__ = [
     "Digits",
     "digits",
-    "train_config",
     "architecture",
     "trained_image_flow",
     "untrained_image_flow",
@@ -61,31 +60,21 @@ class Digits:
 
 
 def digits(config: KirichenkoConfig) -> Digits:
-    """The in-distribution splits of ``config.in_classes`` and the OOD sets, from ``config.seed``."""
+    """The in-distribution splits of ``config.in_classes`` and the OOD sets, from
+    ``config.seed``."""
     splits = data.digits_splits(config.in_classes, seed=config.seed)
     return Digits(splits, data.ood_sets(splits, seed=config.seed))
-
-
-def train_config(config: KirichenkoConfig, n_train: int, n_val: int) -> TrainConfig:
-    return TrainConfig(
-        n_train=n_train,
-        n_val=n_val,
-        batch_size=config.batch_size,
-        lr=config.lr,
-        max_epochs=config.max_epochs,
-        patience=config.patience,
-        seed=config.seed,
-    )
 
 
 def architecture(
     config: KirichenkoConfig, mask: str | None = None, bottleneck: int | None = None
 ) -> dict:
-    """The keyword arguments of :func:`~flowcore.flows.image.image_flow` for ``config`` (default mask:
-    ``config.mask``), as they enter a flow's cache key.
+    """The keyword arguments of :func:`~flowcore.flows.image.image_flow` for ``config`` (default
+    mask: ``config.mask``), as they enter a flow's cache key.
 
     Example:
-        >>> architecture(KirichenkoConfig(), bottleneck=8)["bottleneck"], architecture(KirichenkoConfig())["mask"]
+        >>> config = KirichenkoConfig()
+        >>> architecture(config, bottleneck=8)["bottleneck"], architecture(config)["mask"]
         (8, 'checkerboard')
     """
     mask = config.mask if mask is None else mask
@@ -110,7 +99,8 @@ def untrained_image_flow(
     Example:
         >>> flow = untrained_image_flow(KirichenkoConfig(channels=2, n_blocks=1))
         >>> x = torch.full((1, 64), 0.5)
-        >>> torch.equal(flow.transform(x)[0], flow.transform.transforms[0](x)[0])  # only the logit acts
+        >>> # only the logit acts
+        >>> torch.equal(flow.transform(x)[0], flow.transform.transforms[0](x)[0])
         True
     """
     with rng.seeded(config.seed):
@@ -163,7 +153,7 @@ def trained_image_flow(
         spec,
         lambda: image_flow(**arch),
         lambda: (x_train, x_val),
-        train_config(config, len(x_train), len(x_val)),
+        config.train,
         config.torch_device,
         loss_terms=loss_terms,
         progress=progress,
@@ -174,14 +164,16 @@ def trained_image_flow(
 def score_sets(
     config: KirichenkoConfig, flow: nn.Module, sets: Mapping[str, np.ndarray]
 ) -> dict[str, np.ndarray]:
-    """Each set's images scored by their mean log-likelihood (nats) over ``config.n_draws`` dequantisations."""
+    """Each set's images scored by their mean log-likelihood (nats) over ``config.n_draws``
+    dequantisations."""
     flow = flow.to(config.torch_device).eval()
 
     def log_prob(x: Tensor) -> Tensor:
         return flow.log_prob(x.to(config.torch_device)).cpu()
 
     with warnings.catch_warnings():
-        # The logit pre-processing has no no-grad fast path; the autograd path gives the same numbers.
+        # The logit pre-processing has no no-grad fast path; the autograd path gives the same
+        # numbers.
         warnings.simplefilter("ignore", FastPathWarning)
         return {
             name: data.mean_log_likelihood(
@@ -220,12 +212,12 @@ def auroc_table(
     return pd.DataFrame(rows).set_index("set")
 
 
-# --- co-adaptation ---------------------------------------------------------------------------------
+# --- co-adaptation --------------------------------------------------------------------------------
 
 
 def r2(target: Tensor, prediction: Tensor, mask: Tensor) -> float:
-    """:math:`R^2 = 1 - \\sum (y - \\hat y)^2 / \\sum (y - \\bar y)^2` over the masked coordinates, with
-    :math:`\\bar y` the batch mean per coordinate.
+    """:math:`R^2 = 1 - \\sum (y - \\hat y)^2 / \\sum (y - \\bar y)^2` over the masked coordinates,
+    with :math:`\\bar y` the batch mean per coordinate.
 
     Example:
         >>> y = torch.tensor([[0.0, 1.0], [2.0, 3.0]]); m = torch.tensor([True, False])
@@ -238,7 +230,8 @@ def r2(target: Tensor, prediction: Tensor, mask: Tensor) -> float:
 
 
 def layer_states(flow: nn.Module, x: Tensor) -> list[Tensor]:
-    """The values entering each transform of the flow and the final latent: ``[h_0 = x, h_1, …, z]``."""
+    """The values entering each transform of the flow and the final latent:
+    ``[h_0 = x, h_1, …, z]``."""
     states = [x]
     with torch.no_grad():
         for layer in flow.transform.transforms:
@@ -268,7 +261,8 @@ def layer_r2(flow: nn.Module, x: Tensor) -> list[float]:
 
 def swap_r2(flow: nn.Module, x: Tensor, seed: int = 0) -> list[float]:
     """Per coupling layer after the first: its :math:`R^2` when the previous coupling's output was
-    computed from a *random other image's* conditioning pixels (the swap test; NaN for the first)."""
+    computed from a *random other image's* conditioning pixels (the swap test; NaN for the
+    first)."""
     states = layer_states(flow, x)
     layers = list(flow.transform.transforms)
     couplings = set(coupling_layers(flow))
@@ -286,7 +280,8 @@ def swap_r2(flow: nn.Module, x: Tensor, seed: int = 0) -> list[float]:
                 prev = layers[j]
                 mixed = torch.where(prev.condition_mask, states[j][other], states[j])
                 swapped_out = prev(mixed)[0]
-                # Layer i sees the previous layer's changed pixels as computed from the other image's conditioning half.
+                # Layer i sees the previous layer's changed pixels as computed from the other
+                # image's conditioning half.
                 h = torch.where(prev.change_mask, swapped_out, states[i])
                 out.append(r2(states[i], layer.parts(h)["prediction"], layer.change_mask))
             previous = i
@@ -302,9 +297,9 @@ def ceiling_r2(
     epochs: int = 20,
     progress: bool | None = None,
 ) -> float:
-    """The :math:`R^2` a network shaped like the couplings' reaches, trained by least squares, when it
-    predicts coupling ``layer_index``'s changed pixels from the *unmodified* pixels it conditions on
-    (the data after the logit pre-processing; cached)."""
+    """The :math:`R^2` a network shaped like the couplings' reaches, trained by least squares, when
+    it predicts coupling ``layer_index``'s changed pixels from the *unmodified* pixels it conditions
+    on (the data after the logit pre-processing; cached)."""
     couplings = coupling_layers(flow)
     target_layer = couplings[layer_index]
     cond, change = target_layer.condition_mask, target_layer.change_mask
@@ -325,14 +320,15 @@ def ceiling_r2(
     def compute() -> dict:
         with rng.seeded(config.seed):
             net = ConvSTNet(8, config.channels, config.n_blocks, None)
-        optimizer = torch.optim.Adam(net.parameters(), lr=config.lr)
+        optimizer = torch.optim.Adam(net.parameters(), lr=config.train.lr)
         order_gen = rng.generator(rng.derived_seed(config.seed, "ceiling"))
 
         def predict(h: Tensor) -> Tensor:  # −t from the conditioning pixels, as a coupling does
             return -net((h * cond).reshape(-1, 1, 8, 8))[:, 1].reshape(len(h), 64)
 
         for _ in range(epochs):
-            for idx in torch.randperm(len(h_train), generator=order_gen).split(config.batch_size):
+            order = torch.randperm(len(h_train), generator=order_gen)
+            for idx in order.split(config.train.batch_size):
                 x = h_train[idx]
                 loss = ((predict(x) - x)[:, change] ** 2).mean()
                 optimizer.zero_grad(set_to_none=True)
@@ -365,8 +361,8 @@ def edge_map(images: np.ndarray) -> np.ndarray:
 
 
 def edge_correlation(z: np.ndarray, images: np.ndarray, seed: int = 0) -> tuple[float, float]:
-    """Mean per-image Pearson correlation of ``|z|`` with the image's own edge map, and with a random
-    other image's (the mismatched-pair null)."""
+    """Mean per-image Pearson correlation of ``|z|`` with the image's own edge map, and with a
+    random other image's (the mismatched-pair null)."""
     edges = edge_map(images)
     other = np.random.default_rng(seed).permutation(len(images))
 

@@ -1,18 +1,19 @@
-"""Verdicts on the claims of Song et al. (2024) that can be tested offline, through :mod:`flowcore.verdicts`.
+"""Verdicts on the claims of Song et al. (2024) that can be tested offline, through
+:mod:`flowcore.verdicts`.
 
 The paper does not number its claims; S1–S14 are ours, each tied to the paper's section. The linear
 claims are checked against the closed forms *and* numerical optimisation; the deep ones against a
 known truth (the thesis's Gaussian, the two moons). Claims that need the paper's vision data
-(CIFAR-10, QuickDraw, TinyImageNet) or its classifiers (IB-INN, the class-conditional NLL) are listed
-in :data:`NOT_TESTED` with why.
+(CIFAR-10, QuickDraw, TinyImageNet) or its classifiers (IB-INN, the class-conditional NLL) are
+listed in :data:`NOT_TESTED` with why.
 
 **Kinds** (:data:`KIND`). S1, S2 (Theorems 1 and 3), S3's non-existence of the MLE (a rank fact) and
 S9 (the bound of Eq. 10) are mathematical statements: each is *demonstrated* on computed cases
 (kind ``"theorem"``), where a computation that disagreed with the statement would fail it. The rest
 are effects of KLJ, each judged on an interval: over seeds (S6–S8, a paired Student-*t* interval of
 the per-seed difference: the seeds give every γ the same training data) or over the test images
-(S11–S14, the paired bootstrap of :mod:`~flowcore.studies.song2024.digits`), so that a difference the
-noise could make says *not distinguishable*.
+(S11–S14, the paired bootstrap of :mod:`~flowcore.studies.song2024.digits`), so that a difference
+the noise could make says *not distinguishable*.
 """
 
 from __future__ import annotations
@@ -45,9 +46,12 @@ __all__ = [
 
 CLAIMS = {
     "S1": "Theorem 1: the maximum-likelihood linear flow has (UUᵀ)⁻¹ = T and b = Uᵀx̄.",
-    "S2": "Theorem 3 / Eq. 7: the KL-regularised fit is M⁻¹ = (NT + αG)/(N + α), the MLE of the data plus α pseudo-samples of covariance G (Eq. 6).",
-    "S3": "For N ≤ d the MLE does not exist; the KL-regularised fit does and is accurate at small N.",
-    "S4": "Training outliers inflate the MLE's covariance; KL regularisation makes the fit more robust to them.",
+    "S2": "Theorem 3 / Eq. 7: the KL-regularised fit is M⁻¹ = (NT + αG)/(N + α), the MLE of the "
+    "data plus α pseudo-samples of covariance G (Eq. 6).",
+    "S3": "For N ≤ d the MLE does not exist; the KL-regularised fit does and is accurate at small "
+    "N.",
+    "S4": "Training outliers inflate the MLE's covariance; KL regularisation makes the fit more "
+    "robust to them.",
     "S5": "The best regularisation strength is > 0 (Fig. 4).",
     "S6": "KLJ improves a deep flow's fit at small N.",
     "S7": "KLJ makes a deep flow more robust to training outliers (Table 2).",
@@ -71,15 +75,21 @@ PAPER = {
     "S8": "Fig. 4",
     "S9": "Eq. 10 (printed with <)",
     "S10": "—",
-    "S11": "Table 1: e.g. cNLL 69.7 / 84.7 / 73.8 / 91.7 → 76.2 / 86.9 / 76.4 / 91.2 (Rot / QuickDraw / TinyImageNet / Noisy)",
+    "S11": "Table 1: e.g. cNLL 69.7 / 84.7 / 73.8 / 91.7 → 76.2 / 86.9 / 76.4 / 91.2 (Rot / "
+    "QuickDraw / TinyImageNet / Noisy)",
     "S12": "Table 1: accuracy 89.3 → 85.6, 92.0 → 88.6, 47.1 → 43.2",
     "S13": "Table 2: AUROC change r = 0 → 0.15, cNLL −19.4 without vs −16.3 with KLJ",
     "S14": "Fig. 6: ~+10 (γ = 1), ~+5 (γ → ∞) at training fraction 0.2",
 }
 
 NOT_TESTED = {
-    "Table 1 and 2 on CIFAR-10 vs Rot / QuickDraw / TinyImageNet / Noisy": "the vision datasets cannot be loaded offline; the digits analogue (S11–S14) compares signs of changes only",
-    "the information-bottleneck objective (IB-INN, γ = 1 and γ → ∞)": "not built; the digits analogue uses the class-conditional NLL only",
+    "Table 1 and 2 on CIFAR-10 vs Rot / QuickDraw / TinyImageNet / Noisy": (
+        "the vision datasets cannot be loaded offline; the digits analogue (S11–S14) compares "
+        "signs of changes only"
+    ),
+    "the information-bottleneck objective (IB-INN, γ = 1 and γ → ∞)": (
+        "not built; the digits analogue uses the class-conditional NLL only"
+    ),
 }
 
 
@@ -100,19 +110,19 @@ SIGN_TOL = 1e-8
 #: is about −4e8 nats): only a true null direction passes.
 FALL_RTOL = 1e-6
 #: S6–S8: the least change of KL(p‖pθ), in nats, counted as KLJ improving a fit (S6, S8) or as
-#: losing less to outliers (S7). The paper states no size in KL; its changes are large (Fig. 6: about
-#: +10 AUROC points at a training fraction of 0.2; Table 2: KLJ roughly halves the AUROC lost, −8.3
-#: vs −3.7 points). 0.05 nats is a 5% error in the mean log-density, the least change we count, so
-#: that a consistent but negligible difference (a regulariser that only slows training) does not pass;
-#: noise is the seed interval's job.
+#: losing less to outliers (S7). The paper states no size in KL; its changes are large (Fig. 6:
+#: about +10 AUROC points at a training fraction of 0.2; Table 2: KLJ roughly halves the AUROC lost,
+#: −8.3 vs −3.7 points). 0.05 nats is a 5% error in the mean log-density, the least change we count,
+#: so that a consistent but negligible difference (a regulariser that only slows training) does not
+#: pass; noise is the seed interval's job.
 KL_MARGIN = 0.05
-#: S6–S8: the family-wise coverage over the k strengths γ > 0 of a cell. "Some γ > 0 helps" is a claim
-#: about the best of k settings, so each of the k paired intervals has coverage 1 − 0.05/k
+#: S6–S8: the family-wise coverage over the k strengths γ > 0 of a cell. "Some γ > 0 helps" is a
+#: claim about the best of k settings, so each of the k paired intervals has coverage 1 − 0.05/k
 #: (Bonferroni); with one γ it is the plain 95% interval.
 FAMILY_CONFIDENCE = 0.95
 #: S11–S14: an AUROC or accuracy "changes" only by more than this (one percentage point; the paper's
-#: changes are 2–37 AUROC points and 3.4–3.9 accuracy points, Table 1). The bootstrap interval of the
-#: change must lie beyond it.
+#: changes are 2–37 AUROC points and 3.4–3.9 accuracy points, Table 1). The bootstrap interval of
+#: the change must lie beyond it.
 EFFECT = 0.01
 #: S11–S14: the coverage of the paired bootstrap intervals.
 LEVEL = 0.95
@@ -123,9 +133,9 @@ _FALL = "NLL fall at s = "
 
 def s_theorems(checks: pd.DataFrame) -> dict[str, Findings]:
     """S1 and S2 from :func:`~flowcore.studies.song2024.analysis.theorem_checks`: L-BFGS converged
-    (premise: otherwise a mismatch would be the optimiser's), and the closed form matches it (relative
-    error of M below :data:`MATCH_TOL`); S1's printed sign of b is tested as a secondary (the NLL at
-    b = +Uᵀx̄ must not exceed the optimum by more than :data:`SIGN_TOL`)."""
+    (premise: otherwise a mismatch would be the optimiser's), and the closed form matches it
+    (relative error of M below :data:`MATCH_TOL`); S1's printed sign of b is tested as a secondary
+    (the NLL at b = +Uᵀx̄ must not exceed the optimum by more than :data:`SIGN_TOL`)."""
 
     def converged(label: str) -> SubCheck:
         ok = checks.loc[label, "L-BFGS converged"]
@@ -159,7 +169,8 @@ def s_theorems(checks: pd.DataFrame) -> dict[str, Findings]:
                 f"NLL excess at +Uᵀx̄: {excess:.3g} nats (the optimum is b = −Uᵀx̄)",
             ),
         ],
-        headline=f"M matches to {float(checks.loc['Theorem 1 (MLE)', 'max rel. error of M']):.1e}; the printed sign of b costs {excess:.3g} nats",
+        headline=f"M matches to {float(checks.loc['Theorem 1 (MLE)', 'max rel. error of M']):.1e}; "
+        f"the printed sign of b costs {excess:.3g} nats",
     )
     s2 = Findings(
         [
@@ -169,7 +180,8 @@ def s_theorems(checks: pd.DataFrame) -> dict[str, Findings]:
                 "Eq. 6 ≡ Eq. 7 (pseudo-samples)", "Eq. 6 ≡ Eq. 7 (pseudo-samples)", "secondary"
             ),
         ],
-        headline=f"Eq. 7 matches L-BFGS to {float(checks.loc['Theorem 3 / Eq. 7 (KL)', 'max rel. error of M']):.1e}",
+        headline="Eq. 7 matches L-BFGS to "
+        f"{float(checks.loc['Theorem 3 / Eq. 7 (KL)', 'max rel. error of M']):.1e}",
     )
     return {"S1": s1, "S2": s2}
 
@@ -182,14 +194,14 @@ def s_small_n(small: pd.DataFrame, grid: pd.DataFrame) -> Findings:
       (:func:`~flowcore.studies.song2024.analysis.small_n_checks`, to :data:`FALL_RTOL`): the
       likelihood is unbounded above, so no maximiser exists;
     - secondary (empirical, "accurate at small N"): on the clean sets (r = 0) the KL-regularised fit
-      at the α > 0 with the smallest median KL is closer to p than the prior alone, N(x̄, G) (the fit's
-      α → ∞ limit: what the regulariser gives without the data's covariance), in more than half the
-      replicates (the Wilson 95% interval of the share lies above ½). The α is chosen on the same
-      replicates, one of a handful.
+      at the α > 0 with the smallest median KL is closer to p than the prior alone, N(x̄, G) (the
+      fit's α → ∞ limit: what the regulariser gives without the data's covariance), in more than
+      half the replicates (the Wilson 95% interval of the share lies above ½). The α is chosen on
+      the same replicates, one of a handful.
 
-    The empirical part is a secondary of the theorem rather than a claim of its own because the paper
-    states both in one sentence (§3.2: the MLE fails for N ≤ d, the KL fit does not); its failure
-    turns S3 into *partly reproduced*.
+    The empirical part is a secondary of the theorem rather than a claim of its own because the
+    paper states both in one sentence (§3.2: the MLE fails for N ≤ d, the KL fit does not); its
+    failure turns S3 into *partly reproduced*.
     """
     falls = {c: float(c.removeprefix(_FALL)) for c in small.columns if c.startswith(_FALL)}
     if small.empty or not falls:
@@ -227,11 +239,13 @@ def s_small_n(small: pd.DataFrame, grid: pd.DataFrame) -> Findings:
         low, high = wilson_interval(wins, len(prior))
         accurate[f"N={n}"] = beyond(low, high, 0.5)
         acc_parts.append(
-            f"N={n}: α={best:g} beats N(x̄, G) in {wins}/{len(prior)} (95% [{low:.2f}, {high:.2f}]); median KL {fit.median():.2f} vs {prior.median():.2f}"
+            f"N={n}: α={best:g} beats N(x̄, G) in {wins}/{len(prior)} (95% [{low:.2f}, "
+            f"{high:.2f}]); median KL {fit.median():.2f} vs {prior.median():.2f}"
         )
     subs = [
         SubCheck(
-            f"the MLE does not exist for N ≤ d (the NLL falls by log s at s ∈ {{{', '.join(f'{s:g}' for s in falls.values())}}}, to {FALL_RTOL:g})",
+            "the MLE does not exist for N ≤ d (the NLL falls by log s at s ∈ "
+            f"{{{', '.join(f'{s:g}' for s in falls.values())}}}, to {FALL_RTOL:g})",
             "main",
             unbounded,
             "; ".join(parts),
@@ -240,7 +254,8 @@ def s_small_n(small: pd.DataFrame, grid: pd.DataFrame) -> Findings:
     if accurate:
         subs.append(
             SubCheck(
-                "the KL-regularised fit is accurate there: closer to p than the prior alone in most replicates",
+                "the KL-regularised fit is accurate there: closer to p than the prior alone in "
+                "most replicates",
                 "secondary",
                 accurate,
                 "; ".join(acc_parts),
@@ -290,11 +305,12 @@ def s_best_alpha(summary: pd.DataFrame, d: int) -> Findings:
 
 def klj_gains(grid: pd.DataFrame) -> pd.DataFrame:
     """Per (dataset, N, r, γ > 0, seed) of the deep grid without weight decay: the gain
-    ``KL(γ = 0) − KL(γ)`` in nats (positive: KLJ fits better). A seed gives every γ the same training
-    data, so the gain is a paired difference.
+    ``KL(γ = 0) − KL(γ)`` in nats (positive: KLJ fits better). A seed gives every γ the same
+    training data, so the gain is a paired difference.
 
     Example:
-        >>> grid = pd.DataFrame({"dataset": "g", "N": 20, "r": 0.0, "weight_decay": 0.0, "seed": [0, 0, 1, 1],
+        >>> grid = pd.DataFrame({"dataset": "g", "N": 20, "r": 0.0, "weight_decay": 0.0,
+        ...                      "seed": [0, 0, 1, 1],
         ...                      "klj_weight": [0.0, 0.1] * 2, "KL*(p‖pθ)": [2.0, 1.5, 3.0, 2.0]})
         >>> klj_gains(grid)[["seed", "klj_weight", "gain"]].values.tolist()
         [[0.0, 0.1, 0.5], [1.0, 0.1, 1.0]]
@@ -303,15 +319,16 @@ def klj_gains(grid: pd.DataFrame) -> pd.DataFrame:
     wide = rows.pivot(index=["dataset", "N", "r", "seed"], columns="klj_weight", values=_KL)
     if 0.0 not in wide.columns or len(wide.columns) < 2:
         raise ValueError(
-            f"grid must hold klj_weight 0 and at least one klj_weight > 0, got {sorted(wide.columns)}"
+            "grid must hold klj_weight 0 and at least one klj_weight > 0, got "
+            f"{sorted(wide.columns)}"
         )
     gains = wide.drop(columns=0.0).rsub(wide[0.0], axis=0)
     return gains.stack().rename("gain").reset_index()
 
 
 def _gain_intervals(gains: pd.DataFrame, by: list[str], value: str = "gain") -> pd.DataFrame:
-    """The Student-t interval over seeds of ``value`` per ``by`` and γ, at the Bonferroni coverage of
-    the number of γ > 0 in each group (:data:`FAMILY_CONFIDENCE`)."""
+    """The Student-t interval over seeds of ``value`` per ``by`` and γ, at the Bonferroni coverage
+    of the number of γ > 0 in each group (:data:`FAMILY_CONFIDENCE`)."""
     k = gains["klj_weight"].nunique()
     return summarise_over_seeds(
         gains, [*by, "klj_weight"], value, confidence=1 - (1 - FAMILY_CONFIDENCE) / k
@@ -321,8 +338,8 @@ def _gain_intervals(gains: pd.DataFrame, by: list[str], value: str = "gain") -> 
 def _some_gamma(
     cell: pd.DataFrame, threshold: float, value: str = "gain"
 ) -> tuple[bool | None, str]:
-    """Whether some γ's interval lies above ``threshold`` (True), every one wholly below it (False), or
-    neither (None: not distinguishable); with each γ's mean and interval in words."""
+    """Whether some γ's interval lies above ``threshold`` (True), every one wholly below it (False),
+    or neither (None: not distinguishable); with each γ's mean and interval in words."""
     outcomes = [beyond(row["CI low"], row["CI high"], threshold) for _, row in cell.iterrows()]
     outcome = (
         True
@@ -339,14 +356,14 @@ def _some_gamma(
 def _coverage(gains: pd.DataFrame) -> str:
     k = gains["klj_weight"].nunique()
     return (
-        f"{100 * (1 - (1 - FAMILY_CONFIDENCE) / k):.4g}% paired Student-t over {gains['seed'].nunique()} seeds"
-        + (f", Bonferroni over {k} γ" if k > 1 else "")
+        f"{100 * (1 - (1 - FAMILY_CONFIDENCE) / k):.4g}% paired Student-t over "
+        f"{gains['seed'].nunique()} seeds" + (f", Bonferroni over {k} γ" if k > 1 else "")
     )
 
 
 def s_klj_small_n(grid: pd.DataFrame) -> Findings:
-    """S6 per dataset at the smallest N and r = 0: some γ > 0 lowers KL(p‖pθ) below γ = 0's by more than
-    :data:`KL_MARGIN`, the paired interval over seeds of ``KL(γ = 0) − KL(γ)`` lying above it
+    """S6 per dataset at the smallest N and r = 0: some γ > 0 lowers KL(p‖pθ) below γ = 0's by more
+    than :data:`KL_MARGIN`, the paired interval over seeds of ``KL(γ = 0) − KL(γ)`` lying above it
     (family-wise over the γ tried: see :data:`FAMILY_CONFIDENCE`); *not reproduced* where every γ's
     interval lies at or below it."""
     gains = klj_gains(grid)
@@ -359,7 +376,8 @@ def s_klj_small_n(grid: pd.DataFrame) -> Findings:
     return Findings(
         [
             SubCheck(
-                f"at N = {n} some γ > 0 lowers KL(p‖pθ) by > {KL_MARGIN} nats (gain KL(γ=0) − KL(γ); {_coverage(gains)})",
+                f"at N = {n} some γ > 0 lowers KL(p‖pθ) by > {KL_MARGIN} nats (gain KL(γ=0) − "
+                f"KL(γ); {_coverage(gains)})",
                 "main",
                 units,
                 "; ".join(parts),
@@ -373,8 +391,8 @@ def s_klj_outliers(grid: pd.DataFrame) -> Findings:
     """S7 per dataset and N: the KL lost to outliers (largest r minus r = 0) is smaller with some
     γ > 0 than with γ = 0 by more than :data:`KL_MARGIN`: per seed the difference of differences
     ``[KL(0, r_max) − KL(0, 0)] − [KL(γ, r_max) − KL(γ, 0)]`` = ``gain(r_max) − gain(0)``, with its
-    paired interval over seeds (family-wise over the γ tried) above the margin; *not reproduced* where
-    every γ's interval lies at or below it."""
+    paired interval over seeds (family-wise over the γ tried) above the margin; *not reproduced*
+    where every γ's interval lies at or below it."""
     gains = klj_gains(grid)
     r_max = gains["r"].max()
     if np.isclose(r_max, 0):
@@ -406,7 +424,8 @@ def s_klj_outliers(grid: pd.DataFrame) -> Findings:
     return Findings(
         [
             SubCheck(
-                f"KLJ loses less KL to r = {r_max:g} outliers, by > {KL_MARGIN} nats ({_coverage(both)})",
+                f"KLJ loses less KL to r = {r_max:g} outliers, by > {KL_MARGIN} nats "
+                f"({_coverage(both)})",
                 "main",
                 units,
                 "KL lost without − with KLJ, nats: " + "; ".join(parts),
@@ -417,10 +436,10 @@ def s_klj_outliers(grid: pd.DataFrame) -> Findings:
 
 
 def s_best_gamma(grid: pd.DataFrame) -> Findings:
-    """S8: in every (dataset, N, r) cell the best strength is > 0: some γ > 0 beats γ = 0 by more than
-    :data:`KL_MARGIN`, its paired interval of the gain lying above it (family-wise); *not reproduced*
-    in a cell where every γ > 0's interval lies at or below it (no γ > 0 is better by a margin that
-    counts); otherwise not distinguishable."""
+    """S8: in every (dataset, N, r) cell the best strength is > 0: some γ > 0 beats γ = 0 by more
+    than :data:`KL_MARGIN`, its paired interval of the gain lying above it (family-wise); *not
+    reproduced* in a cell where every γ > 0's interval lies at or below it (no γ > 0 is better by a
+    margin that counts); otherwise not distinguishable."""
     gains = klj_gains(grid)
     cells = _gain_intervals(gains, ["dataset", "N", "r"])
     units, parts = {}, []
@@ -459,8 +478,9 @@ def s_bound(lhs_rhs: list[tuple[float, float]]) -> Findings:
 
 
 def s_thesis(plain: dict[str, str], klj: dict[str, str]) -> Findings:
-    """S10: KLJ changes the verdict of at least one of C5–C11 (main); lists each change. The verdicts
-    are compared as strings, whatever they are (a claim missing on one side counts as "—")."""
+    """S10: KLJ changes the verdict of at least one of C5–C11 (main); lists each change. The
+    verdicts are compared as strings, whatever they are (a claim missing on one side counts as
+    "—")."""
     names = list(dict.fromkeys([*plain, *klj]))
     if not names:
         raise ValueError("plain and klj must hold the verdicts of at least one claim")
@@ -504,7 +524,8 @@ def s_digits(table: pd.DataFrame, draws: pd.DataFrame) -> dict[str, Findings]:
         value, low, high = change(f"AUROC {name}", on_clean)
         raised[name] = beyond(low, high, EFFECT)
         parts.append(
-            f"{name}: {plain[f'AUROC {name}']:.3f} → {reg[f'AUROC {name}']:.3f} ({_words(value, low, high)})"
+            f"{name}: {plain[f'AUROC {name}']:.3f} → {reg[f'AUROC {name}']:.3f} "
+            f"({_words(value, low, high)})"
         )
     mean = change("mean AUROC", on_clean)
     acc = change("accuracy", on_clean)
@@ -516,13 +537,15 @@ def s_digits(table: pd.DataFrame, draws: pd.DataFrame) -> dict[str, Findings]:
         "S11": Findings(
             [
                 SubCheck(
-                    f"KLJ raises the AUROC of each OOD set by > {EFFECT} (clean training; {LEVEL:.0%} paired bootstrap)",
+                    f"KLJ raises the AUROC of each OOD set by > {EFFECT} (clean training; "
+                    f"{LEVEL:.0%} paired bootstrap)",
                     "main",
                     raised,
                     "; ".join(parts),
                 )
             ],
-            headline=f"raised on {held}/{len(raised)} sets, {undecided} not distinguishable; mean {plain['mean AUROC']:.3f} → {reg['mean AUROC']:.3f} ({_words(*mean)})",
+            headline=f"raised on {held}/{len(raised)} sets, {undecided} not distinguishable; mean "
+            f"{plain['mean AUROC']:.3f} → {reg['mean AUROC']:.3f} ({_words(*mean)})",
         ),
         "S12": Findings(
             [
@@ -555,10 +578,12 @@ def s_digits(table: pd.DataFrame, draws: pd.DataFrame) -> dict[str, Findings]:
         out["S13"] = Findings(
             [
                 SubCheck(
-                    f"KLJ loses less mean AUROC to training outliers ({d}), by > {EFFECT} ({LEVEL:.0%} paired bootstrap)",
+                    f"KLJ loses less mean AUROC to training outliers ({d}), by > {EFFECT} "
+                    f"({LEVEL:.0%} paired bootstrap)",
                     "main",
                     {d: beyond(less[1], less[2], EFFECT)},
-                    f"lost {lost_plain:+.3f} without, {lost_reg:+.3f} with KLJ; less lost: {_words(*less)}",
+                    f"lost {lost_plain:+.3f} without, {lost_reg:+.3f} with KLJ; less lost: "
+                    f"{_words(*less)}",
                 )
             ],
             headline=f"mean AUROC lost: {lost_plain:+.3f} vs {lost_reg:+.3f} ({_words(*less)})",
@@ -571,7 +596,8 @@ def s_digits(table: pd.DataFrame, draws: pd.DataFrame) -> dict[str, Findings]:
         out["S14"] = Findings(
             [
                 SubCheck(
-                    f"KLJ gains mean AUROC at a small training fraction ({d}), by > {EFFECT} ({LEVEL:.0%} paired bootstrap)",
+                    f"KLJ gains mean AUROC at a small training fraction ({d}), by > {EFFECT} "
+                    f"({LEVEL:.0%} paired bootstrap)",
                     "main",
                     {d: beyond(gain[1], gain[2], EFFECT)},
                     f"{a:.3f} → {b:.3f} ({_words(*gain)})",

@@ -5,10 +5,12 @@ r"""The parameters of the Song et al. (2024) study: one validated config per run
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from typing import ClassVar
 
 from flowcore.config import StudyConfig
 from flowcore.resources import Estimate, Need
+from flowcore.train import TrainConfig
 from flowcore.validation import (
     check_device,
     check_int,
@@ -64,17 +66,19 @@ class SongConfig(StudyConfig):
         weight_decays: Weight-decay strengths (with γ = 0, one factor at a time).
         seeds: Seeds per cell of the deep experiment (at least 3).
         n_couplings, hidden: The RealNVP of the deep experiment.
-        lr, max_epochs, patience, batch_size: Its training (Adam, early stopping).
+        train: Its training (:class:`~flowcore.train.TrainConfig`: Adam, early stopping; flat
+            names ``lr``, ``max_epochs``, ``patience``, ``batch_size``, …). Its ``seed`` is no
+            parameter: each run takes one of ``seeds``.
         n_test: Test samples for the Monte-Carlo KL and the AUROC.
-        thesis_klj_weight, thesis_dim: γ of the flow trained on the thesis's Gaussian for C5–C11, and its D
-            (the nearest D of the same profile's thesis run).
+        thesis_klj_weight, thesis_dim: γ of the flow trained on the thesis's Gaussian for C5–C11,
+            and its D (the nearest D of the same profile's thesis run).
         digits_klj_weight, digits_outlier_fraction, digits_fraction: The digits analogue's γ (the
-            paper's α = 0.01 is weighed against an NLL per dimension; ours is per image of 64 pixels,
-            so 0.01 × 64 = 0.64 is the comparable strength), its
-            training-outlier fraction r and its small training fraction p.
+            paper's α = 0.01 is weighed against an NLL per dimension; ours is per image of 64
+            pixels, so 0.01 × 64 = 0.64 is the comparable strength), its training-outlier fraction
+            r and its small training fraction p.
         digits_channels, digits_blocks, digits_epochs: Its per-class image flows.
-        digits_n_boot: Resamples of its paired bootstrap over the test and OOD images (the intervals of
-            S11–S14).
+        digits_n_boot: Resamples of its paired bootstrap over the test and OOD images (the
+            intervals of S11–S14).
         device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
 
     Example:
@@ -85,6 +89,7 @@ class SongConfig(StudyConfig):
     """
 
     STUDY: ClassVar[str] = "song2024"
+    SECTIONS: ClassVar[dict[str, tuple]] = {"train": (TrainConfig, "", ("seed",))}
 
     linear_dim: int = field(default=10, metadata=checked(check_int, minimum=1, maximum=1000))
     linear_n: tuple[int, ...] = field(
@@ -112,10 +117,9 @@ class SongConfig(StudyConfig):
     seeds: tuple[int, ...] = field(default=(0, 1, 2), metadata=checked(check_seeds))
     n_couplings: int = field(default=4, metadata=checked(check_int, minimum=1, maximum=64))
     hidden: tuple[int, ...] = field(default=(32, 32), metadata=checked(check_int_list, minimum=1))
-    lr: float = field(default=0.003, metadata=checked(check_positive))
-    max_epochs: int = field(default=100, metadata=checked(check_int, minimum=1))
-    patience: int = field(default=10, metadata=checked(check_int, minimum=1))
-    batch_size: int = field(default=128, metadata=checked(check_int, minimum=1))
+    train: TrainConfig = field(
+        default_factory=partial(TrainConfig, lr=0.003, max_epochs=100, patience=10, batch_size=128)
+    )
     n_test: int = field(default=5000, metadata=checked(check_int, minimum=10))
     thesis_klj_weight: float = field(default=0.01, metadata=checked(check_positive))
     thesis_dim: int = field(default=20, metadata=checked(check_int, minimum=2))
@@ -136,10 +140,8 @@ class SongConfig(StudyConfig):
             channels=self.digits_channels,
             n_blocks=self.digits_blocks,
             copies=1,
-            max_epochs=self.digits_epochs,
-            patience=5,
+            train=TrainConfig(batch_size=64, lr=1e-3, max_epochs=self.digits_epochs, patience=5),
             n_draws=2,
-            batch_size=64,
             device=self.device,
         )
 
@@ -173,5 +175,5 @@ class SongConfig(StudyConfig):
             * len(self.deep_outlier_fractions)
             * len(self.seeds)
         )
-        flops = runs * (n * self.max_epochs * 3 * per + 2 * self.n_test * per)
+        flops = runs * (n * self.train.max_epochs * 3 * per + 2 * self.n_test * per)
         return Estimate(needs, flops)

@@ -1,19 +1,21 @@
-r"""The KLJ regulariser on deep flows whose true density is known (this project's advantage over the paper).
+r"""The KLJ regulariser on deep flows whose true density is known (this project's advantage over
+the paper).
 
 Two clean truths: the thesis's Gaussian recipe at :math:`d = 10`, and the two-moons law of
 scikit-learn's ``make_moons`` in its continuous limit (each moon's angle uniform on
-:math:`[0, \pi]`, plus :math:`\mathcal N(0, \sigma^2 I)` noise; ``make_moons`` itself spaces the angles
-on a grid). The moons' density is computed by quadrature over the angle. A fraction :math:`r` of the
-training points is replaced by outliers :math:`x + \sigma_o\varepsilon`. Each run trains a RealNVP
-(cached) with the KLJ term of weight :math:`\gamma` (``klj_weight``) or with weight decay, and reports
-the Monte-Carlo :math:`\mathrm{KL}(p\,\|\,p_\theta)` to the clean truth with its standard error, and the
-AUROC of clean test data against fresh outliers.
+:math:`[0, \pi]`, plus :math:`\mathcal N(0, \sigma^2 I)` noise; ``make_moons`` itself spaces the
+angles on a grid). The moons' density is computed by quadrature over the angle. A fraction
+:math:`r` of the training points is replaced by outliers :math:`x + \sigma_o\varepsilon`. Each run
+trains a RealNVP (cached) with the KLJ term of weight :math:`\gamma` (``klj_weight``) or with weight
+decay, and reports the Monte-Carlo :math:`\mathrm{KL}(p\,\|\,p_\theta)` to the clean truth with its
+standard error, and the AUROC of clean test data against fresh outliers.
 """
 
 from __future__ import annotations
 
 import math
 import warnings
+from dataclasses import replace
 
 import pandas as pd
 import torch
@@ -27,7 +29,6 @@ from flowcore.runs import train_or_load
 from flowcore.studies.song2024.config import SongConfig
 from flowcore.studies.song2024.klj import klj_term, weight_decay_term
 from flowcore.sweep import Job, run, summarise_over_seeds
-from flowcore.train import TrainConfig
 
 __all__ = ["DATASETS", "Truth", "truth", "run_cell", "cells", "deep_grid", "summarise"]
 
@@ -112,15 +113,7 @@ def run_cell(
     t = truth(dataset, seed)
     flow_config = FlowConfig(n_couplings=config.n_couplings, hidden=list(config.hidden))
     n_val = max(4, n // 5)
-    train = TrainConfig(
-        n_train=n,
-        n_val=n_val,
-        batch_size=min(config.batch_size, n),
-        lr=config.lr,
-        max_epochs=config.max_epochs,
-        patience=config.patience,
-        seed=seed,
-    )
+    train = replace(config.train, batch_size=min(config.train.batch_size, n), seed=seed)
     g = rng.generator(rng.derived_seed(seed, "song2024", dataset, n, r))
     x = _with_outliers(t.sample(n + n_val, g), r, config.outlier_scale, g).float()
     x_train, x_val = x[:n], x[n:]
@@ -186,7 +179,8 @@ def run_cell(
 
 
 def cells(config: SongConfig) -> list[dict]:
-    """The grid: every γ with no weight decay, and every weight decay with γ = 0, for each dataset, N, r and seed."""
+    """The grid: every γ with no weight decay, and every weight decay with γ = 0, for each dataset,
+    N, r and seed."""
     settings = [(k, 0.0) for k in config.klj_weights] + [
         (0.0, w) for w in config.weight_decays if w > 0
     ]

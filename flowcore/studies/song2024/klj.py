@@ -2,11 +2,12 @@ r"""The deep KL-Jacobian regulariser ("KLJ") of Song et al., "Robustly Train Nor
 KL Divergence Regularization" (AAAI 2024), Eqs. 8–11, for affine-coupling flows.
 
 **From the linear KL to a per-coupling penalty.** For a linear flow the paper regularises
-:math:`M = UU^\top` with :math:`KL(M, G^{-1}) = \mathrm{Tr}(MG) - \log\det(MG)` (Theorem 3). For a deep
-flow it applies this, with :math:`G = I`, to each coupling's Jacobian :math:`L_i(x)`, using
+:math:`M = UU^\top` with :math:`KL(M, G^{-1}) = \mathrm{Tr}(MG) - \log\det(MG)` (Theorem 3). For a
+deep flow it applies this, with :math:`G = I`, to each coupling's Jacobian :math:`L_i(x)`, using
 :math:`\mathrm{Tr}(L_iL_i^\top) = \|L_i\|_F^2` and :math:`\det(L_iL_i^\top) = (\det L_i)^2`:
 
-.. math:: \mathbb{KLJ} = \mathbb{E}_{x}\sum_{i=1}^R \left(\|L_i(x)\|_F^2 - 2\log|\det L_i(x)|\right). \qquad \text{(Eq. 8)}
+.. math:: \mathbb{KLJ} = \mathbb{E}_{x}\sum_{i=1}^R
+    \left(\|L_i(x)\|_F^2 - 2\log|\det L_i(x)|\right). \qquad \text{(Eq. 8)}
 
 An affine coupling :math:`y_A = x_A`, :math:`y_B = x_B \odot e^{s} + t` has, up to a simultaneous
 permutation of rows and columns, the triangular Jacobian of Eq. 9, with diagonal
@@ -16,8 +17,9 @@ permutation of rows and columns, the triangular Jacobian of Eq. 9, with diagonal
 .. math:: \|L_i\|_F^2 = \sum_{j\in B} d_j^2 + |A| + \|\hat L_i\|_F^2, \qquad
     \log|\det L_i| = \sum_{j\in B}\log d_j = \sum_{j \in B} s_j.
 
-The paper drops :math:`\hat L_i` (bounded through weight decay, below) and the constant :math:`|A|`,
-which gives the bracket of Eq. 11, :math:`\sum_i \left(\sum_{j\in B_i} d_{ij}^2 - 2\log|\det L_i|\right)`.
+The paper drops :math:`\hat L_i` (bounded through weight decay, below) and the constant
+:math:`|A|`, which gives the bracket of Eq. 11,
+:math:`\sum_i \left(\sum_{j\in B_i} d_{ij}^2 - 2\log|\det L_i|\right)`.
 
 **What** :func:`klj_term` **computes** (``form="paper"``): that bracket with the constant
 :math:`-1` per transformed coordinate added, so that it is a true divergence,
@@ -25,12 +27,13 @@ which gives the bracket of Eq. 11, :math:`\sum_i \left(\sum_{j\in B_i} d_{ij}^2 
 .. math:: \mathrm{KLJ}(x) = \sum_{i=1}^R \sum_{j \in B_i} \left(d_{ij}^2 - 1 - 2\log d_{ij}\right)
     = \sum_{i=1}^R \sum_{j \in B_i} \left(e^{2s_{ij}} - 1 - 2 s_{ij}\right) \;\ge\; 0,
 
-zero exactly at the identity (:math:`s = 0`); each summand is :math:`2\,KL(\mathcal N(0, d^2)\,\|\,\mathcal N(0, 1))`.
-Summed over *all* :math:`D` coordinates, :math:`\sum_j (L_{jj}^2 - 1) - 2\log|\det L_i|` is the same
-number, because a copied coordinate has :math:`d = 1` and contributes :math:`1 - 1 - 0 = 0`: that is
-how copied coordinates are treated (:func:`klj_from_jacobian` computes it this way from a full
-Jacobian). The constant changes neither gradients nor minimisers; the literal Eq. 11 bracket is
-larger by :math:`\sum_i |B_i|`. The loss term is :math:`\gamma\,\frac{1}{|\mathcal B|}\sum_{x\in\mathcal B}\mathrm{KLJ}(x)`.
+zero exactly at the identity (:math:`s = 0`); each summand is
+:math:`2\,KL(\mathcal N(0, d^2)\,\|\,\mathcal N(0, 1))`. Summed over *all* :math:`D` coordinates,
+:math:`\sum_j (L_{jj}^2 - 1) - 2\log|\det L_i|` is the same number, because a copied coordinate has
+:math:`d = 1` and contributes :math:`1 - 1 - 0 = 0`: that is how copied coordinates are treated
+(:func:`klj_from_jacobian` computes it this way from a full Jacobian). The constant changes neither
+gradients nor minimisers; the literal Eq. 11 bracket is larger by :math:`\sum_i |B_i|`. The loss
+term is :math:`\gamma\,\frac{1}{|\mathcal B|}\sum_{x\in\mathcal B}\mathrm{KLJ}(x)`.
 
 ``form="code"`` is the public repository's variant, **not** the paper's Eq. 9: it squares the
 log-scale itself instead of the diagonal entry :math:`e^{s}` and averages over the couplings,
@@ -47,7 +50,7 @@ Example:
     >>> from flowcore.train import TrainConfig, fit
     >>> flow = RealNVP(2, n_couplings=2, hidden=(8,))
     >>> x = torch.randn(64, 2, generator=torch.Generator().manual_seed(0))
-    >>> config = TrainConfig(n_train=64, n_val=64, batch_size=32, max_epochs=1)
+    >>> config = TrainConfig(batch_size=32, max_epochs=1)
     >>> terms = [klj_term(0.01), weight_decay_term(flow, 1e-4)]
     >>> len(fit(flow, x, x, config, progress=False, loss_terms=terms).val_nll)
     1
@@ -86,7 +89,8 @@ FORMS = ("paper", "code")
 
 
 def klj_per_coupling(log_scales: Sequence[Tensor], form: str = "paper") -> Tensor:
-    r"""Each coupling's KLJ penalty per sample, shape ``(batch, R)``, from its log-scales :math:`s_i`.
+    r"""Each coupling's KLJ penalty per sample, shape ``(batch, R)``, from its log-scales
+    :math:`s_i`.
 
     * ``"paper"``: :math:`\sum_{j\in B_i}\left(e^{2s_{ij}} - 1 - 2s_{ij}\right)`, i.e.
       :math:`\sum_j (d_{ij}^2 - 1 - 2\log d_{ij})` on the Jacobian diagonal :math:`d = e^{s}`
@@ -117,7 +121,8 @@ def klj_per_coupling(log_scales: Sequence[Tensor], form: str = "paper") -> Tenso
     form = check_choice("form", form, FORMS)
     if len(log_scales) == 0:
         raise ValueError(
-            "log_scales must hold one tensor per coupling, got an empty list (a flow with no couplings?)"
+            "log_scales must hold one tensor per coupling, got an empty list "
+            "(a flow with no couplings?)"
         )
     if form == "paper":
         # expm1(2s) - 2s = e^{2s} - 1 - 2s without cancellation near s = 0.
@@ -142,7 +147,8 @@ def klj_term(weight: float, form: str = "paper") -> LossTerm:
       is the whole flow's only if its other layers preserve volume (permutations do; a logit
       pre-processing does not).
     * ``"code"`` (the public repository's variant, **not** the paper's Eq. 9):
-      :math:`\gamma\,\frac{1}{|\mathcal B|}\sum_x \frac{1}{R}\sum_i\sum_{j\in B_i}(s_{ij}^2 - 2s_{ij})`:
+      :math:`\gamma\,\frac{1}{|\mathcal B|}\sum_x \frac{1}{R}
+      \sum_i\sum_{j\in B_i}(s_{ij}^2 - 2s_{ij})`:
       it squares the log-scale instead of the diagonal entry :math:`e^{s}` and, like that code,
       averages over the couplings instead of summing. (The repository also adds 1 per copied
       coordinate, a constant omitted here, and weighs it against an NLL *per dimension*.)
@@ -156,7 +162,8 @@ def klj_term(weight: float, form: str = "paper") -> LossTerm:
         A callable ``term(batch, log_scales) -> scalar tensor``; with no couplings it returns 0.
 
     Raises:
-        ValueError: If ``weight`` is negative or not finite, or ``form`` is not one of :data:`FORMS`.
+        ValueError: If ``weight`` is negative or not finite, or ``form`` is not one of
+            :data:`FORMS`.
 
     Example:
         >>> term = klj_term(0.1)
@@ -200,7 +207,8 @@ def _coupling_inputs(flow: nn.Module, x: Tensor) -> list[tuple[nn.Module, Tensor
         out, _ = t(h, log_scales=probe)
         if len(probe) > 1:
             raise ValueError(
-                f"{type(t).__name__} reports {len(probe)} log-scale tensors; expected one per coupling"
+                f"{type(t).__name__} reports {len(probe)} log-scale tensors; "
+                "expected one per coupling"
             )
         if probe:
             records.append((t, h))
@@ -212,8 +220,8 @@ def _coupling_inputs(flow: nn.Module, x: Tensor) -> list[tuple[nn.Module, Tensor
 
 
 def coupling_jacobians(flow: nn.Module, x: Tensor) -> list[Tensor]:
-    r"""Each coupling's full Jacobian :math:`L_i(x) = \partial y/\partial h` at the input :math:`h` it
-    receives inside the flow, by autograd; a list of ``(batch, D, D)`` tensors (rows: outputs).
+    r"""Each coupling's full Jacobian :math:`L_i(x) = \partial y/\partial h` at the input :math:`h`
+    it receives inside the flow, by autograd; a list of ``(batch, D, D)`` tensors (rows: outputs).
 
     A coupling is every layer that reports log-scales, in the order of
     :meth:`~flowcore.flows.Flow.log_prob_and_log_scales`. Costs :math:`D` backward passes per
@@ -226,7 +234,8 @@ def coupling_jacobians(flow: nn.Module, x: Tensor) -> list[Tensor]:
 
     Example:
         >>> from flowcore.flows import RealNVP
-        >>> jacobians = coupling_jacobians(RealNVP(3, n_couplings=2, hidden=(4,)), torch.randn(5, 3))
+        >>> flow = RealNVP(3, n_couplings=2, hidden=(4,))
+        >>> jacobians = coupling_jacobians(flow, torch.randn(5, 3))
         >>> [tuple(j.shape) for j in jacobians]
         [(5, 3, 3), (5, 3, 3)]
         >>> torch.equal(jacobians[0], torch.eye(3).expand(5, 3, 3))   # zero init: the identity
@@ -250,7 +259,8 @@ def coupling_jacobians(flow: nn.Module, x: Tensor) -> list[Tensor]:
 
 
 def jacobian_diagonal(flow: nn.Module, x: Tensor) -> list[Tensor]:
-    r"""Each coupling's Jacobian diagonal :math:`\mathrm{diag}\,L_i(x)`, a list of ``(batch, D)`` tensors.
+    r"""Each coupling's Jacobian diagonal :math:`\mathrm{diag}\,L_i(x)`, a list of ``(batch, D)``
+    tensors.
 
     For an affine coupling it is :math:`e^{s}` on the transformed coordinates and 1 on the copied
     ones (the :math:`\mathrm{diag}(s_i)` and :math:`I` blocks of the paper's Eq. 9).
@@ -288,11 +298,12 @@ def klj_from_jacobian(jacobian: Tensor) -> Tensor:
     return (diagonal.square() - 1).sum(-1) - 2 * torch.linalg.slogdet(jacobian).logabsdet
 
 
-# ------------------------------------------------------------------------------ the weight-decay part
+# ---------------------------------------------------------------------------- the weight-decay part
 
 
 def _st_networks(flow: nn.Module) -> list[nn.Module]:
-    """The st-networks of ``flow``'s couplings: ``st_net`` of an :class:`AffineCoupling`, ``net`` of an image coupling."""
+    """The st-networks of ``flow``'s couplings: ``st_net`` of an :class:`AffineCoupling`, ``net`` of
+    an image coupling."""
     nets = []
     for module in flow.modules():
         if isinstance(module, ImageAffineCoupling):
@@ -307,7 +318,8 @@ def st_network_weights(flow: nn.Module) -> list[Tensor]:
 
     The weights of every ``nn.Linear`` and convolution inside each coupling's st-network
     (``AffineCoupling.st_net``; ``ImageAffineCoupling.net`` with its convolutions and bottleneck);
-    no biases, and no other parameters (an image coupling's scalar :math:`w` is not a network weight).
+    no biases, and no other parameters (an image coupling's scalar :math:`w` is not a network
+    weight).
 
     Raises:
         ValueError: If ``flow`` has no coupling with an st-network.
@@ -329,7 +341,8 @@ def st_network_weights(flow: nn.Module) -> list[Tensor]:
                 weights.append(module.weight)
     if not weights:
         raise ValueError(
-            f"{type(flow).__name__} has no coupling st-network with weight matrices (AffineCoupling.st_net or ImageAffineCoupling.net)"
+            f"{type(flow).__name__} has no coupling st-network with weight matrices "
+            "(AffineCoupling.st_net or ImageAffineCoupling.net)"
         )
     return weights
 
@@ -355,7 +368,7 @@ def weight_decay_term(flow: nn.Module, weight: float) -> LossTerm:
         >>> flow = RealNVP(2, n_couplings=1, hidden=(4,))
         >>> term = weight_decay_term(flow, 0.5)
         >>> first = flow.transform.transforms[0].st_net[0].weight
-        >>> bool(term(torch.zeros(1, 2), []) == 0.5 * first.square().sum())   # the last layer is zero
+        >>> bool(term(torch.zeros(1, 2), []) == 0.5 * first.square().sum())  # last layer: zero
         True
     """
     weight = check_non_negative("weight", weight)
@@ -369,9 +382,11 @@ def weight_decay_term(flow: nn.Module, weight: float) -> LossTerm:
 
 
 def frobenius_bound(st_net: nn.Module, x_A: Tensor, part: str = "t") -> tuple[Tensor, Tensor]:
-    r"""Both sides of the paper's bound for a ReLU st-network, :math:`\|\hat L\|_F^2 \le \prod_k \|W_k\|_F^2`:
+    r"""Both sides of the paper's bound for a ReLU st-network,
+    :math:`\|\hat L\|_F^2 \le \prod_k \|W_k\|_F^2`:
 
-    .. math:: \text{lhs} = \frac1n\sum_{m=1}^n \left\|\frac{\partial t}{\partial x_A}(x_A^{(m)})\right\|_F^2,
+    .. math:: \text{lhs} = \frac1n\sum_{m=1}^n
+        \left\|\frac{\partial t}{\partial x_A}(x_A^{(m)})\right\|_F^2,
         \qquad \text{rhs} = \prod_k \|W_k\|_F^2 .
 
     It holds sample by sample: :math:`\partial t/\partial x_A = W_K D_{K-1} W_{K-1}\cdots D_1 W_1`
@@ -383,15 +398,18 @@ def frobenius_bound(st_net: nn.Module, x_A: Tensor, part: str = "t") -> tuple[Te
 
     Args:
         st_net: An ``nn.Sequential`` of ``nn.Linear`` layers with ``nn.ReLU`` between them whose
-            output is :math:`(\hat s, t)`, split in halves (as :class:`~flowcore.flows.AffineCoupling`'s).
+            output is :math:`(\hat s, t)`, split in halves (as
+            :class:`~flowcore.flows.AffineCoupling`'s).
         x_A: Inputs, shape ``(n, n_copied)``.
-        part: Which outputs' Jacobian: ``"t"`` (the paper's :math:`\hat L`), ``"s"`` or ``"st"`` (all).
+        part: Which outputs' Jacobian: ``"t"`` (the paper's :math:`\hat L`), ``"s"`` or ``"st"``
+            (all).
 
     Returns:
         ``(lhs, rhs)``, 0-dim tensors.
 
     Raises:
-        ValueError: If ``st_net`` is not such a network, or ``part`` is not ``"t"``, ``"s"``, ``"st"``.
+        ValueError: If ``st_net`` is not such a network, or ``part`` is not ``"t"``, ``"s"``,
+            ``"st"``.
 
     Example:
         >>> net = nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Linear(16, 4))
@@ -408,7 +426,8 @@ def frobenius_bound(st_net: nn.Module, x_A: Tensor, part: str = "t") -> tuple[Te
     )
     if not ok:
         raise ValueError(
-            f"st_net must be an nn.Sequential of nn.Linear layers with nn.ReLU between them, got {st_net!r}"
+            "st_net must be an nn.Sequential of nn.Linear layers with nn.ReLU between them, "
+            f"got {st_net!r}"
         )
     if x_A.dim() != 2:
         raise ValueError(f"x_A must have shape (n, n_copied), got {tuple(x_A.shape)}")

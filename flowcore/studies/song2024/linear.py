@@ -1,16 +1,18 @@
-r"""The linear theory of Song et al. (2024), §3–§4: closed forms for a linear flow, checked, not assumed.
+r"""The linear theory of Song et al. (2024), §3–§4: closed forms for a linear flow, checked, not
+assumed.
 
-The flow is :math:`z = U^\top x + b` with :math:`U \in \mathbb{R}^{d\times d}` invertible and a standard
-Gaussian base :math:`z \sim \mathcal{N}(0, I_d)`, fitted to data :math:`X \in \mathbb{R}^{N\times d}` with
-rows :math:`x_i`. By the change of variables (Eq. 1) the model density of :math:`x` is
-:math:`\mathcal{N}(\mu, M^{-1})` with precision :math:`M = UU^\top` and mean :math:`\mu = -U^{-\top} b`.
-Everything but the mean depends on :math:`U` only through :math:`M`, so :math:`U` is identified only up to
-a right orthogonal factor :math:`U \mapsto UQ` (which also maps :math:`b \mapsto Q^\top b`); fits are
-therefore returned as :math:`(M, b)` with :math:`b` paired with the symmetric square root
-:math:`U = M^{1/2}` (see :class:`LinearFit`).
+The flow is :math:`z = U^\top x + b` with :math:`U \in \mathbb{R}^{d\times d}` invertible and a
+standard Gaussian base :math:`z \sim \mathcal{N}(0, I_d)`, fitted to data
+:math:`X \in \mathbb{R}^{N\times d}` with rows :math:`x_i`. By the change of variables (Eq. 1) the
+model density of :math:`x` is :math:`\mathcal{N}(\mu, M^{-1})` with precision :math:`M = UU^\top`
+and mean :math:`\mu = -U^{-\top} b`. Everything but the mean depends on :math:`U` only through
+:math:`M`, so :math:`U` is identified only up to a right orthogonal factor :math:`U \mapsto UQ`
+(which also maps :math:`b \mapsto Q^\top b`); fits are therefore returned as :math:`(M, b)` with
+:math:`b` paired with the symmetric square root :math:`U = M^{1/2}` (see :class:`LinearFit`).
 
-Notation: :math:`\bar x = \frac1N\sum_i x_i`, and :math:`T = \frac1N\sum_i (x_i-\bar x)(x_i-\bar x)^\top`
-is the biased sample covariance (the paper's :math:`T`).
+Notation: :math:`\bar x = \frac1N\sum_i x_i`, and
+:math:`T = \frac1N\sum_i (x_i-\bar x)(x_i-\bar x)^\top` is the biased sample covariance (the paper's
+:math:`T`).
 
 **The objective, as this module writes it.** With :math:`\operatorname{nll}` the *mean* negative
 log-likelihood (:func:`nll`, which is the paper's Eq. 3 divided by :math:`N`, plus the constant),
@@ -24,9 +26,10 @@ log-likelihood (:func:`nll`, which is the paper's Eq. 3 divided by :math:`N`, pl
     R_{\text{kl}}(U) = \operatorname{KL}\big(\mathcal{N}(0, G)\,\big\|\,\mathcal{N}(0, M^{-1})\big)
     = \tfrac12\big[\operatorname{tr}(GM) - d - \log\det(GM)\big].
 
-Multiplied by :math:`N` this is Eq. 3 (a sum) :math:`+\ \alpha R(U)` plus a constant, so :math:`\alpha` is
-measured in *samples*: for ``kind="kl"`` it is exactly the number of pseudo-samples of covariance
-:math:`G` in Eq. 6. The minimisers (:func:`regularised`; :math:`b = -U^\top \bar x` always) are
+Multiplied by :math:`N` this is Eq. 3 (a sum) :math:`+\ \alpha R(U)` plus a constant, so
+:math:`\alpha` is measured in *samples*: for ``kind="kl"`` it is exactly the number of
+pseudo-samples of covariance :math:`G` in Eq. 6. The minimisers (:func:`regularised`;
+:math:`b = -U^\top \bar x` always) are
 
 .. math::
 
@@ -36,21 +39,24 @@ measured in *samples*: for ``kind="kl"`` it is exactly the number of pseudo-samp
 
 **Where the printed paper and this derivation (and L-BFGS on** :func:`objective` **) disagree**
 
-- Theorem 1 prints :math:`b = U^\top\bar x` (and the Motivation repeats it); with :math:`z = U^\top x + b`
-  and a zero-mean base the stationarity condition :math:`\sum_i (U^\top x_i + b) = 0` gives
-  :math:`b = -U^\top \bar x`. Theorem 1 also names the flow ":math:`z = U^\top x`" without the :math:`b`.
+- Theorem 1 prints :math:`b = U^\top\bar x` (and the Motivation repeats it); with
+  :math:`z = U^\top x + b` and a zero-mean base the stationarity condition
+  :math:`\sum_i (U^\top x_i + b) = 0` gives :math:`b = -U^\top \bar x`. Theorem 1 also names the
+  flow ":math:`z = U^\top x`" without the :math:`b`.
 - Eq. 3 writes :math:`\log\det U`; it must be :math:`\log\lvert\det U\rvert` (a reflection
-  :math:`U \mapsto U\,\mathrm{diag}(-1, 1, \dots)` leaves the model unchanged). Eq. 3 is a sum over the
-  :math:`N` samples without :math:`\tfrac d2\log 2\pi`, while Eq. 2 is a mean, so the two weight a prior
-  differently; the constants below follow Eq. 3's sum.
-- L2 (Motivation): the paper states :math:`\hat T = T + \alpha I`. For Eq. 3 :math:`+\ \alpha\lVert U\rVert_F^2`
-  the constant is :math:`2/N` (:math:`\hat T = T + \tfrac{2\alpha}{N} I`); for Eq. 2's weighting (mean
-  :math:`+\ \alpha\lVert U\rVert_F^2`) it is :math:`2`. The printed :math:`T + \alpha I` needs the penalty
-  :math:`\tfrac{\alpha}{2}\lVert U\rVert_F^2` on the *mean* NLL.
-- Theorem 3 calls :math:`\operatorname{tr}(MG) - \log\det(MG)` the KL divergence; the KL divergence of
-  the Gaussians is half of that minus :math:`d/2`. The factor matters: Eq. 3
-  :math:`+\ \alpha[\operatorname{tr}(MG) - \log\det(MG)]` gives :math:`M^{-1} = (NT + 2\alpha G)/(N + 2\alpha)`;
-  Eq. 7 holds for Eq. 3 :math:`+\ \alpha\,\operatorname{KL}` with the true KL (as here).
+  :math:`U \mapsto U\,\mathrm{diag}(-1, 1, \dots)` leaves the model unchanged). Eq. 3 is a sum over
+  the :math:`N` samples without :math:`\tfrac d2\log 2\pi`, while Eq. 2 is a mean, so the two weight
+  a prior differently; the constants below follow Eq. 3's sum.
+- L2 (Motivation): the paper states :math:`\hat T = T + \alpha I`. For Eq. 3
+  :math:`+\ \alpha\lVert U\rVert_F^2` the constant is :math:`2/N`
+  (:math:`\hat T = T + \tfrac{2\alpha}{N} I`); for Eq. 2's weighting (mean
+  :math:`+\ \alpha\lVert U\rVert_F^2`) it is :math:`2`. The printed :math:`T + \alpha I` needs the
+  penalty :math:`\tfrac{\alpha}{2}\lVert U\rVert_F^2` on the *mean* NLL.
+- Theorem 3 calls :math:`\operatorname{tr}(MG) - \log\det(MG)` the KL divergence; the KL divergence
+  of the Gaussians is half of that minus :math:`d/2`. The factor matters: Eq. 3
+  :math:`+\ \alpha[\operatorname{tr}(MG) - \log\det(MG)]` gives
+  :math:`M^{-1} = (NT + 2\alpha G)/(N + 2\alpha)`; Eq. 7 holds for Eq. 3
+  :math:`+\ \alpha\,\operatorname{KL}` with the true KL (as here).
 - Eq. 4 / Theorem 2: see :func:`decoupled` (max should be min; the ½ on the log-det in Eq. 4 has no
   matching ½ on the trace; the "ignore λ_i if γ_i = 0" sentence has the symbols swapped).
 """
@@ -106,7 +112,8 @@ _RANK_TOL = 1e-12
 
 
 def _array(name: str, value, ndim: int) -> NDArray[np.float64]:
-    """``value`` as a finite float64 array with ``ndim`` dimensions, or a ValueError naming ``name``."""
+    """``value`` as a finite float64 array with ``ndim`` dimensions, or a ValueError naming
+    ``name``."""
     try:
         array = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError) as error:
@@ -150,7 +157,8 @@ def _spd(name: str, value, d: int) -> NDArray[np.float64]:
 
 
 def _prior(kind: str, G, d: int) -> NDArray[np.float64] | None:
-    """``G`` for ``kind``: an SPD ``(d, d)`` matrix for ``"kl"`` (``None`` means :math:`I`), ``None`` for ``"l2"``."""
+    """``G`` for ``kind``: an SPD ``(d, d)`` matrix for ``"kl"`` (``None`` means :math:`I`),
+    ``None`` for ``"l2"``."""
     if kind == "l2":
         if G is not None:
             raise ValueError(
@@ -171,14 +179,17 @@ def _check_full_rank(T: NDArray[np.float64], N: int) -> None:
     d = T.shape[0]
     if N <= d:
         raise ValueError(
-            f"X must have more rows than columns (N > d) for the unregularised fit: with N = {N} ≤ d = {d} the "
-            f"sample covariance T has rank ≤ N - 1 < d and Eq. 3 is unbounded below; use regularised() with alpha > 0"
+            f"X must have more rows than columns (N > d) for the unregularised fit: with N = {N} ≤ "
+            f"d = {d} the "
+            "sample covariance T has rank ≤ N - 1 < d and Eq. 3 is unbounded below; use "
+            "regularised() with alpha > 0"
         )
     eigs = np.linalg.eigvalsh(T)
     if eigs[0] <= _RANK_TOL * max(eigs[-1], np.finfo(float).tiny):
         raise ValueError(
             "X must span all d directions around its mean: its sample covariance T is singular "
-            f"(smallest/largest eigenvalue {eigs[0]:.3g}/{eigs[-1]:.3g}), so Eq. 3 is unbounded below"
+            f"(smallest/largest eigenvalue {eigs[0]:.3g}/{eigs[-1]:.3g}), so Eq. 3 is unbounded "
+            "below"
         )
 
 
@@ -189,9 +200,11 @@ class LinearFit(NamedTuple):
     r"""A fitted linear flow :math:`z = U^\top x + b`, unpacking as ``M, b``.
 
     Attributes:
-        M: The precision :math:`M = UU^\top` of the model :math:`\mathcal{N}(\mu, M^{-1})`, shape ``(d, d)``.
-        b: The shift for the symmetric factor :math:`U = M^{1/2}`, i.e. :math:`b = -M^{1/2}\mu`. For any
-            other factor :math:`U' = M^{1/2} Q` (:math:`Q` orthogonal) the shift is :math:`Q^\top b = -U'^\top\mu`.
+        M: The precision :math:`M = UU^\top` of the model :math:`\mathcal{N}(\mu, M^{-1})`, shape
+            ``(d, d)``.
+        b: The shift for the symmetric factor :math:`U = M^{1/2}`, i.e. :math:`b = -M^{1/2}\mu`. For
+            any other factor :math:`U' = M^{1/2} Q` (:math:`Q` orthogonal) the shift is
+            :math:`Q^\top b = -U'^\top\mu`.
 
     Example:
         >>> fit = LinearFit(M=np.diag([4.0, 1.0]), b=np.array([-2.0, 3.0]))
@@ -221,7 +234,8 @@ class LinearFit(NamedTuple):
 
 
 def _fit(cov: NDArray[np.float64], mean: NDArray[np.float64]) -> LinearFit:
-    r"""The flow of :math:`\mathcal{N}(\text{mean}, \text{cov})`: :math:`M = \text{cov}^{-1}`, :math:`b = -M^{1/2}\,\text{mean}`."""
+    r"""The flow of :math:`\mathcal{N}(\text{mean}, \text{cov})`: :math:`M = \text{cov}^{-1}`,
+    :math:`b = -M^{1/2}\,\text{mean}`."""
     eigs, vecs = np.linalg.eigh((cov + cov.T) / 2)
     M = (vecs / eigs) @ vecs.T
     U = (vecs / np.sqrt(eigs)) @ vecs.T
@@ -236,8 +250,9 @@ def nll(U: ArrayLike, b: ArrayLike, X: ArrayLike) -> float:
         \operatorname{nll}(U, b; X) = \frac1N\sum_{i=1}^N \tfrac12\lVert U^\top x_i + b\rVert^2
         - \log\lvert\det U\rvert + \tfrac d2 \log 2\pi .
 
-    The paper's Eq. 3, :math:`\mathcal{L}(U, b) = \sum_i \lVert U^\top x_i + b\rVert^2/2 - N\log\det U`, is a
-    **sum** over the samples without the constant; this is the **mean**, ``nll = Eq. 3 / N + (d/2) log 2π``
+    The paper's Eq. 3,
+    :math:`\mathcal{L}(U, b) = \sum_i \lVert U^\top x_i + b\rVert^2/2 - N\log\det U`, is a **sum**
+    over the samples without the constant; this is the **mean**, ``nll = Eq. 3 / N + (d/2) log 2π``
     (with :math:`\lvert\det U\rvert`), i.e. the exact average of :math:`-\log p(x_i)` under
     :math:`\mathcal{N}(-U^{-\top} b, (UU^\top)^{-1})`. A singular ``U`` gives ``inf``.
 
@@ -268,18 +283,21 @@ def nll(U: ArrayLike, b: ArrayLike, X: ArrayLike) -> float:
 
 
 def mle(X: ArrayLike) -> LinearFit:
-    r"""Theorem 1: the maximum likelihood linear flow, :math:`M^{-1} = T` and :math:`b = -U^\top\bar x`.
+    r"""Theorem 1: the maximum likelihood linear flow, :math:`M^{-1} = T` and
+    :math:`b = -U^\top\bar x`.
 
-    Derivation (mean NLL, :func:`nll`): :math:`\partial/\partial b = \frac1N\sum_i (U^\top x_i + b) = 0` gives
-    :math:`b = -U^\top\bar x` — **not** the printed :math:`b = U^\top\bar x`: with a zero-mean base the flow
-    must move :math:`\bar x` to :math:`0`. Substituting, :math:`\operatorname{nll} = \tfrac12\operatorname{tr}(TM)
+    Derivation (mean NLL, :func:`nll`):
+    :math:`\partial/\partial b = \frac1N\sum_i (U^\top x_i + b) = 0` gives :math:`b = -U^\top\bar x`
+    — **not** the printed :math:`b = U^\top\bar x`: with a zero-mean base the flow must move
+    :math:`\bar x` to :math:`0`. Substituting,
+    :math:`\operatorname{nll} = \tfrac12\operatorname{tr}(TM)
     - \tfrac12\log\det M + \text{const}`, which is convex in :math:`M` with stationary point
     :math:`M^{-1} = T`; :math:`U` is any factor of :math:`M` (returned: :math:`U = T^{-1/2}`).
 
     If :math:`N \le d` then :math:`\operatorname{rank} T \le N-1 < d`: for a unit :math:`v` with
-    :math:`Tv = 0` (so :math:`v^\top(x_i - \bar x) = 0`), :math:`U_s = (I + (s-1)vv^\top)U` leaves every
-    :math:`U_s^\top(x_i-\bar x)` unchanged and multiplies :math:`\det U` by :math:`s`, so the NLL falls by
-    :math:`\log s \to \infty`: no MLE exists.
+    :math:`Tv = 0` (so :math:`v^\top(x_i - \bar x) = 0`), :math:`U_s = (I + (s-1)vv^\top)U` leaves
+    every :math:`U_s^\top(x_i-\bar x)` unchanged and multiplies :math:`\det U` by :math:`s`, so the
+    NLL falls by :math:`\log s \to \infty`: no MLE exists.
 
     Args:
         X: The data, shape ``(N, d)``.
@@ -302,12 +320,13 @@ def mle(X: ArrayLike) -> LinearFit:
         >>> def stretched(s):  # U_s = I + (s - 1) v vᵀ with its optimal shift b = -U_sᵀ x̄
         ...     U = np.eye(2) + (s - 1) * np.outer(v, v)
         ...     return nll(U, -U.T @ X.mean(0), X)
-        >>> [round(stretched(1.0) - stretched(s), 6) for s in (1e3, 1e6)] == [round(math.log(s), 6) for s in (1e3, 1e6)]
+        >>> falls = [round(stretched(1.0) - stretched(s), 6) for s in (1e3, 1e6)]
+        >>> falls == [round(math.log(s), 6) for s in (1e3, 1e6)]
         True
-        >>> mle(X)
+        >>> mle(X)  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        ValueError: X must have more rows than columns (N > d) for the unregularised fit: with N = 2 ≤ d = 2 the sample covariance T has rank ≤ N - 1 < d and Eq. 3 is unbounded below; use regularised() with alpha > 0
+        ValueError: X must have more rows than columns (N > d) for the unregularised fit: ...
     """
     X = _data(X)
     mean, T = _moments(X)
@@ -324,7 +343,8 @@ def covariance_rank(X: ArrayLike) -> int:
     relative floor that :func:`mle` uses (``1e-12`` of the largest).
 
     Example:
-        >>> covariance_rank(np.array([[0.0, 0.0, 0.0], [1.0, 2.0, 0.0], [2.0, 0.0, 1.0]]))  # N = 3: rank ≤ N - 1
+        >>> covariance_rank(np.array([[0.0, 0.0, 0.0], [1.0, 2.0, 0.0],
+        ...                           [2.0, 0.0, 1.0]]))  # N = 3: rank ≤ N - 1
         2
     """
     _, T = _moments(_data(X))
@@ -337,12 +357,13 @@ def null_direction_fall(X: ArrayLike, scales=STRETCHES) -> NDArray[np.float64]:
     computation behind "no MLE for :math:`N \le d`" (:func:`mle`).
 
     With :math:`v` the unit eigenvector of :math:`T`'s smallest eigenvalue :math:`\lambda_{min}`,
-    :math:`U_s = I + (s - 1)vv^\top` and its optimal shift :math:`b_s = -U_s^\top\bar x`, this returns
-    :func:`nll` :math:`(U_1, b_1) -` :func:`nll` :math:`(U_s, b_s)` for each :math:`s` in ``scales``,
-    evaluated on the data (not from a formula). In exact arithmetic it is
+    :math:`U_s = I + (s - 1)vv^\top` and its optimal shift :math:`b_s = -U_s^\top\bar x`, this
+    returns :func:`nll` :math:`(U_1, b_1) -` :func:`nll` :math:`(U_s, b_s)` for each :math:`s` in
+    ``scales``, evaluated on the data (not from a formula). In exact arithmetic it is
     :math:`\log s - \tfrac12(s^2 - 1)\lambda_{min}`: exactly :math:`\log s`, without bound, when
-    :math:`\lambda_{min} = 0` (always when :math:`N \le d`, since :math:`\operatorname{rank} T \le N - 1`),
-    and falling to :math:`-\infty` as :math:`s` grows when :math:`T` is positive definite.
+    :math:`\lambda_{min} = 0` (always when :math:`N \le d`, since
+    :math:`\operatorname{rank} T \le N - 1`), and falling to :math:`-\infty` as :math:`s` grows when
+    :math:`T` is positive definite.
 
     Args:
         X: The data, shape ``(N, d)``.
@@ -381,7 +402,8 @@ def _regularised_cov(
 def _regularised_problem(
     X, alpha, kind: str, G
 ) -> tuple[int, float, str, NDArray[np.float64] | None, NDArray[np.float64], NDArray[np.float64]]:
-    """The validated ``(N, alpha, kind, G, mean, T)`` of a regularised fit; the MLE (α = 0) needs T of full rank."""
+    """The validated ``(N, alpha, kind, G, mean, T)`` of a regularised fit; the MLE (α = 0) needs T
+    of full rank."""
     X = _data(X)
     N, d = X.shape
     alpha = check_non_negative("alpha", alpha)
@@ -396,13 +418,15 @@ def _regularised_problem(
 def regularised(X: ArrayLike, alpha: float, kind: str, G: ArrayLike | None = None) -> LinearFit:
     r"""The minimiser of :func:`objective`: the L2- or KL-regularised linear flow in closed form.
 
-    The objective (see the module docstring) is :math:`J_\alpha = \operatorname{nll} + \frac{\alpha}{N} R`,
-    i.e. ``(Eq. 3 + α R) / N`` plus a constant. The penalties do not involve :math:`b`, so
-    :math:`b = -U^\top\bar x` as in :func:`mle`, and then
+    The objective (see the module docstring) is
+    :math:`J_\alpha = \operatorname{nll} + \frac{\alpha}{N} R`, i.e. ``(Eq. 3 + α R) / N`` plus a
+    constant. The penalties do not involve :math:`b`, so :math:`b = -U^\top\bar x` as in
+    :func:`mle`, and then
 
     .. math::
 
-        J_\alpha = \tfrac12\operatorname{tr}(TM) - \tfrac12\log\det M + \tfrac{\alpha}{N} R(M) + \text{const}.
+        J_\alpha = \tfrac12\operatorname{tr}(TM) - \tfrac12\log\det M + \tfrac{\alpha}{N} R(M) +
+        \text{const}.
 
     - ``"l2"``: :math:`R = \lVert U\rVert_F^2 = \operatorname{tr}M`. Stationarity
       :math:`\tfrac12 T - \tfrac12 M^{-1} + \tfrac{\alpha}{N} I = 0` gives
@@ -412,10 +436,10 @@ def regularised(X: ArrayLike, alpha: float, kind: str, G: ArrayLike | None = Non
       :math:`\operatorname{KL}(\mathcal{N}(0,M)\,\|\,\mathcal{N}(0,G^{-1}))`, the paper's
       ":math:`KL(M, G^{-1})`" but with the ½ and :math:`-d` it omits). Stationarity
       :math:`\tfrac12 T - \tfrac12 M^{-1} + \tfrac{\alpha}{2N}(G - M^{-1}) = 0` gives Eq. 7,
-      :math:`M^{-1} = (NT + \alpha G)/(N + \alpha)`: the MLE of the data plus :math:`\alpha` pseudo-samples
-      of covariance :math:`G` centred at :math:`\bar x` (Eq. 6 with :math:`N_1 = \alpha`, :math:`T^s = G`;
-      see :func:`pseudo_sample_fit`). With the paper's printed KL (no ½) it would be
-      :math:`(NT + 2\alpha G)/(N + 2\alpha)`.
+      :math:`M^{-1} = (NT + \alpha G)/(N + \alpha)`: the MLE of the data plus :math:`\alpha`
+      pseudo-samples of covariance :math:`G` centred at :math:`\bar x` (Eq. 6 with
+      :math:`N_1 = \alpha`, :math:`T^s = G`; see :func:`pseudo_sample_fit`). With the paper's
+      printed KL (no ½) it would be :math:`(NT + 2\alpha G)/(N + 2\alpha)`.
 
     Both are convex in :math:`M` and, for :math:`\alpha > 0`, have a unique minimiser for any
     :math:`N \ge 1` (also :math:`N \le d`). :math:`\alpha = 0` is :func:`mle`.
@@ -424,8 +448,8 @@ def regularised(X: ArrayLike, alpha: float, kind: str, G: ArrayLike | None = Non
         X: The data, shape ``(N, d)``.
         alpha: The penalty weight :math:`\alpha \ge 0`, in samples (only :math:`\alpha/N` matters).
         kind: ``"l2"`` or ``"kl"``.
-        G: For ``"kl"``, the target covariance (SPD, ``(d, d)``; ``None`` means :math:`I`, the paper's
-            choice). Must be ``None`` for ``"l2"``.
+        G: For ``"kl"``, the target covariance (SPD, ``(d, d)``; ``None`` means :math:`I`, the
+            paper's choice). Must be ``None`` for ``"l2"``.
 
     Raises:
         ValueError: On a bad parameter, or for ``alpha = 0`` when :func:`mle` would raise.
@@ -445,14 +469,15 @@ def regularised(X: ArrayLike, alpha: float, kind: str, G: ArrayLike | None = Non
 def pseudo_sample_fit(X: ArrayLike, alpha: float, G: ArrayLike | None = None) -> LinearFit:
     r"""The MLE of ``X`` augmented by :math:`\alpha` pseudo-samples of covariance :math:`G` (Eq. 6).
 
-    The pseudo-samples are :math:`2d` points :math:`\bar x \pm \sqrt d\, L e_j` (:math:`G = LL^\top`),
-    each of weight :math:`\alpha/(2d)`: total weight :math:`\alpha`, weighted mean :math:`\bar x` and
-    weighted (biased) covariance :math:`G`. The fit maximises the weighted log-likelihood of all
-    :math:`N + 2d` points, computed from the stacked points: weighted mean and weighted biased covariance,
-    so :math:`M^{-1} = (NT + \alpha G)/(N + \alpha)` (Eq. 6 with :math:`N_1 = \alpha`, :math:`T^s = G`) — the
-    same as ``regularised(X, alpha, "kl", G)`` (Eq. 7). For an integer :math:`\alpha` it equals the plain
-    :func:`mle` of ``X`` stacked with any :math:`\alpha` points of mean :math:`\bar x` and biased covariance
-    :math:`G`. Pseudo-samples centred elsewhere would also move the mean and add a between-group term.
+    The pseudo-samples are :math:`2d` points :math:`\bar x \pm \sqrt d\, L e_j`
+    (:math:`G = LL^\top`), each of weight :math:`\alpha/(2d)`: total weight :math:`\alpha`, weighted
+    mean :math:`\bar x` and weighted (biased) covariance :math:`G`. The fit maximises the weighted
+    log-likelihood of all :math:`N + 2d` points, computed from the stacked points: weighted mean and
+    weighted biased covariance, so :math:`M^{-1} = (NT + \alpha G)/(N + \alpha)` (Eq. 6 with
+    :math:`N_1 = \alpha`, :math:`T^s = G`) — the same as ``regularised(X, alpha, "kl", G)`` (Eq. 7).
+    For an integer :math:`\alpha` it equals the plain :func:`mle` of ``X`` stacked with any
+    :math:`\alpha` points of mean :math:`\bar x` and biased covariance :math:`G`. Pseudo-samples
+    centred elsewhere would also move the mean and add a between-group term.
 
     Args:
         X: The data, shape ``(N, d)``.
@@ -495,10 +520,12 @@ def objective(
 
         J_\alpha(U, b) = \operatorname{nll}(U, b; X) + \frac{\alpha}{N} R(U), \qquad
         R_{\text{l2}} = \lVert U\rVert_F^2, \qquad
-        R_{\text{kl}} = \tfrac12\big[\operatorname{tr}(GUU^\top) - d - \log\det G - 2\log\lvert\det U\rvert\big].
+        R_{\text{kl}} = \tfrac12\big[\operatorname{tr}(GUU^\top) - d - \log\det G - 2\log\lvert\det
+        U\rvert\big].
 
-    Times :math:`N`, this is Eq. 3 :math:`+\ \alpha R(U)` + :math:`\tfrac{Nd}{2}\log 2\pi`; ``alpha = 0``
-    gives :func:`nll`. ``R_kl`` is :math:`\operatorname{KL}(\mathcal{N}(0, G)\,\|\,\mathcal{N}(0, (UU^\top)^{-1}))`.
+    Times :math:`N`, this is Eq. 3 :math:`+\ \alpha R(U)` + :math:`\tfrac{Nd}{2}\log 2\pi`;
+    ``alpha = 0`` gives :func:`nll`. ``R_kl`` is
+    :math:`\operatorname{KL}(\mathcal{N}(0, G)\,\|\,\mathcal{N}(0, (UU^\top)^{-1}))`.
 
     Args:
         U: The flow's matrix, shape ``(d, d)``.
@@ -566,38 +593,44 @@ class Decoupled(NamedTuple):
 
 
 def decoupled(X: ArrayLike, alpha: float, kind: str, G: ArrayLike | None = None) -> Decoupled:
-    r"""Theorem 2 / Eq. 5: the fit solved as :math:`d` independent 1-D problems along :math:`T`'s eigenvectors.
+    r"""Theorem 2 / Eq. 5: the fit solved as :math:`d` independent 1-D problems along :math:`T`'s
+    eigenvectors.
 
     Write :math:`M = \sum_i \gamma_i v_i v_i^\top`. In :math:`N J_\alpha` only
-    :math:`\tfrac N2\operatorname{tr}(CM)` depends on the eigenvectors :math:`v_i`, with :math:`C = T` (MLE,
-    L2) or :math:`C = T + \tfrac{\alpha}{N} G` (KL; it shares :math:`T`'s eigenvectors when
-    :math:`TG = GT`). For fixed :math:`\gamma`, the trace inequality (von Neumann / rearrangement) gives
+    :math:`\tfrac N2\operatorname{tr}(CM)` depends on the eigenvectors :math:`v_i`, with
+    :math:`C = T` (MLE, L2) or :math:`C = T + \tfrac{\alpha}{N} G` (KL; it shares :math:`T`'s
+    eigenvectors when :math:`TG = GT`). For fixed :math:`\gamma`, the trace inequality (von Neumann
+    / rearrangement) gives
 
     .. math::
 
-        \min_{Q^\top Q = I} \operatorname{tr}\big(C\, Q\Gamma Q^\top\big) = \sum_i c_i^{\downarrow}\gamma_i^{\uparrow},
-        \qquad
-        \max_{Q^\top Q = I} \operatorname{tr}\big(C\, Q\Gamma Q^\top\big) = \sum_i c_i^{\downarrow}\gamma_i^{\downarrow},
+        \min_{Q^\top Q = I} \operatorname{tr}\big(C\, Q\Gamma Q^\top\big) = \sum_i
+        c_i^{\downarrow}\gamma_i^{\uparrow}, \qquad
+        \max_{Q^\top Q = I} \operatorname{tr}\big(C\, Q\Gamma Q^\top\big) = \sum_i
+        c_i^{\downarrow}\gamma_i^{\downarrow},
 
     so the minimiser puts :math:`M`'s eigenvectors on :math:`C`'s, in **reverse** order (the largest
     :math:`\gamma` on the smallest :math:`c`). The paper's Eq. 4 and Theorem 2 print **max**
-    (":math:`\max_{WW^\top=I}\operatorname{Tr}(TW^\top\Gamma W) = \operatorname{Tr}(\Lambda\Gamma)`"): that is
-    the *largest* value over rotations (with :math:`\Lambda`, :math:`\Gamma` sorted alike), the wrong bound for
-    a minimised NLL; the relevant statement is the min, anti-sorted. (Eq. 4 also has :math:`\tfrac12` on the
-    log-det but not on the trace, whose stationary point would be :math:`M^{-1} = 2T`; Eq. 5 is consistent.)
-    The problem then splits into, for each :math:`i` (with :math:`\lambda_i, g_i` the eigenvalues along
-    :math:`w_i`),
+    (":math:`\max_{WW^\top=I}\operatorname{Tr}(TW^\top\Gamma W) =
+    \operatorname{Tr}(\Lambda\Gamma)`"): that is the *largest* value over rotations (with
+    :math:`\Lambda`, :math:`\Gamma` sorted alike), the wrong bound for a minimised NLL; the relevant
+    statement is the min, anti-sorted. (Eq. 4 also has
+    :math:`\tfrac12` on the log-det but not on the trace, whose stationary point would be
+    :math:`M^{-1} = 2T`; Eq. 5 is consistent.) The problem then splits into, for each :math:`i`
+    (with :math:`\lambda_i, g_i` the eigenvalues along :math:`w_i`),
 
     .. math::
 
         f_i(\gamma) = \tfrac12(\lambda_i\gamma - \log\gamma) + \tfrac{\alpha}{N} r_i(\gamma), \quad
-        r_i^{\text{l2}} = \gamma, \quad r_i^{\text{kl}} = \tfrac12(g_i\gamma - 1 - \log g_i - \log\gamma),
+        r_i^{\text{l2}} = \gamma, \quad r_i^{\text{kl}} = \tfrac12(g_i\gamma - 1 - \log g_i -
+        \log\gamma),
 
     minimised at :math:`1/\gamma_i = \lambda_i + 2\alpha/N` (L2),
-    :math:`1/\gamma_i = (N\lambda_i + \alpha g_i)/(N + \alpha)` (KL), :math:`1/\gamma_i = \lambda_i` for
-    :math:`\alpha = 0` (Eq. 5). If :math:`\lambda_i = 0` and :math:`\alpha = 0`, :math:`f_i = -\tfrac12\log\gamma`
-    is unbounded below: there is no solution to "give any positive number" (the paper's "ignore the
-    solutions of :math:`\lambda_i` if :math:`\gamma_i = 0`" has the symbols swapped), hence a ValueError.
+    :math:`1/\gamma_i = (N\lambda_i + \alpha g_i)/(N + \alpha)` (KL), :math:`1/\gamma_i = \lambda_i`
+    for :math:`\alpha = 0` (Eq. 5). If :math:`\lambda_i = 0` and :math:`\alpha = 0`,
+    :math:`f_i = -\tfrac12\log\gamma` is unbounded below: there is no solution to "give any positive
+    number" (the paper's "ignore the solutions of :math:`\lambda_i` if :math:`\gamma_i = 0`" has the
+    symbols swapped), hence a ValueError.
 
     Args:
         X: The data, shape ``(N, d)``.
@@ -606,15 +639,17 @@ def decoupled(X: ArrayLike, alpha: float, kind: str, G: ArrayLike | None = None)
         G: For ``"kl"``, an SPD target covariance commuting with :math:`T` (``None``: :math:`I`).
 
     Raises:
-        ValueError: On a bad parameter, if :math:`G` does not commute with :math:`T` (then the problem does
-            not decouple; use :func:`regularised`), or for ``alpha = 0`` when :func:`mle` would raise.
+        ValueError: On a bad parameter, if :math:`G` does not commute with :math:`T` (then the
+            problem does not decouple; use :func:`regularised`), or for ``alpha = 0`` when
+            :func:`mle` would raise.
 
     Example:
         >>> X = np.array([[1.0, 0.0], [-1.0, 0.0], [0.0, 3.0], [0.0, -3.0]])  # T = diag(0.5, 4.5)
         >>> sol = decoupled(X, 4.0, "kl", G=np.diag([2.0, 1.0]))
         >>> sol.t_eigs.tolist(), sol.cov_eigs.tolist(), sol.precision_eigs.tolist()
         ([4.5, 0.5], [2.75, 1.25], [0.36363636363636365, 0.8])
-        >>> bool(np.allclose(np.sort(sol.cov_eigs), np.linalg.eigvalsh(regularised(X, 4.0, "kl", np.diag([2.0, 1.0])).cov)))
+        >>> kl_fit = regularised(X, 4.0, "kl", np.diag([2.0, 1.0]))
+        >>> bool(np.allclose(np.sort(sol.cov_eigs), np.linalg.eigvalsh(kl_fit.cov)))
         True
     """
     N, alpha, kind, G, _, T = _regularised_problem(X, alpha, kind, G)
@@ -625,7 +660,8 @@ def decoupled(X: ArrayLike, alpha: float, kind: str, G: ArrayLike | None = None)
         scale = np.linalg.norm(T) * np.linalg.norm(G)
         if np.linalg.norm(T @ G - G @ T) > 1e-8 * max(scale, np.finfo(float).tiny):
             raise ValueError(
-                "G must share T's eigenvectors (TG = GT) for the problem to decouple; use regularised()"
+                "G must share T's eigenvectors (TG = GT) for the problem to decouple; use "
+                "regularised()"
             )
         # A generic combination separates every joint eigenspace of the commuting pair (T, G).
         tau = (math.sqrt(2) - 1) * np.linalg.norm(T) / np.linalg.norm(G) + 1 / math.pi
@@ -644,15 +680,17 @@ def decoupled(X: ArrayLike, alpha: float, kind: str, G: ArrayLike | None = None)
 
 
 def kl_gaussian(mean0: ArrayLike, cov0: ArrayLike, mean1: ArrayLike, cov1: ArrayLike) -> float:
-    r""":math:`\operatorname{KL}(\mathcal{N}_0\,\|\,\mathcal{N}_1)` between two Gaussians, in closed form.
+    r""":math:`\operatorname{KL}(\mathcal{N}_0\,\|\,\mathcal{N}_1)` between two Gaussians, in closed
+    form.
 
     .. math::
 
         \operatorname{KL} = \tfrac12\Big[\operatorname{tr}(\Sigma_1^{-1}\Sigma_0)
-        + (\mu_1-\mu_0)^\top\Sigma_1^{-1}(\mu_1-\mu_0) - d + \log\frac{\det\Sigma_1}{\det\Sigma_0}\Big],
+        + (\mu_1-\mu_0)^\top\Sigma_1^{-1}(\mu_1-\mu_0) - d +
+        \log\frac{\det\Sigma_1}{\det\Sigma_0}\Big],
 
-    computed from Cholesky factors. For the study's metric "KL(truth ‖ fit)" pass the truth first and
-    ``fit.mean, fit.cov`` second.
+    computed from Cholesky factors. For the study's metric "KL(truth ‖ fit)" pass the truth first
+    and ``fit.mean, fit.cov`` second.
 
     Args:
         mean0, cov0: :math:`\mu_0` (shape ``(d,)``) and SPD :math:`\Sigma_0` (``(d, d)``).
@@ -664,7 +702,8 @@ def kl_gaussian(mean0: ArrayLike, cov0: ArrayLike, mean1: ArrayLike, cov1: Array
     Example:
         >>> kl_gaussian([0.0], [[1.0]], [1.0], [[1.0]])
         0.5
-        >>> round(kl_gaussian([0.0], [[4.0]], [0.0], [[1.0]]), 6) == round(0.5 * (4 - 1 - math.log(4)), 6)
+        >>> expected = round(0.5 * (4 - 1 - math.log(4)), 6)
+        >>> round(kl_gaussian([0.0], [[4.0]], [0.0], [[1.0]]), 6) == expected
         True
     """
     mean0 = _array("mean0", mean0, 1)
@@ -685,9 +724,9 @@ def kl_gaussian(mean0: ArrayLike, cov0: ArrayLike, mean1: ArrayLike, cov1: Array
 def fig2_sample(delta: float, n: int = FIG2_N, seed: int = 0) -> NDArray[np.float64]:
     r"""A 1-D sample of size ``n`` standardised to mean exactly 0 and biased variance exactly δ.
 
-    For the Fig. 2 analogue (the paper gives no δ, α or N; see :data:`FIG2_DELTAS`, :data:`FIG2_ALPHAS`,
-    :data:`FIG2_N`, :data:`FIG2_G`): with this data the unregularised fit is exactly
-    :math:`\mathcal{N}(0, \delta)`, the figure's dotted α = 0 curves.
+    For the Fig. 2 analogue (the paper gives no δ, α or N; see :data:`FIG2_DELTAS`,
+    :data:`FIG2_ALPHAS`, :data:`FIG2_N`, :data:`FIG2_G`): with this data the unregularised fit is
+    exactly :math:`\mathcal{N}(0, \delta)`, the figure's dotted α = 0 curves.
 
     Args:
         delta: The variance δ > 0.
@@ -710,18 +749,20 @@ def fig2_sample(delta: float, n: int = FIG2_N, seed: int = 0) -> NDArray[np.floa
 def density_1d(
     x: ArrayLike, kind: str, alpha: float, data: ArrayLike, G: float | None = None
 ) -> NDArray[np.float64]:
-    r"""Remark 1 / Fig. 2: the density of the 1-D linear flow fitted to ``data`` with penalty ``kind``.
+    r"""Remark 1 / Fig. 2: the density of the 1-D linear flow fitted to ``data`` with penalty
+    ``kind``.
 
-    With :math:`z = ux + b` fitted by :func:`regularised` (:math:`1/u^2 = \hat\sigma^2`), the density is
-    Eq. 1, :math:`p(x) = \varphi(ux + b)\,\lvert u\rvert`, i.e. :math:`\mathcal{N}(x;\bar x, \hat\sigma^2)` with
+    With :math:`z = ux + b` fitted by :func:`regularised` (:math:`1/u^2 = \hat\sigma^2`), the
+    density is Eq. 1, :math:`p(x) = \varphi(ux + b)\,\lvert u\rvert`, i.e.
+    :math:`\mathcal{N}(x;\bar x, \hat\sigma^2)` with
 
     .. math::
 
         \hat\sigma^2_{\text{l2}} = \delta_N + \frac{2\alpha}{N}, \qquad
         \hat\sigma^2_{\text{kl}} = \frac{N\delta_N + \alpha G}{N + \alpha},
 
-    :math:`\delta_N` the biased sample variance. As :math:`\alpha/N \to \infty` the L2 fit flattens to
-    height :math:`\to 0` whatever the data (the paper's "collapse"), while the KL fit tends to
+    :math:`\delta_N` the biased sample variance. As :math:`\alpha/N \to \infty` the L2 fit flattens
+    to height :math:`\to 0` whatever the data (the paper's "collapse"), while the KL fit tends to
     :math:`\mathcal{N}(\bar x, G)`. ``alpha = 0`` is the MLE (dotted curves).
 
     Args:
@@ -729,7 +770,8 @@ def density_1d(
         kind: ``"l2"`` or ``"kl"``.
         alpha: The penalty weight ``≥ 0`` (in samples).
         data: The 1-D sample, shape ``(N,)``.
-        G: For ``"kl"``, the target variance ``> 0`` (``None``: :data:`FIG2_G` = 1); ``None`` for ``"l2"``.
+        G: For ``"kl"``, the target variance ``> 0`` (``None``: :data:`FIG2_G` = 1); ``None`` for
+            ``"l2"``.
 
     Raises:
         ValueError: On a bad parameter, or for ``alpha = 0`` with a constant or single-point sample.
@@ -755,7 +797,8 @@ def density_1d(
     alpha = check_non_negative("alpha", alpha)
     if alpha == 0 and (data.size < 2 or np.ptp(data) == 0):
         raise ValueError(
-            "data must hold at least two distinct values for alpha = 0 (the MLE needs a non-zero variance)"
+            "data must hold at least two distinct values for alpha = 0 (the MLE needs a non-zero "
+            "variance)"
         )
     fit = regularised(data[:, None], alpha, kind, target)
     u = float(fit.U[0, 0])

@@ -1,5 +1,6 @@
-"""The claim checks of the Kirichenko study on tables whose answer is known: intervals that lie beyond a
-threshold, on the wrong side, or straddle it (not distinguishable), and the untrained null."""
+"""The claim checks of the Kirichenko study on tables whose answer is known: intervals that lie
+beyond a threshold, on the wrong side, or straddle it (not distinguishable), and the untrained
+null."""
 
 import numpy as np
 import pandas as pd
@@ -56,7 +57,8 @@ def test_k6_reads_the_paired_seed_interval_of_consecutive_masks():
 
 
 def test_k6_says_not_distinguishable_when_the_masks_do_not_differ():
-    # Seed-to-seed noise around one AUROC: the means may be ordered, but every paired interval holds 0.
+    # Seed-to-seed noise around one AUROC: the means may be ordered, but every paired interval holds
+    # 0.
     noise = {
         "checkerboard": [0.55, 0.49, 0.52],
         "horizontal": [0.53, 0.54, 0.50],
@@ -112,7 +114,8 @@ def test_k7_needs_the_narrowest_bottleneck_to_raise_auroc_over_seeds():
 
 
 def test_k7_says_not_distinguishable_without_an_effect():
-    # Seed 0 alone has ρ(l, AUROC) = −1 (0.47, 0.49, 0.52 from none to l = 2); the seeds say it cannot tell.
+    # Seed 0 alone has ρ(l, AUROC) = −1 (0.47, 0.49, 0.52 from none to l = 2); the seeds say it
+    # cannot tell.
     flat = {"none": [0.47, 0.53, 0.50], "32": [0.49, 0.52, 0.51], "2": [0.52, 0.49, 0.50]}
     found = claims.k7(_bottlenecks(flat, STEADY), "checkerboard")
     assert found.subchecks[0].passed == {"l = 2": None}

@@ -1,4 +1,5 @@
-"""The offline data of the Kirichenko et al. (2020) study: splits, OOD sets, dequantisation, bits/dim, AUROC."""
+"""The offline data of the Kirichenko et al. (2020) study: splits, OOD sets, dequantisation,
+bits/dim, AUROC."""
 
 import math
 
@@ -238,8 +239,8 @@ def test_auroc_ci_separable_identical_and_reversed():
     same = g.normal(0, 1, 400)
     value, lo, hi = data.auroc_ci(same, g.permutation(same), n_boot=200)  # identical sets
     assert value == 0.5 and lo < 0.5 < hi and hi - lo < 0.15
-    # independent draws of one distribution: within 4 standard errors of 0.5 (Hanley–McNeil under H0),
-    # and the interval about as wide as ±1.96 of them
+    # independent draws of one distribution: within 4 standard errors of 0.5 (Hanley–McNeil under
+    # H0), and the interval about as wide as ±1.96 of them
     se = math.sqrt((400 + 400 + 1) / (12 * 400 * 400))
     value, lo, hi = data.auroc_ci(g.normal(0, 1, 400), g.normal(0, 1, 400), n_boot=200)
     assert abs(value - 0.5) < 4 * se and 0.6 < (hi - lo) / (2 * 1.96 * se) < 1.5

@@ -1,5 +1,5 @@
-"""The co-adaptation measurements of the Kirichenko study and its untrained null, on small cases whose
-answer is known."""
+"""The co-adaptation measurements of the Kirichenko study and its untrained null, on small cases
+whose answer is known."""
 
 import numpy as np
 import pandas as pd
@@ -73,7 +73,7 @@ def test_edges_are_found_in_the_latent_when_they_are_there():
 
 
 def test_the_untrained_flow_is_the_trained_flows_initialisation():
-    config = KirichenkoConfig(**TINY, seed=3)
+    config = KirichenkoConfig.from_params(**TINY, seed=3)
     flow = experiments.untrained_image_flow(config, mask="horizontal")
     with rng.seeded(3):
         fresh = image_flow(**experiments.architecture(config, "horizontal"))
@@ -90,7 +90,7 @@ def test_the_untrained_flow_is_the_trained_flows_initialisation():
 
 
 def test_architecture_takes_the_config_and_the_variant():
-    config = KirichenkoConfig(**TINY)
+    config = KirichenkoConfig.from_params(**TINY)
     assert experiments.architecture(config) == {
         "size": 8,
         "n_couplings": 2,
@@ -106,13 +106,14 @@ def test_architecture_takes_the_config_and_the_variant():
 
 
 def test_untrained_measures_read_pixel_magnitude_and_no_neighbours():
-    config = KirichenkoConfig(**TINY)
+    config = KirichenkoConfig.from_params(**TINY)
     d = experiments.digits(config)
     flow = experiments.untrained_image_flow(config)
     measures = analysis.coupling_measures(config, flow, d, layer=1)
     assert measures.layer == 1 and np.isnan(measures.neighbour_corr)
     assert (measures.r2.to_numpy() <= 1e-9).all()  # predicting 0 explains nothing
-    # With t = 0 the prediction error is the mean squared value (after the logit) of the changed pixels.
+    # With t = 0 the prediction error is the mean squared value (after the logit) of the changed
+    # pixels.
     h = flow.transform.transforms[0](analysis._logit_images(config, d.splits["test"], "test"))[
         0
     ]  # the logit

@@ -1,5 +1,5 @@
-"""The Kirichenko comparisons over seeds: the seeds parameter, the jobs, paired differences and their
-intervals, and one tiny sweep end to end."""
+"""The Kirichenko comparisons over seeds: the seeds parameter, the jobs, paired differences and
+their intervals, and one tiny sweep end to end."""
 
 import numpy as np
 import pandas as pd
@@ -63,7 +63,8 @@ def test_differences_are_paired_per_seed():
         }
     )
     out = seeds.differences(runs, "x", [("a", "b")]).iloc[0]
-    # Unpaired, the seed-to-seed spread of x would swamp the difference; paired, it is 0.1 at every seed.
+    # Unpaired, the seed-to-seed spread of x would swamp the difference; paired, it is 0.1 at every
+    # seed.
     assert out["comparison"] == "b − a" and out["seeds"] == 3
     assert out["difference"] == pytest.approx(0.1) and out["CI high"] - out[
         "CI low"
@@ -122,7 +123,7 @@ def test_mask_and_bottleneck_differences_follow_the_papers_order():
 
 
 def test_a_tiny_sweep_gives_every_claim_its_seed_rows():
-    config = KirichenkoConfig(
+    config = KirichenkoConfig.from_params(
         **TINY,
         seeds=[0, 1],
         masks=["checkerboard", "horizontal"],

@@ -1,4 +1,5 @@
-"""The Song study's truths, live theorem checks and claim checks on small cases with known answers."""
+"""The Song study's truths, live theorem checks and claim checks on small cases with known
+answers."""
 
 import numpy as np
 import pandas as pd
@@ -24,7 +25,8 @@ def test_the_moons_density_integrates_to_one():
 def test_the_moons_samples_follow_their_density():
     t = deep.truth("moons")
     x = t.sample(4000, torch.Generator().manual_seed(0))
-    # The samples' mean log-density is the density's negative entropy; a shifted sample scores lower.
+    # The samples' mean log-density is the density's negative entropy; a shifted sample scores
+    # lower.
     assert float(t.log_prob(x).mean()) > float(t.log_prob(x + 0.5).mean()) + 1.0
 
 

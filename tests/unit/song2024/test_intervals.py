@@ -1,5 +1,5 @@
-"""The Song study's intervals and theorem checks: the digits chapter's paired bootstrap and the verdicts
-it gives (S11–S14), the small-N demonstration (S3), and the theorems' kind (S1, S2, S9)."""
+"""The Song study's intervals and theorem checks: the digits chapter's paired bootstrap and the
+verdicts it gives (S11–S14), the small-N demonstration (S3), and the theorems' kind (S1, S2, S9)."""
 
 import numpy as np
 import pandas as pd
@@ -104,7 +104,8 @@ def test_the_bootstrap_is_seeded_and_validates_its_arguments():
 
 def test_a_change_smaller_than_its_interval_is_not_distinguishable():
     # KLJ classifies 3 of 287 test digits fewer right: a point difference of -1.05 pp, past the 1 pp
-    # margin, but its paired interval reaches back past it: the data cannot tell. It raises no AUROC.
+    # margin, but its paired interval reaches back past it: the data cannot tell. It raises no
+    # AUROC.
     s = _scores(acc_plain=0.80, acc_klj=0.785)
     table, draws = digits.digits_table(s), digits.paired_bootstrap(s, n_boot=500)
     value, low, high = digits.contrast(
@@ -119,8 +120,8 @@ def test_a_change_smaller_than_its_interval_is_not_distinguishable():
 
 
 def test_an_s11_auroc_gain_past_the_margin_but_inside_its_interval_is_not_distinguishable():
-    # KLJ moves every test digit's score up a little and scatters it image by image: each AUROC rises
-    # by more than the margin at the point estimate, but the paired interval reaches below it.
+    # KLJ moves every test digit's score up a little and scatters it image by image: each AUROC
+    # rises by more than the margin at the point estimate, but the paired interval reaches below it.
     s = _scores(shift_klj=0.04, jitter=0.4)  # ΔAUROC about +0.02 [+0.004, +0.034] on both sets
     table, draws = digits.digits_table(s), digits.paired_bootstrap(s, n_boot=500)
     for name in SETS:

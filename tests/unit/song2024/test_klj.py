@@ -1,6 +1,6 @@
 """The KLJ regulariser of Song et al. (2024), Eqs. 8–11: the term from the log-scales against the
-couplings' autograd Jacobians, its zero and growth, its effect on training, the weight-decay part and
-the Frobenius bound behind it. Everything in float64."""
+couplings' autograd Jacobians, its zero and growth, its effect on training, the weight-decay part
+and the Frobenius bound behind it. Everything in float64."""
 
 import math
 
@@ -47,7 +47,7 @@ def _couplings(flow):
     return [t for t in flow.transform.transforms if hasattr(t, "st_net")]
 
 
-# ------------------------------------------------------------- the term against the autograd Jacobian
+# ----------------------------------------------------------- the term against the autograd Jacobian
 
 
 @pytest.mark.parametrize(
@@ -179,9 +179,7 @@ def _train(loss_terms, seed=0):
     x = torch.randn(256, 3, generator=g, dtype=DTYPE) * scales + 1.0
     torch.manual_seed(seed)
     flow = RealNVP(3, n_couplings=3, hidden=(16,)).to(DTYPE)
-    config = TrainConfig(
-        n_train=192, n_val=64, batch_size=48, lr=1e-2, max_epochs=20, stopping="fixed", seed=seed
-    )
+    config = TrainConfig(batch_size=48, lr=1e-2, max_epochs=20, stopping="fixed", seed=seed)
     fit(flow, x[:192], x[192:], config, progress=False, loss_terms=loss_terms)
     _, log_scales = flow.log_prob_and_log_scales(x[192:])
     return torch.cat([s.detach().abs().flatten() for s in log_scales]).mean().item()
@@ -273,7 +271,8 @@ def test_frobenius_bound_holds_for_a_trained_realnvp_st_network():
 
 
 def test_frobenius_bound_is_attained():
-    """Equality for rank-one weights with every unit active: the paper's strict '<' should be '≤'."""
+    """Equality for rank-one weights with every unit active: the paper's strict '<' should be
+    '≤'."""
     u, v = torch.tensor([1.0, 2.0, 0.5], dtype=DTYPE), torch.tensor([0.3, -0.7], dtype=DTYPE)
     net = nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 2)).to(DTYPE)
     with torch.no_grad():

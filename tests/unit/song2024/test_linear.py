@@ -1,4 +1,5 @@
-"""The linear theory of Song et al. (2024): every closed form against L-BFGS on the objective as written.
+"""The linear theory of Song et al. (2024): every closed form against L-BFGS on the objective as
+written.
 
 The optimiser works on a full d×d matrix U and b (analytic gradient, itself checked against finite
 differences); U is identified only up to a right orthogonal factor, so fits are compared through
@@ -40,7 +41,8 @@ def _rotation(rng, d):
 
 
 def _data(seed, d, n):
-    """Gaussian data with a non-zero mean (so the sign of b matters) and eigenvalues of order 0.3–4."""
+    """Gaussian data with a non-zero mean (so the sign of b matters) and eigenvalues of order
+    0.3–4."""
     rng = np.random.default_rng([seed, d, n])
     A = _rotation(rng, d) * rng.uniform(0.5, 2.0, size=d)
     return rng.normal(1.5, 1.0, size=d) + rng.standard_normal((n, d)) @ A.T
@@ -266,7 +268,8 @@ def test_printed_l2_and_kl_constants_need_other_weightings(d):
 
 @pytest.mark.parametrize("d", DIMS)
 def test_printed_eq4_has_its_stationary_point_at_twice_t(d):
-    """Eq. 4 as printed, Tr(TM) − ½ log det M, is minimised at M⁻¹ = 2T (Eq. 5 has the consistent weights)."""
+    """Eq. 4 as printed, Tr(TM) − ½ log det M, is minimised at M⁻¹ = 2T (Eq. 5 has the consistent
+    weights)."""
     T = np.cov(_data(7, d, 30).T, bias=True)
 
     def eq4(U, b):
@@ -319,7 +322,8 @@ def test_pseudo_samples_equal_the_kl_fit(d, seed):
         assert np.allclose(pseudo.M, kl.M, rtol=1e-10) and np.allclose(
             pseudo.b, kl.b, rtol=1e-10, atol=1e-12
         )
-    # Explicit, equally weighted pseudo-samples: N1 points with mean x̄ and biased covariance G, then mle().
+    # Explicit, equally weighted pseudo-samples: N1 points with mean x̄ and biased covariance G,
+    # then mle().
     n1 = d + 3
     rng = np.random.default_rng(seed)
     Q, _ = np.linalg.qr(np.column_stack([np.ones(n1), rng.standard_normal((n1, d))]))
