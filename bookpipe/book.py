@@ -3,7 +3,8 @@
 Every chapter of ``_toc.yml`` is executed under one profile into a staging copy of the book's
 sources (``_build/<profile>/src``), then Jupyter Book builds the HTML
 (``_build/<profile>/_build/html``) and the seconds per chapter are printed and written to
-``_build/<profile>/timings.json``.
+``_build/<profile>/timings.json``. The tests' smoke build passes the chapters nbval already executed
+(``executed``): those are rendered as they are, not executed again (:mod:`bookpipe.testing`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import json
 import shutil
 import subprocess
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from .chapters import (
@@ -19,6 +21,7 @@ from .chapters import (
     check_scheduler,
     drop_hidden_widget_state,
     execute_chapter,
+    hide_parameter_cells,
     kernel_environment,
 )
 from .layout import BOOK_SOURCES, BUILD, CHAPTERS, ROOT, log, venv_bin
@@ -42,10 +45,35 @@ def stage_sources(target: Path) -> Path:
     return target
 
 
+def use_executed(source: Path, target: Path) -> float:
+    """Put a chapter that was executed elsewhere (by nbval, in the tests) into the staging tree as
+    ``execute_chapter`` would have left it (the injected parameters hidden); return the seconds its
+    execution took (``metadata.bookpipe.seconds``, 0 when not recorded)."""
+    import nbformat
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, target)
+    hide_parameter_cells(target)
+    stamp = nbformat.read(target, as_version=4).metadata.get("bookpipe", {})
+    return float(stamp.get("seconds", 0.0))
+
+
 def build(
-    profile: str, out: Path | None = None, cache: Path | None = None, scheduler: str = ""
+    profile: str,
+    out: Path | None = None,
+    cache: Path | None = None,
+    scheduler: str = "",
+    executed: Mapping[str, Path] | None = None,
 ) -> Path:
-    """Execute every chapter under ``profile`` and build the HTML; return the path of index.html."""
+    """Execute every chapter under ``profile`` and build the HTML; return the path of index.html.
+
+    ``executed`` maps chapters to notebooks already executed under ``profile`` (by nbval, in the
+    tests): those are rendered as they are instead of being executed again.
+    """
+    executed = dict(executed or {})
+    unknown = sorted(set(executed) - set(CHAPTERS))
+    if unknown:
+        raise ValueError(f"executed names no chapter of _toc.yml: {unknown}")
     for first in {chapter.split("/", 1)[0]: chapter for chapter in reversed(CHAPTERS)}.values():
         check_parameters(first, profile, {})  # the profile's section of every study in the book
     scheduler = check_scheduler(scheduler)
@@ -55,15 +83,19 @@ def build(
     )  # flowcore's own default cache, made explicit
     src = stage_sources(out / "src")
     total = time.perf_counter()
-    timings: dict = {"profile": profile, "chapters": {}}
+    # "executed_before": the chapters rendered as they were given (their seconds are those runs').
+    timings: dict = {"profile": profile, "chapters": {}, "executed_before": sorted(executed)}
     for name in CHAPTERS:
-        log(f"executing chapter {name!r} with profile {profile!r}")
-        seconds = execute_chapter(
-            name, {"profile": profile}, src / "book" / "chapters" / f"{name}.ipynb"
-        )
-        drop_hidden_widget_state(src / "book" / "chapters" / f"{name}.ipynb")
+        target = src / "book" / "chapters" / f"{name}.ipynb"
+        if name in executed:
+            seconds = use_executed(executed[name], target)
+            log(f"chapter {name!r}: executed already ({seconds:.1f} s), from {executed[name]}")
+        else:
+            log(f"executing chapter {name!r} with profile {profile!r}")
+            seconds = execute_chapter(name, {"profile": profile}, target)
+            log(f"chapter {name!r} done in {seconds:.1f} s")
+        drop_hidden_widget_state(target)
         timings["chapters"][name] = seconds
-        log(f"chapter {name!r} done in {seconds:.1f} s")
     log("building the HTML with Jupyter Book")
     shutil.rmtree(out / "_build", ignore_errors=True)
     command = [

@@ -1,5 +1,10 @@
 """What every test shares: an isolated cache, a seeded generator, the smoke build; and the markers.
 
+The smoke build (``built``) renders the chapters as nbval executed them earlier in the session
+(``pipeline.py test`` runs them first; :class:`bookpipe.testing.ChapterRuns`, registered here,
+keeps their executed notebooks), so that each chapter is executed once per run; a chapter nbval
+did not run in the session is executed by the build itself, with papermill.
+
 Markers (registered in pyproject.toml) are applied here, not in each test file:
 
 - ``integration``: every test under tests/book (the smoke build, the browser and the live explorer)
@@ -18,6 +23,8 @@ import pytest
 import torch
 
 from bookpipe.book import build
+from bookpipe.layout import CHAPTERS
+from bookpipe.testing import PLUGIN, PROFILE, ChapterRuns
 
 TESTS = Path(__file__).resolve().parent
 
@@ -70,6 +77,12 @@ def _listed(base: str, listed: set[str]) -> str | None:
     return None
 
 
+def pytest_configure(config):
+    """The chapters nbval executes are kept for the smoke build (bookpipe.testing.ChapterRuns)."""
+    if not config.pluginmanager.has_plugin(PLUGIN):
+        config.pluginmanager.register(ChapterRuns(), PLUGIN)
+
+
 @pytest.hookimpl(tryfirst=True)  # before -m and -k deselect anything
 def pytest_collection_modifyitems(config, items):
     used, files = set(), set()
@@ -114,14 +127,32 @@ def gen():
 
 
 @pytest.fixture(scope="session")
-def built(tmp_path_factory):
+def built(request, tmp_path_factory):
     """The smoke build: the whole book with the ci profile, built once per test session and shared
     by tests/book/test_book.py and tests/book/test_browser.py. Returns the HTML folder
-    (``…/_build/html``)."""
+    (``…/_build/html``).
+
+    The chapters nbval executed in this session are rendered as nbval left them; the others are
+    executed here with papermill (into the cache the nbval kernels used, else a fresh one). A
+    chapter that failed under nbval fails this fixture, naming its cells, and is never executed
+    again."""
+    runs = request.config.pluginmanager.get_plugin(PLUGIN)
+    executed, failed = runs.for_build(PROFILE) if runs else ({}, [])
+    if failed:
+        pytest.fail(
+            "the smoke build renders the chapters as nbval executed them, and under nbval:\n  "
+            + "\n  ".join(failed),
+            pytrace=False,
+        )
     out = tmp_path_factory.mktemp("book")
+    cache = runs.kernel_cache() if runs and executed else None
+    if runs:
+        runs.smoke_build_executed(name for name in CHAPTERS if name not in executed)
     saved = dict(os.environ)  # the build sets the kernels' environment (PATH, FLOWCORE_CACHE, ...)
     try:
-        index = build("ci", out=out, cache=out / "cache")
+        index = build(
+            PROFILE, out=out, cache=Path(cache) if cache else out / "cache", executed=executed
+        )
     finally:
         os.environ.clear()
         os.environ.update(saved)

@@ -1,8 +1,10 @@
 """The live explorer as a reader uses it: ``python3 pipeline.py explore`` serves it with a running
 kernel, and headless Chromium changes its dropdowns.
 
-The ci profile's results are computed into a temporary cache through the library (a minute on two
-busy cores), then ``pipeline.py explore --profile ci --port <free>`` is started on that cache
+The ci profile's results are read from the cache of the chapters nbval executed in the session when
+the generalization chapter (which computes all of them) passed there, else computed into a
+temporary cache through the library (a minute on two busy cores); then
+``pipeline.py explore --profile ci --port <free>`` is started on that cache
 (``$FLOWCORE_CACHE``) in its own process group, which is stopped after the tests whatever their
 outcome (SIGTERM, so Voilà shuts its kernel down; SIGKILL if that hangs). In the page (the
 ``browser`` fixture of conftest.py: no network but 127.0.0.1) the D and family dropdowns are
@@ -36,6 +38,7 @@ from urllib.parse import unquote
 import pytest
 import torch
 
+from bookpipe.testing import PLUGIN
 from flowcore.config import resolve
 from flowcore.report.explorer import member_numbers, member_svg, member_title
 from flowcore.studies.debruin2024 import ThesisConfig, evaluation
@@ -74,10 +77,16 @@ def _stop_group(process: subprocess.Popen) -> None:
 
 
 @pytest.fixture(scope="module")
-def ci_results(tmp_path_factory):
-    """``(cache, results)``: the ci profile's results, computed into a fresh cache (one torch
-    thread: faster than two when another process holds a core)."""
-    cache = tmp_path_factory.mktemp("explorer-cache")
+def ci_results(request, tmp_path_factory):
+    """``(cache, results)``: the ci profile's results, from the chapters' cache when the
+    generalization chapter passed under nbval in this session, else computed into a fresh cache
+    (one torch thread: faster than two when another process holds a core)."""
+    runs = request.config.pluginmanager.get_plugin(PLUGIN)
+    executed, _ = runs.for_build(PROFILE) if runs else ({}, [])
+    if "debruin2024/generalization" in executed and runs.kernel_cache():
+        cache = Path(runs.kernel_cache())
+    else:
+        cache = tmp_path_factory.mktemp("explorer-cache")
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:

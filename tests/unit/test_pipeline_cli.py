@@ -3,6 +3,7 @@ the command line before the virtual environment exists agrees with the package t
 work."""
 
 import importlib.util
+import shlex
 import subprocess
 import sys
 
@@ -10,6 +11,7 @@ import pytest
 
 from bookpipe.explorer import EXPLORERS
 from bookpipe.layout import CHAPTERS, ROOT
+from bookpipe.testing import PREPARED, pytest_command
 
 
 @pytest.fixture(scope="module")
@@ -45,3 +47,29 @@ def test_the_command_line_needs_only_the_standard_library(args, status):
         assert all(name in " ".join(run.stdout.split()) for name in CHAPTERS), run.stdout
     else:
         assert "invalid choice: 'nonesuch'" in run.stderr
+
+
+def test_the_test_command_runs_everything_or_only_the_paths_given():
+    """``pipeline.py test``: the unit tests, the doctests and the chapters are pytest's testpaths,
+    which it takes only when no path is given."""
+    notebooks = [PREPARED / f"{name}.ipynb" for name in CHAPTERS]
+    command = pytest_command(notebooks, [])
+    assert {"--doctest-modules", "--nbval-lax", "--nbval-current-env"} <= set(command)
+    option = command[command.index("-o") + 1]
+    assert option.startswith("testpaths=")
+    assert shlex.split(option.removeprefix("testpaths=")) == [
+        "tests",
+        "flowcore",
+        *(f"_build/test/nbval/{name}.ipynb" for name in CHAPTERS),
+    ]
+    assert pytest_command(notebooks, ["-k", "baseline"])[-2:] == ["-k", "baseline"]
+
+
+def test_a_path_given_to_the_test_command_replaces_the_default_set():
+    """``pipeline.py test tests/unit/...`` collects that file alone: no chapter, no book."""
+    notebooks = [PREPARED / f"{name}.ipynb" for name in CHAPTERS]
+    command = pytest_command(notebooks, ["tests/unit/test_params.py", "--collect-only", "-q"])
+    run = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    items = [line for line in run.stdout.splitlines() if "::" in line]
+    assert items and all(line.startswith("tests/unit/test_params.py::") for line in items), items
