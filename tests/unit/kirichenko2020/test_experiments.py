@@ -9,21 +9,7 @@ import torch
 from flowcore import rng
 from flowcore.flows.image import coupling_layers, image_flow
 from flowcore.studies.kirichenko2020 import analysis, experiments
-from flowcore.studies.kirichenko2020.config import KirichenkoConfig
 from flowcore.studies.kirichenko2020.experiments import edge_correlation, layer_r2, r2, swap_r2
-
-TINY = {
-    "channels": 2,
-    "n_blocks": 1,
-    "n_couplings": 2,
-    "copies": 1,
-    "max_epochs": 1,
-    "patience": 1,
-    "n_draws": 1,
-    "n_boot": 10,
-    "features": 4,
-    "device": "cpu",
-}
 
 
 def _perturb(flow, scale=0.3, seed=0):
@@ -72,8 +58,8 @@ def test_edges_are_found_in_the_latent_when_they_are_there():
     assert matched > 0.9 and abs(mismatched) < 0.3
 
 
-def test_the_untrained_flow_is_the_trained_flows_initialisation():
-    config = KirichenkoConfig.from_params(**TINY, seed=3)
+def test_the_untrained_flow_is_the_trained_flows_initialisation(tiny_config):
+    config = tiny_config(seed=3)
     flow = experiments.untrained_image_flow(config, mask="horizontal")
     with rng.seeded(3):
         fresh = image_flow(**experiments.architecture(config, "horizontal"))
@@ -89,8 +75,8 @@ def test_the_untrained_flow_is_the_trained_flows_initialisation():
     assert all(c.parts(x)["prediction"].abs().max() == 0 for c in coupling_layers(flow))
 
 
-def test_architecture_takes_the_config_and_the_variant():
-    config = KirichenkoConfig.from_params(**TINY)
+def test_architecture_takes_the_config_and_the_variant(tiny_config):
+    config = tiny_config()
     assert experiments.architecture(config) == {
         "size": 8,
         "n_couplings": 2,
@@ -105,8 +91,8 @@ def test_architecture_takes_the_config_and_the_variant():
     )
 
 
-def test_untrained_measures_read_pixel_magnitude_and_no_neighbours():
-    config = KirichenkoConfig.from_params(**TINY)
+def test_untrained_measures_read_pixel_magnitude_and_no_neighbours(tiny_config):
+    config = tiny_config()
     d = experiments.digits(config)
     flow = experiments.untrained_image_flow(config)
     measures = analysis.coupling_measures(config, flow, d, layer=1)

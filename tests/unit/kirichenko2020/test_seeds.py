@@ -9,19 +9,6 @@ from flowcore.studies.kirichenko2020 import claims, seeds
 from flowcore.studies.kirichenko2020.config import KirichenkoConfig
 from flowcore.sweep import failures
 
-TINY = {
-    "channels": 2,
-    "n_blocks": 1,
-    "n_couplings": 2,
-    "copies": 1,
-    "max_epochs": 1,
-    "patience": 1,
-    "n_draws": 1,
-    "n_boot": 10,
-    "features": 4,
-    "device": "cpu",
-}
-
 
 @pytest.mark.parametrize("bad", [[0], [1, 1], [0, -1], "0,1", []])
 def test_seeds_need_two_distinct_non_negative_integers(bad):
@@ -122,9 +109,8 @@ def test_mask_and_bottleneck_differences_follow_the_papers_order():
         seeds.mask_differences(runs[runs["flow"] == "cycle"])
 
 
-def test_a_tiny_sweep_gives_every_claim_its_seed_rows():
-    config = KirichenkoConfig.from_params(
-        **TINY,
+def test_a_tiny_sweep_gives_every_claim_its_seed_rows(tiny_config):
+    config = tiny_config(
         seeds=[0, 1],
         masks=["checkerboard", "horizontal"],
         bottlenecks=[None, 2],
