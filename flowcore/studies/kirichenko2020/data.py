@@ -145,8 +145,10 @@ def _check_classes(in_classes) -> tuple[int, ...]:
     return classes
 
 
-def _check_images(name: str, images, ndim: int | None = None) -> np.ndarray:
-    """``images`` as an int64 array if every value is an integer in 0..16."""
+def _check_images(
+    name: str, images, ndim: int | None = None, levels: int = DIGIT_LEVELS
+) -> np.ndarray:
+    """``images`` as an int64 array if every value is an integer in 0..levels − 1."""
     values = images.detach().cpu().numpy() if isinstance(images, Tensor) else np.asarray(images)
     if ndim is not None and values.ndim != ndim:
         raise ValueError(
@@ -156,16 +158,16 @@ def _check_images(name: str, images, ndim: int | None = None) -> np.ndarray:
         np.issubdtype(values.dtype, np.integer) or np.issubdtype(values.dtype, np.floating)
     ):
         raise ValueError(
-            f"{name} must hold integer pixel values 0–{DIGIT_LEVELS - 1}, got dtype {values.dtype}"
+            f"{name} must hold integer pixel values 0–{levels - 1}, got dtype {values.dtype}"
         )
     if values.size and (
         not np.isfinite(values).all()
         or (values != np.round(values)).any()
         or values.min() < 0
-        or values.max() > DIGIT_LEVELS - 1
+        or values.max() > levels - 1
     ):
         raise ValueError(
-            f"{name} must hold integer pixel values 0–{DIGIT_LEVELS - 1}, got values in "
+            f"{name} must hold integer pixel values 0–{levels - 1}, got values in "
             f"[{values.min()}, {values.max()}]"
         )
     return values.astype(np.int64)
@@ -431,12 +433,17 @@ def ood_sets(
 # --- dequantisation and likelihoods ---------------------------------------------------------------
 
 
-def dequantize(images, generator: torch.Generator, dtype: torch.dtype = torch.float32) -> Tensor:
-    r"""Uniform dequantisation :math:`x = (v + u)/17`, :math:`u \sim \mathcal U[0, 1)` i.i.d. per
-    pixel.
+def dequantize(
+    images,
+    generator: torch.Generator,
+    dtype: torch.dtype = torch.float32,
+    levels: int = DIGIT_LEVELS,
+) -> Tensor:
+    r"""Uniform dequantisation :math:`x = (v + u)/L`, :math:`u \sim \mathcal U[0, 1)` i.i.d. per
+    pixel, for :math:`L` = ``levels`` pixel values (17 for the digits, 256 for 8-bit images).
 
-    ``images`` (any shape, integer values 0..16, array or tensor) map into :math:`[0, 1)` with the
-    same shape; the noise comes from ``generator`` (drawn in float64, then cast to ``dtype``). A
+    ``images`` (any shape, integer values 0..L − 1, array or tensor) map into :math:`[0, 1)` with
+    the same shape; the noise comes from ``generator`` (drawn in float64, then cast to ``dtype``). A
     value that rounds up to 1 in ``dtype`` is set to the largest number below 1, so :math:`x < 1`
     always.
 
@@ -446,38 +453,45 @@ def dequantize(images, generator: torch.Generator, dtype: torch.dtype = torch.fl
         >>> x.shape, x.dtype, bool(((x * 17).floor() == torch.tensor([[0.0, 8.0, 16.0]])).all())
         (torch.Size([1, 3]), torch.float32, True)
     """
-    values = torch.from_numpy(_check_images("images", images))
+    levels = check_int("levels", levels, minimum=2)
+    values = torch.from_numpy(_check_images("images", images, levels=levels))
     u = torch.rand(values.shape, generator=generator, dtype=torch.float64)
-    x = ((values.to(torch.float64) + u) / DIGIT_LEVELS).to(dtype)
+    x = ((values.to(torch.float64) + u) / levels).to(dtype)
     below_one = torch.nextafter(torch.ones((), dtype=dtype), torch.zeros((), dtype=dtype))
     return torch.minimum(x, below_one)
 
 
-def bits_per_dim(log_likelihood_nats, dim: int = DIM) -> float | np.ndarray:
+def bits_per_dim(
+    log_likelihood_nats, dim: int = DIM, levels: int = DIGIT_LEVELS
+) -> float | np.ndarray:
     r"""Bits per dimension of the *discrete* images from the log-density (nats) of their
     dequantisation.
 
-    With :math:`\log p(x)` the log-density of :math:`x = (v + u)/17 \in [0, 1)^{D}` (including the
-    log-det of any pre-processing such as :math:`y = \operatorname{logit}(0.05 + 0.9x)`), the
-    discrete probability is :math:`P(v) \approx p(x)\,17^{-D}`, so
+    With :math:`\log p(x)` the log-density of :math:`x = (v + u)/L \in [0, 1)^{D}`, :math:`L` =
+    ``levels`` (17 for the digits, 256 for 8-bit images), including the log-det of any
+    pre-processing such as :math:`y = \operatorname{logit}(0.05 + 0.9x)`, the discrete probability
+    is :math:`P(v) \approx p(x)\,L^{-D}`, so
 
     .. math::
-        \text{bpd} = -\frac{\log P(v)}{D \log 2} = -\frac{\log p(x) - D \log 17}{D \log 2}
-                   = \log_2 17 - \frac{\log p(x)}{D \log 2}.
+        \text{bpd} = -\frac{\log P(v)}{D \log 2} = -\frac{\log p(x) - D \log L}{D \log 2}
+                   = \log_2 L - \frac{\log p(x)}{D \log 2}.
 
     Higher log-likelihood means *fewer* bits; a uniform density on :math:`[0, 1)^D`
-    (:math:`\log p = 0`) gives :math:`\log_2 17 \approx 4.09` bits, the cost of coding each pixel
-    uniformly. Returns a float for a scalar and a float64 array of the input's shape otherwise.
+    (:math:`\log p = 0`) gives :math:`\log_2 L` bits (4.09 for the digits, 8 for 8-bit images), the
+    cost of coding each pixel uniformly. Returns a float for a scalar and a float64 array of the input's shape otherwise.
 
     Example:
         >>> round(bits_per_dim(0.0), 4), round(bits_per_dim(64 * math.log(17)), 4)
         (4.0875, 0.0)
         >>> bits_per_dim(np.array([0.0, -64 * math.log(2)])).round(4).tolist()
         [4.0875, 5.0875]
+        >>> bits_per_dim(0.0, dim=196, levels=256)
+        8.0
     """
     dim = check_int("dim", dim, minimum=1)
+    levels = check_int("levels", levels, minimum=2)
     nats = np.asarray(log_likelihood_nats, dtype=np.float64)
-    bpd = (dim * math.log(DIGIT_LEVELS) - nats) / (dim * math.log(2))
+    bpd = (dim * math.log(levels) - nats) / (dim * math.log(2))
     return float(bpd) if bpd.ndim == 0 else bpd
 
 
@@ -487,14 +501,16 @@ def mean_log_likelihood(
     n_draws: int = 4,
     seed: int = 0,
     batch_size: int = 512,
+    levels: int = DIGIT_LEVELS,
 ) -> np.ndarray:
     r"""Each image's mean log-likelihood (nats) over ``n_draws`` seeded dequantisations,
-    :math:`\frac1K \sum_{k=1}^{K} \log p\big((v + u_k)/17\big)`.
+    :math:`\frac1K \sum_{k=1}^{K} \log p\big((v + u_k)/L\big)`, :math:`L` = ``levels`` (17 for
+    the digits, 256 for 8-bit images).
 
     The mean is a Monte-Carlo estimate of :math:`\mathbb E_u \log p(x)`, a lower bound of
-    :math:`\log P(v) + 64\log 17` (Jensen; see the module docstring). Draw :math:`k` dequantises the
+    :math:`\log P(v) + D\log L` (Jensen; see the module docstring). Draw :math:`k` dequantises the
     whole set with the stream ``rng.stream(seed, "kirichenko2020", "dequantize", k)``, so the scores
-    do not depend on ``batch_size``. ``log_prob_fn`` maps a float32 tensor (N, 64) with values in
+    do not depend on ``batch_size``. ``log_prob_fn`` maps a float32 tensor (N, D) with values in
     [0, 1) to log-densities (N,); it runs under ``torch.no_grad()``.
 
     Returns:
@@ -508,14 +524,15 @@ def mean_log_likelihood(
         >>> ll.shape, bool(np.allclose(ll, 64 * 8.5 / 17, atol=1.0))
         ((2,), True)
     """
-    values = _check_images("images", images, ndim=2)
+    levels = check_int("levels", levels, minimum=2)
+    values = _check_images("images", images, ndim=2, levels=levels)
     n_draws = check_int("n_draws", n_draws, minimum=1)
     seed = check_int("seed", seed, minimum=0)
     batch_size = check_int("batch_size", batch_size, minimum=1)
     total = np.zeros(len(values), dtype=np.float64)
     with torch.no_grad():
         for k in range(n_draws):
-            x = dequantize(values, stream(seed, _STUDY, "dequantize", k))
+            x = dequantize(values, stream(seed, _STUDY, "dequantize", k), levels=levels)
             for start in range(0, len(x), batch_size):
                 chunk = x[start : start + batch_size]
                 out = torch.as_tensor(log_prob_fn(chunk))
