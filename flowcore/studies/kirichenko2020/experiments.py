@@ -18,6 +18,7 @@ trained by least squares to predict the same pixels from the unmodified conditio
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ __all__ = [
     "Digits",
     "digits",
     "architecture",
+    "image_side",
     "trained_image_flow",
     "untrained_image_flow",
     "score_sets",
@@ -67,10 +69,14 @@ def digits(config: KirichenkoConfig) -> Digits:
 
 
 def architecture(
-    config: KirichenkoConfig, mask: str | None = None, bottleneck: int | None = None
+    config: KirichenkoConfig,
+    mask: str | None = None,
+    bottleneck: int | None = None,
+    size: int = 8,
 ) -> dict:
     """The keyword arguments of :func:`~flowcore.flows.image.image_flow` for ``config`` (default
-    mask: ``config.mask``), as they enter a flow's cache key.
+    mask: ``config.mask``) on ``size × size`` images (8: the digits), as they enter a flow's cache
+    key.
 
     Example:
         >>> config = KirichenkoConfig()
@@ -79,7 +85,7 @@ def architecture(
     """
     mask = config.mask if mask is None else mask
     return {
-        "size": 8,
+        "size": size,
         "n_couplings": config.n_couplings,
         "mask": mask,
         "channels": config.channels,
@@ -89,7 +95,10 @@ def architecture(
 
 
 def untrained_image_flow(
-    config: KirichenkoConfig, mask: str | None = None, bottleneck: int | None = None
+    config: KirichenkoConfig,
+    mask: str | None = None,
+    bottleneck: int | None = None,
+    size: int = 8,
 ) -> nn.Module:
     """The image flow :func:`trained_image_flow` starts from: the same architecture built under the
     same seed (``config.seed``, as :func:`flowcore.runs.train_or_load` builds it), not trained: the
@@ -104,15 +113,36 @@ def untrained_image_flow(
         True
     """
     with rng.seeded(config.seed):
-        flow = image_flow(**architecture(config, mask, bottleneck))
+        flow = image_flow(**architecture(config, mask, bottleneck, size))
     return flow.to(config.torch_device).eval()
 
 
-def _dequantised(images: np.ndarray, copies: int, seed: int, *labels) -> Tensor:
+def image_side(images: np.ndarray) -> int:
+    """The side of the square images stored flat in the rows of ``images``.
+
+    Example:
+        >>> image_side(np.zeros((3, 196), dtype=int))
+        14
+    """
+    side = math.isqrt(images.shape[1]) if images.ndim == 2 else 0
+    if side < 2 or side * side != images.shape[1]:
+        raise ValueError(
+            f"images must be flat square images, shape (n, side²), got shape {images.shape}"
+        )
+    return side
+
+
+def _dequantised(
+    images: np.ndarray, copies: int, seed: int, *labels, levels: int = data.DIGIT_LEVELS
+) -> Tensor:
     """``copies`` dequantisations of ``images`` stacked, each with its own seeded noise."""
     return torch.cat(
         [
-            data.dequantize(images, rng.generator(rng.derived_seed(seed, "dequantize", *labels, c)))
+            data.dequantize(
+                images,
+                rng.generator(rng.derived_seed(seed, "dequantize", *labels, c)),
+                levels=levels,
+            )
             for c in range(copies)
         ]
     )
@@ -129,15 +159,18 @@ def trained_image_flow(
     loss_terms=(),
     loss_name: str = "",
     progress: bool | None = None,
+    levels: int = data.DIGIT_LEVELS,
 ) -> Run:
-    """Train (or load) an image flow on ``images`` (default: the in-distribution training split).
+    """Train (or load) an image flow on ``images`` (default: the in-distribution training split),
+    flat square images with pixel values ``0..levels − 1`` (17 levels: the digits; 256: 8-bit
+    images such as MNIST).
 
     ``name`` and ``loss_name`` label the data and any extra loss term in the cache key.
     """
     if images is None:
         d = digits(config)
         images, val = d.splits["train"], d.splits["val"]
-    arch = architecture(config, mask, bottleneck)
+    arch = architecture(config, mask, bottleneck, image_side(images))
     spec = {
         "study": "kirichenko2020",
         "data": name,
@@ -147,8 +180,10 @@ def trained_image_flow(
         "loss": loss_name,
         "n": len(images),
     }
-    x_train = _dequantised(images, config.copies, config.seed, "train", name)
-    x_val = _dequantised(val, 1, config.seed, "val", name)
+    if levels != data.DIGIT_LEVELS:
+        spec["levels"] = levels  # only then: the digits' flows keep the keys they always had
+    x_train = _dequantised(images, config.copies, config.seed, "train", name, levels=levels)
+    x_val = _dequantised(val, 1, config.seed, "val", name, levels=levels)
     return train_or_load(
         spec,
         lambda: image_flow(**arch),
@@ -162,10 +197,13 @@ def trained_image_flow(
 
 
 def score_sets(
-    config: KirichenkoConfig, flow: nn.Module, sets: Mapping[str, np.ndarray]
+    config: KirichenkoConfig,
+    flow: nn.Module,
+    sets: Mapping[str, np.ndarray],
+    levels: int = data.DIGIT_LEVELS,
 ) -> dict[str, np.ndarray]:
-    """Each set's images scored by their mean log-likelihood (nats) over ``config.n_draws``
-    dequantisations."""
+    """Each set's images (pixel values ``0..levels − 1``) scored by their mean log-likelihood
+    (nats) over ``config.n_draws`` dequantisations."""
     flow = flow.to(config.torch_device).eval()
 
     def log_prob(x: Tensor) -> Tensor:
@@ -182,23 +220,29 @@ def score_sets(
                 n_draws=config.n_draws,
                 seed=rng.derived_seed(config.seed, "score", name),
                 batch_size=config.chunk_size,
+                levels=levels,
             )
             for name, images in sets.items()
         }
 
 
 def auroc_table(
-    config: KirichenkoConfig, scores: Mapping[str, np.ndarray], reference: str = "test"
+    config: KirichenkoConfig,
+    scores: Mapping[str, np.ndarray],
+    reference: str = "test",
+    dim: int = data.DIM,
+    levels: int = data.DIGIT_LEVELS,
 ) -> pd.DataFrame:
-    """Per set: mean log-likelihood, bits per dimension, and AUROC of the reference set against it
-    with its bootstrap interval (the reference's own row has none)."""
+    """Per set: mean log-likelihood, bits per dimension (of ``dim`` pixels with ``levels`` values),
+    and AUROC of the reference set against it with its bootstrap interval (the reference's own row
+    has none)."""
     rows = []
     for name, s in scores.items():
         row = {
             "set": name,
             "images": len(s),
             "mean log-likelihood (nats)": float(s.mean()),
-            "bits/dim": float(np.mean(data.bits_per_dim(s))),
+            "bits/dim": float(np.mean(data.bits_per_dim(s, dim, levels))),
         }
         if name != reference and name not in ("train", "val"):
             value, low, high = data.auroc_ci(
