@@ -16,6 +16,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
+from .apt import ensure_data
 from .chapters import (
     check_parameters,
     check_scheduler,
@@ -77,6 +78,7 @@ def build(
     for first in {chapter.split("/", 1)[0]: chapter for chapter in reversed(CHAPTERS)}.values():
         check_parameters(first, profile, {})  # the profile's section of every study in the book
     scheduler = check_scheduler(scheduler)
+    ensure_data()
     out = out or BUILD / profile
     kernel_environment(
         cache or ROOT / ".cache" / "flowcore", scheduler

@@ -209,6 +209,9 @@ def chapter(name: str, profile: str, overrides: list[tuple[str, str]], scheduler
         raise SystemExit(f"[pipeline] {err}") from None
     check_parameters(name, profile, values)
     scheduler = check_scheduler(scheduler)
+    from .apt import ensure_data
+
+    ensure_data()
     kernel_environment(ROOT / ".cache" / "flowcore", scheduler)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     output = BUILD / "runs" / f"{chapter_id(name).replace('/', '-')}-{profile}-{stamp}.ipynb"

@@ -33,6 +33,9 @@ BOOK_SOURCES = ("_config.yml", "_toc.yml", "book")
 #: browser tests (tests/book/) drive; ``test`` installs them when they are missing.
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
+#: One file of Debian's ``dataset-fashion-mnist`` (flowcore.datasets reads all four); ``build``,
+#: ``chapter`` and ``test`` install the package when it is missing.
+FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz")
 
 
 def venv_bin() -> Path:

@@ -1,6 +1,7 @@
 """The tests: ``python3 pipeline.py test [PYTEST ARGS ...]``, with every chapter executed once.
 
-:func:`run_tests` installs Chromium and its driver when missing (the browser tests drive them),
+:func:`run_tests` installs Chromium and its driver when missing (the browser tests drive them) and
+Debian's FashionMNIST (the image chapters read it),
 empties the chapters' cache (``_build/test/cache``: every run executes them from nothing, as on a
 fresh clone), prepares every chapter with the ci profile for nbval (papermill injects the
 parameters and executes nothing: ``_build/test/nbval/<study>/<name>.ipynb``), then runs ONE
@@ -38,8 +39,9 @@ from types import SimpleNamespace
 
 import pytest
 
+from .apt import ensure_browser, ensure_data
 from .chapters import chapter_notebook, kernel_environment
-from .layout import BUILD, CHAPTERS, CHROMEDRIVER, CHROMIUM, ROOT, log
+from .layout import BUILD, CHAPTERS, ROOT, log
 
 #: The profile the tests execute the chapters with (nbval and the smoke build).
 PROFILE = "ci"
@@ -51,50 +53,6 @@ CACHE = BUILD / "test" / "cache"
 #: The name :class:`ChapterRuns` is registered under (tests/conftest.py); the fixture ``built``
 #: asks the plugin manager for it.
 PLUGIN = "bookpipe-chapter-runs"
-
-
-def ensure_browser() -> None:
-    """Install Debian's ``chromium`` and ``chromium-driver`` with apt-get when either is missing.
-
-    Runs ``apt-get update`` then ``apt-get install -y chromium chromium-driver`` (through
-    ``sudo -n`` when not root); exits with a message saying what to do if that is not possible.
-    """
-    missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
-    if not missing:
-        return
-    by_hand = "install them by hand: apt-get install -y chromium chromium-driver (Debian/Ubuntu)"
-    log(
-        f"the browser test needs {' and '.join(missing)}; "
-        "installing chromium and chromium-driver with apt-get"
-    )
-    if not shutil.which("apt-get"):
-        raise SystemExit(
-            f"[pipeline] {' and '.join(missing)} missing and apt-get is not available; {by_hand}"
-        )
-    prefix: list[str] = []
-    if hasattr(os, "geteuid") and os.geteuid() != 0:
-        if not shutil.which("sudo"):
-            raise SystemExit(
-                f"[pipeline] {' and '.join(missing)} missing; not root and no sudo to run apt-get; "
-                f"{by_hand}"
-            )
-        prefix = ["sudo", "-n"]
-    env = [*prefix, "env", "DEBIAN_FRONTEND=noninteractive"]
-    for command in (
-        ["apt-get", "update", "-q"],
-        ["apt-get", "install", "-y", "-q", "chromium", "chromium-driver"],
-    ):
-        log(" ".join([*prefix, *command]))
-        if subprocess.run([*env, *command], stdin=subprocess.DEVNULL).returncode != 0:
-            hint = " (sudo -n needs passwordless sudo)" if prefix else ""
-            raise SystemExit(
-                f"[pipeline] `{' '.join([*prefix, *command])}` failed{hint}; {by_hand}"
-            )
-    still = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
-    if still:
-        raise SystemExit(
-            f"[pipeline] apt-get ran but {' and '.join(still)} is still missing; {by_hand}"
-        )
 
 
 def prepare_chapters(folder: Path = PREPARED, profile: str = PROFILE) -> list[Path]:
@@ -157,6 +115,7 @@ def run_tests(pytest_args: list[str]) -> int:
     from those executions and the browser tests; or the paths in ``pytest_args`` alone). Return
     pytest's exit status."""
     ensure_browser()
+    ensure_data()
     shutil.rmtree(CACHE, ignore_errors=True)
     kernel_environment(CACHE)  # what the chapters' kernels inherit (nbval's and the smoke build's)
     notebooks = prepare_chapters(PREPARED, PROFILE)

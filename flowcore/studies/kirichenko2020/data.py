@@ -478,7 +478,8 @@ def bits_per_dim(
 
     Higher log-likelihood means *fewer* bits; a uniform density on :math:`[0, 1)^D`
     (:math:`\log p = 0`) gives :math:`\log_2 L` bits (4.09 for the digits, 8 for 8-bit images), the
-    cost of coding each pixel uniformly. Returns a float for a scalar and a float64 array of the input's shape otherwise.
+    cost of coding each pixel uniformly. Returns a float for a scalar and a float64 array of the
+    input's shape otherwise.
 
     Example:
         >>> round(bits_per_dim(0.0), 4), round(bits_per_dim(64 * math.log(17)), 4)
