@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -57,6 +58,7 @@ __all__ = [
     "predicting_layer",
     "neighbour_correlation",
     "negative_training",
+    "negative_run",
     "feature_flow",
     "tabular",
     "mixture",
@@ -401,11 +403,42 @@ def negative_training(
     )
     cut = int(0.6 * len(images))
     used, held = images[order[:cut]], images[order[cut:]]
-    ood_x = _dequantised(used, config.copies, config.seed, "negative", target)
-    holder: dict = {}
+    run = negative_run(
+        config,
+        _dequantised(d.splits["train"], config.copies, config.seed, "train", "in-distribution"),
+        _dequantised(d.splits["val"], 1, config.seed, "val", "in-distribution"),
+        _dequantised(used, config.copies, config.seed, "negative", target),
+        data_name="in-distribution",
+        target=target,
+        cutoff=config.negative_cutoff,
+        n=len(d.splits["train"]),
+        progress=progress,
+    )
+    sets = {k: v for k, v in scored_sets(d).items()}
+    sets[target] = held
+    table = auroc_table(config, score_sets(config, run.flow, sets))
+    return table, len(held)
 
-    def build_hook(flow):
-        holder["flow"] = flow
+
+def negative_run(
+    config: KirichenkoConfig,
+    x_train: torch.Tensor,
+    x_val: torch.Tensor,
+    ood_x: torch.Tensor,
+    *,
+    data_name: str,
+    target: str,
+    cutoff: float,
+    n: int,
+    size: int = 8,
+    extra: Mapping | None = None,
+    progress: bool | None = None,
+):
+    """The image flow (``config.mask``, no bottleneck) trained (or loaded) with the paper's negative
+    term: the loss adds ``mean(max(log p(x), cutoff))`` over a minibatch of ``ood_x`` (as many as
+    the batch) to the NLL of ``x_train``; ``data_name``, ``target``, ``n`` (training images) and
+    ``extra`` enter the cache key."""
+    holder: dict = {}
 
     def negative_term(batch, log_scales):
         flow = holder["flow"]
@@ -414,33 +447,27 @@ def negative_training(
             (min(len(batch), len(ood_x)),),
             generator=holder.setdefault("gen", rng.generator(config.seed)),
         )
-        return torch.clamp(
-            flow.log_prob(ood_x[idx].to(batch.device)), min=config.negative_cutoff
-        ).mean()
+        return torch.clamp(flow.log_prob(ood_x[idx].to(batch.device)), min=cutoff).mean()
 
     from flowcore.flows.image import image_flow
 
-    arch = architecture(config)
+    arch = architecture(config, size=size)
 
     def build():
-        flow = image_flow(**arch)
-        build_hook(flow)
-        return flow
+        holder["flow"] = image_flow(**arch)
+        return holder["flow"]
 
-    x_train = _dequantised(
-        d.splits["train"], config.copies, config.seed, "train", "in-distribution"
-    )
-    x_val = _dequantised(d.splits["val"], 1, config.seed, "val", "in-distribution")
     spec = {
         "study": "kirichenko2020",
-        "data": "in-distribution",
+        "data": data_name,
         "in_classes": config.in_classes,
         "copies": config.copies,
         "architecture": arch,
-        "loss": f"negative {target} c={config.negative_cutoff}",
-        "n": len(d.splits["train"]),
+        "loss": f"negative {target} c={cutoff}",
+        "n": n,
+        **(extra or {}),
     }
-    run = train_or_load(
+    return train_or_load(
         spec,
         build,
         lambda: (x_train, x_val),
@@ -450,10 +477,6 @@ def negative_training(
         progress=progress,
         description=f"negative training ({target})",
     )
-    sets = {k: v for k, v in scored_sets(d).items()}
-    sets[target] = held
-    table = auroc_table(config, score_sets(config, run.flow, sets))
-    return table, len(held)
 
 
 def feature_flow(config: KirichenkoConfig, d: Digits, progress: bool | None = None) -> pd.DataFrame:

@@ -37,6 +37,7 @@ __all__ = [
     "PAPER",
     "THEOREMS",
     "k1",
+    "k1_pair",
     "k2",
     "k3",
     "k4",
@@ -134,6 +135,55 @@ def k1(main: pd.DataFrame, simple_flow_auroc: tuple[float, float, float]) -> Fin
         f"1→digits: {back:.3f} [{low:.3f}, {high:.3f}]",
         headline=f"AUROC digits→class 1 {a['AUROC']:.2f} [{a['CI low']:.2f}, {a['CI high']:.2f}], "
         f"class 1→digits {back:.2f} [{low:.2f}, {high:.2f}]",
+    )
+
+
+def k1_pair(pair: pd.DataFrame, model: str) -> Findings:
+    """K1 on the real pair for one ``model`` of
+    :func:`~flowcore.studies.kirichenko2020.real.pair_table` (its rows ``direction``, ``model``,
+    ``AUROC``, ``CI low``, ``CI high``). Main: trained on FashionMNIST, the model rates MNIST (the
+    simpler set) as likely or likelier, its AUROC interval wholly below ``CHANCE`` (as for
+    :func:`k1`). Secondary ("not the other way round"): trained on MNIST, it detects FashionMNIST,
+    its interval wholly above ``AUROC_DETECTS``.
+
+    Run for the coupling flow, the MLP RealNVP, the ML Gaussian and the untrained flow; the ML
+    Gaussian (p̂) and the untrained flow are the nulls that mask what they pass too.
+
+    Example:
+        >>> pair = pd.DataFrame({"direction": ["FashionMNIST → MNIST", "MNIST → FashionMNIST"],
+        ...                      "model": ["m", "m"], "AUROC": [0.2, 0.99],
+        ...                      "CI low": [0.15, 0.98], "CI high": [0.25, 1.0]})
+        >>> [sub.passed for sub in k1_pair(pair, "m").subchecks]
+        [{'FashionMNIST → MNIST': True}, {'MNIST → FashionMNIST': True}]
+    """
+    rows = pair[pair["model"] == model].set_index("direction")
+    if len(rows) != 2:
+        raise ValueError(f"model must name the two rows of one model of pair, got {model!r}")
+    forward, backward = rows.index  # FashionMNIST → MNIST, then MNIST → FashionMNIST
+    a, b = rows.loc[forward], rows.loc[backward]
+
+    def shown(row) -> str:
+        return f"AUROC {row['AUROC']:.3f} [{row['CI low']:.3f}, {row['CI high']:.3f}]"
+
+    subs = [
+        SubCheck(
+            f"{forward}: the OOD set rated as likely or likelier (AUROC interval below {CHANCE})",
+            "main",
+            {forward: beyond(a["CI low"], a["CI high"], CHANCE, "below")},
+            shown(a),
+        ),
+        SubCheck(
+            f"{backward}: detected (AUROC interval above {AUROC_DETECTS})",
+            "secondary",
+            {backward: beyond(b["CI low"], b["CI high"], AUROC_DETECTS, "above")},
+            shown(b),
+        ),
+    ]
+    return Findings(
+        subs,
+        f"{model}: {forward} {shown(a)}; {backward} {shown(b)}",
+        headline=f"{model}: AUROC {forward} {a['AUROC']:.2f} [{a['CI low']:.2f}, "
+        f"{a['CI high']:.2f}], {backward} {b['AUROC']:.2f}",
     )
 
 

@@ -55,6 +55,22 @@ def _optional_sizes(name: str, values) -> tuple[int | None, ...]:
     )
 
 
+def _image_side(name: str, value) -> int:
+    side = check_int(name, value, minimum=1)
+    if side not in (14, 28):
+        raise ValueError(
+            f"{name} must be 14 or 28 (28×28 images, averaged in 2×2 blocks for 14), got {side}"
+        )
+    return side
+
+
+def _widths(name: str, values) -> tuple[int, ...]:
+    widths = check_int_list(name, values, minimum=1)
+    if not widths:
+        raise ValueError(f"{name} must hold at least one hidden width, got {list(values)}")
+    return widths
+
+
 def _seeds(name: str, values) -> tuple[int, ...]:
     """At least 2 distinct non-negative seeds: an interval over seeds needs two."""
     seeds = check_int_list(name, values, minimum=0)
@@ -88,6 +104,16 @@ class KirichenkoConfig(StudyConfig):
             feature flow) are trained with, each a whole replicate (splits, weights, noise; at
             least 2).
         device, chunk_size: Where to evaluate, and how many images per chunk.
+        real_size: Side of the FashionMNIST/MNIST images of the real-pair chapter (28×28 averaged
+            in 2×2 blocks: 14, or 28), ``real_train`` training images per data set (a seeded subset
+            of the 60,000; a fifth as many more for validation), ``real_test`` test images per
+            data set (of the 10,000).
+        real_channels, real_blocks, real_epochs: The real-pair image flows' st-network width and
+            residual blocks, and their epochs at most (the other settings as for the digits).
+        real_hidden: Hidden widths of the MLP-coupling RealNVP control (``n_couplings`` couplings).
+        real_bottleneck: The bottleneck size l compared with none on the real pair (K7).
+        real_negative_cutoff: Negative training's cutoff c on the real pair (nats; 0 is the level
+            of the uniform density on [0, 1)^D, 8 bits/dim).
 
     Example:
         >>> KirichenkoConfig.from_params(mask="diagonal")
@@ -130,6 +156,15 @@ class KirichenkoConfig(StudyConfig):
     seeds: tuple[int, ...] = field(default=(0, 1, 2), metadata=checked(_seeds))
     device: str = field(default="auto", metadata=checked(check_device))
     chunk_size: int = field(default=512, metadata=checked(check_int, minimum=1))
+    real_size: int = field(default=14, metadata=checked(_image_side))
+    real_train: int = field(default=2000, metadata=checked(check_int, minimum=10, maximum=50_000))
+    real_test: int = field(default=1000, metadata=checked(check_int, minimum=10, maximum=10_000))
+    real_channels: int = field(default=16, metadata=checked(check_int, minimum=1, maximum=1024))
+    real_blocks: int = field(default=1, metadata=checked(check_int, minimum=1, maximum=32))
+    real_epochs: int = field(default=12, metadata=checked(check_int, minimum=1, maximum=10_000))
+    real_hidden: tuple[int, ...] = field(default=(32, 32), metadata=checked(_widths))
+    real_bottleneck: int = field(default=8, metadata=checked(check_int, minimum=1))
+    real_negative_cutoff: float = field(default=0.0, metadata=checked(check_real))
 
     @property
     def seed(self) -> int:
@@ -140,6 +175,16 @@ class KirichenkoConfig(StudyConfig):
     def at_seed(self, seed: int) -> KirichenkoConfig:
         """This config with ``seed`` in place of :attr:`seed`: one replicate of the experiment."""
         return replace(self, train=replace(self.train, seed=seed))
+
+    def on_real_images(self) -> KirichenkoConfig:
+        """This config with the real-pair flows' st-network (``real_channels``, ``real_blocks``)
+        and epochs (``real_epochs``) in place of the digits flows'."""
+        return replace(
+            self,
+            channels=self.real_channels,
+            n_blocks=self.real_blocks,
+            train=replace(self.train, max_epochs=self.real_epochs),
+        )
 
     def resources(self) -> Estimate:
         """Peak memory and work: 1,797 images of 64 pixels are small; the flows' activations

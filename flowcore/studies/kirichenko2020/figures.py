@@ -2,6 +2,8 @@ r"""The Kirichenko et al. (2020) chapters' figures, each returned as a matplotli
 :class:`~matplotlib.figure.Figure`.
 
 - :func:`likelihood_histograms` — K1: the log-likelihoods of the test digits and of each OOD set.
+- :func:`pair_histograms` — K1 on FashionMNIST and MNIST: bits/dim of each direction's test and OOD
+  images, per model (the paper's Fig. 1 with the controls beside the flow).
 - :func:`coupling_panels` — what each coupling layer sees and predicts, per image.
 - :func:`coadaptation_vs_kl` — the thesis's question: co-adaptation against how atypical q is.
 
@@ -17,7 +19,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-__all__ = ["likelihood_histograms", "coupling_panels", "coadaptation_vs_kl"]
+__all__ = ["likelihood_histograms", "pair_histograms", "coupling_panels", "coadaptation_vs_kl"]
 
 
 def likelihood_histograms(
@@ -66,6 +68,51 @@ def likelihood_histograms(
     axes[0].legend(fontsize=7)
     if title:
         fig.suptitle(title)
+    return fig
+
+
+def pair_histograms(
+    scores: Mapping[tuple[str, str], Mapping[str, np.ndarray]],
+    bits_per_dim_of: int,
+    levels: int = 256,
+    models: Sequence[str] = ("coupling flow", "MLP RealNVP", "ML Gaussian"),
+) -> Figure:
+    """K1 on the real pair: one panel per direction (rows) and model (columns), the histograms of
+    the bits/dim (of ``bits_per_dim_of`` pixels with ``levels`` values) of the direction's own test
+    images and of the other data set's, from ``scores[(direction, model)]`` (nats per image, as
+    :func:`~flowcore.studies.kirichenko2020.real.pair_table` returns them). Fewer bits: rated more
+    likely.
+
+    Example:
+        >>> import matplotlib; matplotlib.use("Agg")
+        >>> g = np.random.default_rng(0)
+        >>> scores = {(d, m): {"test": g.normal(300, 20, 50), "other": g.normal(400, 20, 50)}
+        ...           for d in ("A → B", "B → A") for m in ("coupling flow", "ML Gaussian")}
+        >>> fig = pair_histograms(scores, 196, models=("coupling flow", "ML Gaussian"))
+        >>> len(fig.axes), fig.axes[0].get_xlabel(), fig.axes[0].get_title()
+        (4, 'bits/dim', 'A → B: coupling flow')
+        >>> plt.close(fig)
+    """
+    from flowcore.studies.kirichenko2020.data import bits_per_dim
+
+    directions = list(dict.fromkeys(direction for direction, _ in scores))
+    fig, axes = plt.subplots(
+        len(directions),
+        len(models),
+        figsize=(3.6 * len(models), 2.8 * len(directions)),
+        layout="constrained",
+        squeeze=False,
+    )
+    for row, direction in zip(axes, directions):
+        for ax, model in zip(row, models):
+            for name, values in scores[(direction, model)].items():
+                bpd = bits_per_dim(values, bits_per_dim_of, levels)
+                label = f"{direction.split(' → ')[0]} test" if name == "test" else name
+                ax.hist(bpd, bins=40, histtype="step", density=True, label=label)
+            ax.set_xlabel("bits/dim")
+            ax.set_ylabel("density")
+            ax.set_title(f"{direction}: {model}", fontsize=9)
+            ax.legend(fontsize=7)
     return fig
 
 
