@@ -38,8 +38,8 @@
 # The profile (notebooks/params/) holds every setting; papermill -p NAME VALUE overrides any of them.
 profile = "default"
 real_size = 14
-real_train = 2000
-real_epochs = 12
+real_train = 1200
+real_epochs = 10
 
 # %% tags=["hide-input"]
 # Merge profile < overrides and validate everything before any work: a bad value stops here.
@@ -168,7 +168,7 @@ display(Markdown(
     f"{row.loc[(forward, 'coupling flow'), 'AUROC']:.3f} (the paper: 0.108 at 28×28 with Glow-sized flows); K1 is {by['K1'].label()}. "
     f"The controls on the same pixels: MLP RealNVP {row.loc[(forward, 'MLP RealNVP'), 'AUROC']:.3f}, ML Gaussian {row.loc[(forward, 'ML Gaussian'), 'AUROC']:.3f}, "
     f"untrained flow {row.loc[(forward, 'untrained coupling flow'), 'AUROC']:.3f}; the MLP RealNVP's K1 is {mlp_k1.label()}. "
-    + (f"The coupling flow does not rate MNIST as likely or likelier here, so there is no failure to attribute to its couplings at this size. "
+    + ("The coupling flow does not rate MNIST as likely or likelier here, so there is no failure to attribute to its couplings at this size. "
        if not fails["coupling flow"] else
        f"The {' and the '.join(m for m in ('MLP RealNVP', 'ML Gaussian') if fails[m])} fail{'s' if sum(fails[m] for m in ('MLP RealNVP', 'ML Gaussian')) == 1 else ''} the same way without coupling layers, so on this pair the failure is not evidence that coupling layers cause it. "
        if fails["MLP RealNVP"] or fails["ML Gaussian"] else

@@ -52,6 +52,7 @@ BAD = {
         [3],
         "seeds must hold at least 2 distinct seeds (an interval over seeds needs two), got [3]",
     ),
+    "kirichenko2020/real": ("real_size", 7, "real_size must be 14 or 28"),
     "song2024/song": (
         "outlier_fractions",
         [0.0, 1.5],
@@ -62,8 +63,18 @@ BAD = {
         0.0,
         "digits_fraction must be a fraction in (0, 1], got 0.0",
     ),
+    "song2024/mnist": (
+        "mnist_size",
+        9,
+        "mnist_size must be 7, 14 or 28 (28×28 images averaged in equal blocks), got 9",
+    ),
     "deboer2020/marginal": ("psis", [0], "psis[0] must be an integer ≥ 1, got 0"),
     "deboer2020/moons": ("aux", [-1], "aux[0] must be an integer ≥ 0, got -1"),
+    "deboer2020/mnist": (
+        "mnist_size",
+        10,
+        "mnist_size must divide MNIST's side 28 (one of [2, 4, 7, 14, 28]), got 10",
+    ),
 }
 
 

@@ -25,9 +25,12 @@ from flowcore.train import TrainConfig
 #: config-3a19b5b896b2b037d5d8 (commit 96d34c8).
 DEFAULT_KEYS = {
     "debruin2024": "config-0c7aa33ece6ec9f43af0",
-    "kirichenko2020": "config-280a3d290ee596c5f966",
-    "song2024": "config-10ebaba42e9fb2420795",
-    "deboer2020": "config-a46ed5f03d412be2296b",
+    # issue 23: the real_* fields of the FashionMNIST/MNIST chapter (was
+    # config-280a3d290ee596c5f966)
+    "kirichenko2020": "config-f530852bbe43a609e308",
+    "song2024": "config-fd35d1a99cc786f02da5",
+    # issue 23: the mnist_* fields of Table 4 on MNIST (before: config-a46ed5f03d412be2296b)
+    "deboer2020": "config-4cde21b8a632ba2b6ef7",
 }
 
 #: The cache keys of the de Bruin study's first flow (single and batched) and baseline table at

@@ -1,17 +1,22 @@
-r"""The experiments of de Boer (2020) with known truths: Table 2 on :math:`x = u^\psi`, the
-half-moons bridge, and an 8×8-digits substitute for Table 4.
+r"""The experiments of de Boer (2020): with known truths, Table 2 on :math:`x = u^\psi` and the
+half-moons bridge; on images, Table 4 on MNIST and an 8×8-digits substitute for it.
 
 Every model is a :func:`flowcore.flows.marginal.marginal_flow` on :math:`[x, \varepsilon]` with
 :math:`B` auxiliary dimensions, trained on the joint (fresh :math:`\varepsilon` every step) through
 :class:`~flowcore.flows.marginal.JointTrainingView` and :func:`flowcore.runs.train_or_load` (cached,
 early stopping on the joint validation NLL), and scored by the importance-sampled marginal
-:math:`\log\hat p_S(x)` (Eq. 8) on a fresh test set.
+:math:`\log\hat p_S(x)` (Eq. 8) on a fresh test set. The image experiments share one code path
+(:func:`image_run`): pixels :math:`v \in \{0, …, L-1\}` dequantised, :math:`x = (v + u)/L`,
+:math:`u \sim U[0, 1)`, and standardised with the training images' statistics
+(:func:`standardise`); :func:`bits_per_dim` turns their log-likelihoods into bits per pixel.
 """
 
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import replace
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -20,7 +25,7 @@ import torch
 from flowcore import rng
 from flowcore.flows.marginal import JointTrainingView, marginal_flow
 from flowcore.runs import train_or_load
-from flowcore.studies.deboer2020.config import THESIS_TABLE2, DeBoerConfig
+from flowcore.studies.deboer2020.config import MNIST_IMAGES, MNIST_SIDE, THESIS_TABLE2, DeBoerConfig
 from flowcore.studies.deboer2020.truths import (
     PowerGaussian,
     energy_distance,
@@ -28,7 +33,7 @@ from flowcore.studies.deboer2020.truths import (
     moons_mass_outside,
 )
 from flowcore.sweep import Job, run, summarise_over_seeds
-from flowcore.validation import check_positive
+from flowcore.validation import check_int, check_positive
 from flowcore.verdicts import family_z_threshold
 
 __all__ = [
@@ -40,7 +45,21 @@ __all__ = [
     "table2_summary",
     "moons",
     "digits_table",
+    "ImageSplits",
+    "standardise",
+    "image_run",
+    "bits_per_dim",
+    "mnist_data",
+    "mnist_table",
+    "IMAGE_BATCH_SIZE",
+    "STANDARDISE_FLOOR",
 ]
+
+#: The minibatch of every image run (the thesis: 32 on MNIST).
+IMAGE_BATCH_SIZE = 128
+#: Added to each pixel's standard deviation before dividing by it (a pixel that is constant before
+#: dequantisation keeps a finite scale).
+STANDARDISE_FLOOR = 1e-2
 
 
 def train_model(
@@ -53,8 +72,11 @@ def train_model(
     batch_size: int | None = None,
     max_epochs: int | None = None,
     progress: bool | None = None,
+    log_scale: str = "exp",
 ):
-    """Train (or load) the marginalizing flow with ``aux`` auxiliary dimensions on ``x_train``."""
+    """Train (or load) the marginalizing flow with ``aux`` auxiliary dimensions on ``x_train``
+    (``log_scale``: the couplings' log-scale map, ``"exp"`` the thesis's unbounded one or
+    ``"tanh"`` bounded by 3; ``batch_size``, ``max_epochs``: in place of ``config.train``'s)."""
     dim = x_train.shape[1]
     architecture = {
         "dim": dim,
@@ -63,6 +85,8 @@ def train_model(
         "hidden": list(config.hidden),
         "seed": seed,
     }
+    if log_scale != "exp":  # the thesis's map keeps the keys its flows were cached under
+        architecture["log_scale"] = log_scale
     train = replace(
         config.train,
         batch_size=batch_size or config.train.batch_size,
@@ -73,7 +97,12 @@ def train_model(
     def build():
         return JointTrainingView(
             marginal_flow(
-                dim, aux, n_blocks=config.n_blocks, hidden=tuple(config.hidden), seed=seed
+                dim,
+                aux,
+                n_blocks=config.n_blocks,
+                hidden=tuple(config.hidden),
+                seed=seed,
+                log_scale=log_scale,
             ),
             seed=seed,
         )
@@ -453,6 +482,101 @@ def digits_table(config: DeBoerConfig, progress: bool | None = None) -> pd.DataF
     )
 
 
+class ImageSplits(NamedTuple):
+    r"""Images as rows of standardised values (float64 tensors ``(n, D)``) and the log|det| of the
+    map from the dequantised values :math:`x \in [0, 1)^D` to them (nats per image)."""
+
+    train: torch.Tensor
+    val: torch.Tensor
+    test: torch.Tensor
+    log_det: float
+
+
+def standardise(x: np.ndarray, rows) -> tuple[np.ndarray, float]:
+    r"""Standardise every column of ``x`` (``(n, D)``) with the mean and standard deviation of
+    ``rows`` (the training images), :math:`z = (x - \mu)/(\sigma + c)`, :math:`c` =
+    :data:`STANDARDISE_FLOOR`.
+
+    Returns:
+        ``z`` and :math:`\log|\det \partial z/\partial x| = -\sum_d \log(\sigma_d + c)`, the term
+        that turns a log-density of ``z`` into one of ``x``: :math:`\log p_x = \log p_z +` it.
+
+    Example:
+        >>> x = np.array([[0.0, 1.0], [2.0, 1.0], [4.0, 1.0]])
+        >>> z, log_det = standardise(x, [0, 1])
+        >>> z[:, 0].round(3).tolist(), bool(np.isclose(log_det, -np.log(1.01 * 0.01)))
+        ([-0.99, 0.99, 2.97], True)
+    """
+    mean, std = x[rows].mean(0), x[rows].std(0) + STANDARDISE_FLOOR
+    return (x - mean) / std, float(-np.log(std).sum())
+
+
+def image_run(
+    config: DeBoerConfig,
+    name: str,
+    splits: ImageSplits,
+    aux: int,
+    seed: int,
+    epochs: int,
+    log_scale: str = "exp",
+) -> dict:
+    r"""Train (or load) the marginalizing flow with ``aux`` auxiliary dimensions on
+    ``splits.train`` (early stopping on ``splits.val``, :data:`IMAGE_BATCH_SIZE`, at most
+    ``epochs``, the couplings' ``log_scale`` map as in :func:`train_model`; cached under ``name``,
+    which must name the data) and score it on ``splits.test``
+    with :math:`S = \max(10, n_\text{samples}/2)` importance samples: the mean log p̂ ± SE (nats per
+    image of the standardised data) and ``D``. A run that diverged or whose log p̂ is not finite on
+    a test image has NaN scores and its error under ``failure`` (else ``""``). The image
+    experiments' one code path (:func:`digits_table`, :func:`mnist_table`).
+
+    Example:
+        >>> import os, tempfile
+        >>> from unittest import mock
+        >>> g = np.random.default_rng(0)
+        >>> z, log_det = standardise(g.normal(size=(60, 4)), np.arange(40))
+        >>> t = torch.from_numpy(z)
+        >>> splits = ImageSplits(t[:40], t[40:50], t[50:], log_det)
+        >>> config = DeBoerConfig(n_blocks=1, hidden=(4,), n_samples=4)
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     with mock.patch.dict(os.environ, {"FLOWCORE_CACHE": folder}):
+        ...         row = image_run(config, "doctest normals", splits, 2, 0, epochs=1)
+        >>> row["D"], row["failure"], bool(np.isfinite(row["mean log p̂"]))
+        (4, '', True)
+    """
+    d = splits.train.shape[1]
+    try:
+        model, _ = train_model(
+            config,
+            name,
+            splits.train,
+            splits.val,
+            aux,
+            seed,
+            batch_size=IMAGE_BATCH_SIZE,
+            max_epochs=epochs,
+            progress=False,
+            log_scale=log_scale,
+        )
+        ll, _ = marginal_scores(
+            model,
+            splits.test,
+            max(10, config.n_samples // 2),
+            rng.derived_seed(seed, f"deboer {name} test", aux),
+        )
+        if not np.isfinite(ll).all():
+            raise FloatingPointError(
+                f"log p̂ not finite on {int((~np.isfinite(ll)).sum())} test images"
+            )
+    except FloatingPointError as error:
+        return {
+            "D": d,
+            "mean log p̂": np.nan,
+            "SE": np.nan,
+            "failure": str(error).split(";")[0],
+        }
+    return {"D": d, **_scores(ll), "failure": ""}
+
+
 def _digits_cell(job: Job) -> list[dict]:
     from sklearn.datasets import load_digits
 
@@ -461,38 +585,134 @@ def _digits_cell(job: Job) -> list[dict]:
     gen = np.random.default_rng(rng.derived_seed(0, "deboer digits"))
     x = (images + gen.uniform(size=images.shape)) / 17.0
     order = gen.permutation(len(x))
-    mean, std = x[order[:1200]].mean(0), x[order[:1200]].std(0) + 1e-2
-    z = torch.from_numpy((x - mean) / std)
-    x_train, x_val, x_test = z[order[:1200]], z[order[1200:1437]], z[order[1437:]]
-    try:
-        model, _ = train_model(
-            config,
-            "digits",
-            x_train,
-            x_val,
-            b,
-            seed,
-            batch_size=128,
-            max_epochs=config.digits_epochs,
-            progress=False,
-        )
-        ll, _ = marginal_scores(
-            model,
-            x_test,
-            max(10, config.n_samples // 2),
-            rng.derived_seed(seed, "deboer digits test", b),
-        )
-        if not np.isfinite(ll).all():
-            raise FloatingPointError(
-                f"log p̂ not finite on {int((~np.isfinite(ll)).sum())} test images"
-            )
-    except FloatingPointError as error:
-        return [
-            {
-                "D": z.shape[1],
-                "mean log p̂": np.nan,
-                "SE": np.nan,
-                "failure": str(error).split(";")[0],
-            }
-        ]
-    return [{"D": z.shape[1], **_scores(ll), "failure": ""}]
+    z, log_det = standardise(x, order[:1200])
+    z = torch.from_numpy(z)
+    splits = ImageSplits(z[order[:1200]], z[order[1200:1437]], z[order[1437:]], log_det)
+    return [image_run(config, "digits", splits, b, seed, config.digits_epochs)]
+
+
+def bits_per_dim(log_likelihood, log_det: float, dim: int, levels: int = 256):
+    r"""Bits per dimension of the discrete pixels :math:`v \in \{0, …, L-1\}^D` (:math:`L` =
+    ``levels``) from the log-density :math:`\ell` (nats) of their standardised dequantisation
+    :math:`z = (x - \mu)/\sigma'`, :math:`x = (v + u)/L`.
+
+    Two changes of variables lead back to the pixels: :math:`\log p_x(x) = \ell +` ``log_det``
+    (``log_det`` :math:`= \log|\det\partial z/\partial x| = -\sum_d\log\sigma'_d`, from
+    :func:`standardise`), and the density of :math:`y = v + u = Lx` is
+    :math:`p_x(x)\,L^{-D}` (the log|det| of the scaling by :math:`1/L` is :math:`-D\log L`). The
+    dequantised density bounds the pixels' probability, :math:`\log P(v) \ge \mathbb
+    E_u\log p_y(v + u)`, so
+
+    .. math::
+        \text{bits/dim} = \frac{D\log L - \ell - \log|\det\partial z/\partial x|}{D\log 2}
+
+    is an upper bound on the pixels' code length (fewer is better; 8 for a uniform density on
+    8-bit pixels). Linear in :math:`\ell`: a standard error of :math:`\ell` becomes one in bits/dim
+    through ``se / (dim * log 2)``. NaN stays NaN.
+
+    Returns:
+        A float for a scalar ``log_likelihood``, else a float64 array of its shape.
+
+    Example:
+        >>> # the uniform density on [0, 1)^D, standardised by σ' = 0.5: ℓ = D log 0.5, log_det = −ℓ
+        >>> bits_per_dim(196 * math.log(0.5), -196 * math.log(0.5), 196)
+        8.0
+        >>> bits_per_dim(np.array([0.0, 784 * math.log(2)]), 0.0, 784).tolist()
+        [8.0, 7.0]
+    """
+    dim = check_int("dim", dim, minimum=1)
+    levels = check_int("levels", levels, minimum=2)
+    nats = np.asarray(log_likelihood, dtype=np.float64)
+    bpd = (dim * math.log(levels) - nats - float(log_det)) / (dim * math.log(2))
+    return float(bpd) if bpd.ndim == 0 else bpd
+
+
+def _mnist_name(config: DeBoerConfig) -> str:
+    """The training data's name in the flows' cache keys (the test images do not enter)."""
+    s = config.mnist_size
+    return f"mnist {s}x{s}, {config.mnist_val} val + {config.mnist_train} train"
+
+
+def mnist_data(config: DeBoerConfig) -> ImageSplits:
+    r"""MNIST as the marginalizing flows see it: ``config.mnist_val`` validation then
+    ``config.mnist_train`` training images drawn (seeded, disjoint) from the 60,000 training
+    images, ``config.mnist_test`` from the 10,000 test images, averaged over blocks to
+    ``mnist_size`` × ``mnist_size`` (:func:`flowcore.datasets.downsample`, back to 256 levels),
+    dequantised, :math:`x = (v + u)/256` with :math:`u \sim U[0, 1)` drawn once per pixel, and
+    standardised with the training images' statistics (:func:`standardise`). The same for every
+    B and seed.
+
+    Example:
+        >>> config = DeBoerConfig(mnist_size=7, mnist_train=300, mnist_val=100, mnist_test=200)
+        >>> splits = mnist_data(config)
+        >>> [tuple(t.shape) for t in splits[:3]], round(splits.log_det, 1)
+        ([(300, 49), (100, 49), (200, 49)], 121.6)
+    """
+    from flowcore import datasets
+
+    factor = MNIST_SIDE // config.mnist_size
+    gen = np.random.default_rng(rng.derived_seed(0, "deboer mnist"))
+    train_order = gen.permutation(MNIST_IMAGES["train"])[: config.mnist_val + config.mnist_train]
+    test_order = gen.permutation(MNIST_IMAGES["test"])[: config.mnist_test]
+    parts = []
+    for split, order in (("train", train_order), ("test", test_order)):
+        v = datasets.downsample(datasets.load("mnist", split)[0][order], factor)
+        v = v.reshape(len(v), -1).astype(np.float64)
+        parts.append((v + gen.uniform(size=v.shape)) / datasets.LEVELS)
+    x = np.concatenate(parts)
+    n_val, n_fit = config.mnist_val, config.mnist_val + config.mnist_train
+    z, log_det = standardise(x, np.arange(n_val, n_fit))
+    z = torch.from_numpy(z)
+    return ImageSplits(z[n_val:n_fit], z[:n_val], z[n_fit:], log_det)
+
+
+def mnist_table(config: DeBoerConfig, progress: bool | None = None) -> pd.DataFrame:
+    r"""Table 4 on MNIST (:func:`mnist_data`): per B in ``config.mnist_aux`` and seed, the test mean
+    log p̂ ± SE (nats per image of the standardised data, ``D`` = ``mnist_size``² pixels; the same
+    code as :func:`digits_table`, :func:`image_run`), the log|det| of the standardisation
+    (``standardisation log-det``, nats per image, the same in every row) and the mean ± SE in
+    ``bits/dim`` of the 8-bit pixels (:func:`bits_per_dim`). A run that diverged or whose log p̂ is
+    not finite on a test image has NaN scores and its error under ``failure``. The (B, seed) runs
+    are the jobs of a sweep on ``config.scheduler``.
+
+    Example:
+        >>> import os, tempfile
+        >>> from unittest import mock
+        >>> config = DeBoerConfig(
+        ...     mnist_aux=(0,), seeds=(0,), mnist_size=7, mnist_train=40, mnist_val=10,
+        ...     mnist_test=10, mnist_epochs=1, n_blocks=1, hidden=(4,), n_samples=4,
+        ...     scheduler="serial",
+        ... )
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     with mock.patch.dict(os.environ, {"FLOWCORE_CACHE": folder}):
+        ...         table = mnist_table(config, progress=False)
+        >>> table[["B", "seed", "D", "failure"]].values.tolist()
+        [[0, 0, 49, '']]
+        >>> bool(np.isfinite(table[["mean log p̂", "bits/dim"]]).all(axis=None))
+        True
+    """
+    cells = [{"B": b, "seed": s} for b in config.mnist_aux for s in config.seeds]
+    return run(
+        [Job(cell, config) for cell in cells],
+        _mnist_cell,
+        progress=progress,
+        description="MNIST",
+        scheduler=config.scheduler,
+    )
+
+
+def _mnist_cell(job: Job) -> list[dict]:
+    config, b, seed = job.config, job.labels["B"], job.labels["seed"]
+    splits = mnist_data(config)
+    row = image_run(
+        config, _mnist_name(config), splits, b, seed, config.mnist_epochs, config.mnist_log_scale
+    )
+    d = row["D"]
+    return [
+        {
+            **row,
+            "standardisation log-det": splits.log_det,
+            "bits/dim": bits_per_dim(row["mean log p̂"], splits.log_det, d),
+            "bits/dim SE": row["SE"] / (d * math.log(2)),
+        }
+    ]

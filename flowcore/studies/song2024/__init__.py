@@ -11,7 +11,8 @@ paper proposes for coupling flows.
 - :mod:`~flowcore.studies.song2024.deep` — KLJ on deep flows with a known truth.
 - :mod:`~flowcore.studies.song2024.analysis` — the linear experiment, live theorem checks, the
   thesis's families.
-- :mod:`~flowcore.studies.song2024.digits` — the class-conditional digits analogue of Tables 1–2.
+- :mod:`~flowcore.studies.song2024.digits` — the class-conditional analogue of Tables 1–2, on 8×8
+  digits and on MNIST/FashionMNIST (one code path).
 - :mod:`~flowcore.studies.song2024.claims` — verdicts on S1–S14.
 - :mod:`~flowcore.studies.song2024.figures` — the KL-Jacobian chapter's figures.
 """

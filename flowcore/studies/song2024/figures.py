@@ -4,13 +4,15 @@ r"""The Song et al. (2024) chapter's figures, each returned as a matplotlib
 - :func:`fig2_densities` — Fig. 2 in one dimension: the L2- and KL-regularised fits of one sample.
 - :func:`linear_heatmaps` — the linear experiment: median KL(p‖fit) per N/d and α, one panel per r.
 - :func:`deep_panels` — KLJ on deep flows: KL*(p‖pθ) per γ with its interval, per truth and r.
+- :func:`example_images` — the class-conditional analogue's test images and OOD sets, per data set.
+- :func:`klj_change_panels` — the change KLJ makes to each metric, with its paired interval.
 
 KL divergences are in nats; every axis is labelled.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -19,8 +21,15 @@ from matplotlib.figure import Figure
 
 from flowcore.studies.song2024 import linear
 from flowcore.studies.song2024.deep import DATASETS
+from flowcore.studies.song2024.digits import ClassImages
 
-__all__ = ["fig2_densities", "linear_heatmaps", "deep_panels"]
+__all__ = [
+    "fig2_densities",
+    "linear_heatmaps",
+    "deep_panels",
+    "example_images",
+    "klj_change_panels",
+]
 
 
 def fig2_densities(
@@ -150,4 +159,98 @@ def deep_panels(
             ax.set_ylabel("KL*(p‖pθ) (nats, log scale)")
             ax.set_title(f"{ds}, r = {r:g}", fontsize=9)
             ax.legend(fontsize=7)
+    return fig
+
+
+def example_images(inputs: Mapping[str, ClassImages], n: int = 8) -> Figure:
+    """Per in-distribution data set (rows, labelled by the keys of ``inputs``), the first ``n``
+    test images and the first ``n`` of each OOD set (columns), each set a mosaic of two rows, pixel
+    values 0 (black) to ``levels − 1`` (white).
+
+    Example:
+        >>> import matplotlib; matplotlib.use("Agg")
+        >>> x, y = np.arange(8).reshape(2, 4) % 4, np.array([0, 1])
+        >>> inputs = ClassImages({"train": x, "val": x, "test": x},
+        ...                      {"train": y, "val": y, "test": y}, {"noise": x}, (0, 1), 4)
+        >>> fig = example_images({"toy": inputs}, n=2)
+        >>> [ax.get_title() for ax in fig.axes], fig.axes[0].get_ylabel()
+        (['test (in-distribution)', 'noise'], 'toy')
+        >>> plt.close(fig)
+    """
+    rows = list(inputs.items())
+    width = 1 + max(len(data.ood) for _, data in rows)
+    fig, axes = plt.subplots(
+        len(rows),
+        width,
+        figsize=(2.2 * width, 1.4 * len(rows)),
+        layout="constrained",
+        squeeze=False,
+    )
+    for i, (label, data) in enumerate(rows):
+        sets = {"test (in-distribution)": data.splits["test"], **data.ood}
+        for j in range(width):
+            ax = axes[i, j]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if j >= len(sets):
+                ax.set_axis_off()
+                continue
+            name, images = list(sets.items())[j]
+            k = min(n, len(images))
+            tiles = images[:k].reshape(k, data.side, data.side)
+            tiles = np.concatenate([tiles, np.zeros((-k % 2, data.side, data.side))])
+            half = len(tiles) // 2 if len(tiles) > 1 else 1
+            mosaic = np.vstack(
+                [np.hstack(list(row)) for row in tiles.reshape(-1, half, data.side, data.side)]
+            )
+            ax.imshow(mosaic, cmap="gray", vmin=0, vmax=data.levels - 1)
+            ax.set_title(name, fontsize=8)
+            if j == 0:
+                ax.set_ylabel(label, fontsize=8)
+    return fig
+
+
+def klj_change_panels(changes: Mapping[str, pd.DataFrame], effect: float) -> Figure:
+    """Per data set (panels, titled by the keys of ``changes``), the change KLJ makes to each
+    metric (KLJ − plain, :func:`~flowcore.studies.song2024.digits.klj_changes`) with its paired
+    interval, one series per training condition, and the band of changes within ``± effect``.
+
+    Example:
+        >>> import matplotlib; matplotlib.use("Agg")
+        >>> changes = pd.DataFrame({"data": "clean", "metric": ["accuracy", "mean AUROC"],
+        ...                         "change": [-0.02, 0.05], "CI low": [-0.04, 0.01],
+        ...                         "CI high": [0.0, 0.09]})
+        >>> fig = klj_change_panels({"MNIST": changes}, effect=0.01)
+        >>> ax = fig.axes[0]
+        >>> ax.get_title(), ax.get_ylabel()
+        ('MNIST', 'KLJ − plain (accuracy or AUROC)')
+        >>> plt.close(fig)
+    """
+    fig, axes = plt.subplots(
+        1, len(changes), figsize=(5.2 * len(changes), 3.4), layout="constrained", squeeze=False
+    )
+    for ax, (title, frame) in zip(axes[0], changes.items()):
+        metrics = list(dict.fromkeys(frame["metric"]))
+        conditions = list(dict.fromkeys(frame["data"]))
+        step = 0.7 / max(len(conditions), 1)
+        ax.axhspan(-effect, effect, color="0.85", label=f"|change| ≤ {effect:g}")
+        ax.axhline(0.0, color="0.4", linewidth=0.8)
+        for k, condition in enumerate(conditions):
+            rows = frame[frame["data"] == condition].set_index("metric").loc[metrics]
+            x = np.arange(len(metrics)) + (k - (len(conditions) - 1) / 2) * step
+            ax.errorbar(
+                x,
+                rows["change"],
+                yerr=[rows["change"] - rows["CI low"], rows["CI high"] - rows["change"]],
+                fmt="o",
+                capsize=2,
+                label=condition,
+            )
+        ax.set_xticks(
+            np.arange(len(metrics)), [m.removeprefix("AUROC ") for m in metrics], fontsize=7
+        )
+        ax.set_xlabel("metric (AUROC of the test images against each OOD set)")
+        ax.set_ylabel("KLJ − plain (accuracy or AUROC)")
+        ax.set_title(title, fontsize=9)
+        ax.legend(fontsize=7)
     return fig
