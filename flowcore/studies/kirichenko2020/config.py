@@ -224,4 +224,28 @@ class KirichenkoConfig(StudyConfig):
             n_flows * images * self.copies * self.train.max_epochs * 3 * per_image
             + n_flows * 8 * images * self.n_draws * per_image
         )
+        # The real pair: both data sets read whole (uint8), then per flow its training subset and
+        # five scored sets. Flows: 2 of the pair, the masks and the bottleneck per seed, negative
+        # training (the MLP controls and the ceilings cost less than one of them each).
+        needs += (
+            Need("MNIST and FashionMNIST, 70,000 images each (uint8)", 2 * 70_000 * 784.0, ()),
+        )
+        real_pixels = self.real_size**2
+        per_real = (
+            2.0
+            * self.n_couplings
+            * real_pixels
+            * 9
+            * self.real_channels**2
+            * (2 * self.real_blocks + 2)
+        )
+        n_real = 3 + len(self.seeds) * (len(self.masks) + 1)
+        flops += (
+            n_real
+            * per_real
+            * (
+                1.2 * self.real_train * self.copies * self.real_epochs * 3
+                + 5 * self.real_test * self.n_draws
+            )
+        )
         return Estimate(needs, flops)
