@@ -64,4 +64,4 @@ def ensure_browser() -> None:
 def ensure_data() -> None:
     """Debian's ``dataset-fashion-mnist`` (the original idx files), which the image chapters read
     (MNIST comes with the pinned requirements)."""
-    ensure_packages({"dataset-fashion-mnist": FASHION_MNIST}, "the FashionMNIST chapters")
+    ensure_packages({"dataset-fashion-mnist": FASHION_MNIST}, "the image chapters' FashionMNIST")

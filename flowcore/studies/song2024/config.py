@@ -244,8 +244,13 @@ class SongConfig(StudyConfig):
         needs = (
             Need(
                 "linear replicates",
-                self.replicates * n * d * 8.0 * 4,
+                self.replicates * max(self.linear_n) * d * 8.0 * 4,
                 ("replicates", "linear_n", "linear_dim"),
+            ),
+            Need(
+                "deep training sets (float64, a few copies while training)",
+                max(self.deep_n) * d * 8.0 * 4,
+                ("deep_n",),
             ),
             Need(
                 "deep test sets and the moons quadrature",
