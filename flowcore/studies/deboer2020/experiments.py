@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import NamedTuple
 
@@ -472,12 +473,24 @@ def digits_table(config: DeBoerConfig, progress: bool | None = None) -> pd.DataF
     image, of the standardised data; ``D`` the 64 pixels). A run that diverged or whose log p̂ is
     not finite on a test image has NaN scores and its error under ``failure``. The (B, seed) runs
     are the jobs of a sweep on ``config.scheduler``."""
-    cells = [{"B": b, "seed": s} for b in config.digits_aux for s in config.seeds]
+    return _per_b_and_seed(config, config.digits_aux, _digits_cell, "digits", progress)
+
+
+def _per_b_and_seed(
+    config: DeBoerConfig,
+    aux: Sequence[int],
+    cell: Callable[[Job], list[dict]],
+    description: str,
+    progress: bool | None,
+) -> pd.DataFrame:
+    """One job per (B in ``aux``, seed of ``config.seeds``), run by ``cell`` as a sweep on
+    ``config.scheduler``."""
+    cells = [{"B": b, "seed": s} for b in aux for s in config.seeds]
     return run(
-        [Job(cell, config) for cell in cells],
-        _digits_cell,
+        [Job(c, config) for c in cells],
+        cell,
         progress=progress,
-        description="digits",
+        description=description,
         scheduler=config.scheduler,
     )
 
@@ -691,14 +704,7 @@ def mnist_table(config: DeBoerConfig, progress: bool | None = None) -> pd.DataFr
         >>> bool(np.isfinite(table[["mean log p̂", "bits/dim"]]).all(axis=None))
         True
     """
-    cells = [{"B": b, "seed": s} for b in config.mnist_aux for s in config.seeds]
-    return run(
-        [Job(cell, config) for cell in cells],
-        _mnist_cell,
-        progress=progress,
-        description="MNIST",
-        scheduler=config.scheduler,
-    )
+    return _per_b_and_seed(config, config.mnist_aux, _mnist_cell, "MNIST", progress)
 
 
 def _mnist_cell(job: Job) -> list[dict]:
