@@ -1,14 +1,19 @@
 """K flows of one architecture trained together: ``fit_many``'s stacked trainer against torch.func.
 
     .venv/bin/python bench/bench_stacked.py [--dim 20] [--k 1 3 12] [--epochs 2] [--n-train 10000]
-        [--repeats 3]
+        [--repeats 3] [--threads 1]
 
-Both trainers evaluate the one coupling definition (``flowcore.flows.spec.CouplingSpec``) on K
-flows' stacked weights, and take a ``torch.optim.Adam`` step on the stacked parameters:
+The stacked trainers evaluate the one coupling definition (``flowcore.flows.spec.CouplingSpec``)
+on K flows' stacked weights, and take a ``torch.optim.Adam`` step on the stacked parameters:
 
-* ``stacked baddbmm (fit_many)``: ``flowcore.train_many.fit_many``, which evaluates
-  ``CouplingSpec.forward`` with each st-network layer as one ``torch.baddbmm`` over the K flows,
-  and also computes each epoch's validation NLL (1,000 rows) and the trackers' bookkeeping;
+* ``fit_many, stacked fused step``: ``flowcore.train_many.fit_many``, each coupling one autograd
+  node (``FusedAffineCoupling`` on stacked weights: ``baddbmm`` forward, a hand-written ``bmm``
+  backward), and also each epoch's validation NLL (1,000 rows) and the trackers' bookkeeping;
+* ``fit_many, stacked reference ops``: the same with ``flowcore.flows.fast.FUSED_TRAINING`` off,
+  ``CouplingSpec.forward`` on the stacked layers under autograd (the trainer before the fused
+  step; the same numbers bit for bit);
+* ``fit, one flow at a time``: ``flowcore.train.fit`` on each flow in turn (the single-flow fused
+  step);
 * ``torch.func vmap``: ``torch.func.stack_module_state`` of the K reference flows,
   ``functional_call`` of ``Flow.log_prob`` under ``vmap(grad(...))``, the way PyTorch's
   model-ensembling tutorial writes it; no validation pass (so it does less work per epoch).
@@ -39,7 +44,8 @@ from torch.func import functional_call, grad, stack_module_state, vmap
 
 from bench_train import cpu_model  # noqa: E402  (bench/ is the script's folder)
 from flowcore.flows import RealNVP
-from flowcore.train import TrainConfig
+from flowcore.flows import fast
+from flowcore.train import TrainConfig, fit
 from flowcore.train_many import fit_many
 
 BATCH = 512
@@ -90,7 +96,28 @@ def fit_stacked(flows: list[nn.Module], xs: torch.Tensor, config: TrainConfig, s
     fit_many(flows, list(xs), [x[:N_VAL] for x in xs], configs, progress=False)
 
 
-TRAINERS = {"stacked baddbmm (fit_many)": fit_stacked, "torch.func vmap": fit_vmap}
+def fit_stacked_reference(flows, xs, config, seeds):
+    """``fit_many`` with the fused step switched off: the stacked reference ops under autograd (the
+    trainer before the stacked fused step; the same numbers bit for bit)."""
+    fast.FUSED_TRAINING = False
+    try:
+        fit_stacked(flows, xs, config, seeds)
+    finally:
+        fast.FUSED_TRAINING = True
+
+
+def fit_one_by_one(flows, xs, config, seeds):
+    """``flowcore.train.fit`` on each flow in turn (the single-flow fused step)."""
+    for flow, x, seed in zip(flows, xs, seeds):
+        fit(flow, x, x[:N_VAL], dataclasses.replace(config, seed=seed), progress=False)
+
+
+TRAINERS = {
+    "fit_many, stacked fused step": fit_stacked,
+    "fit_many, stacked reference ops": fit_stacked_reference,
+    "fit, one flow at a time": fit_one_by_one,
+    "torch.func vmap": fit_vmap,
+}
 
 
 def make_flows(dim: int, k: int) -> list[nn.Module]:
@@ -119,7 +146,12 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--n-train", type=int, default=10_000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch threads (default: torch's)"
+    )
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     flags = open("/proc/cpuinfo").read() if os.path.exists("/proc/cpuinfo") else ""
     print(
         f"CPU: {cpu_model()}; AVX-512: {'avx512f' in flags}; torch {torch.__version__}, "

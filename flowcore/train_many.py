@@ -37,7 +37,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor, nn
@@ -45,7 +45,13 @@ from tqdm.auto import tqdm
 
 from flowcore import status
 from flowcore.flows.distributions import LOG_2PI_F32, standard_normal_log_prob
-from flowcore.flows.fast import PermuteStep, unsupported_reason
+from flowcore.flows.fast import (
+    FusedAffineCoupling,
+    FusedPermutation,
+    PermuteStep,
+    fused_training_applies,
+    unsupported_reason,
+)
 from flowcore.flows.flow import Flow
 from flowcore.flows.spec import CouplingSpec
 from flowcore.train import History, TrainConfig, Tracker, _mean_nll, show_progress
@@ -58,6 +64,10 @@ class _Permute:
     """``z = x[..., perm_k]``; ``perm`` is ``(D,)`` when all flows share it, else ``(K, D)``."""
 
     perm: Tensor
+    inverse: Tensor = field(init=False)  # the inverse permutation(s), of perm's shape
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "inverse", torch.argsort(self.perm, dim=-1))
 
 
 @dataclass
@@ -162,16 +172,36 @@ def _stacked_log_prob(
     reference evaluation (:meth:`~flowcore.flows.spec.CouplingSpec.forward`) with the K flows'
     layers stacked (one ``torch.baddbmm`` per layer); a permutation's zero log-det is left out
     (adding 0 is exact). ``log_2pi``: :data:`~flowcore.flows.distributions.LOG_2PI_F32`, or the
-    base's :attr:`~flowcore.flows.StandardNormal.log_2pi` (the same value on the flows' device)."""
+    base's :attr:`~flowcore.flows.StandardNormal.log_2pi` (the same value on the flows' device).
+
+    Where the fused training path applies (float32 on the CPU,
+    :func:`~flowcore.flows.fast.fused_training_applies`), each coupling is one autograd node
+    (:class:`~flowcore.flows.fast.FusedAffineCoupling` on the stacked layers) and each permutation
+    one gather (:class:`~flowcore.flows.fast.FusedPermutation`): the same values and gradients, bit
+    for bit, with fewer autograd nodes (``tests/unit/test_coupling_paths.py``)."""
+    fused = fused_training_applies(x, params)
     log_det = x.new_zeros(x.shape[:-1])
     weights = iter(params)
     for layer in plan:
         if isinstance(layer, _Permute):
             perm = layer.perm
-            x = x[..., perm] if perm.dim() == 1 else x.gather(-1, perm[:, None, :].expand(x.shape))
+            if fused:
+                x = FusedPermutation.apply(x, perm, layer.inverse)
+            else:
+                x = (
+                    x[..., perm]
+                    if perm.dim() == 1
+                    else x.gather(-1, perm[:, None, :].expand(x.shape))
+                )
             continue
         stacked = tuple((next(weights), next(weights)) for _ in layer.net)
-        x, ld, _ = dataclasses.replace(layer, net=stacked).forward(x)
+        spec = dataclasses.replace(layer, net=stacked)
+        if fused:
+            x, ld = FusedAffineCoupling.apply(
+                x, spec, False, "mm", *(t for wb in stacked for t in wb)
+            )
+        else:
+            x, ld, _ = spec.forward(x)
         log_det = log_det + ld
     return standard_normal_log_prob(x, log_2pi) + log_det
 

@@ -316,9 +316,9 @@ GEMM_CHOICES = ("mm", "onednn", "onednn-forward")
 def fused_training_applies(x: Tensor, tensors=()) -> bool:
     """Whether the fused training path runs for input ``x`` and parameters ``tensors``.
 
-    It runs with gradients on and :data:`FUSED_TRAINING` set, for 2-D float32 inputs and
-    parameters on the CPU, outside ``torch.compile`` tracing and ``torch.func`` transforms (where
-    the plain ops compose better).
+    It runs with gradients on and :data:`FUSED_TRAINING` set, for 2-D float32 inputs (3-D:
+    stacked flows) and parameters on the CPU, outside ``torch.compile`` tracing and ``torch.func``
+    transforms (where the plain ops compose better).
 
     Example:
         >>> fused_training_applies(  # float64: the reference ops
@@ -328,7 +328,7 @@ def fused_training_applies(x: Tensor, tensors=()) -> bool:
     """
     if not (FUSED_TRAINING and torch.is_grad_enabled() and isinstance(x, Tensor)):
         return False
-    if x.dim() != 2 or x.dtype != torch.float32 or x.device.type != "cpu":
+    if x.dim() not in (2, 3) or x.dtype != torch.float32 or x.device.type != "cpu":
         return False
     if any(t.dtype != torch.float32 or t.device.type != "cpu" for t in tensors):
         return False
@@ -353,7 +353,11 @@ def fused_gemms() -> str:
 
 
 def _linear(h: Tensor, w: Tensor, b: Tensor | None, relu: bool, onednn: bool) -> Tensor:
-    """``h @ w.T + b`` (then ReLU): one oneDNN call with the ReLU fused, or ``addmm`` + ReLU."""
+    """``h @ w.T + b`` (then ReLU): one oneDNN call with the ReLU fused, or ``addmm`` + ReLU; for
+    stacked ``(K, out, in)`` weights, ``baddbmm`` + ReLU (the reference's stacked call)."""
+    if w.dim() == 3:
+        out = torch.baddbmm(b.unsqueeze(1), h, w.transpose(1, 2))
+        return out.clamp_min_(0) if relu else out
     if onednn:
         return torch.ops.mkldnn._linear_pointwise(h, w, b, "relu" if relu else "none", [], "")
     out = torch.addmm(b, h, w.t()) if b is not None else h.mm(w.t())
@@ -367,7 +371,10 @@ def _dense_t(m: Tensor) -> Tensor:
 
 
 def _input_grad(g: Tensor, w: Tensor, onednn: bool) -> Tensor:
-    """``g @ w`` (the gradient reaching a linear layer's input) as a linear with weight ``w.T``."""
+    """``g @ w`` (the gradient reaching a linear layer's input) as a linear with weight ``w.T``;
+    ``bmm`` for stacked weights."""
+    if w.dim() == 3:
+        return g.bmm(w)
     if onednn:
         return torch.ops.mkldnn._linear_pointwise(g, _dense_t(w), None, "none", [], "")
     return g.mm(w)
@@ -375,7 +382,11 @@ def _input_grad(g: Tensor, w: Tensor, onednn: bool) -> Tensor:
 
 def _weight_grad(g: Tensor, h: Tensor, onednn: bool) -> Tensor:
     """``g.T @ h`` (a linear layer's weight gradient): a linear of ``g.T`` with weight ``h.T``, or
-    ``g.T.mm(h)`` as autograd computes it for ``F.linear`` (the same product, the same rounding)."""
+    ``g.T.mm(h)`` as autograd computes it for ``F.linear`` (the same product, the same rounding);
+    stacked (3-D ``g``, ``h``), ``(h^T @ g)^T`` per flow, as autograd computes it for ``baddbmm``
+    with a transposed weight."""
+    if g.dim() == 3:
+        return h.transpose(1, 2).bmm(g).transpose(1, 2)
     if onednn:
         return torch.ops.mkldnn._linear_pointwise(_dense_t(g), _dense_t(h), None, "none", [], "")
     return g.t().mm(h)
@@ -388,11 +399,15 @@ class FusedAffineCoupling(torch.autograd.Function):
     ``FusedAffineCoupling.apply(x, spec, want_s, gemms, w_1, b_1, ..., w_L, b_L)`` with ``x`` of
     shape ``(n, D)``, ``spec`` a :class:`~flowcore.flows.spec.CouplingSpec` whose st-network is
     given as those layers, returns ``(y, log_det)``, plus ``s`` when ``want_s``: the values of
-    :meth:`spec.forward(x) <flowcore.flows.spec.CouplingSpec.forward>`. What is fused: the
-    st-network, the log-scale map, the affine update and the log-det are one node instead of the
-    ~15 that the reference ops record (at the book's sizes, batch 512 and widths 64, autograd's
-    per-node and per-op overhead costs about as much as the arithmetic), and the backward is the
-    chain rule written out, through the map's :attr:`~flowcore.flows.spec.LogScaleMap.vjp`.
+    :meth:`spec.forward(x) <flowcore.flows.spec.CouplingSpec.forward>`. *Stacked*, ``x`` is
+    ``(K, n, D)`` and each weight ``(K, out, in)``, each bias ``(K, out)``: K flows of
+    :func:`flowcore.train_many.fit_many` at once, with ``baddbmm`` forward and ``bmm`` backward
+    (the calls autograd makes for the spec's stacked reference ops; ``gemms`` must be ``"mm"``).
+    What is fused: the st-network, the log-scale map, the affine update and the log-det are one
+    node instead of the ~15 that the reference ops record (at the book's sizes, batch 512 and
+    widths 64, autograd's per-node and per-op overhead costs about as much as the arithmetic), and
+    the backward is the chain rule written out, through the map's
+    :attr:`~flowcore.flows.spec.LogScaleMap.vjp`.
 
     ``gemms`` (:data:`FUSED_GEMMS`) says where the matrix products run. ``"mm"``: ``addmm`` forward,
     ``mm`` backward, the calls autograd makes for ``F.linear``, with every elementwise product and
@@ -436,7 +451,7 @@ class FusedAffineCoupling(torch.autograd.Function):
             h = _linear(h, params[2 * j], params[2 * j + 1], j < n_lin - 1, onednn)
             if j < n_lin - 1:
                 hs.append(h)
-        raw, t = h[:, :nt], h[:, nt:]
+        raw, t = h[..., :nt], h[..., nt:]
         s, aux = spec.log_scale_map.map(raw, spec.bound)
         s = (
             s.contiguous()
@@ -457,7 +472,7 @@ class FusedAffineCoupling(torch.autograd.Function):
         nt = spec.n_transformed
         onednn = ctx.gemms == "onednn"
         hs, xb, e = ctx.hs, ctx.xb, ctx.e
-        n = e.shape[0]
+        rows = e.shape[:-1]  # (n,), or (K, n) when stacked
         g_s = g_s[0] if g_s else None
         # dL/ds = dL/dy_B * x_B * e^s + dL/dlog_det (+ dL/ds from the caller of log_scales). Each
         # product and sum in the order and grouping autograd uses on the reference ops, so that with
@@ -467,15 +482,21 @@ class FusedAffineCoupling(torch.autograd.Function):
             grad_xb = g_yb * e
             grad_s = (g_yb * xb) * e
             if g_ld is not None:
-                grad_s += g_ld.unsqueeze(1)
+                grad_s += g_ld.unsqueeze(-1)
         else:
             g_a = g_yb = None
-            grad_xb = e.new_zeros(n, nt)
-            grad_s = e.new_zeros(n, nt) if g_ld is None else g_ld.unsqueeze(1).expand(n, nt).clone()
+            grad_xb = e.new_zeros(*rows, nt)
+            grad_s = (
+                e.new_zeros(*rows, nt)
+                if g_ld is None
+                else g_ld.unsqueeze(-1).expand(*rows, nt).clone()
+            )
         if g_s is not None:
             grad_s += g_s
         grad_raw = spec.log_scale_map.vjp(grad_s, ctx.aux, spec.bound)  # through the map to ŝ
-        g = torch.cat((grad_raw, g_yb if g_yb is not None else grad_raw.new_zeros(n, nt)), dim=1)
+        g = torch.cat(
+            (grad_raw, g_yb if g_yb is not None else grad_raw.new_zeros(*rows, nt)), dim=-1
+        )
         # back through the st-network; inputs 0-3 are x, spec, want_s, gemms
         needs = ctx.needs_input_grad
         grads: list[Tensor | None] = [None] * len(params)
@@ -485,7 +506,7 @@ class FusedAffineCoupling(torch.autograd.Function):
             if needs[4 + 2 * j]:
                 grads[2 * j] = _weight_grad(g, hs[j], onednn)
             if needs[5 + 2 * j]:
-                grads[2 * j + 1] = g.sum(0)
+                grads[2 * j + 1] = g.sum(-2)  # over the rows (of each flow, when stacked)
             if j > 0:
                 g = torch.ops.aten.threshold_backward(
                     _input_grad(g, params[2 * j], onednn), hs[j], 0
@@ -529,6 +550,8 @@ class FusedPermutation(torch.autograd.Function):
     CPU).
 
     ``FusedPermutation.apply(x, perm, inv_perm)``; exact in every dtype, and twice differentiable.
+    With a ``(K, D)`` ``perm`` (K stacked flows, each its own permutation) and ``x`` of shape
+    ``(K, n, D)``, ``z[k] = x[k][:, perm[k]]`` is one ``gather``, and so is its backward.
 
     Example:
         >>> x = torch.tensor([[1.0, 2.0, 3.0]], requires_grad=True)
@@ -541,11 +564,18 @@ class FusedPermutation(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, perm, inv_perm):
         ctx.perms = (perm, inv_perm)
-        return x.index_select(-1, perm)
+        return _permute(x, perm)
 
     @staticmethod
     def backward(ctx, g):
         perm, inv_perm = ctx.perms
         if torch.is_grad_enabled():
             return FusedPermutation.apply(g, inv_perm, perm), None, None
-        return g.index_select(-1, inv_perm), None, None
+        return _permute(g, inv_perm), None, None
+
+
+def _permute(x: Tensor, perm: Tensor) -> Tensor:
+    """``x[..., perm]``, or per stacked flow ``x[k][..., perm[k]]`` for a ``(K, D)`` ``perm``."""
+    if perm.dim() == 1:
+        return x.index_select(-1, perm)
+    return x.gather(-1, perm[:, None, :].expand(x.shape))

@@ -13,10 +13,15 @@ float32/float64 (path — how — agreement with the reference):
   several blocks or oneDNN (float32): rel. 1e-5 + abs. 1e-4 (f32), 1e-12 (f64)
 - stacked trainer — ``train_many._stacked_log_prob``, K = 2 — log p bitwise; gradients rel. 1e-5
   (float32), 1e-12 (float64): ``bmm`` sums the weight gradient in another order
+- stacked fused training step — ``FusedAffineCoupling`` and ``FusedPermutation`` on stacked
+  weights (what ``_stacked_log_prob`` runs in float32 on the CPU) — values and first derivatives
+  bitwise those of the stacked reference ops, with shared and per-flow permutations
 
 And in float64 the spec's log-det is the autograd Jacobian's, and the log-scale table's forms
 (``map``, ``map_into``, ``vjp``, ``derivative``) agree with each other and with autograd.
 """
+
+import dataclasses
 
 import pytest
 import torch
@@ -25,6 +30,7 @@ from flowcore.flows import (
     AffineCoupling,
     CompositeTransform,
     Flow,
+    Permutation,
     StandardNormal,
     alternating,
     halves,
@@ -32,6 +38,7 @@ from flowcore.flows import (
 )
 from flowcore.flows.checks import autograd_log_det, randomize
 from flowcore.flows.distributions import standard_normal_log_prob
+from flowcore.flows import fast
 from flowcore.flows.fast import FusedAffineCoupling
 from flowcore.flows.spec import LOG_SCALE_MAPS, CouplingSpec
 from flowcore.train_many import _plan, _stacked_log_prob
@@ -168,6 +175,55 @@ def test_stacked_trainer_equals_reference(dtype, layout, log_scale):
         assert torch.equal(stacked[k], ref)
         want = torch.autograd.grad(ref.square().sum(), [x, *flow.parameters()])
         assert _close([g[k] for g in got], want, rtol)
+
+
+@CASES
+@LAYOUT
+@MAP
+def test_stacked_fused_step_equals_stacked_reference(dtype, layout, log_scale, monkeypatch):
+    layers = [_layer(layout, log_scale, dtype, seed) for seed in (0, 10, 20)]
+    spec = layers[0].fast_steps()[0]
+    stacked = tuple(
+        tuple(torch.stack(ts).detach().requires_grad_() for ts in zip(*column))
+        for column in zip(*(layer.fast_steps()[0].net for layer in layers))
+    )
+    params = [t for wb in stacked for t in wb]
+    x = torch.stack([_x(dtype, seed).detach() for seed in (2, 3, 4)]).requires_grad_()
+    spec = dataclasses.replace(spec, net=stacked)
+    ref = spec.forward(x)
+    fused = FusedAffineCoupling.apply(x, spec, True, "mm", *params)
+    assert _equal(fused, ref)
+    for on_s in (False, True):
+        got = torch.autograd.grad(_loss(*fused, on_s), [x, *params], retain_graph=True)
+        want = torch.autograd.grad(_loss(*ref, on_s), [x, *params], retain_graph=True)
+        assert _equal(got, want) if not on_s else _close(got, want, rtol=1e-6)
+    if dtype != torch.float32:
+        return
+    # What fit_many runs: couplings and permutations (shared, then one per flow), fused against
+    # the reference ops.
+    for shared in (True, False):
+        flows = [
+            Flow(
+                CompositeTransform(
+                    [
+                        layer,
+                        Permutation.random(DIM, 0 if shared else k),
+                        _layer(layout, log_scale, dtype, 30 + k),
+                    ]
+                ),
+                StandardNormal(DIM),
+            ).to(dtype)
+            for k, layer in enumerate(layers)
+        ]
+        plan, per_flow = _plan(flows)
+        leaves = [torch.stack(ps).detach().requires_grad_() for ps in zip(*per_flow)]
+        xs = x.detach().requires_grad_()
+        outs = []
+        for on in (True, False):
+            monkeypatch.setattr(fast, "FUSED_TRAINING", on)
+            lp = _stacked_log_prob(xs, plan, leaves)
+            outs.append((lp, *torch.autograd.grad(lp.square().sum(), [xs, *leaves])))
+        assert _equal(*outs)
 
 
 @LAYOUT

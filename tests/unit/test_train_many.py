@@ -156,12 +156,12 @@ MEASURED_VAL_DIFF = 9.8e-7
 MEASURED_WEIGHT_DIFF = 3.5e-6
 
 
-def _book_flows(seeds):
+def _book_flows(seeds, dim=5):
     out = []
     for s in seeds:
         with rng.seeded(s):
             out.append(
-                FlowConfig().build(5)
+                FlowConfig().build(dim)
             )  # the book's architecture: 8 couplings, hidden (64, 64)
     return out
 
