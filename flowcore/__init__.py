@@ -11,9 +11,13 @@ report) serves every study; :mod:`flowcore.studies` holds what is specific to on
     flow.log_prob(x); flow.sample(n)
 """
 
-from flowcore.devices import resolve_device
-from flowcore.flows import RealNVP
-from flowcore.gaussians import Gaussian, GaussianRecipe, training_gaussian
+from flowcore.allocator import tune_malloc
+
+tune_malloc()  # before any tensor: see flowcore.allocator
+
+from flowcore.devices import resolve_device  # noqa: E402
+from flowcore.flows import RealNVP  # noqa: E402
+from flowcore.gaussians import Gaussian, GaussianRecipe, training_gaussian  # noqa: E402
 
 __all__ = ["Gaussian", "GaussianRecipe", "RealNVP", "resolve_device", "training_gaussian"]
 __version__ = "0.2.0"
