@@ -4,11 +4,12 @@
 Debian's FashionMNIST (the image chapters read it),
 empties the chapters' cache (``_build/test/cache``: every run executes them from nothing, as on a
 fresh clone), prepares every chapter with the ci profile for nbval (papermill injects the
-parameters and executes nothing: ``_build/test/nbval/<study>/<name>.ipynb``), then runs ONE
-pytest. With no path among its arguments that pytest takes ``tests``, the library's doctests
-(``flowcore``) and the prepared chapters under nbval (``--nbval-lax``: a cell that raises fails);
-with paths it takes only those, so ``pipeline.py test tests/unit`` executes no chapter and builds
-no book.
+parameters and executes nothing: ``_build/test/nbval/<study>/<name>.ipynb``), then runs pytest.
+With no path among its arguments, two pytest processes run side by side (:data:`LANES`): the
+prepared chapters under nbval (``--nbval-lax``: a cell that raises fails) followed by the book and
+notebook tests, and the unit tests with the library's doctests (``flowcore``). With paths one
+pytest takes only those, so ``pipeline.py test tests/unit`` executes no chapter and builds no
+book.
 
 Each chapter is executed once per run, by nbval. :class:`ChapterRuns`, a pytest plugin that
 tests/conftest.py registers, puts the chapters' cells before every other test, records what the
@@ -83,15 +84,17 @@ def prepare_chapters(folder: Path = PREPARED, profile: str = PROFILE) -> list[Pa
     return paths
 
 
-def pytest_command(notebooks: list[Path], pytest_args: list[str]) -> list[str]:
-    """The one pytest run of ``pipeline.py test``.
+def pytest_command(
+    notebooks: list[Path], pytest_args: list[str], paths: list[str] | None = None
+) -> list[str]:
+    """A pytest run of ``pipeline.py test``.
 
-    The unit tests, the doctests, the chapters under nbval and the book tests are pytest's
-    ``testpaths`` (in that order; :class:`ChapterRuns` then puts the chapters first), which pytest
-    takes only when ``pytest_args`` name no path: ``pipeline.py test -k baseline`` selects among
-    all of them, ``pipeline.py test tests/unit`` runs that folder alone.
+    Its ``testpaths`` are ``paths`` (default: the unit tests and the doctests) followed by the
+    prepared ``notebooks`` (:class:`ChapterRuns` puts the chapters' cells first), which pytest takes
+    only when ``pytest_args`` name no path: ``pipeline.py test -k baseline`` selects among all of
+    them, ``pipeline.py test tests/unit`` runs that folder alone.
     """
-    paths = ["tests", "flowcore"]
+    paths = ["tests", "flowcore"] if paths is None else list(paths)
     for path in notebooks:
         path = Path(path).resolve()
         paths.append(path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else str(path))
@@ -108,21 +111,75 @@ def pytest_command(notebooks: list[Path], pytest_args: list[str]) -> list[str]:
     ]
 
 
+def names_a_path(pytest_args: list[str]) -> bool:
+    """Whether ``pytest_args`` name a test path (a file or folder, or ``file::test``), which
+    replaces pytest's ``testpaths``.
+
+    Example:
+        >>> names_a_path(["-k", "baseline", "-x"]), names_a_path(["tests/unit::test_x", "-q"])
+        (False, True)
+    """
+    return any(
+        not arg.startswith("-") and (ROOT / arg.split("::", 1)[0]).exists() for arg in pytest_args
+    )
+
+
+#: The two pytest processes of a whole ``pipeline.py test`` run, side by side (each is mostly one
+#: core's work: a kernel executing a chapter, or a unit test), by their ``testpaths``: the book and
+#: notebook tests after the chapters under nbval (whose executions the smoke build renders), and
+#: the unit tests with the library's doctests.
+LANES = {
+    "chapters": ["tests/book", "tests/notebooks"],  # after the prepared chapters (ChapterRuns)
+    "units": ["tests/unit", "flowcore"],
+}
+
+
+def lane_commands(notebooks: list[Path], pytest_args: list[str]) -> dict[str, list[str]]:
+    """The pytest runs of ``pipeline.py test``: the two :data:`LANES` (``chapters`` with the
+    prepared ``notebooks``), or, when ``pytest_args`` name a path, one run of that alone
+    (``"paths"``)."""
+    if names_a_path(pytest_args):
+        return {"paths": pytest_command([], pytest_args)}
+    return {
+        "chapters": pytest_command(notebooks, pytest_args, LANES["chapters"]),
+        "units": pytest_command([], pytest_args, LANES["units"]),
+    }
+
+
 def run_tests(pytest_args: list[str]) -> int:
     """``python3 pipeline.py test``: Chromium and its driver when missing, an empty cache for the
-    chapters, the chapters prepared for nbval, then one pytest run (:func:`pytest_command`: the
-    unit tests, the doctests, every chapter executed once under nbval, the smoke build rendered
-    from those executions and the browser tests; or the paths in ``pytest_args`` alone). Return
-    pytest's exit status."""
+    chapters, the chapters prepared for nbval, then the pytest runs of :func:`lane_commands`: side
+    by side, the chapters (each executed once under nbval, then the smoke build rendered from those
+    executions, the browser and notebook tests; its output shown as it comes) and the unit tests
+    with the doctests (its output written to ``_build/test/units.log`` and shown when both are
+    done); or the paths in ``pytest_args`` alone. Return 0 when every run passed, else the first
+    failing exit status."""
     ensure_browser()
     ensure_data()
     shutil.rmtree(CACHE, ignore_errors=True)
     kernel_environment(CACHE)  # what the chapters' kernels inherit (nbval's and the smoke build's)
     notebooks = prepare_chapters(PREPARED, PROFILE)
     shutil.rmtree(EXECUTED, ignore_errors=True)
-    command = pytest_command(notebooks, pytest_args)
-    log(shlex.join(command))
-    return subprocess.run(command, cwd=ROOT).returncode
+    commands = lane_commands(notebooks, pytest_args)
+    if "paths" in commands:
+        log(shlex.join(commands["paths"]))
+        return subprocess.run(commands["paths"], cwd=ROOT).returncode
+    units_log = BUILD / "test" / "units.log"
+    started = time.perf_counter()
+    log(f"units lane, output in {units_log.relative_to(ROOT)}: {shlex.join(commands['units'])}")
+    with open(units_log, "w") as out:
+        units = subprocess.Popen(commands["units"], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            log(f"chapters lane: {shlex.join(commands['chapters'])}")
+            chapters = subprocess.run(commands["chapters"], cwd=ROOT).returncode
+            log(f"chapters lane done after {time.perf_counter() - started:.0f} s (exit {chapters})")
+            units_status = units.wait()
+        finally:
+            if units.poll() is None:
+                units.kill()
+    log(f"units lane done after {time.perf_counter() - started:.0f} s (exit {units_status}):")
+    print(units_log.read_text(), flush=True)
+    return next((status for status in (chapters, units_status) if status), 0)
 
 
 # --- a chapter's cells and their failures ---------------------------------------------------

@@ -1,9 +1,11 @@
 r"""Where a sweep's jobs run: in this process, on a LocalCluster, or on a running Dask cluster.
 
 A sweep is a list of independent jobs, each named by its config's cache key. :func:`run_tasks`
-sends them to ``dask.distributed`` as tasks (a *group* of jobs — the seeds of one setting, say —
-is one task, so that its flows can be trained together), collects what each returns, and keeps
-the rows in job order, so the table is the same wherever the jobs ran. The scheduler is one of
+sends them to ``dask.distributed`` as tasks, collects what each returns, and keeps the rows in job
+order, so the table is the same wherever the jobs ran. A *group* of jobs (the seeds of one
+setting, say) can share a ``prepare`` task (which trains their flows together); each of its jobs
+is then a task of its own that waits for it, so that any idle worker can take it. The scheduler is
+one of
 
 * ``"local"`` (the default): a ``LocalCluster`` of worker processes, one per core, each with one
   torch thread, started and closed by the sweep;
@@ -258,14 +260,31 @@ def split_for(groups: list[list[int]], workers: int) -> list[list[int]]:
     return groups
 
 
-def _task(fn, prepare, jobs, cache: str) -> tuple[str | None, list[Outcome]]:
-    """A group of jobs on a worker: the sweep's cache folder, one thread, no progress bars."""
+def _on_worker(cache: str) -> None:
+    """A worker's settings for the sweep: its cache folder, no progress bars."""
     os.environ["FLOWCORE_CACHE"] = cache
     os.environ["FLOWCORE_PROGRESS"] = "0"
     os.environ.pop("FLOWCORE_STATUS", None)  # the sweep's process reports progress, not each worker
     Path(cache).mkdir(parents=True, exist_ok=True)
+
+
+def _prepare_task(prepare, jobs, cache: str) -> str | None:
+    """A group's ``prepare`` on a worker, with one thread: ``None``, or what went wrong."""
+    _on_worker(cache)
     with one_thread():
-        return _run_group(fn, prepare, jobs)
+        try:
+            prepare(jobs)
+        except Exception as err:
+            return _describe(err)
+    return None
+
+
+def _job_task(fn, job, cache: str, after: str | None = None) -> Outcome:
+    """One job on a worker, with one thread. ``after`` is its group's :func:`_prepare_task` (a
+    future when submitted: the job waits for it, and finds what it trained in the cache)."""
+    _on_worker(cache)
+    with one_thread():
+        return _run_group(fn, None, [job])[1][0]
 
 
 def run_tasks(
@@ -281,7 +300,9 @@ def run_tasks(
     """Run ``fn`` on every job where ``scheduler`` says; return each job's outcome, in job order,
     and the problems of ``prepare`` (one line per failed group).
 
-    Jobs with the same ``group(job)`` form one task, run in their order after ``prepare(jobs)``.
+    Jobs with the same ``group(job)`` share one ``prepare(jobs)``, which runs before any of them.
+    Serially, a group's jobs then run in their order; on a cluster each job is a task that waits
+    for its group's ``prepare`` task, and the largest groups are submitted first.
 
     Example:
         >>> def halve(x):
@@ -335,26 +356,47 @@ def run_tasks(
                 from distributed import as_completed
 
                 groups = split_for(groups, len(client.scheduler_info()["workers"]))
+                # The largest groups first (the scheduler starts tasks in the order they came): the
+                # longest training starts at once instead of last, when the others would idle.
+                groups.sort(key=len, reverse=True)
                 token = uuid.uuid4().hex[:8]
-                futures = {
-                    client.submit(
-                        _task,
-                        fn,
-                        prepare,
-                        [jobs[i] for i in indices],
-                        cache,
-                        key=f"{description}-{n}-{token}",
-                        pure=False,
-                    ): indices
-                    for n, indices in enumerate(groups)
-                }
-                for future in as_completed(futures):
-                    indices = futures[future]
+                prepared, futures = {}, {}
+                for n, indices in enumerate(groups):
+                    after = None
+                    if prepare is not None:
+                        after = client.submit(
+                            _prepare_task,
+                            prepare,
+                            [jobs[i] for i in indices],
+                            cache,
+                            key=f"{description}-prepare-{n}-{token}",
+                            pure=False,
+                        )
+                        prepared[after] = indices
+                    for i in indices:  # each job its own task: any idle worker may take it
+                        future = client.submit(
+                            _job_task,
+                            fn,
+                            jobs[i],
+                            cache,
+                            after,
+                            key=f"{description}-{i}-{token}",
+                            pure=False,
+                        )
+                        futures[future] = i
+                for future in as_completed([*prepared, *futures]):
                     try:
-                        result = future.result()
+                        value = future.result()
                     except Exception as err:  # the task itself failed: e.g. its workers kept dying
-                        result = (None, [("error", _describe(err))] * len(indices))
-                    finished(indices, result)
+                        value = ("error", _describe(err))
+                    if future in prepared:
+                        problem = value[1] if isinstance(value, tuple) else value
+                        if problem is not None:
+                            problems.append(
+                                f"{description} group of {len(prepared[future])} jobs: {problem}"
+                            )
+                    else:
+                        finished([futures[future]], (None, [value]))
                     future.release()
     finally:
         bar.close()

@@ -11,7 +11,7 @@ import pytest
 
 from bookpipe.explorer import EXPLORERS
 from bookpipe.layout import CHAPTERS, ROOT
-from bookpipe.testing import PREPARED, pytest_command
+from bookpipe.testing import PREPARED, lane_commands, pytest_command
 
 
 @pytest.fixture(scope="module")
@@ -49,20 +49,31 @@ def test_the_command_line_needs_only_the_standard_library(args, status):
         assert "invalid choice: 'nonesuch'" in run.stderr
 
 
-def test_the_test_command_runs_everything_or_only_the_paths_given():
-    """``pipeline.py test``: the unit tests, the doctests and the chapters are pytest's testpaths,
-    which it takes only when no path is given."""
+def test_the_test_command_runs_everything_in_two_lanes_or_only_the_paths_given():
+    """``pipeline.py test``: the chapters (with the book tests) and the unit tests (with the
+    doctests) as two pytest runs, whose testpaths pytest takes only when no path is given; with a
+    path, one run of it."""
     notebooks = [PREPARED / f"{name}.ipynb" for name in CHAPTERS]
-    command = pytest_command(notebooks, [])
-    assert {"--doctest-modules", "--nbval-lax", "--nbval-current-env"} <= set(command)
-    option = command[command.index("-o") + 1]
-    assert option.startswith("testpaths=")
-    assert shlex.split(option.removeprefix("testpaths=")) == [
-        "tests",
-        "flowcore",
-        *(f"_build/test/nbval/{name}.ipynb" for name in CHAPTERS),
-    ]
-    assert pytest_command(notebooks, ["-k", "baseline"])[-2:] == ["-k", "baseline"]
+    lanes = lane_commands(notebooks, [])
+    assert list(lanes) == ["chapters", "units"]
+    paths = {}
+    for name, command in lanes.items():
+        assert {"--doctest-modules", "--nbval-lax", "--nbval-current-env"} <= set(command)
+        option = command[command.index("-o") + 1]
+        assert option.startswith("testpaths=")
+        paths[name] = shlex.split(option.removeprefix("testpaths="))
+    assert paths == {
+        "chapters": [
+            "tests/book",
+            "tests/notebooks",
+            *(f"_build/test/nbval/{name}.ipynb" for name in CHAPTERS),
+        ],
+        "units": ["tests/unit", "flowcore"],
+    }
+    assert all(
+        c[-2:] == ["-k", "baseline"] for c in lane_commands(notebooks, ["-k", "baseline"]).values()
+    )
+    assert list(lane_commands(notebooks, ["tests/unit/test_params.py"])) == ["paths"]
 
 
 def test_a_path_given_to_the_test_command_replaces_the_default_set():
