@@ -1,4 +1,5 @@
-"""flowcore sets glibc's malloc thresholds when imported, unless told not to (flowcore.allocator)."""
+"""flowcore sets glibc's malloc thresholds when imported, unless told not to
+(flowcore.allocator)."""
 
 import os
 import platform
