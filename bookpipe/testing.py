@@ -137,6 +137,10 @@ LANES = {
 }
 
 
+#: The threads each lane's processes (and the kernels and workers they start) begin with.
+LANE_THREADS = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
 def lane_commands(notebooks: list[Path], pytest_args: list[str]) -> dict[str, list[str]]:
     """The pytest runs of ``pipeline.py test``: the two :data:`LANES` (``chapters`` with the
     prepared ``notebooks``), or, when ``pytest_args`` name a path, one run of that alone
@@ -172,12 +176,17 @@ def run_tests(pytest_args: list[str]) -> int:
         return subprocess.run(commands["paths"], cwd=ROOT).returncode
     units_log = BUILD / "test" / "units.log"
     started = time.perf_counter()
+    # One thread per lane: two lanes of two OpenMP threads each on two cores spin against each other
+    # (a ci chapter went from 12 s to 89 s so). A test that sets its thread count still gets it.
+    env = {**os.environ, **LANE_THREADS}
     log(f"units lane, output in {units_log.relative_to(ROOT)}: {shlex.join(commands['units'])}")
     with open(units_log, "w") as out:
-        units = subprocess.Popen(commands["units"], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+        units = subprocess.Popen(
+            commands["units"], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env=env
+        )
         try:
             log(f"chapters lane: {shlex.join(commands['chapters'])}")
-            chapters = subprocess.run(commands["chapters"], cwd=ROOT).returncode
+            chapters = subprocess.run(commands["chapters"], cwd=ROOT, env=env).returncode
             log(f"chapters lane done after {time.perf_counter() - started:.0f} s (exit {chapters})")
             units_status = units.wait()
         finally:
