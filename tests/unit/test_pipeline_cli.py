@@ -51,8 +51,8 @@ def test_the_command_line_needs_only_the_standard_library(args, status):
 
 def test_the_test_command_runs_everything_in_two_lanes_or_only_the_paths_given():
     """``pipeline.py test``: the chapters (with the book tests) and the unit tests (with the
-    doctests) as two pytest runs, whose testpaths pytest takes only when no path is given; with a
-    path, one run of it."""
+    notebook tests and the doctests) as two pytest runs, whose testpaths pytest takes only when no
+    path is given; with a path, one run of it."""
     notebooks = [PREPARED / f"{name}.ipynb" for name in CHAPTERS]
     lanes = lane_commands(notebooks, [])
     assert list(lanes) == ["chapters", "units"]
@@ -63,12 +63,8 @@ def test_the_test_command_runs_everything_in_two_lanes_or_only_the_paths_given()
         assert option.startswith("testpaths=")
         paths[name] = shlex.split(option.removeprefix("testpaths="))
     assert paths == {
-        "chapters": [
-            "tests/book",
-            "tests/notebooks",
-            *(f"_build/test/nbval/{name}.ipynb" for name in CHAPTERS),
-        ],
-        "units": ["tests/unit", "flowcore"],
+        "chapters": ["tests/book", *(f"_build/test/nbval/{name}.ipynb" for name in CHAPTERS)],
+        "units": ["tests/unit", "tests/notebooks", "flowcore"],
     }
     assert all(
         c[-2:] == ["-k", "baseline"] for c in lane_commands(notebooks, ["-k", "baseline"]).values()
