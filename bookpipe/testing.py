@@ -131,8 +131,8 @@ def names_a_path(pytest_args: list[str]) -> bool:
 #: core's work: a kernel executing a chapter, or a unit test), by their ``testpaths``: the book
 #: tests after the chapters under nbval (whose executions the smoke build renders), and the unit
 #: tests with the notebook tests (chapters run in kernels of their own) and the library's doctests.
-#: Measured from a fresh clone (2-core AMD EPYC, AVX-512): the chapters and the book and notebook
-#: tests 481 s, the unit tests and doctests 307 s; the notebook tests moved lanes after that.
+#: Measured from a fresh clone (2-core AMD EPYC, AVX-512): 363 s and 436 s (with the notebook tests
+#: in the first lane: 481 s and 307 s).
 LANES = {
     "chapters": ["tests/book"],  # after the prepared chapters (ChapterRuns)
     "units": ["tests/unit", "tests/notebooks", "flowcore"],

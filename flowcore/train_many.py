@@ -50,6 +50,7 @@ from flowcore.flows.fast import (
     FusedPermutation,
     PermuteStep,
     fused_training_applies,
+    permute,
     unsupported_reason,
 )
 from flowcore.flows.flow import Flow
@@ -184,15 +185,11 @@ def _stacked_log_prob(
     weights = iter(params)
     for layer in plan:
         if isinstance(layer, _Permute):
-            perm = layer.perm
-            if fused:
-                x = FusedPermutation.apply(x, perm, layer.inverse)
-            else:
-                x = (
-                    x[..., perm]
-                    if perm.dim() == 1
-                    else x.gather(-1, perm[:, None, :].expand(x.shape))
-                )
+            x = (
+                FusedPermutation.apply(x, layer.perm, layer.inverse)
+                if fused
+                else permute(x, layer.perm)
+            )
             continue
         stacked = tuple((next(weights), next(weights)) for _ in layer.net)
         spec = dataclasses.replace(layer, net=stacked)

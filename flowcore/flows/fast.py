@@ -49,6 +49,7 @@ __all__ = [
     "fused_training_applies",
     "log_prob_no_grad",
     "onednn_linear_available",
+    "permute",
     "unsupported_reason",
 ]
 
@@ -564,18 +565,24 @@ class FusedPermutation(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, perm, inv_perm):
         ctx.perms = (perm, inv_perm)
-        return _permute(x, perm)
+        return permute(x, perm)
 
     @staticmethod
     def backward(ctx, g):
         perm, inv_perm = ctx.perms
         if torch.is_grad_enabled():
             return FusedPermutation.apply(g, inv_perm, perm), None, None
-        return _permute(g, inv_perm), None, None
+        return permute(g, inv_perm), None, None
 
 
-def _permute(x: Tensor, perm: Tensor) -> Tensor:
-    """``x[..., perm]``, or per stacked flow ``x[k][..., perm[k]]`` for a ``(K, D)`` ``perm``."""
+def permute(x: Tensor, perm: Tensor) -> Tensor:
+    """``x[..., perm]`` (one ``index_select``), or per stacked flow ``x[k][..., perm[k]]`` for a
+    ``(K, D)`` ``perm`` and ``(K, n, D)`` ``x`` (one ``gather``).
+
+    Example:
+        >>> permute(torch.tensor([[[1, 2], [3, 4]]]), torch.tensor([[1, 0]])).tolist()
+        [[[2, 1], [4, 3]]]
+    """
     if perm.dim() == 1:
         return x.index_select(-1, perm)
     return x.gather(-1, perm[:, None, :].expand(x.shape))

@@ -204,19 +204,25 @@ def _run_group(
     A failing ``prepare`` is reported, and each job still runs on its own (its ``fn`` computes what
     ``prepare`` would have), so one bad member does not sink its group.
     """
-    problem = None
-    if prepare is not None:
-        try:
-            prepare(jobs)
-        except Exception as err:
-            problem = _describe(err)
-    outcomes: list[Outcome] = []
-    for job in jobs:
-        try:
-            outcomes.append(("ok", list(fn(job))))
-        except Exception as err:
-            outcomes.append(("error", _describe(err)))
-    return problem, outcomes
+    problem = _prepared(prepare, jobs) if prepare is not None else None
+    return problem, [_outcome(fn, job) for job in jobs]
+
+
+def _prepared(prepare: Callable[[Sequence[Any]], None], jobs: Sequence[Any]) -> str | None:
+    """``prepare(jobs)``: ``None``, or what went wrong."""
+    try:
+        prepare(jobs)
+    except Exception as err:
+        return _describe(err)
+    return None
+
+
+def _outcome(fn: Callable[[Any], Iterable[dict]], job: Any) -> Outcome:
+    """``fn(job)``'s rows, or its error, as an :data:`Outcome`."""
+    try:
+        return ("ok", list(fn(job)))
+    except Exception as err:
+        return ("error", _describe(err))
 
 
 @contextlib.contextmanager
@@ -272,11 +278,7 @@ def _prepare_task(prepare, jobs, cache: str) -> str | None:
     """A group's ``prepare`` on a worker, with one thread: ``None``, or what went wrong."""
     _on_worker(cache)
     with one_thread():
-        try:
-            prepare(jobs)
-        except Exception as err:
-            return _describe(err)
-    return None
+        return _prepared(prepare, jobs)
 
 
 def _job_task(fn, job, cache: str, after: str | None = None) -> Outcome:
@@ -284,7 +286,7 @@ def _job_task(fn, job, cache: str, after: str | None = None) -> Outcome:
     future when submitted: the job waits for it, and finds what it trained in the cache)."""
     _on_worker(cache)
     with one_thread():
-        return _run_group(fn, None, [job])[1][0]
+        return _outcome(fn, job)
 
 
 def run_tasks(
