@@ -411,11 +411,11 @@ def evaluate_family(
     consts: Constants,
     n_grid: int = 256,
     progress: bool | None = None,
-    label: str = "",
+    label: str | dict = "",
 ) -> FamilyResults:
     """Score every member of family ``name`` at ``trained.dim`` (cached; see the module docstring).
     ``label`` names a flow trained differently from ``config`` (e.g. with another study's loss
-    term); it joins the cache key."""
+    term, or another density model in the RealNVP's place: its ``key``); it joins the cache key."""
     name = check_choice("family", name, FAMILIES)
     dim, p, n = trained.dim, trained.p, config.n_test
     spec = {
@@ -549,20 +549,33 @@ class Results:
 
 
 def results(
-    config: ThesisConfig, families: Iterable[str] | None = None, progress: bool | None = None
+    config: ThesisConfig,
+    families: Iterable[str] | None = None,
+    progress: bool | None = None,
+    model=None,
 ) -> Results:
     """Train (or load) the flow for every D of ``config`` and evaluate ``families`` (default:
-    ``config.families``)."""
+    ``config.families``).
+
+    ``model`` puts another density model in the RealNVP's place: an object with ``build(dim)`` and
+    ``key`` (trained by :func:`~flowcore.studies.debruin2024.training.trained_flow`), or with
+    ``trained_flow(dim, config)`` returning the
+    :class:`~flowcore.studies.debruin2024.training.TrainedFlow` itself (a model trained
+    elsewhere, :class:`flowcore.battery.Trained`). Its ``key`` joins every cache key."""
     names = tuple(config.families if families is None else families)
     for name in names:
         check_choice("families", name, FAMILIES)
     consts = constants(config)
     tables, curves, trained_flows, timing_rows = [], {}, {}, []
     for dim in config.dims:
-        trained = trained_flow(dim, config, progress=progress)
+        if model is None or not hasattr(model, "trained_flow"):
+            trained = trained_flow(dim, config, progress=progress, model=model)
+        else:
+            trained = model.trained_flow(dim, config)
         trained_flows[dim] = trained
+        label = "" if model is None else model.key
         for name in names:
-            fam = evaluate_family(trained, config, name, consts, progress=progress)
+            fam = evaluate_family(trained, config, name, consts, progress=progress, label=label)
             tables.append(fam.table)
             for i, row in enumerate(fam.table.itertuples(index=False)):
                 curves[(dim, name, row.s, row.t)] = {

@@ -48,9 +48,15 @@ from flowcore.studies.debruin2024 import columns as col
 from flowcore.studies.debruin2024.calibration import constants
 from flowcore.studies.debruin2024.config import ThesisConfig
 from flowcore.studies.debruin2024.evaluation import results
-from flowcore.studies.debruin2024.sensitivity import CHECKS, METRICS, run_seeded
+from flowcore.studies.debruin2024.sensitivity import (
+    CHECKS,
+    FAILED,
+    failed_rows,
+    judged_rows,
+    run_seeded,
+)
 from flowcore.sweep import Job, space_filling, summarise_over_seeds
-from flowcore.verdicts import NULLS, Verdict
+from flowcore.verdicts import Verdict
 
 __all__ = [
     "FACTORS",
@@ -89,8 +95,6 @@ FACTORS = {
         "make_spd": {"spectrum": "spd"},
     },
 }
-#: The status of a run that could not be judged (training diverged, or log pθ overflowed).
-FAILED = "run failed"
 #: Per verdict, what it adds to a run's closeness to the thesis (C5–C11: a perfect run scores 7).
 SCORE = {
     str(Verdict.REPRODUCED): 1.0,
@@ -207,60 +211,11 @@ def judge_run(job: Job, progress: bool | None = None) -> list[dict]:
     (:data:`~flowcore.studies.debruin2024.sensitivity.METRICS`), the fit of the model and of the
     nulls (KL*(p‖·) on Q(p), per dimension), whether the model passes the fit premise, the
     calibrated α, β, and the truth's detection rates at the thesis's cells."""
-    dim = job.config.dims[0]
     try:
         res = results(job.config, progress=progress)
     except FloatingPointError as error:  # a NaN loss in training, or a log-density that overflowed
-        return [
-            {
-                "claim": claim,
-                "verdict": FAILED,
-                "why": str(error),
-                **{null: FAILED for null in NULLS},
-                "metric": np.nan,
-                "fits p": False,
-                "failure": str(error),
-            }
-            for claim in CHECKS
-        ]
-    table = res.table
-    first = table.iloc[0]
-    fit = float(first[col.KL_P_MODEL_PAIRED])
-    fits = {
-        "KL*(p‖pθ)": fit,
-        col.KL_PER_DIM: fit / dim,
-        "KL*(p‖p̂)/D": float(first[col.of(col.KL_P_MODEL_PAIRED, "p̂")]) / dim,
-        "KL*(p‖pθ₀)/D": float(first[col.of(col.KL_P_MODEL_PAIRED, "untrained")]) / dim,
-        "fits p": fit <= claims.fit_bound(dim),
-    }
-    truth_rates = {
-        "TNR truth Λ^δ(1, 0)": float(
-            claims.members(table, "perturbed", s=1.0, t=0.0)[col.TNR_TRUTH].iloc[0]
-        ),
-        "TNR truth Λ^δ(0.25, 0.5)": float(
-            claims.members(table, "perturbed", s=0.25, t=0.5)[col.TNR_TRUTH].iloc[0]
-        ),
-        "mean TNR truth Λ^out": float(table[table["family"] == "outlier"][col.TNR_TRUTH].mean()),
-    }
-    rows = []
-    for claim, check in CHECKS.items():
-        found = claims.assess((check, table), exact=True)
-        rows.append(
-            {
-                "claim": claim,
-                "verdict": str(found.verdict),
-                "why": found.label(),
-                **{null: str(found.verdicts[null]) for null in NULLS},
-                "metric": float(METRICS[claim][2](table)),
-                **fits,
-                "epochs": len(res.trained[dim].history.val_nll),
-                "alpha": res.constants.perturbation.alpha,
-                "beta": res.constants.perturbation.beta,
-                **truth_rates,
-                "failure": "",
-            }
-        )
-    return rows
+        return failed_rows(error)
+    return judged_rows(res)
 
 
 def run_design(base: ThesisConfig, progress: bool | None = None) -> pd.DataFrame:

@@ -27,10 +27,13 @@ from flowcore.studies.debruin2024.training import trained_flows
 from flowcore.cache import job_key
 from flowcore.sweep import Job, summarise_over_seeds
 from flowcore.sweep import run as run_jobs
-from flowcore.verdicts import Verdict
+from flowcore.verdicts import NULLS, Verdict
 
 __all__ = [
     "CHECKS",
+    "FAILED",
+    "judged_rows",
+    "failed_rows",
     "METRICS",
     "MODELS",
     "settings",
@@ -123,6 +126,82 @@ METRICS = {
         ),
     ),
 }
+
+
+#: The status of a run that could not be judged (training diverged, or log pθ overflowed).
+FAILED = "run failed"
+
+
+def judged_rows(res, null_metrics: bool = False) -> list[dict]:
+    """One row per claim C4–C11 of a run at one D (``res``: its
+    :class:`~flowcore.studies.debruin2024.evaluation.Results`).
+
+    Each row holds the verdicts of the model (``verdict``, and ``why`` in words) and of each null
+    (:data:`~flowcore.verdicts.NULLS`, unmasked); the number the claim rests on (:data:`METRICS`;
+    with ``null_metrics`` also each null's, as ``"metric <null>"``); the fit of the model and of
+    the nulls (KL*(p‖·) on Q(p), per dimension) and whether the model passes the fit premise; the
+    epochs trained, the calibrated α, β, and the truth's detection rates at the thesis's cells. A
+    claim stated at one D is judged only where the run has it (``exact=True``).
+    """
+    table = res.table
+    dim = int(table["D"].iloc[0])
+    first = table.iloc[0]
+    fit = float(first[col.KL_P_MODEL_PAIRED])
+    fits = {
+        "KL*(p‖pθ)": fit,
+        col.KL_PER_DIM: fit / dim,
+        "KL*(p‖p̂)/D": float(first[col.of(col.KL_P_MODEL_PAIRED, "p̂")]) / dim,
+        "KL*(p‖pθ₀)/D": float(first[col.of(col.KL_P_MODEL_PAIRED, "untrained")]) / dim,
+        "fits p": fit <= claims.fit_bound(dim),
+    }
+    truth_rates = {
+        "TNR truth Λ^δ(1, 0)": float(
+            claims.members(table, "perturbed", s=1.0, t=0.0)[col.TNR_TRUTH].iloc[0]
+        ),
+        "TNR truth Λ^δ(0.25, 0.5)": float(
+            claims.members(table, "perturbed", s=0.25, t=0.5)[col.TNR_TRUTH].iloc[0]
+        ),
+        "mean TNR truth Λ^out": float(table[table["family"] == "outlier"][col.TNR_TRUTH].mean()),
+    }
+    views = {null: null_view(table, null) for null in NULLS} if null_metrics else {}
+    rows = []
+    for claim, check in CHECKS.items():
+        found = claims.assess((check, table), exact=True)
+        metric = METRICS[claim][2]
+        rows.append(
+            {
+                "claim": claim,
+                "verdict": str(found.verdict),
+                "why": found.label(),
+                **{null: str(found.verdicts[null]) for null in NULLS},
+                "metric": float(metric(table)),
+                **{f"metric {null}": float(metric(view)) for null, view in views.items()},
+                **fits,
+                "epochs": len(res.trained[dim].history.val_nll),
+                "alpha": res.constants.perturbation.alpha,
+                "beta": res.constants.perturbation.beta,
+                **truth_rates,
+                "failure": "",
+            }
+        )
+    return rows
+
+
+def failed_rows(error: Exception) -> list[dict]:
+    """The rows of :func:`judged_rows` for a run that could not be judged (its training diverged or
+    a log-density overflowed): every verdict :data:`FAILED`, the error in words."""
+    return [
+        {
+            "claim": claim,
+            "verdict": FAILED,
+            "why": str(error),
+            **{null: FAILED for null in NULLS},
+            "metric": np.nan,
+            "fits p": False,
+            "failure": str(error),
+        }
+        for claim in CHECKS
+    ]
 
 
 def settings(base: ThesisConfig) -> list[tuple[str, str, dict]]:

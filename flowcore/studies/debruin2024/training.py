@@ -20,7 +20,7 @@ from flowcore.studies.debruin2024.config import ThesisConfig
 from flowcore.train import History
 from flowcore.validation import check_int
 
-__all__ = ["TrainedFlow", "trained_flow", "trained_flows", "untrained_density"]
+__all__ = ["TrainedFlow", "training_data", "trained_flow", "trained_flows", "untrained_density"]
 
 
 @dataclass
@@ -45,6 +45,26 @@ def untrained_density(untrained: torch.nn.Module) -> torch.nn.Module:
     return untrained.base if getattr(untrained, "initially_identity", False) else untrained
 
 
+def training_data(
+    dim: int, config: ThesisConfig, p: Gaussian | None = None
+) -> tuple[Gaussian, torch.Tensor, torch.Tensor]:
+    """``(p, x_train, x_val)`` for ``dim``: the training Gaussian p of ``config``'s recipe and seed,
+    ``config.n_train`` training samples (float64, from the stream ``(seed, "train", D)``) and
+    ``config.n_val`` validation samples (float32, stream ``(seed, "val", D)``): the data every flow
+    of the thesis's studies trains on. ``p`` skips drawing it again.
+
+    Example:
+        >>> p, x_train, x_val = training_data(3, ThesisConfig(n_train=50, n_val=20))
+        >>> p.dim, tuple(x_train.shape), x_train.dtype, tuple(x_val.shape), x_val.dtype
+        (3, (50, 3), torch.float64, (20, 3), torch.float32)
+    """
+    dim = check_int("dim", dim, minimum=2)
+    p = training_gaussian(dim, config.recipe, config.seed) if p is None else p
+    x_train = p.sample(config.n_train, stream(config.seed, "train", dim))
+    x_val = p.sample(config.n_val, stream(config.seed, "val", dim), dtype=torch.float32)
+    return p, x_train, x_val
+
+
 def trained_flow(
     dim: int,
     config: ThesisConfig,
@@ -52,14 +72,20 @@ def trained_flow(
     callback=None,
     loss_terms=(),
     loss_name: str = "",
+    model=None,
 ) -> TrainedFlow:
     """Draw :math:`p` for ``dim`` and train a RealNVP on it, or load it from the cache.
 
     The training and validation sets (``config.n_train`` and ``config.n_val`` samples) come from the
-    streams ``(seed, "train", D)`` and ``(seed, "val", D)``; the cache key covers ``dim``, the
-    recipe, the architecture, the data sizes and every training setting
+    streams ``(seed, "train", D)`` and ``(seed, "val", D)`` (:func:`training_data`); the cache key
+    covers ``dim``, the recipe, the architecture, the data sizes and every training setting
     (:func:`flowcore.runs.train_or_load`). Extra ``loss_terms`` (another study's
     regulariser) need a ``loss_name``, which joins the key.
+
+    ``model`` trains another density model in the RealNVP's place on the same data, with the same
+    settings: any object with ``build(dim)`` (the untrained ``nn.Module`` with ``log_prob``; torch's
+    global RNG, seeded with the training seed, draws its weights) and ``key`` (what names it in the
+    cache key instead of ``config.flow``), such as a :class:`flowcore.libraries.LibraryModel`.
     """
     if loss_terms and not loss_name:
         raise ValueError("loss_name must name the loss_terms (it joins the cache key)")
@@ -68,18 +94,20 @@ def trained_flow(
     samples: dict[str, torch.Tensor] = {}
 
     def data():
-        samples["train"] = p.sample(config.n_train, stream(config.seed, "train", dim))
-        x_val = p.sample(config.n_val, stream(config.seed, "val", dim), dtype=torch.float32)
+        _, samples["train"], x_val = training_data(dim, config, p)
         return samples["train"].to(torch.float32), x_val
 
     def extras():
         p_hat = Gaussian.fit(samples["train"])
         return {"p_hat_mean": p_hat.mean, "p_hat_cov": p_hat.cov}
 
-    spec = {"dim": dim, "recipe": config.recipe, "flow": config.flow}
+    spec = {"dim": dim, "recipe": config.recipe}
+    spec.update({"flow": config.flow} if model is None else {"model": model.key})
     if loss_name:
         spec["loss"] = loss_name
-    if config.trainer == "batched":
+    if model is not None and (loss_terms or callback is not None):
+        raise ValueError("a model other than the RealNVP trains without loss_terms and callback")
+    if config.trainer == "batched" and model is None:
         if loss_terms or callback is not None:
             raise ValueError(
                 "trainer='batched' trains without loss_terms and callback; use trainer='single'"
@@ -87,7 +115,7 @@ def trained_flow(
         return trained_flows(dim, [config], progress)[0]
     run = train_or_load(
         spec,
-        lambda: config.flow.build(dim),
+        (lambda: config.flow.build(dim)) if model is None else (lambda: model.build(dim)),
         data,
         config.train,
         config.torch_device,
@@ -119,11 +147,8 @@ def trained_flows(
     samples: dict[int, torch.Tensor] = {}
 
     def data(k: int):
-        c, p = configs[k], ps[k]
-        samples[k] = p.sample(c.n_train, stream(c.seed, "train", dim))
-        return samples[k].to(torch.float32), p.sample(
-            c.n_val, stream(c.seed, "val", dim), dtype=torch.float32
-        )
+        _, samples[k], x_val = training_data(dim, configs[k], ps[k])
+        return samples[k].to(torch.float32), x_val
 
     def extras(k: int):
         p_hat = Gaussian.fit(samples.pop(k))
