@@ -15,7 +15,7 @@ Rows (each timed under ``torch.inference_mode``):
   reported, not fatal).
 * ``normflows``, ``nflows``, ``zuko``, ``FrEIA``: the closest architecture each library's API
   builds (see ``build_*`` below for where each differs); skipped with a note when not importable.
-  Install them with ``.venv/bin/pip install --no-deps -r bench/requirements-extras.txt``.
+  They are pinned in ``requirements.txt``.
 
 Each model is timed on ``--n`` samples split into chunks of 4,096 and of 65,536 rows, and on one
 whole 65,536-row batch. All models are built first and then timed in interleaved rounds (every

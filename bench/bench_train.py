@@ -26,8 +26,7 @@ written the way each library's user would write it:
 * ``normflows``, ``nflows``, ``zuko``, ``FrEIA``: ``loss = -log_prob(x).mean()``, ``zero_grad``,
   ``backward``, ``step`` with the default ``torch.optim.Adam``; the models come from
   ``bench_logp.py``'s ``build_*`` functions (D, hidden widths and couplings passed in). Skipped
-  with a note when not importable
-  (``.venv/bin/pip install --no-deps -r bench/requirements-extras.txt``).
+  with a note when not importable (they are pinned in ``requirements.txt``).
 
 Where the libraries' models differ from flowcore's (the notes at each ``build_*`` in
 bench_logp.py): the linear layers have the same shapes everywhere; the log-scale is bounded
