@@ -11,6 +11,7 @@ from collections.abc import Mapping
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator
@@ -29,6 +30,7 @@ __all__ = [
     "versus_s",
     "heatmaps",
     "sweep_panels",
+    "model_panels",
     "effect_panels",
     "compare_configs",
 ]
@@ -424,6 +426,70 @@ def sweep_panels(summary, metrics: Mapping[str, tuple], title: str = "", ncols: 
         ax.set_ylabel(unit, fontsize=8)
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+#: The views of a battery run (flowcore.battery.VIEWS) and their styles: the model, then the nulls.
+_VIEW_STYLE = {"model": "model", "p̂": "gaussian", "untrained": "untrained", "truth": "truth"}
+
+
+def model_panels(summary, metrics: Mapping[str, tuple], claims, title: str = "") -> Figure:
+    """One row of panels per claim, one column per D: for every model on the x-axis, the number the
+    claim rests on (mean over seeds with its interval) for the model (blue) and for each null in
+    its place (p̂ grey, untrained green, truth orange), side by side.
+
+    Args:
+        summary: :func:`flowcore.battery.metric_summary` output: one row per (claim, model, D,
+            view) with ``metric``, ``CI low`` and ``CI high``.
+        metrics: ``claim -> (description, unit, ...)``; the description titles the panel, the unit
+            labels its y-axis.
+        claims: The claims to show (those absent from ``summary`` are skipped).
+
+    Example:
+        >>> import matplotlib; matplotlib.use("Agg")
+        >>> import pandas as pd
+        >>> summary = pd.DataFrame({
+        ...     "claim": "C5", "model": ["zuko MAF"] * 2, "D": 20, "view": ["model", "p̂"],
+        ...     "metric": [-0.5, 0.1], "CI low": [-0.9, 0.0], "CI high": [-0.1, 0.2]})
+        >>> fig = model_panels(summary, {"C5": ("gap at s = 1", "nats")}, ["C5"])
+        >>> fig.axes[0].get_title(), fig.axes[0].get_ylabel()
+        ('C5 at D = 20: gap at s = 1', 'nats')
+        >>> plt.close(fig)
+    """
+    shown = [c for c in claims if c in set(summary["claim"])]
+    dims = sorted(set(summary["D"]))
+    models = list(dict.fromkeys(summary["model"]))
+    fig, axes = _panel_grid(len(shown) * len(dims), len(dims), 0.7 * len(models) + 2.5, 3.2)
+    views = [v for v in _VIEW_STYLE if v in set(summary["view"])]
+    for ax, (claim, dim) in zip(axes, [(c, d) for c in shown for d in dims]):
+        here = summary[(summary["claim"] == claim) & (summary["D"] == dim)]
+        for i, view in enumerate(views):
+            rows = pd.DataFrame({"model": models}).merge(
+                here[here["view"] == view], on="model", how="left"
+            )
+            x = np.arange(len(models)) + 0.18 * (i - (len(views) - 1) / 2)
+            style = STYLE[_VIEW_STYLE[view]]
+            err = [rows["metric"] - rows["CI low"], rows["CI high"] - rows["metric"]]
+            err = np.nan_to_num(np.asarray(err, dtype=float))  # one seed: no interval
+            ax.errorbar(
+                x,
+                rows["metric"],
+                yerr=err,
+                fmt="o",
+                ms=3.5,
+                capsize=2,
+                color=style["color"],
+                label=view if view != "model" else "the model",
+            )
+        description, unit = metrics[claim][0], metrics[claim][1]
+        ax.axhline(0, color="black", lw=0.6, alpha=0.5)
+        ax.set_xticks(np.arange(len(models)), models, rotation=45, ha="right", fontsize=7)
+        ax.set_title(f"{claim} at D = {dim}: {description}", fontsize=9)
+        ax.set_ylabel(unit, fontsize=8)
+        ax.grid(alpha=0.3)
+    _shared_legend(fig, axes[0])
     if title:
         fig.suptitle(title)
     return fig

@@ -24,7 +24,9 @@ from flowcore.train import TrainConfig
 #: config-3faf36f5e7a048f17654, song2024 config-52441d3595971742ef97, deboer2020
 #: config-3a19b5b896b2b037d5d8 (commit 96d34c8).
 DEFAULT_KEYS = {
-    "debruin2024": "config-0c7aa33ece6ec9f43af0",
+    # issue 25: the library_* fields of the battery across flow libraries (was
+    # config-0c7aa33ece6ec9f43af0; the keys of cached flows and tables do not hold the whole config)
+    "debruin2024": "config-35d5ac0a35844b8f570e",
     # issue 23: the real_* fields of the FashionMNIST/MNIST chapter (was
     # config-280a3d290ee596c5f966)
     "kirichenko2020": "config-f530852bbe43a609e308",

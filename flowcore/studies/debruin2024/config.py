@@ -12,6 +12,7 @@ from typing import ClassVar
 
 from flowcore.config import Checked, FlowConfig, StudyConfig
 from flowcore.gaussians import GaussianRecipe
+from flowcore.libraries import MODELS as LIBRARY_MODELS
 from flowcore.resources import Estimate, Need
 from flowcore.studies.debruin2024.families import FAMILIES
 from flowcore.train import TrainConfig
@@ -29,7 +30,7 @@ from flowcore.validation import (
     checked,
 )
 
-__all__ = ["SCALES", "SHIFTS", "Sweep", "Regimes", "ThesisConfig"]
+__all__ = ["SCALES", "SHIFTS", "Sweep", "Regimes", "Libraries", "ThesisConfig"]
 
 #: The thesis's scales S and shifts T (§5.1).
 SCALES = (0.25, 0.5, 0.75, 1.0, 1.25, 1.75)
@@ -150,6 +151,42 @@ class Regimes(Checked):
 
 
 @dataclass(frozen=True)
+class Libraries(Checked):
+    """The battery run on other libraries' flows (flat names carry the prefix ``library_``; see
+    :mod:`flowcore.battery` and :mod:`flowcore.libraries`).
+
+    Attributes:
+        models: Names of :data:`flowcore.libraries.MODELS` to judge.
+        dims: Dimensions D.
+        seeds: Seeds per (model, D) (at least 3); each draws its own p, data and weights, and
+            calibrates its own α, β and outlier recipe.
+        n_train: Training-set size.
+        n_val: Validation-set size, for early stopping.
+        max_epochs: Epochs at most (early stopping with the best weights, as the thesis's flows).
+        n_test: Test-set size per distribution.
+        calibration_draws: Draws per rate in each seed's calibration.
+
+    Example:
+        >>> Libraries(models=["zuko GLOW"])  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ValueError: library_models must be ...; got 'zuko GLOW'
+    """
+
+    models: tuple[str, ...] = field(
+        default=tuple(LIBRARY_MODELS),
+        metadata=checked(check_choice_list, allowed=tuple(LIBRARY_MODELS)),
+    )
+    dims: tuple[int, ...] = field(default=(20, 50), metadata=checked(check_int_list, minimum=2))
+    seeds: tuple[int, ...] = field(default=(0, 1, 2), metadata=checked(check_seeds))
+    n_train: int = field(default=30_000, metadata=checked(check_int, minimum=2))
+    n_val: int = field(default=2_000, metadata=checked(check_int, minimum=2))
+    max_epochs: int = field(default=10, metadata=checked(check_int, minimum=1))
+    n_test: int = field(default=1_000, metadata=checked(check_int, minimum=100))
+    calibration_draws: int = field(default=5_000, metadata=checked(check_int, minimum=100))
+
+
+@dataclass(frozen=True)
 class ThesisConfig(StudyConfig):
     """Everything a chapter of the thesis study needs, validated.
 
@@ -163,6 +200,7 @@ class ThesisConfig(StudyConfig):
             experiment's seed.
         sweep: The sensitivity sweep (flat names ``sweep_…``).
         regime: The regime search (flat names ``regime_…``).
+        library: The battery on other libraries' flows (flat names ``library_…``).
         n_test: Test-set size N per test distribution.
         n_repeats: Number K of independent test sets for the repeated-test-set spread (≥ 2).
         scales, shifts: The sets S and T of s and t values (s > 0).
@@ -194,6 +232,7 @@ class ThesisConfig(StudyConfig):
         "train": (TrainConfig, ""),
         "sweep": (Sweep, "sweep_"),
         "regime": (Regimes, "regime_"),
+        "library": (Libraries, "library_"),
     }
 
     TRAINERS: ClassVar[tuple[str, ...]] = ("single", "batched")
@@ -232,6 +271,7 @@ class ThesisConfig(StudyConfig):
     train: TrainConfig = field(default_factory=TrainConfig)
     sweep: Sweep = field(default_factory=Sweep)
     regime: Regimes = field(default_factory=Regimes)
+    library: Libraries = field(default_factory=Libraries)
 
     @property
     def seed(self) -> int:
@@ -253,7 +293,8 @@ class ThesisConfig(StudyConfig):
 
     def resources(self) -> Estimate:
         """Peak memory and work of the whole study at these sizes (the heaviest of the main run, the
-        sensitivity sweep and the regime search), for :func:`flowcore.resources.check_resources`.
+        sensitivity sweep, the regime search and the battery across libraries), for
+        :func:`flowcore.resources.check_resources`.
 
         At the peak live together: the covariance-sized matrices of p and of the members of a family
         (each Gaussian keeps its covariance, Cholesky factor and precision: about ``4 + 3·members``
@@ -283,16 +324,21 @@ class ThesisConfig(StudyConfig):
             dims=max(self.dims),
             sweep_dim=self.sweep.dim,
             regime_dims=max(self.regime.dims),
+            library_dims=max(self.library.dims),
             calibration_dim=self.calibration_dim,
         )
         members = len(self.scales) * len(self.shifts)
         n_test, n_test_by = largest(
-            n_test=self.n_test, sweep_n_test=self.sweep.n_test, regime_n_test=self.regime.n_test
+            n_test=self.n_test,
+            sweep_n_test=self.sweep.n_test,
+            regime_n_test=self.regime.n_test,
+            library_n_test=self.library.n_test,
         )
         n_train, n_train_by = largest(
             n_train=self.n_train,
             sweep_n_train=max(self.sweep.n_train),
             regime_n_train=max(self.regime.n_train),
+            library_n_train=self.library.n_train,
         )
         hidden = list(self.flow.hidden)
         needs = (
@@ -350,6 +396,12 @@ class ThesisConfig(StudyConfig):
         flops += len(sw.seeds) * sum(sweep_runs)
         regime_runs = [run(d, n, rg.max_epochs, rg.n_test) for d in rg.dims for n in rg.n_train]
         flops += (rg.points + 1) * len(rg.seeds) * sum(regime_runs) / len(regime_runs)
+        lib = self.library  # the libraries' flows, costed as this book's RealNVP of their size
+        flops += (
+            len(lib.models)
+            * len(lib.seeds)
+            * sum(run(d, lib.n_train, lib.max_epochs, lib.n_test, 8, [64, 64]) for d in lib.dims)
+        )
         return Estimate(needs, flops)
 
     def replace(self, **params) -> ThesisConfig:
