@@ -41,6 +41,11 @@ BAD = {
         "scales[0] must be a finite number > 0, got 0.0",
     ),
     "debruin2024/regimes": ("regime_points", 2, "regime_points must be an integer ≥ 3, got 2"),
+    "debruin2024/libraries": (
+        "library_models",
+        ["zuko GLOW"],
+        "library_models must be one of 'zuko RealNVP', 'zuko MAF', 'zuko NSF'",
+    ),
     "debruin2024/appendices": ("n_test", 0, "n_test must be an integer ≥ 2, got 0"),
     "kirichenko2020/couplings": (
         "mask",
