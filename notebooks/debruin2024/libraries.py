@@ -93,10 +93,10 @@ pd.DataFrame(
 # %% tags=["hide-input"]
 display(Markdown(
     f"**The runs**: {len(models)} models × D ∈ {list(lib.dims)} × {len(lib.seeds)} seeds; each trains on "
-    f"$n_\\text{{train}}$ = {lib.n_train:,} samples of $p$ ({lib.n_val:,} for validation) for at most "
+    f"n_train = {lib.n_train:,} samples of p ({lib.n_val:,} for validation) for at most "
     f"{lib.max_epochs} epochs (batch {config.train.batch_size}, Adam at {config.train.lr:g}, early stopping "
     f"with patience {config.train.patience}), and is tested on {lib.n_test:,} samples per distribution. "
-    f"Each seed draws its own $p$ and calibrates its own $\\alpha$, $\\beta$ and outlier recipe "
+    f"Each seed draws its own p and calibrates its own α, β and outlier recipe "
     f"({lib.calibration_draws:,} draws per rate), shared by every model of that seed."
 ))
 
@@ -217,7 +217,7 @@ lines = []
 fitted = fits[fits["fits p"].map(every)]
 unfit = fits[fits["fits p"].str.startswith("0/")]
 lines.append(
-    f"**The fit.** Every seed fits $p$ for {len(fitted)} of {len(fits)} (model, D) pairs"
+    f"**The fit.** Every seed fits p for {len(fitted)} of {len(fits)} (model, D) pairs"
     + ("" if fitted.empty else ": " + ", ".join(f"{m} at D = {d}" for m, d in fitted[["model", "D"]].itertuples(index=False)))
     + "; no seed fits it for "
     + (", ".join(f"{m} at D = {d} (KL*/D {k:.3f}, bound {b:.3f})" for m, d, k, b in unfit[["model", "D", col.KL_PER_DIM, "bound/D"]].itertuples(index=False)) or "none")
@@ -234,6 +234,6 @@ for claim in sensitivity.CHECKS:
     lines.append(
         f"- **{claim}** holds (at least partly) in {len(holds)} of {len(testable)} testable runs"
         + ("" if holds.empty else ": " + ", ".join(f"{m} {k}/{int((testable['model'] == m).sum())}" for m, k in where.items()))
-        + f"; in the model's place $\\hat p$ shows it in {int(here['p̂'].isin(battery.HOLDS).sum())} of {len(here)} runs, the truth in {int(here['truth'].isin(battery.HOLDS).sum())}."
+        + f"; in the model's place p̂ shows it in {int(here['p̂'].isin(battery.HOLDS).sum())} of {len(here)} runs, the truth in {int(here['truth'].isin(battery.HOLDS).sum())}."
     )
 display(Markdown("\n".join(lines)))
