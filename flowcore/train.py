@@ -34,7 +34,15 @@ from flowcore.validation import (
     checked,
 )
 
-__all__ = ["TrainConfig", "History", "Tracker", "fit", "show_progress"]
+__all__ = [
+    "EpochLog",
+    "deferred_checks",
+    "TrainConfig",
+    "History",
+    "Tracker",
+    "fit",
+    "show_progress",
+]
 
 #: An extra loss term for :func:`fit`: ``term(batch, log_scales) -> scalar tensor``, where
 #: ``log_scales`` holds each coupling's :math:`s` for the batch (a Jacobian regulariser, say).
@@ -253,6 +261,70 @@ class Tracker:
         return self.history
 
 
+class EpochLog:
+    r"""One epoch's running training NLL and finite checks for :math:`K` flows (:math:`K = 1` for
+    :func:`fit`), kept as tensors on the flows' device, so that a training step needs no host sync.
+
+    :meth:`add` records a step: the NLL weighted by the batch size joins a float64 running sum, and
+    the first step whose loss is not finite is kept per flow with the values of the loss's parts
+    there. :meth:`close` reads everything once, at the end of the epoch: it raises the same
+    ``FloatingPointError`` :meth:`Tracker.check_loss` raises at the bad step, else returns the
+    epoch's mean NLL per flow. The sums are those of Python floats added step by step (each float32
+    NLL widened to float64, times the batch size), so the means are bitwise the same.
+
+    On the CPU :func:`fit` still checks each step as it goes (the error then comes before the bad
+    step's update, and a sync costs nothing there); on CUDA it reads the log once per epoch.
+
+    Example:
+        >>> log = EpochLog(2, "cpu")
+        >>> nll = torch.tensor([1.0, 2.0])
+        >>> log.add(nll, nll, [nll], 4)
+        >>> nll = torch.tensor([3.0, float("nan")])
+        >>> log.add(nll, nll, [nll], 2)
+        >>> trackers = [Tracker(TrainConfig(), name=f"flow {k}: ") for k in range(2)]
+        >>> log.close(trackers, epoch=0, names=["NLL"])  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        FloatingPointError: flow 1: training loss became nan at epoch 0, step 1 (lr=0.001); ...
+    """
+
+    def __init__(self, count: int, device: torch.device | str):
+        self.total = torch.zeros(count, dtype=torch.float64, device=device)
+        self.first_bad = torch.full((count,), -1, dtype=torch.long, device=device)
+        self.bad_values: Tensor | None = None
+        self.seen = 0
+        self.steps = 0
+
+    def add(self, loss: Tensor, nll: Tensor, parts: Sequence[Tensor], width: int) -> None:
+        """Record one step: ``loss`` and ``nll`` of shape ``(K,)`` (or scalars for one flow),
+        ``parts`` the loss's parts (each of that shape), ``width`` the batch size."""
+        loss = loss.detach().reshape(-1)
+        values = torch.stack([loss, *(part.detach().reshape(-1).to(loss.dtype) for part in parts)])
+        bad = ~torch.isfinite(loss) & (self.first_bad < 0)
+        self.first_bad = torch.where(bad, self.steps, self.first_bad)
+        self.bad_values = values if self.bad_values is None else self.bad_values
+        self.bad_values = torch.where(bad, values, self.bad_values)
+        self.total += nll.detach().reshape(-1).to(torch.float64) * width
+        self.seen += width
+        self.steps += 1
+
+    def close(
+        self, trackers: Sequence[Tracker], epoch: int, names: Sequence[str], hint: str = ""
+    ) -> list[float]:
+        """The epoch's mean training NLL per flow (one host sync), after raising the
+        ``FloatingPointError`` of the first flow (in order) whose loss was not finite at some step
+        (its first such step), naming the parts (``names``, in the order :meth:`add` got them)
+        that were not finite there."""
+        first_bad = self.first_bad.tolist()
+        if any(step >= 0 for step in first_bad):
+            values = self.bad_values.tolist()
+            for k, step in enumerate(first_bad):
+                if step >= 0:
+                    parts = [(name, values[i + 1][k]) for i, name in enumerate(names)]
+                    trackers[k].check_loss(values[0][k], epoch, step, parts, hint)
+        return (self.total / self.seen).tolist()
+
+
 def show_progress() -> bool:
     """Whether to draw progress bars: ``$FLOWCORE_PROGRESS`` (``0``/``1``) if set, else only on a
     terminal.
@@ -272,12 +344,25 @@ def show_progress() -> bool:
     return sys.stderr.isatty() or "ipykernel" in sys.modules
 
 
+def deferred_checks(device: torch.device | str) -> bool:
+    """Whether training on ``device`` reads its :class:`EpochLog` once per epoch instead of checking
+    each step as it goes: on CUDA, where each read is a host sync that stalls the queue of kernels.
+
+    Example:
+        >>> deferred_checks("cpu")
+        False
+    """
+    return torch.device(device).type == "cuda"
+
+
 @torch.no_grad()
 def _mean_nll(flow: nn.Module, x: Tensor, batch_size: int) -> float:
-    total = 0.0
+    """The mean NLL of ``flow`` on ``x`` in chunks, summed in float64 on the device (read once):
+    bitwise the sum of the chunks' float32 sums as Python floats."""
+    total = torch.zeros((), dtype=torch.float64, device=x.device)
     for chunk in x.split(max(batch_size, 8192)):
-        total += -flow.log_prob(chunk).sum().item()
-    return total / len(x)
+        total -= flow.log_prob(chunk).sum().to(torch.float64)
+    return total.item() / len(x)
 
 
 def _check_loss_terms(loss_terms) -> tuple[tuple[str, Callable], ...]:
@@ -307,10 +392,15 @@ def _check_loss_terms(loss_terms) -> tuple[tuple[str, Callable], ...]:
 
 
 def _adam(flow: nn.Module, lr: float) -> torch.optim.Adam:
-    """fit's optimizer. ``foreach=True``: the same update, bit for bit, as the per-parameter loop
-    PyTorch defaults to on the CPU, in a few multi-tensor calls instead of ~8 Python-dispatched ops
-    per parameter tensor (on CUDA it is the default already)."""
-    return torch.optim.Adam(flow.parameters(), lr=lr, foreach=True)
+    """fit's optimizer. On the CPU ``foreach=True``: the same update, bit for bit, as the
+    per-parameter loop PyTorch defaults to there, in a few multi-tensor calls instead of ~8
+    Python-dispatched ops per parameter tensor. On CUDA ``fused=True``: the whole update in one
+    kernel per group of tensors, no host sync (its rounding may differ from the loop's in the last
+    bits)."""
+    params = list(flow.parameters())
+    if params and params[0].is_cuda:
+        return torch.optim.Adam(params, lr=lr, fused=True)
+    return torch.optim.Adam(params, lr=lr, foreach=True)
 
 
 def _loss(
@@ -404,23 +494,26 @@ def fit(
     start, start_wall = time.perf_counter(), time.time()
     show = show_progress() if progress is None else progress
     epochs = tqdm(range(config.max_epochs), desc=description, disable=not show, leave=False)
+    names = ["NLL", *(name for name, _ in terms)]
+    sync_free = deferred_checks(x_train.device)
     for epoch in epochs:
         flow.train()
         order = torch.randperm(len(x_train), generator=generator).to(x_train.device)
-        running, seen = 0.0, 0
+        log = EpochLog(1, x_train.device)
         for step, idx in enumerate(order.split(config.batch_size)):
             loss, nll, parts = _loss(flow, x_train[idx], terms)
-            tracker.check_loss(loss, epoch, step, parts, hint)
+            if not sync_free:
+                tracker.check_loss(loss, epoch, step, parts, hint)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            running += nll.item() * len(idx)
-            seen += len(idx)
+            log.add(loss, nll, [part for _, part in parts], len(idx))
+        (train_nll,) = log.close([tracker], epoch, names, hint)
         flow.eval()
         val = _mean_nll(flow, x_val, config.batch_size)
-        go_on = tracker.end_epoch(epoch, running / seen, val, flow)
+        go_on = tracker.end_epoch(epoch, train_nll, val, flow)
         optimizer.param_groups[0]["lr"] = tracker.lr  # halved, or not, by the Tracker's schedule
-        epochs.set_postfix(train=f"{running / seen:.3f}", val=f"{val:.3f}")
+        epochs.set_postfix(train=f"{train_nll:.3f}", val=f"{val:.3f}")
         status.report(
             f"training {description}",
             epoch + 1,

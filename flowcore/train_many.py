@@ -55,7 +55,15 @@ from flowcore.flows.fast import (
 )
 from flowcore.flows.flow import Flow
 from flowcore.flows.spec import CouplingSpec
-from flowcore.train import History, TrainConfig, Tracker, _mean_nll, show_progress
+from flowcore.train import (
+    EpochLog,
+    History,
+    TrainConfig,
+    Tracker,
+    _mean_nll,
+    deferred_checks,
+    show_progress,
+)
 
 __all__ = ["fit_many"]
 
@@ -373,6 +381,7 @@ def fit_many(
     packed = _Packed(flow_params, config.lr)
     log_2pi = flows[0].base.log_2pi
     n_train, device = len(train_sets[0]), ref.device
+    sync_free = deferred_checks(device)
 
     # The flows still training, in the order of packed's rows and of xs; all three shrink when
     # flows stop.
@@ -390,17 +399,16 @@ def fit_many(
             ).to(device)
             rows = torch.arange(m, device=device)[:, None]
             lrs = [t.tracker.lr for t in active]
-            running, seen = [0.0] * m, 0
+            log = EpochLog(m, device)
             for step, lo in enumerate(range(0, n_train, config.batch_size)):
                 idx = orders[:, lo : lo + config.batch_size]
                 nll = -_stacked_log_prob(xs[rows, idx], plan, leaves, log_2pi).mean(-1)
-                values = nll.tolist()
-                for t, value in zip(active, values):
-                    t.tracker.check_loss(value, epoch, step, [("NLL", value)])
+                if not sync_free:
+                    for t, value in zip(active, nll.tolist()):
+                        t.tracker.check_loss(value, epoch, step, [("NLL", value)])
                 packed.step(torch.autograd.grad(nll.sum(), leaves), lrs)
-                for a, value in enumerate(values):
-                    running[a] += value * idx.shape[1]
-                seen += idx.shape[1]
+                log.add(nll, nll, [nll], idx.shape[1])
+            train_nll = log.close([t.tracker for t in active], epoch, ["NLL"])
 
             stopped = []
             for a, t in enumerate(active):
@@ -411,7 +419,7 @@ def fit_many(
                 flow.eval()
                 if not t.tracker.end_epoch(
                     epoch,
-                    running[a] / seen,
+                    train_nll[a],
                     _mean_nll(flow, val_sets[t.index], config.batch_size),
                     flow,
                 ):
