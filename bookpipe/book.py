@@ -25,7 +25,7 @@ from .chapters import (
     hide_parameter_cells,
     kernel_environment,
 )
-from .layout import BOOK_SOURCES, BUILD, CHAPTERS, ROOT, log, venv_bin
+from .layout import BOOK_SOURCES, BUILD, CHAPTERS, ROOT, cache_folder, log, venv_bin
 
 
 def stage_sources(target: Path) -> Path:
@@ -80,9 +80,7 @@ def build(
     scheduler = check_scheduler(scheduler)
     ensure_data()
     out = out or BUILD / profile
-    kernel_environment(
-        cache or ROOT / ".cache" / "flowcore", scheduler
-    )  # flowcore's own default cache, made explicit
+    kernel_environment(cache or cache_folder(), scheduler)
     src = stage_sources(out / "src")
     total = time.perf_counter()
     # "executed_before": the chapters rendered as they were given (their seconds are those runs').

@@ -15,7 +15,7 @@ import threading
 import time
 from pathlib import Path
 
-from .layout import BUILD, CHAPTERS, ROOT, log, venv_bin
+from .layout import BUILD, CHAPTERS, ROOT, cache_folder, log, venv_bin
 
 
 def kernel_environment(cache: Path, scheduler: str = "") -> None:
@@ -212,7 +212,7 @@ def chapter(name: str, profile: str, overrides: list[tuple[str, str]], scheduler
     from .apt import ensure_data
 
     ensure_data()
-    kernel_environment(ROOT / ".cache" / "flowcore", scheduler)
+    kernel_environment(cache_folder(), scheduler)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     output = BUILD / "runs" / f"{chapter_id(name).replace('/', '-')}-{profile}-{stamp}.ipynb"
     seconds = execute_chapter(name, {"profile": profile, **values}, output)

@@ -9,10 +9,9 @@ from __future__ import annotations
 import os
 import subprocess
 import time
-from pathlib import Path
 
 from .chapters import kernel_environment
-from .layout import BUILD, ROOT, log, venv_bin
+from .layout import BUILD, ROOT, cache_folder, log, venv_bin
 
 #: The studies with a live explorer and the module whose ``cached_results(config)`` loads what it
 #: shows from the cache alone (``None``: not built yet). pipeline.py offers the studies whose source
@@ -72,7 +71,7 @@ def explore(study: str = "debruin2024", profile: str = "default", port: int = 0)
     from flowcore.config import resolve
     from flowcore.studies import config_class
 
-    cache = Path(os.environ.get("FLOWCORE_CACHE") or ROOT / ".cache" / "flowcore")
+    cache = cache_folder()
     kernel_environment(cache)
     try:
         config = resolve(config_class(study), profile).config

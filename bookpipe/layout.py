@@ -38,6 +38,12 @@ CHROMEDRIVER = Path("/usr/bin/chromedriver")
 FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz")
 
 
+def cache_folder() -> Path:
+    """Where builds, chapters and the explorer keep flowcore's cache: ``$FLOWCORE_CACHE`` if set,
+    else ``.cache/flowcore`` in the checkout (flowcore's own default)."""
+    return Path(os.environ.get("FLOWCORE_CACHE") or ROOT / ".cache" / "flowcore")
+
+
 def venv_bin() -> Path:
     """The virtual environment's folder of executables (its Python, jupyter-book, voila)."""
     return VENV / ("Scripts" if os.name == "nt" else "bin")
