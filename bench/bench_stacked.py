@@ -1,7 +1,7 @@
 """K flows of one architecture trained together: ``fit_many``'s stacked trainer against torch.func.
 
     .venv/bin/python bench/bench_stacked.py [--dim 20] [--k 1 3 12] [--epochs 2] [--n-train 10000]
-        [--repeats 3] [--threads 1]
+        [--repeats 3] [--threads 1] [--device cpu|cuda] [--trainers NAME ...]
 
 The stacked trainers evaluate the one coupling definition (``flowcore.flows.spec.CouplingSpec``)
 on K flows' stacked weights, and take a ``torch.optim.Adam`` step on the stacked parameters:
@@ -43,6 +43,7 @@ from torch import nn
 from torch.func import functional_call, grad, stack_module_state, vmap
 
 from bench_train import cpu_model  # noqa: E402  (bench/ is the script's folder)
+from flowcore.devices import resolve_device
 from flowcore.flows import RealNVP
 from flowcore.flows import fast
 from flowcore.train import TrainConfig, fit
@@ -77,7 +78,7 @@ def fit_vmap(flows: list[nn.Module], xs: torch.Tensor, config: TrainConfig, seed
     generators = [torch.Generator().manual_seed(s) for s in seeds]
     n = xs.shape[1]
     for _ in range(config.max_epochs):
-        orders = torch.stack([torch.randperm(n, generator=g) for g in generators])
+        orders = torch.stack([torch.randperm(n, generator=g) for g in generators]).to(xs.device)
         for i in range(0, n, config.batch_size):
             rows = orders[:, i : i + config.batch_size]
             batch = torch.gather(xs, 1, rows.unsqueeze(-1).expand(-1, -1, xs.shape[2]))
@@ -120,15 +121,24 @@ TRAINERS = {
 }
 
 
-def make_flows(dim: int, k: int) -> list[nn.Module]:
+def make_flows(dim: int, k: int, device: torch.device | str = "cpu") -> list[nn.Module]:
     torch.manual_seed(1)
-    return [RealNVP(dim, n_couplings=8, hidden=(64, 64), permutation_seed=0) for _ in range(k)]
+    return [
+        RealNVP(dim, n_couplings=8, hidden=(64, 64), permutation_seed=0).to(device)
+        for _ in range(k)
+    ]
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for the device's queued work, so that a timer reads the time of the work itself."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def agreement(dim: int, k: int, xs: torch.Tensor, seeds: list[int]) -> float:
     """Largest weight difference after one epoch of each trainer from the same start."""
     one = TrainConfig(batch_size=BATCH, max_epochs=1, stopping="fixed")
-    a, b = make_flows(dim, k), make_flows(dim, k)
+    a, b = make_flows(dim, k, xs.device), make_flows(dim, k, xs.device)
     fit_stacked(a, xs, one, seeds)
     fit_vmap(b, xs, one, seeds)
     with torch.no_grad():
@@ -149,26 +159,38 @@ def main() -> None:
     parser.add_argument(
         "--threads", type=int, default=None, help="torch threads (default: torch's)"
     )
+    parser.add_argument("--device", default="cpu", help="cpu | cuda | auto")
+    parser.add_argument(
+        "--trainers", nargs="*", default=list(TRAINERS), help=f"any of {list(TRAINERS)}"
+    )
     args = parser.parse_args()
+    for name in args.trainers:
+        if name not in TRAINERS:
+            parser.error(f"unknown trainer {name!r}; choose from {list(TRAINERS)}")
     if args.threads:
         torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
     flags = open("/proc/cpuinfo").read() if os.path.exists("/proc/cpuinfo") else ""
     print(
         f"CPU: {cpu_model()}; AVX-512: {'avx512f' in flags}; torch {torch.__version__}, "
-        f"{torch.get_num_threads()} threads; load {os.getloadavg()}"
+        f"{torch.get_num_threads()} threads; load {os.getloadavg()}; device {device}"
+        + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else "")
     )
     config = TrainConfig(batch_size=BATCH, max_epochs=args.epochs, stopping="fixed")
     rows = []
     for k in args.k:
         seeds = list(range(k))
         xs = torch.randn(k, args.n_train, args.dim, generator=torch.Generator().manual_seed(0))
+        xs = xs.to(device)
         diff = agreement(args.dim, k, xs, seeds)  # also the warm-up
-        seconds = {name: [] for name in TRAINERS}
+        seconds = {name: [] for name in args.trainers}
         for _ in range(args.repeats):
-            for name, train in TRAINERS.items():
-                flows = make_flows(args.dim, k)
+            for name in args.trainers:
+                flows = make_flows(args.dim, k, device)
+                synchronize(device)
                 start = time.perf_counter()
-                train(flows, xs, config, seeds)
+                TRAINERS[name](flows, xs, config, seeds)
+                synchronize(device)
                 seconds[name].append((time.perf_counter() - start) / args.epochs)
         for name, s in seconds.items():
             median = statistics.median(s)
