@@ -399,7 +399,7 @@ def fit_many(
             ).to(device)
             rows = torch.arange(m, device=device)[:, None]
             lrs = [t.tracker.lr for t in active]
-            log = EpochLog(m, device)
+            log = EpochLog(m, device, deferred=sync_free)
             for step, lo in enumerate(range(0, n_train, config.batch_size)):
                 idx = orders[:, lo : lo + config.batch_size]
                 nll = -_stacked_log_prob(xs[rows, idx], plan, leaves, log_2pi).mean(-1)
