@@ -29,7 +29,7 @@ Example:
     >>> import tempfile, os
     >>> from unittest import mock
     >>> from flowcore.studies.debruin2024 import ThesisConfig
-    >>> config = battery_config(library_n_train=200, library_n_val=100, library_n_test=200,
+    >>> config = battery_config(library_n_train=[200], library_n_val=100, library_n_test=200,
     ...                         library_calibration_draws=200, library_max_epochs=1)
     >>> truth = Trained.truth(dim=3, config=config)
     >>> with tempfile.TemporaryDirectory() as folder:
@@ -73,6 +73,7 @@ __all__ = [
     "GaussianDensity",
     "as_model",
     "battery_config",
+    "data",
     "jobs",
     "judge",
     "battery",
@@ -126,8 +127,7 @@ def _digest(module: nn.Module) -> str:
 
 @dataclass(frozen=True)
 class Trained:
-    """A model trained elsewhere on the thesis's data for one ``dim`` and seed
-    (:func:`~flowcore.studies.debruin2024.training.training_data` of the config it is judged with),
+    """A model trained elsewhere on the thesis's data for one ``dim`` and seed (:func:`data`),
     and the same model at its initialisation (``untrained``: the null that shows what a model that
     has learned nothing does). Its cache key holds a hash of both models' weights.
     """
@@ -225,10 +225,11 @@ def as_model(model, name: str | None = None) -> LibraryModel | Model | Trained:
 
 def battery_config(base: ThesisConfig | None = None, **params) -> ThesisConfig:
     """The thesis config the battery runs with: ``base`` (default: the default profile's values)
-    with the ``library_…`` parameters (any given here first) as the training and test sizes.
+    with the ``library_…`` parameters (any given here first) as the training and test sizes (the
+    training-set size of the largest D; :func:`jobs` sets each D's own).
 
     Example:
-        >>> c = battery_config(library_n_train=2000)
+        >>> c = battery_config(library_n_train=[2000])
         >>> c.n_train, c.train.max_epochs, c.n_test, c.trainer
         (2000, 10, 1000, 'single')
     """
@@ -237,7 +238,7 @@ def battery_config(base: ThesisConfig | None = None, **params) -> ThesisConfig:
         base = base.replace(**params)
     lib = base.library
     return base.replace(
-        n_train=lib.n_train,
+        n_train=lib.n_train_at(max(lib.dims)),  # each job sets its own D's (jobs)
         n_val=lib.n_val,
         max_epochs=lib.max_epochs,
         n_test=lib.n_test,
@@ -251,12 +252,34 @@ def battery_config(base: ThesisConfig | None = None, **params) -> ThesisConfig:
     )
 
 
+def data(
+    dim: int, seed: int, config: ThesisConfig | None = None
+) -> tuple[Gaussian, torch.Tensor, torch.Tensor]:
+    """``(p, x_train, x_val)``: the training Gaussian and the data a model judged at ``dim`` and
+    ``seed`` trains on (with the sizes of :func:`battery_config`): what to train a model on
+    elsewhere before judging it as :class:`Trained`.
+
+    Example:
+        >>> p, x_train, x_val = data(20, seed=0)
+        >>> p.dim, len(x_train), len(x_val)
+        (20, 10000, 2000)
+    """
+    config = battery_config(config)
+    (job,) = jobs([Model("data", lambda d: None)], config, [dim], [seed])
+    return training_data(dim, job.config)
+
+
 def jobs(
     models: Sequence, config: ThesisConfig, dims: Sequence[int], seeds: Sequence[int]
 ) -> list[Job]:
-    """One job per model × D × seed, labelled ``model``, ``D`` and ``seed``."""
+    """One job per model × D × seed, labelled ``model``, ``D`` and ``seed``, each with its D's
+    training-set size (:meth:`~flowcore.studies.debruin2024.config.Libraries.n_train_at`)."""
+    at = config.library.n_train_at
     return [
-        Job({"model": model.name, "D": dim, "seed": seed}, config.replace(seed=seed, dims=[dim]))
+        Job(
+            {"model": model.name, "D": dim, "seed": seed},
+            config.replace(seed=seed, dims=[dim], n_train=at(dim)),
+        )
         for model in models
         for dim in dims
         for seed in seeds

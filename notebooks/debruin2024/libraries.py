@@ -93,7 +93,7 @@ pd.DataFrame(
 # %% tags=["hide-input"]
 display(Markdown(
     f"**The runs**: {len(models)} models × D ∈ {list(lib.dims)} × {len(lib.seeds)} seeds; each trains on "
-    f"n_train = {lib.n_train:,} samples of p ({lib.n_val:,} for validation) for at most "
+    f"n_train = {', '.join(f'{lib.n_train_at(d):,} samples of p at D = {d}' for d in lib.dims)} ({lib.n_val:,} for validation) for at most "
     f"{lib.max_epochs} epochs (batch {config.train.batch_size}, Adam at {config.train.lr:g}, early stopping "
     f"with patience {config.train.patience}), and is tested on {lib.n_test:,} samples per distribution. "
     f"Each seed draws its own p and calibrates its own α, β and outlier recipe "

@@ -26,7 +26,7 @@ from flowcore.train import TrainConfig
 DEFAULT_KEYS = {
     # issue 25: the library_* fields of the battery across flow libraries (was
     # config-0c7aa33ece6ec9f43af0; the keys of cached flows and tables do not hold the whole config)
-    "debruin2024": "config-35d5ac0a35844b8f570e",
+    "debruin2024": "config-964669358b97a0d349ba",
     # issue 23: the real_* fields of the FashionMNIST/MNIST chapter (was
     # config-280a3d290ee596c5f966)
     "kirichenko2020": "config-f530852bbe43a609e308",

@@ -160,7 +160,8 @@ class Libraries(Checked):
         dims: Dimensions D.
         seeds: Seeds per (model, D) (at least 3); each draws its own p, data and weights, and
             calibrates its own α, β and outlier recipe.
-        n_train: Training-set size.
+        n_train: Training-set size per D of ``dims`` (one value: the same at every D); at a D not
+            in ``dims``, that of the nearest one (:meth:`n_train_at`).
         n_val: Validation-set size, for early stopping.
         max_epochs: Epochs at most (early stopping with the best weights, as the thesis's flows).
         n_test: Test-set size per distribution.
@@ -179,11 +180,35 @@ class Libraries(Checked):
     )
     dims: tuple[int, ...] = field(default=(20, 50), metadata=checked(check_int_list, minimum=2))
     seeds: tuple[int, ...] = field(default=(0, 1, 2), metadata=checked(check_seeds))
-    n_train: int = field(default=30_000, metadata=checked(check_int, minimum=2))
+    n_train: tuple[int, ...] = field(
+        default=(10_000, 30_000), metadata=checked(check_int_list, minimum=2)
+    )
     n_val: int = field(default=2_000, metadata=checked(check_int, minimum=2))
     max_epochs: int = field(default=10, metadata=checked(check_int, minimum=1))
     n_test: int = field(default=1_000, metadata=checked(check_int, minimum=100))
     calibration_draws: int = field(default=5_000, metadata=checked(check_int, minimum=100))
+
+    def __post_init__(self):
+        super().__post_init__()
+        if len(self.n_train) not in (1, len(self.dims)):
+            raise ValueError(
+                f"library_n_train must hold one size, or one per D of library_dims "
+                f"({len(self.dims)}), got {list(self.n_train)}"
+            )
+
+    def n_train_at(self, dim: int) -> int:
+        """The training-set size at ``dim``: that of the nearest D of :attr:`dims` (the smaller
+        on a tie).
+
+        Example:
+            >>> lib = Libraries(dims=[20, 50], n_train=[10000, 30000])
+            >>> [lib.n_train_at(d) for d in (10, 20, 35, 40, 50, 100)]
+            [10000, 10000, 10000, 30000, 30000, 30000]
+        """
+        if len(self.n_train) == 1:
+            return self.n_train[0]
+        nearest = min(range(len(self.dims)), key=lambda i: (abs(self.dims[i] - dim), self.dims[i]))
+        return self.n_train[nearest]
 
 
 @dataclass(frozen=True)
@@ -338,7 +363,7 @@ class ThesisConfig(StudyConfig):
             n_train=self.n_train,
             sweep_n_train=max(self.sweep.n_train),
             regime_n_train=max(self.regime.n_train),
-            library_n_train=self.library.n_train,
+            library_n_train=max(self.library.n_train),
         )
         hidden = list(self.flow.hidden)
         needs = (
@@ -400,7 +425,9 @@ class ThesisConfig(StudyConfig):
         flops += (
             len(lib.models)
             * len(lib.seeds)
-            * sum(run(d, lib.n_train, lib.max_epochs, lib.n_test, 8, [64, 64]) for d in lib.dims)
+            * sum(
+                run(d, lib.n_train_at(d), lib.max_epochs, lib.n_test, 8, [64, 64]) for d in lib.dims
+            )
         )
         return Estimate(needs, flops)
 
