@@ -85,6 +85,7 @@ __all__ = [
     "claim_cells",
     "metric_summary",
     "by_kind",
+    "contrasts",
 ]
 
 
@@ -451,3 +452,45 @@ def by_kind(
                 }
             )
     return pd.DataFrame(rows)
+
+
+def contrasts(kinds: pd.DataFrame) -> pd.DataFrame:
+    """Per claim and kind of flow (:func:`by_kind`), with two levels, whether the claim holds more
+    often at one level than at the other: ``separated`` when the two Wilson intervals do not
+    overlap (then ``more often`` names the level), else the data do not tell them apart. Claims
+    that hold in no testable run, or that are testable at only one level, are left out.
+
+    Example:
+        >>> kinds = pd.DataFrame({
+        ...     "claim": ["C4", "C4"], "kind": "structure", "level": ["coupling", "autoregressive"],
+        ...     "testable runs": [24, 18], "holds": [6, 16],
+        ...     "CI low": [0.12, 0.67], "CI high": [0.45, 0.97]})
+        >>> contrasts(kinds)[["claim", "kind", "separated", "more often"]].values.tolist()
+        [['C4', 'structure', True, 'autoregressive']]
+    """
+    rows = []
+    for (claim, kind), group in kinds.groupby(["claim", "kind"], sort=False):
+        group = group[group["testable runs"] > 0]
+        if len(group) != 2 or group["holds"].sum() == 0:
+            continue
+        first, second = (group.iloc[i] for i in range(2))
+        separated = bool(first["CI high"] < second["CI low"] or second["CI high"] < first["CI low"])
+        higher = (
+            first
+            if first["holds"] / first["testable runs"] > second["holds"] / second["testable runs"]
+            else second
+        )
+        rows.append(
+            {
+                "claim": claim,
+                "kind": kind,
+                "levels": " vs ".join(
+                    f"{r['level']} {int(r['holds'])}/{int(r['testable runs'])} "
+                    f"({r['CI low']:.2f}–{r['CI high']:.2f})"
+                    for r in (first, second)
+                ),
+                "separated": separated,
+                "more often": higher["level"] if separated else "",
+            }
+        )
+    return pd.DataFrame(rows, columns=["claim", "kind", "levels", "separated", "more often"])

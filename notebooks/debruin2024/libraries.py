@@ -236,4 +236,7 @@ for claim in sensitivity.CHECKS:
         + ("" if holds.empty else ": " + ", ".join(f"{m} {k}/{int((testable['model'] == m).sum())}" for m, k in where.items()))
         + f"; in the model's place p̂ shows it in {int(here['p̂'].isin(battery.HOLDS).sum())} of {len(here)} runs, the truth in {int(here['truth'].isin(battery.HOLDS).sum())}."
     )
+for c in battery.contrasts(kinds).to_dict("records"):
+    verdict = f"it holds more often for {c['more often']} flows" if c["separated"] else "the intervals overlap: these runs do not tell the kinds apart"
+    lines.append(f"- **{c['claim']}** by {c['kind']}: {c['levels']}; {verdict}.")
 display(Markdown("\n".join(lines)))
