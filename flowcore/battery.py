@@ -54,7 +54,7 @@ from torch import nn
 
 from flowcore.gaussians import Gaussian
 from flowcore.libraries import MODELS as LIBRARY_MODELS
-from flowcore.libraries import LibraryModel, library_model
+from flowcore.libraries import PINS, LibraryModel, available, library_model
 from flowcore.studies.debruin2024 import claims
 from flowcore.studies.debruin2024 import columns as col
 from flowcore.studies.debruin2024.config import ThesisConfig
@@ -77,6 +77,7 @@ __all__ = [
     "jobs",
     "judge",
     "battery",
+    "installed_models",
     "library_battery",
     "HOLDS",
     "VIEWS",
@@ -340,14 +341,44 @@ def battery(
     )
 
 
+def installed_models(config: ThesisConfig) -> tuple[dict[str, LibraryModel], list[str]]:
+    """The models of ``config.library.models`` whose library can be imported, and the libraries
+    that cannot (each named once, with its pin), so that a chapter can run the others and say
+    which it left out instead of stopping.
+
+    Example:
+        >>> from flowcore.studies.debruin2024 import ThesisConfig
+        >>> models, missing = installed_models(ThesisConfig())
+        >>> len(models) + len(missing) >= 1, missing == [] or "==" in missing[0]
+        (True, True)
+    """
+    models, missing = {}, []
+    for name in config.library.models:
+        model = LIBRARY_MODELS[name]
+        if available(model.library):
+            models[name] = model
+        elif f"{model.library}=={PINS[model.library]}" not in missing:
+            missing.append(f"{model.library}=={PINS[model.library]}")
+    return models, missing
+
+
 def library_battery(
-    config: ThesisConfig, progress: bool | None = None, scheduler: str | None = None
+    config: ThesisConfig,
+    progress: bool | None = None,
+    scheduler: str | None = None,
+    models: Sequence[str] | None = None,
 ) -> pd.DataFrame:
-    """:func:`battery` for every model of ``config.library.models`` at its dims and seeds, as one
-    sweep on ``scheduler`` (default: ``config.scheduler``): the chapter's runs."""
+    """:func:`battery` for every model of ``models`` (default: ``config.library.models``) at the
+    config's library dims and seeds, as one sweep on ``scheduler`` (default: ``config.scheduler``):
+    the chapter's runs. A model whose library is not installed raises
+    :class:`~flowcore.libraries.LibraryMissing` before any work (:func:`installed_models` finds
+    them)."""
     config = battery_config(config)
     lib = config.library
-    models = {name: LIBRARY_MODELS[name] for name in lib.models}
+    models = {name: library_model(name) for name in (lib.models if models is None else models)}
+    for model in models.values():
+        if not available(model.library):
+            model.build(2)  # raises LibraryMissing, naming the pin
     return run_jobs(
         jobs(list(models.values()), config, lib.dims, lib.seeds),
         lambda job: judge(models[job.labels["model"]], job.config, progress=False),

@@ -157,3 +157,19 @@ def built(request, tmp_path_factory):
         os.environ.clear()
         os.environ.update(saved)
     return index.parent
+
+
+@pytest.fixture
+def zuko_missing(monkeypatch):
+    """Imports of zuko fail, as where it is not installed (flowcore.libraries imports each library
+    through ``importlib.import_module`` when a model is built)."""
+    import importlib
+
+    real_import = importlib.import_module
+
+    def import_without_zuko(module: str, *args, **kwargs):
+        if module == "zuko" or module.startswith("zuko."):
+            raise ImportError(f"No module named {module!r}")
+        return real_import(module, *args, **kwargs)
+
+    monkeypatch.setattr(importlib, "import_module", import_without_zuko)

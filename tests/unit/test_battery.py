@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import torch
 
-from flowcore import battery
+from flowcore import battery, libraries
 from flowcore import runs as runs_module
 from flowcore.config import load_profile
 from flowcore.flows import RealNVP
@@ -92,3 +92,11 @@ def test_bad_input_is_named_before_any_work(config):
         battery.battery(battery.Trained.truth(DIM, config), [DIM, 5], [SEED], config)
     with pytest.raises(ValueError, match=r"dims must be \[4\]"):
         battery.battery(battery.Trained.truth(DIM, config), [5], [SEED], config, progress=False)
+
+
+def test_a_library_that_is_not_installed_is_left_out_and_named(config, zuko_missing):
+    models, missing = battery.installed_models(config)
+    assert missing == ["zuko==1.6.0"]
+    assert list(models) == [name for name in config.library.models if not name.startswith("zuko")]
+    with pytest.raises(libraries.LibraryMissing, match=r"zuko==1\.6\.0"):
+        battery.library_battery(config, models=["nflows MAF", "zuko MAF"], scheduler="serial")
