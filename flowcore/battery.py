@@ -54,18 +54,25 @@ from torch import nn
 
 from flowcore.gaussians import Gaussian
 from flowcore.libraries import MODELS as LIBRARY_MODELS
-from flowcore.libraries import PINS, LibraryModel, available, library_model
+from flowcore.libraries import PINS, LibraryModel, available, library_model, require
 from flowcore.studies.debruin2024 import claims
 from flowcore.studies.debruin2024 import columns as col
 from flowcore.studies.debruin2024.config import ThesisConfig
 from flowcore.studies.debruin2024.evaluation import results
-from flowcore.studies.debruin2024.sensitivity import FAILED, failed_rows, judged_rows
+from flowcore.studies.debruin2024.sensitivity import (
+    FAILED,
+    HOLDS,
+    failed_rows,
+    judged_rows,
+    testable,
+    verdict_share,
+)
 from flowcore.studies.debruin2024.training import TrainedFlow, training_data
 from flowcore.sweep import Job, summarise_over_seeds, wilson_interval
 from flowcore.sweep import run as run_jobs
 from flowcore.train import History
 from flowcore.validation import check_int_list, check_seeds
-from flowcore.verdicts import NULLS, Verdict
+from flowcore.verdicts import NULLS
 
 __all__ = [
     "Model",
@@ -79,9 +86,7 @@ __all__ = [
     "battery",
     "installed_models",
     "library_battery",
-    "HOLDS",
     "VIEWS",
-    "share",
     "fit_summary",
     "claim_cells",
     "metric_summary",
@@ -266,9 +271,12 @@ def data(
         >>> p.dim, len(x_train), len(x_val)
         (20, 10000, 2000)
     """
-    config = battery_config(config)
-    (job,) = jobs([Model("data", lambda d: None)], config, [dim], [seed])
-    return training_data(dim, job.config)
+    return training_data(dim, _run_config(battery_config(config), dim, seed))
+
+
+def _run_config(config: ThesisConfig, dim: int, seed: int) -> ThesisConfig:
+    """The config of one run at ``dim`` and ``seed``, with that D's training-set size."""
+    return config.replace(seed=seed, dims=[dim], n_train=config.library.n_train_at(dim))
 
 
 def jobs(
@@ -276,12 +284,8 @@ def jobs(
 ) -> list[Job]:
     """One job per model × D × seed, labelled ``model``, ``D`` and ``seed``, each with its D's
     training-set size (:meth:`~flowcore.studies.debruin2024.config.Libraries.n_train_at`)."""
-    at = config.library.n_train_at
     return [
-        Job(
-            {"model": model.name, "D": dim, "seed": seed},
-            config.replace(seed=seed, dims=[dim], n_train=at(dim)),
-        )
+        Job({"model": model.name, "D": dim, "seed": seed}, _run_config(config, dim, seed))
         for model in models
         for dim in dims
         for seed in seeds
@@ -377,8 +381,7 @@ def library_battery(
     lib = config.library
     models = {name: library_model(name) for name in (lib.models if models is None else models)}
     for model in models.values():
-        if not available(model.library):
-            model.build(2)  # raises LibraryMissing, naming the pin
+        require(model.library)  # before any work
     return run_jobs(
         jobs(list(models.values()), config, lib.dims, lib.seeds),
         lambda job: judge(models[job.labels["model"]], job.config, progress=False),
@@ -390,27 +393,8 @@ def library_battery(
 
 # --- summaries of a battery's runs (one row per model, D, seed and claim) -------------------------
 
-#: The verdicts that count as a claim holding (at least partly).
-HOLDS = (str(Verdict.REPRODUCED), str(Verdict.PARTLY))
 #: The views of a run whose metric the summaries carry: the model, then the nulls.
 VIEWS = {"model": "metric", **{null: f"metric {null}" for null in NULLS}}
-
-
-def share(verdicts: pd.Series) -> str:
-    """How many verdicts hold (reproduced + partly reproduced) of those that are testable, as
-    ``"k+m/n"``; ``"–"`` when none is testable. Failed runs count as untestable.
-
-    Example:
-        >>> share(pd.Series(["reproduced", "partly reproduced", "not reproduced",
-        ...                  "not testable here"]))
-        '1+1/3'
-    """
-    testable = ~verdicts.isin([str(Verdict.UNTESTABLE), FAILED])
-    if not testable.any():
-        return "–"
-    full = int((verdicts == str(Verdict.REPRODUCED)).sum())
-    part = int((verdicts == str(Verdict.PARTLY)).sum())
-    return f"{full}+{part}/{int(testable.sum())}"
 
 
 def fit_summary(runs: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
@@ -430,11 +414,12 @@ def fit_summary(runs: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
 
 
 def claim_cells(runs: pd.DataFrame, view: str = "model") -> pd.DataFrame:
-    """Per model and D (rows) and claim (columns): :func:`share` of the view's verdicts over seeds
-    (``"model"``: the model's, masked by the nulls; or a null of :data:`~flowcore.verdicts.NULLS`,
-    judged on its own)."""
+    """Per model and D (rows) and claim (columns): the share of seeds in which the view's verdict
+    holds (:func:`~flowcore.studies.debruin2024.sensitivity.verdict_share`; ``"model"``: the
+    model's, masked by the nulls; or a null of :data:`~flowcore.verdicts.NULLS`, judged on its
+    own)."""
     column = "verdict" if view == "model" else view
-    cells = runs.groupby(["model", "D", "claim"], sort=False)[column].apply(share)
+    cells = runs.groupby(["model", "D", "claim"], sort=False)[column].apply(verdict_share)
     return cells.unstack("claim")[[c for c in runs["claim"].unique()]]
 
 
@@ -466,18 +451,18 @@ def by_kind(
     for kind, level_of in kinds.items():
         levels = runs["model"].map(lambda name: level_of(models[name]))
         for (claim, level), group in runs.groupby([runs["claim"], levels], sort=False):
-            testable = ~group["verdict"].isin([str(Verdict.UNTESTABLE), FAILED])
-            held = int(group.loc[testable, "verdict"].isin(HOLDS).sum())
-            low, high = wilson_interval(held, int(testable.sum()), confidence)
+            judged = testable(group["verdict"])
+            held = int(group.loc[judged, "verdict"].isin(HOLDS).sum())
+            low, high = wilson_interval(held, int(judged.sum()), confidence)
             rows.append(
                 {
                     "claim": claim,
                     "kind": kind,
                     "level": level,
                     "models": ", ".join(sorted(set(group["model"]))),
-                    "testable runs": int(testable.sum()),
+                    "testable runs": int(judged.sum()),
                     "holds": held,
-                    "share": held / testable.sum() if testable.any() else float("nan"),
+                    "share": held / judged.sum() if judged.any() else float("nan"),
                     "CI low": low,
                     "CI high": high,
                 }

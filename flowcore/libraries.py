@@ -52,6 +52,7 @@ __all__ = [
     "LibraryModel",
     "LibraryDensity",
     "library_model",
+    "require",
     "available",
 ]
 
@@ -86,6 +87,17 @@ def _import(library: str, *submodules: str):
         ) from error
 
 
+def require(library: str) -> None:
+    """Raise :class:`LibraryMissing`, naming the pin to install, unless ``library`` (a key of
+    :data:`PINS`) can be imported.
+
+    Example:
+        >>> require("FrEIA") is None or "FrEIA is not installed"
+        True
+    """
+    _import(check_choice("library", library, tuple(PINS)))
+
+
 def available(library: str) -> bool:
     """Whether ``library`` (a key of :data:`PINS`) can be imported.
 
@@ -93,9 +105,8 @@ def available(library: str) -> bool:
         >>> available("zuko") in (True, False)
         True
     """
-    check_choice("library", library, tuple(PINS))
     try:
-        _import(library)
+        require(library)
     except LibraryMissing:
         return False
     return True
@@ -163,15 +174,9 @@ def _zuko(name: str, dim: int, layers: int, hidden: int) -> nn.Module:
 
 
 def _nflows(name: str, dim: int, layers: int, hidden: int) -> nn.Module:
-    (nflows,) = _import("nflows", "flows")[1:]
-    if name == "RealNVP":
-        flow = nflows.SimpleRealNVP(
-            features=dim, hidden_features=hidden, num_layers=layers, num_blocks_per_layer=2
-        )
-    else:
-        flow = nflows.MaskedAutoregressiveFlow(
-            features=dim, hidden_features=hidden, num_layers=layers, num_blocks_per_layer=2
-        )
+    (flows,) = _import("nflows", "flows")[1:]
+    cls = {"RealNVP": flows.SimpleRealNVP, "MAF": flows.MaskedAutoregressiveFlow}[name]
+    flow = cls(features=dim, hidden_features=hidden, num_layers=layers, num_blocks_per_layer=2)
     return LibraryDensity(flow, _call_log_prob)
 
 

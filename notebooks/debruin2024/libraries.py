@@ -59,7 +59,6 @@ from IPython.display import Markdown, display
 from flowcore import battery, rng, sweep
 from flowcore.report import plots
 from flowcore.studies.debruin2024 import columns as col, sensitivity
-from flowcore.verdicts import Verdict
 
 lib = config.library
 # A library that is not installed leaves its models out, said here, instead of stopping the chapter.
@@ -209,13 +208,8 @@ print(f"all checks passed: {n_runs} runs, {len(sensitivity.CHECKS)} claims")
 # ## What the battery says
 
 # %% tags=["hide-input"]
-def every(share):  # "3/3": every seed
-    held, of = share.split("/")
-    return held == of and of != "0"
-
-
 lines = []
-fitted = fits[fits["fits p"].map(every)]
+fitted = fits[fits["fits p"].map(sensitivity.every_seed)]
 unfit = fits[fits["fits p"].str.startswith("0/")]
 lines.append(
     f"**The fit.** Every seed fits p for {len(fitted)} of {len(fits)} (model, D) pairs"
@@ -226,16 +220,16 @@ lines.append(
 )
 for claim in sensitivity.CHECKS:
     here = runs[runs["claim"] == claim]
-    testable = here[~here["verdict"].isin([str(Verdict.UNTESTABLE), sensitivity.FAILED])]
+    testable = here[sensitivity.testable(here["verdict"])]
     if testable.empty:
         lines.append(f"- **{claim}** is testable for no model here.")
         continue
-    holds = testable[testable["verdict"].isin(battery.HOLDS)]
+    holds = testable[testable["verdict"].isin(sensitivity.HOLDS)]
     where = holds.groupby("model", sort=False).size()
     lines.append(
         f"- **{claim}** holds (at least partly) in {len(holds)} of {len(testable)} testable runs"
         + ("" if holds.empty else ": " + ", ".join(f"{m} {k}/{int((testable['model'] == m).sum())}" for m, k in where.items()))
-        + f"; in the model's place p̂ shows it in {int(here['p̂'].isin(battery.HOLDS).sum())} of {len(here)} runs, the truth in {int(here['truth'].isin(battery.HOLDS).sum())}."
+        + f"; in the model's place p̂ shows it in {int(here['p̂'].isin(sensitivity.HOLDS).sum())} of {len(here)} runs, the truth in {int(here['truth'].isin(sensitivity.HOLDS).sum())}."
     )
 for c in battery.contrasts(kinds).to_dict("records"):
     verdict = f"it holds more often for {c['more often']} flows" if c["separated"] else "the intervals overlap: these runs do not tell the kinds apart"

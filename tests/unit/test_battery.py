@@ -37,7 +37,7 @@ def test_the_truth_as_the_model_fails_nothing_and_has_the_truths_numbers(config)
     ).set_index("claim")
     assert runs.loc["C4", "verdict"] == "reproduced", "a fit claim the untrained null fails"
     failures = runs.loc[list(claims.FAILURES), "verdict"]
-    assert not failures.isin(battery.HOLDS).any(), failures.to_dict()
+    assert not failures.isin(sensitivity.HOLDS).any(), failures.to_dict()
     assert (runs["KL*(p‖pθ)/D"].abs() < 1e-6).all(), "the truth fits itself exactly"
     # The model's numbers are the truth null's, up to scoring in float32; but for C10's, the share
     # of outlier members with a negative gap: the truth's gap to itself is exactly 0, the model's
@@ -60,7 +60,7 @@ def test_the_ml_gaussian_as_the_model_gets_its_numbers_and_no_failure(config):
     numbers = runs.drop(index="C10")  # as for the truth: p̂'s gaps in float32 and in float64
     assert numbers["metric"].to_numpy() == pytest.approx(numbers["metric p̂"], abs=0.05)
     failures = runs.loc[list(claims.FAILURES), "verdict"]
-    assert not failures.isin(battery.HOLDS).any(), "p̂ masks every unit it passes"
+    assert not failures.isin(sensitivity.HOLDS).any(), "p̂ masks every unit it passes"
 
 
 def test_a_builder_is_trained_once_and_cached_under_its_name(config, monkeypatch):

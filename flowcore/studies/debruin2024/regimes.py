@@ -51,9 +51,12 @@ from flowcore.studies.debruin2024.evaluation import results
 from flowcore.studies.debruin2024.sensitivity import (
     CHECKS,
     FAILED,
+    HOLDS,
     failed_rows,
     judged_rows,
     run_seeded,
+    testable,
+    verdict_share,
 )
 from flowcore.sweep import Job, space_filling, summarise_over_seeds
 from flowcore.verdicts import Verdict
@@ -105,8 +108,6 @@ SCORE = {
 }
 #: The claims of model failure, the ones the search is for.
 FAILURES = claims.FAILURES
-#: The verdicts that count as the claim holding (at least partly).
-HOLDS = (str(Verdict.REPRODUCED), str(Verdict.PARTLY))
 #: The factors crossed in full: every (D, n_train) combination on equally many design points.
 CROSSED = ("D", "n_train")
 
@@ -237,17 +238,8 @@ def by_point(runs: pd.DataFrame) -> pd.DataFrame:
     C5–C11 verdicts scored by :data:`SCORE`)."""
     runs = runs.assign(score=runs["verdict"].map(SCORE))
 
-    def share(group: pd.DataFrame) -> str:
-        failed = int((group["verdict"] == FAILED).sum())
-        testable = ~group["verdict"].isin([str(Verdict.UNTESTABLE), FAILED])
-        note = f" ({failed} failed)" if failed else ""
-        if not testable.any():
-            return ("–" + note).strip()
-        full = (group["verdict"] == str(Verdict.REPRODUCED)).sum()
-        part = (group["verdict"] == str(Verdict.PARTLY)).sum()
-        return f"{full}+{part}/{testable.sum()}{note}"
-
-    cells = runs.groupby(["point", "claim"], sort=False)[["verdict"]].apply(share).unstack("claim")
+    cells = runs.groupby(["point", "claim"], sort=False)["verdict"].apply(verdict_share)
+    cells = cells.unstack("claim")
     cells = cells[[c for c in CHECKS if c in cells.columns]]
     per_run = runs.groupby(["point", "seed"], sort=False).first()
     if col.KL_PER_DIM in runs:
@@ -305,9 +297,7 @@ def effects(runs: pd.DataFrame, base: ThesisConfig, confidence: float = 0.95) ->
     factor's *spread* (largest minus smallest level mean, a rough rank)."""
     varied = [name for name, lv in factors(base).items() if len(lv) > 1]
     data = runs[
-        (runs["point"] != "default")
-        & runs["fits p"].astype(bool)
-        & ~runs["verdict"].isin([str(Verdict.UNTESTABLE), FAILED])
+        (runs["point"] != "default") & runs["fits p"].astype(bool) & testable(runs["verdict"])
     ]
     data = data.assign(holds=_holds(data["verdict"]))
     if data.empty:

@@ -32,6 +32,9 @@ from flowcore.verdicts import NULLS, Verdict
 __all__ = [
     "CHECKS",
     "FAILED",
+    "HOLDS",
+    "testable",
+    "verdict_share",
     "judged_rows",
     "failed_rows",
     "METRICS",
@@ -130,6 +133,32 @@ METRICS = {
 
 #: The status of a run that could not be judged (training diverged, or log pθ overflowed).
 FAILED = "run failed"
+#: The verdicts that count as the claim holding (at least partly).
+HOLDS = (str(Verdict.REPRODUCED), str(Verdict.PARTLY))
+
+
+def testable(verdicts: pd.Series) -> pd.Series:
+    """Which verdicts judged the claim: neither *not testable here* nor a :data:`FAILED` run."""
+    return ~verdicts.isin([str(Verdict.UNTESTABLE), FAILED])
+
+
+def verdict_share(verdicts: pd.Series) -> str:
+    """In how many runs a claim is reproduced + partly reproduced, of those where it is
+    :func:`testable`, as ``"k+m/n"``; failed runs are counted apart; ``"–"``: testable in none.
+
+    Example:
+        >>> verdict_share(pd.Series(["reproduced", "partly reproduced", "not reproduced",
+        ...                          "not testable here", FAILED]))
+        '1+1/3 (1 failed)'
+    """
+    failed = int((verdicts == FAILED).sum())
+    judged = testable(verdicts)
+    note = f" ({failed} failed)" if failed else ""
+    if not judged.any():
+        return ("–" + note).strip()
+    full = int((verdicts == str(Verdict.REPRODUCED)).sum())
+    part = int((verdicts == str(Verdict.PARTLY)).sum())
+    return f"{full}+{part}/{int(judged.sum())}{note}"
 
 
 def judged_rows(res, null_metrics: bool = False) -> list[dict]:
